@@ -1,0 +1,271 @@
+//! Settings: embedded defaults (`config/default.toml`), then an optional
+//! TOML file, then `REVOKD_*` environment variables, each layer overriding
+//! the one before. Every error names the key it is about.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::auth::{KeyRing, KeySettings};
+use crate::store::{EmbeddedSettings, RedisSettings};
+
+/// The defaults, documented key by key; also what `revokd --help` points to.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable file, TOML syntax, unknown key, wrong type. Figment's
+    /// message names the key and where its value came from.
+    #[error("{0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {path} cannot be read: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+    /// A value of the right type that breaks a rule.
+    #[error("invalid configuration key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Embedded,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// The store cannot be read: the token is not known to be active.
+    Closed,
+    /// The store cannot be read: let the request through, flagged.
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
+    pub store: StoreKind,
+    pub embedded: EmbeddedSettings,
+    pub redis: RedisSettings,
+    pub lifetimes: Lifetimes,
+    pub check: CheckSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub keys: Vec<KeySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetimes {
+    #[serde(with = "humantime_serde")]
+    pub token: Duration,
+    #[serde(with = "humantime_serde")]
+    pub session: Duration,
+    #[serde(with = "humantime_serde")]
+    pub revoked_before: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_token_exp: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSettings {
+    pub fail_mode: FailMode,
+    pub require_client_key: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub body_limit: usize,
+    pub workers: usize,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the environment, and
+    /// validates the result.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the offending key.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("REVOKD_").split("__").ignore(&["config"]))
+    }
+
+    /// [`Settings::load`] with the environment provider given, for tests.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the offending key.
+    pub fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::File { path: path.to_owned(), source })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules no type can express.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("lifetimes.token", self.lifetimes.token),
+            ("lifetimes.session", self.lifetimes.session),
+            ("lifetimes.revoked_before", self.lifetimes.revoked_before),
+            ("lifetimes.max_token_exp", self.lifetimes.max_token_exp),
+            ("embedded.sweep_interval", self.embedded.sweep_interval),
+            ("redis.connect_timeout", self.redis.connect_timeout),
+            ("redis.command_timeout", self.redis.command_timeout),
+        ];
+        for (key, value) in positive {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(key, "must be longer than zero"));
+            }
+        }
+        if self.lifetimes.token > self.lifetimes.max_token_exp {
+            return Err(ConfigError::invalid(
+                "lifetimes.token",
+                "must not exceed lifetimes.max_token_exp",
+            ));
+        }
+        if self.http.body_limit < 1024 {
+            return Err(ConfigError::invalid("http.body_limit", "must be at least 1024 bytes"));
+        }
+        if self.redis.pool_size == 0 {
+            return Err(ConfigError::invalid("redis.pool_size", "must be at least 1"));
+        }
+        if self.embedded.max_events == 0 || self.redis.max_events == 0 {
+            let key = if self.embedded.max_events == 0 { "embedded.max_events" } else { "redis.max_events" };
+            return Err(ConfigError::invalid(key, "must be at least 1"));
+        }
+        if self.store == StoreKind::Redis && self.redis.url.expose_secret().trim().is_empty() {
+            return Err(ConfigError::invalid("redis.url", "must be set when store = \"redis\""));
+        }
+        if self.ops_listen == Some(self.listen) {
+            return Err(ConfigError::invalid("ops_listen", "must differ from listen"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.filter)
+            .map_err(|e| ConfigError::invalid("log.filter", e.to_string()))?;
+        self.key_ring()?;
+        Ok(())
+    }
+
+    /// The API keys, read and hashed.
+    ///
+    /// # Errors
+    /// A key that is too short, has no or several sources, a duplicate name,
+    /// or an unreadable key file.
+    pub fn key_ring(&self) -> Result<KeyRing, ConfigError> {
+        KeyRing::from_settings(&self.keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_env(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::load_from(file, Env::prefixed("REVOKD_").split("__").ignore(&["config"]))
+    }
+
+    #[test]
+    fn defaults_alone_are_valid() {
+        Jail::expect_with(|_| {
+            let s = load_env(None).unwrap();
+            assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+            assert_eq!(s.store, StoreKind::Embedded);
+            assert_eq!(s.check.fail_mode, FailMode::Closed);
+            assert!(s.check.require_client_key);
+            assert_eq!(s.http.body_limit, 64 * 1024);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "listen = \"127.0.0.1:7000\"\nstore = \"redis\"\n[redis]\npool_size = 3\n")?;
+            jail.set_env("REVOKD_LISTEN", "127.0.0.1:9000");
+            jail.set_env("REVOKD_REDIS__KEY_PREFIX", "x:");
+            let s = load_env(Some(Path::new("r.toml"))).unwrap();
+            assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+            assert_eq!(s.store, StoreKind::Redis);
+            assert_eq!(s.redis.pool_size, 3);
+            assert_eq!(s.redis.key_prefix, "x:");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: [(&str, &str, &str); 6] = [
+            ("REVOKD_LISTEN", "not an address", "listen"),
+            ("REVOKD_STORE", "postgres", "store"),
+            ("REVOKD_LIFETIMES__TOKEN", "0s", "lifetimes.token"),
+            ("REVOKD_HTTP__BODY_LIMIT", "12", "http.body_limit"),
+            ("REVOKD_LOG__FILTER", "[[[", "log.filter"),
+            ("REVOKD_BOGUS", "1", "bogus"),
+        ];
+        for (var, value, key) in cases {
+            Jail::expect_with(|jail| {
+                jail.set_env(var, value);
+                let err = load_env(None).unwrap_err().to_string().to_lowercase();
+                assert!(err.contains(key), "{var}={value}: message {err:?} does not name {key}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn keys_can_come_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.set_env("REVOKD_KEYS", r#"[{name="ops", role="admin", key="0123456789abcdef0123"}]"#);
+            let s = load_env(None).unwrap();
+            assert_eq!(s.keys.len(), 1);
+            assert!(s.key_ring().unwrap().authenticate("0123456789abcdef0123").is_some());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        Jail::expect_with(|_| {
+            let err = load_env(Some(Path::new("nope.toml"))).unwrap_err().to_string();
+            assert!(err.contains("nope.toml"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,171 @@
+//! Changes to the set of revocations, and the audit events that record them.
+//!
+//! A [`Change`] is what a store applies; an [`Event`] is the change as
+//! recorded, with when, by whom and why. The same events later feed the
+//! per-instance mirror and the event stream for consumers, so a change is
+//! only ever applied together with its event, atomically.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Note, Session, Subject, TokenId, UnixTime};
+
+/// One change to the revocation set. Every variant that revokes carries the
+/// instant it stops mattering (`expires_at`): the store forgets it then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// One application token is dead until it would have expired anyway.
+    TokenRevoked {
+        jti: TokenId,
+        expires_at: UnixTime,
+    },
+    /// Every token bound to this provider session is dead.
+    SessionRevoked {
+        #[serde(flatten)]
+        session: Session,
+        expires_at: UnixTime,
+    },
+    /// The subject may not use any token until enabled again. Applying it
+    /// also raises the subject's revoked-before mark to the event's time, so
+    /// that a later [`Change::SubjectEnabled`] lets the person sign in again
+    /// without bringing the tokens issued before the disable back to life.
+    SubjectDisabled {
+        #[serde(flatten)]
+        subject: Subject,
+        /// `None`: until enabled.
+        expires_at: Option<UnixTime>,
+    },
+    /// Lifts a [`Change::SubjectDisabled`]. Revoked-before marks stay.
+    SubjectEnabled {
+        #[serde(flatten)]
+        subject: Subject,
+    },
+    /// Every token of the subject issued at or before `before` is dead; a
+    /// login after it works by itself. Marks only ever move forward.
+    SubjectRevokedBefore {
+        #[serde(flatten)]
+        subject: Subject,
+        before: UnixTime,
+        expires_at: UnixTime,
+    },
+}
+
+/// The closed set of change kinds, for metric labels and filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    TokenRevoked,
+    SessionRevoked,
+    SubjectDisabled,
+    SubjectEnabled,
+    SubjectRevokedBefore,
+}
+
+impl ChangeKind {
+    pub const ALL: [ChangeKind; 5] = [
+        Self::TokenRevoked,
+        Self::SessionRevoked,
+        Self::SubjectDisabled,
+        Self::SubjectEnabled,
+        Self::SubjectRevokedBefore,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenRevoked => "token_revoked",
+            Self::SessionRevoked => "session_revoked",
+            Self::SubjectDisabled => "subject_disabled",
+            Self::SubjectEnabled => "subject_enabled",
+            Self::SubjectRevokedBefore => "subject_revoked_before",
+        }
+    }
+}
+
+impl Change {
+    pub const fn kind(&self) -> ChangeKind {
+        match self {
+            Self::TokenRevoked { .. } => ChangeKind::TokenRevoked,
+            Self::SessionRevoked { .. } => ChangeKind::SessionRevoked,
+            Self::SubjectDisabled { .. } => ChangeKind::SubjectDisabled,
+            Self::SubjectEnabled { .. } => ChangeKind::SubjectEnabled,
+            Self::SubjectRevokedBefore { .. } => ChangeKind::SubjectRevokedBefore,
+        }
+    }
+}
+
+/// A store-assigned event id. Ids increase monotonically within one store;
+/// their text is opaque to callers (an integer in the embedded store, a
+/// stream id in Redis).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct EventId(pub String);
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A change as recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub id: EventId,
+    /// When the change was applied.
+    pub at: UnixTime,
+    #[serde(flatten)]
+    pub change: Change,
+    /// Who or what asked for it: `admin:<key name>`, `client:<key name>`, …
+    pub actor: String,
+    /// Free text given by the caller, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Note>,
+}
+
+/// Who asked for a change and why: the part of an [`Event`] that the
+/// caller, not the store, supplies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub actor: String,
+    pub reason: Option<Note>,
+}
+
+/// Which slice of the audit log to read: newest first, strictly older than
+/// `before` when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    pub before: Option<EventId>,
+    pub limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Issuer, SubjectId};
+
+    #[test]
+    fn events_serialise_flat_with_a_kind_tag() {
+        let event = Event {
+            id: EventId("7".into()),
+            at: UnixTime::from_secs(10),
+            change: Change::SubjectDisabled {
+                subject: Subject {
+                    iss: Issuer::parse("https://idp.example").unwrap(),
+                    sub: SubjectId::parse("alice").unwrap(),
+                },
+                expires_at: None,
+            },
+            actor: "admin:ops".into(),
+            reason: None,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "7", "at": 10, "kind": "subject_disabled",
+                "iss": "https://idp.example", "sub": "alice", "expires_at": null,
+                "actor": "admin:ops"
+            })
+        );
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+}

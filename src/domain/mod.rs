@@ -1,0 +1,15 @@
+//! The revocation model, free of HTTP and storage concerns.
+//!
+//! Everything that crosses the wire is parsed into one of these types first
+//! ("parse, don't validate"), so the rest of the code never sees an empty or
+//! oversized identifier.
+
+mod check;
+mod change;
+mod identifier;
+mod time;
+
+pub use change::{Change, ChangeKind, Event, EventId, EventPage, Provenance};
+pub use check::{CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide};
+pub use identifier::{Issuer, Note, ParseError, Session, SessionId, Subject, SubjectId, TokenId};
+pub use time::UnixTime;

@@ -1,0 +1,23 @@
+//! revokd: makes logout and account-disable at an OpenID provider reach the
+//! applications people signed into.
+//!
+//! # Layout
+//!
+//! - [`domain`]: identifiers, changes, the check decision. No I/O.
+//! - [`store`]: the storage contract and its embedded (`redb`) and Redis
+//!   implementations.
+//! - [`auth`]: API keys and their roles, compared in constant time.
+//! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
+//! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
+//!   OpenAPI document.
+//! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
+//! - [`startup`]: builds the application and runs it until stopped.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

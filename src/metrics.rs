@@ -1,0 +1,131 @@
+//! Prometheus metrics. One [`Registry`] per application (never the global
+//! default registry), so that tests can run several apps in one process.
+//! Label values come from closed sets only: route patterns, status codes,
+//! enum names — never an identifier from a request.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+use crate::domain::{ChangeKind, Verdict};
+
+/// Every metric revokd exports, registered on one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http: HttpMetrics,
+    pub store: StoreMetrics,
+    pub checks: IntCounterVec,
+    pub changes: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("revokd".into()), None).expect("static prefix is valid");
+        let http = HttpMetrics {
+            requests: IntCounterVec::new(
+                Opts::new("http_requests_total", "HTTP requests by route pattern, method and status."),
+                &["route", "method", "status"],
+            )
+            .expect("valid metric"),
+            duration: HistogramVec::new(
+                HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route pattern.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                &["route"],
+            )
+            .expect("valid metric"),
+        };
+        let store = StoreMetrics {
+            latency: HistogramVec::new(
+                HistogramOpts::new("store_operation_seconds", "Store call latency by store, operation and outcome.")
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                &["store", "op", "outcome"],
+            )
+            .expect("valid metric"),
+        };
+        let checks = IntCounterVec::new(
+            Opts::new("checks_total", "Check answers by result: active, a reason, or unavailable."),
+            &["result"],
+        )
+        .expect("valid metric");
+        let changes = IntCounterVec::new(
+            Opts::new("revocations_total", "Changes applied to the revocation set, by kind."),
+            &["kind"],
+        )
+        .expect("valid metric");
+
+        for collector in [
+            Box::new(http.requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http.duration.clone()),
+            Box::new(store.latency.clone()),
+            Box::new(checks.clone()),
+            Box::new(changes.clone()),
+        ] {
+            registry.register(collector).expect("each metric is registered once");
+        }
+        // Zero-initialise the closed label sets so dashboards see every
+        // series from the start, not only after the first event.
+        for kind in ChangeKind::ALL {
+            changes.with_label_values(&[kind.as_str()]);
+        }
+        for result in ["active", "unavailable"].into_iter().chain(crate::domain::Reason::ALL.map(|r| r.as_str())) {
+            checks.with_label_values(&[result]);
+        }
+        Self { registry, http, store, checks, changes }
+    }
+
+    pub fn record_check(&self, verdict: Verdict) {
+        let label = match verdict {
+            Verdict::Active => "active",
+            Verdict::Inactive(reason) => reason.as_str(),
+        };
+        self.checks.with_label_values(&[label]).inc();
+    }
+
+    pub fn record_check_unavailable(&self) {
+        self.checks.with_label_values(&["unavailable"]).inc();
+    }
+
+    pub fn record_change(&self, kind: ChangeKind) {
+        self.changes.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// The registry in Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("encoding to a Vec cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Buckets from 50 µs to 2.5 s: the check path lives at the low end, a
+/// store that is timing out at the high end.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5];
+
+#[derive(Clone)]
+pub struct HttpMetrics {
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+}
+
+/// Latency of store calls, kept by [`crate::store::Store`].
+#[derive(Clone)]
+pub struct StoreMetrics {
+    latency: HistogramVec,
+}
+
+impl StoreMetrics {
+    pub fn observe(&self, store: &'static str, op: &'static str, elapsed: Duration, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.latency.with_label_values(&[store, op, outcome]).observe(elapsed.as_secs_f64());
+    }
+}

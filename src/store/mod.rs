@@ -1,0 +1,150 @@
+//! Where revocations live: one interface, two implementations.
+//!
+//! [`RevocationStore`] is deliberately small: apply a change (with its audit
+//! event, atomically), look facts up, page through events, ping. Both
+//! [`EmbeddedStore`] (a `redb` file, the single-node default) and
+//! [`RedisStore`] (shared by many instances) implement it, and one contract
+//! test suite (`tests/store_contract.rs`) runs against both.
+//!
+//! [`Store`] dispatches statically between them and times every call for
+//! the `revokd_store_operation_seconds` histogram.
+
+mod embedded;
+mod keys;
+mod redis;
+
+use std::future::Future;
+use std::time::Instant;
+
+pub use embedded::{EmbeddedSettings, EmbeddedStore};
+pub use keys::FactKey;
+pub use redis::{RedisSettings, RedisStore};
+
+use crate::domain::{Change, Event, EventPage, Facts, Lookup, Provenance, UnixTime};
+use crate::metrics::StoreMetrics;
+
+/// Why a store call failed. None of these texts reach an API caller except
+/// [`StoreError::InvalidCursor`]; the rest are logged and answered with a
+/// generic 503 or 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or did not answer in time. Transient:
+    /// callers answer 503 with `Retry-After`.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store holds something this version cannot read.
+    #[error("the store holds data revokd cannot read: {0}")]
+    Corrupt(String),
+    /// A paging cursor that is not an event id of this store.
+    #[error("`before` is not an event id of this store")]
+    InvalidCursor,
+}
+
+impl StoreError {
+    pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
+}
+
+/// The storage contract. Every method takes `now` from the caller instead of
+/// reading the clock: a fact whose `expires_at <= now` is never returned,
+/// whether or not the store has cleaned it up yet.
+pub trait RevocationStore {
+    /// Applies `change` and appends its audit event in one atomic, durable
+    /// step: when this returns `Ok`, both survive a crash.
+    ///
+    /// Rules every store follows:
+    /// - a token or session revocation that already exists keeps the later
+    ///   of the two expiries;
+    /// - a revoked-before mark keeps the later `before` and the later expiry;
+    /// - `SubjectDisabled` also raises the revoked-before mark to `now`
+    ///   (expiring with the disable, or at the mark's own expiry if later);
+    /// - `SubjectEnabled` removes the disable only.
+    fn apply(
+        &self,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Event, StoreError>> + Send;
+
+    /// The live facts about the keys in `lookup`, in one round trip.
+    fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> impl Future<Output = Result<Facts, StoreError>> + Send;
+
+    /// Audit events, newest first.
+    fn events(&self, page: &EventPage) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Succeeds when the store answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The configured store.
+#[derive(Clone)]
+pub enum Backend {
+    Embedded(EmbeddedStore),
+    Redis(RedisStore),
+}
+
+impl Backend {
+    /// The label used in logs, metrics and `/readyz`.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Embedded(_) => "embedded",
+            Self::Redis(_) => "redis",
+        }
+    }
+}
+
+/// A [`Backend`] with its metrics.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    metrics: StoreMetrics,
+}
+
+impl Store {
+    pub fn new(backend: Backend, metrics: StoreMetrics) -> Self {
+        Self { backend, metrics }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = fut.await;
+        self.metrics.observe(self.backend.name(), op, started.elapsed(), result.is_ok());
+        result
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Embedded($store) => $call.await,
+            Backend::Redis($store) => $call.await,
+        }
+    };
+}
+
+impl RevocationStore for Store {
+    async fn apply(&self, change: Change, provenance: Provenance, now: UnixTime) -> Result<Event, StoreError> {
+        self.timed("apply", async { dispatch!(self, s => s.apply(change, provenance, now)) }).await
+    }
+
+    async fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
+        self.timed("lookup", async { dispatch!(self, s => s.lookup(lookup, now)) }).await
+    }
+
+    async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
+        self.timed("events", async { dispatch!(self, s => s.events(page)) }).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", async { dispatch!(self, s => s.ping()) }).await
+    }
+}

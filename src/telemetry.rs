@@ -1,0 +1,1 @@
+//! Tracing setup (in progress).
