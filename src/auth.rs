@@ -85,12 +85,19 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.keys.iter().map(|k| &k.principal)).finish()
+        f.debug_list()
+            .entries(self.keys.iter().map(|k| &k.principal))
+            .finish()
     }
 }
 
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
+}
+
+/// The hex SHA-256 of a key: what `sha256 = "..."` in `[[keys]]` expects.
+pub fn sha256_hex(key: &str) -> String {
+    hex::encode(digest(key))
 }
 
 impl KeyRing {
@@ -101,19 +108,30 @@ impl KeyRing {
         for (i, entry) in settings.iter().enumerate() {
             let at = |field: &str| format!("keys[{i}].{field}");
             if entry.name.trim().is_empty() || entry.name.chars().any(char::is_control) {
-                return Err(ConfigError::invalid(at("name"), "must be a non-empty printable name"));
+                return Err(ConfigError::invalid(
+                    at("name"),
+                    "must be a non-empty printable name",
+                ));
             }
             if keys.iter().any(|k| k.principal.name == entry.name) {
-                return Err(ConfigError::invalid(at("name"), format!("`{}` is used twice", entry.name)));
+                return Err(ConfigError::invalid(
+                    at("name"),
+                    format!("`{}` is used twice", entry.name),
+                ));
             }
             let digest = match (&entry.key, &entry.sha256, &entry.file) {
                 (Some(key), None, None) => digest_of_plain(key.expose_secret(), || at("key"))?,
-                (None, Some(hex_digest), None) => parse_hex_digest(hex_digest).ok_or_else(|| {
-                    ConfigError::invalid(at("sha256"), "must be 64 hexadecimal digits")
-                })?,
+                (None, Some(hex_digest), None) => {
+                    parse_hex_digest(hex_digest).ok_or_else(|| {
+                        ConfigError::invalid(at("sha256"), "must be 64 hexadecimal digits")
+                    })?
+                }
                 (None, None, Some(path)) => {
                     let content = std::fs::read_to_string(path).map_err(|e| {
-                        ConfigError::invalid(at("file"), format!("{} cannot be read: {e}", path.display()))
+                        ConfigError::invalid(
+                            at("file"),
+                            format!("{} cannot be read: {e}", path.display()),
+                        )
                     })?;
                     digest_of_plain(content.trim(), || at("file"))?
                 }
@@ -124,7 +142,13 @@ impl KeyRing {
                     ));
                 }
             };
-            keys.push(StoredKey { principal: Principal { name: entry.name.clone(), role: entry.role }, digest });
+            keys.push(StoredKey {
+                principal: Principal {
+                    name: entry.name.clone(),
+                    role: entry.role,
+                },
+                digest,
+            });
         }
         Ok(Self { keys })
     }
@@ -137,8 +161,17 @@ impl KeyRing {
         let keys = entries
             .into_iter()
             .map(|(name, role, key)| {
-                assert!(key.len() >= MIN_KEY_LEN, "test keys must be at least {MIN_KEY_LEN} characters");
-                StoredKey { principal: Principal { name: name.to_owned(), role }, digest: digest(key) }
+                assert!(
+                    key.len() >= MIN_KEY_LEN,
+                    "test keys must be at least {MIN_KEY_LEN} characters"
+                );
+                StoredKey {
+                    principal: Principal {
+                        name: name.to_owned(),
+                        role,
+                    },
+                    digest: digest(key),
+                }
             })
             .collect();
         Self { keys }
@@ -168,7 +201,10 @@ impl KeyRing {
 
 fn digest_of_plain(key: &str, at: impl Fn() -> String) -> Result<[u8; 32], ConfigError> {
     if key.chars().count() < MIN_KEY_LEN {
-        return Err(ConfigError::invalid(at(), format!("must be at least {MIN_KEY_LEN} characters")));
+        return Err(ConfigError::invalid(
+            at(),
+            format!("must be at least {MIN_KEY_LEN} characters"),
+        ));
     }
     Ok(digest(key))
 }
@@ -197,10 +233,16 @@ mod tests {
     fn plain_and_hashed_keys_authenticate() {
         let key = "correct horse battery staple";
         let sha = hex::encode(Sha256::digest(key.as_bytes()));
-        let ring = KeyRing::from_settings(&[entry("a", Some("another key of length"), None), entry("b", None, Some(&sha))])
-            .unwrap();
+        let ring = KeyRing::from_settings(&[
+            entry("a", Some("another key of length"), None),
+            entry("b", None, Some(&sha)),
+        ])
+        .unwrap();
         assert_eq!(ring.authenticate(key).unwrap().name, "b");
-        assert_eq!(ring.authenticate("another key of length").unwrap().name, "a");
+        assert_eq!(
+            ring.authenticate("another key of length").unwrap().name,
+            "a"
+        );
         assert!(ring.authenticate("correct horse battery stapl").is_none());
         assert!(ring.authenticate("").is_none());
     }
@@ -211,9 +253,21 @@ mod tests {
             (vec![entry("a", Some("short"), None)], "keys[0].key"),
             (vec![entry("a", None, Some("zz"))], "keys[0].sha256"),
             (vec![entry("a", None, None)], "keys[0]"),
-            (vec![entry("a", Some("0123456789abcdef"), Some("00"))], "keys[0]"),
-            (vec![entry("a", Some("0123456789abcdef"), None), entry("a", Some("fedcba9876543210"), None)], "keys[1].name"),
-            (vec![entry(" ", Some("0123456789abcdef"), None)], "keys[0].name"),
+            (
+                vec![entry("a", Some("0123456789abcdef"), Some("00"))],
+                "keys[0]",
+            ),
+            (
+                vec![
+                    entry("a", Some("0123456789abcdef"), None),
+                    entry("a", Some("fedcba9876543210"), None),
+                ],
+                "keys[1].name",
+            ),
+            (
+                vec![entry(" ", Some("0123456789abcdef"), None)],
+                "keys[0].name",
+            ),
         ];
         for (settings, key) in cases {
             let err = KeyRing::from_settings(&settings).unwrap_err().to_string();
@@ -231,6 +285,8 @@ mod tests {
     fn debug_output_holds_no_digest() {
         let ring = KeyRing::with_keys([("ops", Role::Admin, "0123456789abcdef0123")]);
         let text = format!("{ring:?}");
-        assert!(text.contains("ops") && !text.contains(&hex::encode(digest("0123456789abcdef0123"))));
+        assert!(
+            text.contains("ops") && !text.contains(&hex::encode(digest("0123456789abcdef0123")))
+        );
     }
 }

@@ -23,17 +23,29 @@ pub enum ConfigError {
     /// Unreadable file, TOML syntax, unknown key, wrong type. Figment's
     /// message names the key and where its value came from.
     #[error("{0}")]
-    Load(#[from] Box<figment::Error>),
-    #[error("configuration file {path} cannot be read: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    Load(Box<figment::Error>),
+    #[error("configuration file {path} cannot be read")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A value of the right type that breaks a rule.
     #[error("invalid configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
 
+impl From<Box<figment::Error>> for ConfigError {
+    fn from(err: Box<figment::Error>) -> Self {
+        Self::Load(err)
+    }
+}
+
 impl ConfigError {
     pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { key: key.into(), message: message.into() }
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -119,7 +131,10 @@ impl Settings {
     /// # Errors
     /// A [`ConfigError`] naming the offending key.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(file, Env::prefixed("REVOKD_").split("__").ignore(&["config"]))
+        Self::load_from(
+            file,
+            Env::prefixed("REVOKD_").split("__").ignore(&["config"]),
+        )
     }
 
     /// [`Settings::load`] with the environment provider given, for tests.
@@ -129,9 +144,13 @@ impl Settings {
     pub fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::File { path: path.to_owned(), source })?;
-            figment = figment.merge(Toml::string(&text));
+            // `file_exact` would report a missing file too, but this names it
+            // in plain words, with the operating system's reason.
+            std::fs::File::open(path).map_err(|source| ConfigError::File {
+                path: path.to_owned(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
         }
         let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
         settings.validate()?;
@@ -161,20 +180,36 @@ impl Settings {
             ));
         }
         if self.http.body_limit < 1024 {
-            return Err(ConfigError::invalid("http.body_limit", "must be at least 1024 bytes"));
+            return Err(ConfigError::invalid(
+                "http.body_limit",
+                "must be at least 1024 bytes",
+            ));
         }
         if self.redis.pool_size == 0 {
-            return Err(ConfigError::invalid("redis.pool_size", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "redis.pool_size",
+                "must be at least 1",
+            ));
         }
         if self.embedded.max_events == 0 || self.redis.max_events == 0 {
-            let key = if self.embedded.max_events == 0 { "embedded.max_events" } else { "redis.max_events" };
+            let key = if self.embedded.max_events == 0 {
+                "embedded.max_events"
+            } else {
+                "redis.max_events"
+            };
             return Err(ConfigError::invalid(key, "must be at least 1"));
         }
         if self.store == StoreKind::Redis && self.redis.url.expose_secret().trim().is_empty() {
-            return Err(ConfigError::invalid("redis.url", "must be set when store = \"redis\""));
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "must be set when store = \"redis\"",
+            ));
         }
         if self.ops_listen == Some(self.listen) {
-            return Err(ConfigError::invalid("ops_listen", "must differ from listen"));
+            return Err(ConfigError::invalid(
+                "ops_listen",
+                "must differ from listen",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::invalid("log.filter", e.to_string()))?;
@@ -192,13 +227,48 @@ impl Settings {
     }
 }
 
+/// One paragraph saying what a configuration will do, for `check-config`.
+/// Holds no secret.
+pub fn summary(settings: &Settings) -> String {
+    let store = match settings.store {
+        StoreKind::Embedded => format!("embedded store in {}", settings.embedded.path.display()),
+        StoreKind::Redis => format!("Redis store, key prefix {:?}", settings.redis.key_prefix),
+    };
+    let ops = settings
+        .ops_listen
+        .map_or_else(|| "on the same listener".to_owned(), |a| format!("on {a}"));
+    let admins = settings
+        .keys
+        .iter()
+        .filter(|k| k.role == crate::auth::Role::Admin)
+        .count();
+    let clients = settings.keys.len() - admins;
+    let fail_mode = match settings.check.fail_mode {
+        FailMode::Closed => "closed",
+        FailMode::Open => "open",
+    };
+    format!(
+        "configuration is valid\n  listen: {}\n  health and metrics: {ops}\n  store: {store}\n  keys: {admins} admin, {clients} client\n  checks: fail {fail_mode}, client key {}",
+        settings.listen,
+        if settings.check.require_client_key {
+            "required"
+        } else {
+            "not required"
+        },
+    )
+}
+
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its (large) error type
 mod tests {
     use super::*;
     use figment::Jail;
 
     fn load_env(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        Settings::load_from(file, Env::prefixed("REVOKD_").split("__").ignore(&["config"]))
+        Settings::load_from(
+            file,
+            Env::prefixed("REVOKD_").split("__").ignore(&["config"]),
+        )
     }
 
     #[test]
@@ -217,7 +287,10 @@ mod tests {
     #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         Jail::expect_with(|jail| {
-            jail.create_file("r.toml", "listen = \"127.0.0.1:7000\"\nstore = \"redis\"\n[redis]\npool_size = 3\n")?;
+            jail.create_file(
+                "r.toml",
+                "listen = \"127.0.0.1:7000\"\nstore = \"redis\"\n[redis]\npool_size = 3\n",
+            )?;
             jail.set_env("REVOKD_LISTEN", "127.0.0.1:9000");
             jail.set_env("REVOKD_REDIS__KEY_PREFIX", "x:");
             let s = load_env(Some(Path::new("r.toml"))).unwrap();
@@ -243,7 +316,10 @@ mod tests {
             Jail::expect_with(|jail| {
                 jail.set_env(var, value);
                 let err = load_env(None).unwrap_err().to_string().to_lowercase();
-                assert!(err.contains(key), "{var}={value}: message {err:?} does not name {key}");
+                assert!(
+                    err.contains(key),
+                    "{var}={value}: message {err:?} does not name {key}"
+                );
                 Ok(())
             });
         }
@@ -252,10 +328,18 @@ mod tests {
     #[test]
     fn keys_can_come_from_the_environment() {
         Jail::expect_with(|jail| {
-            jail.set_env("REVOKD_KEYS", r#"[{name="ops", role="admin", key="0123456789abcdef0123"}]"#);
+            jail.set_env(
+                "REVOKD_KEYS",
+                r#"[{name="ops", role="admin", key="0123456789abcdef0123"}]"#,
+            );
             let s = load_env(None).unwrap();
             assert_eq!(s.keys.len(), 1);
-            assert!(s.key_ring().unwrap().authenticate("0123456789abcdef0123").is_some());
+            assert!(
+                s.key_ring()
+                    .unwrap()
+                    .authenticate("0123456789abcdef0123")
+                    .is_some()
+            );
             Ok(())
         });
     }
@@ -263,7 +347,9 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
         Jail::expect_with(|_| {
-            let err = load_env(Some(Path::new("nope.toml"))).unwrap_err().to_string();
+            let err = load_env(Some(Path::new("nope.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("nope.toml"), "{err}");
             Ok(())
         });

@@ -8,6 +8,8 @@
 //!   implementations.
 //! - [`auth`]: API keys and their roles, compared in constant time.
 //! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
+//! - [`revocations`]: the operations behind the API (revoke, disable, check).
+//! - [`jwt`]: reading a JWT's identifying claims for look-up only.
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
 //!   OpenAPI document.
 //! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
@@ -17,7 +19,10 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod jwt;
 pub mod metrics;
+pub mod revocations;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

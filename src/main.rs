@@ -1,1 +1,94 @@
-fn main() {}
+//! The `revokd` command.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use revokd::config::Settings;
+use revokd::startup::Application;
+use revokd::{shutdown, telemetry};
+
+/// Makes logout and account-disable at an OpenID provider reach the apps
+/// people signed into.
+///
+/// Every configuration key can be set from the environment as REVOKD_<KEY>,
+/// with "__" between a section and its key (REVOKD_REDIS__URL). Run
+/// `revokd print-default-config` for every key with its documentation.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, short, env = "REVOKD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Load and validate the configuration, then exit.
+    CheckConfig,
+    /// Print the OpenAPI document (YAML).
+    Openapi,
+    /// Print the default configuration, every key documented.
+    PrintDefaultConfig,
+    /// Read an API key on standard input and print its SHA-256, for `sha256 = "..."`.
+    HashKey,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return report(&err.into()),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints the error and its causes on one line, without a backtrace: the
+/// reader is an operator, not a debugger.
+fn report(err: &anyhow::Error) -> ExitCode {
+    eprintln!("revokd: {err:#}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let subscriber = telemetry::get_subscriber(
+                settings.log.format,
+                &settings.log.filter,
+                std::io::stdout,
+            );
+            telemetry::init_subscriber(subscriber)?;
+            let application = Application::build(settings).await?;
+            application.run_until_stopped(shutdown::signal()).await
+        }
+        Command::CheckConfig => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            println!("{}", revokd::config::summary(&settings));
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", revokd::http::openapi_yaml()?);
+            Ok(())
+        }
+        Command::PrintDefaultConfig => {
+            print!("{}", revokd::config::DEFAULT_TOML);
+            Ok(())
+        }
+        Command::HashKey => {
+            let mut key = String::new();
+            std::io::stdin().read_to_string(&mut key)?;
+            println!("{}", revokd::auth::sha256_hex(key.trim()));
+            Ok(())
+        }
+    }
+}

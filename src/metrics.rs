@@ -23,35 +23,51 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("revokd".into()), None).expect("static prefix is valid");
+        let registry =
+            Registry::new_custom(Some("revokd".into()), None).expect("static prefix is valid");
         let http = HttpMetrics {
             requests: IntCounterVec::new(
-                Opts::new("http_requests_total", "HTTP requests by route pattern, method and status."),
+                Opts::new(
+                    "http_requests_total",
+                    "HTTP requests by route pattern, method and status.",
+                ),
                 &["route", "method", "status"],
             )
             .expect("valid metric"),
             duration: HistogramVec::new(
-                HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route pattern.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
+                HistogramOpts::new(
+                    "http_request_duration_seconds",
+                    "HTTP request latency by route pattern.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
                 &["route"],
             )
             .expect("valid metric"),
         };
         let store = StoreMetrics {
             latency: HistogramVec::new(
-                HistogramOpts::new("store_operation_seconds", "Store call latency by store, operation and outcome.")
-                    .buckets(LATENCY_BUCKETS.to_vec()),
+                HistogramOpts::new(
+                    "store_operation_seconds",
+                    "Store call latency by store, operation and outcome.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
                 &["store", "op", "outcome"],
             )
             .expect("valid metric"),
         };
         let checks = IntCounterVec::new(
-            Opts::new("checks_total", "Check answers by result: active, a reason, or unavailable."),
+            Opts::new(
+                "checks_total",
+                "Check answers by result: active, a reason, or unavailable.",
+            ),
             &["result"],
         )
         .expect("valid metric");
         let changes = IntCounterVec::new(
-            Opts::new("revocations_total", "Changes applied to the revocation set, by kind."),
+            Opts::new(
+                "revocations_total",
+                "Changes applied to the revocation set, by kind.",
+            ),
             &["kind"],
         )
         .expect("valid metric");
@@ -63,17 +79,28 @@ impl Metrics {
             Box::new(checks.clone()),
             Box::new(changes.clone()),
         ] {
-            registry.register(collector).expect("each metric is registered once");
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
         }
         // Zero-initialise the closed label sets so dashboards see every
         // series from the start, not only after the first event.
         for kind in ChangeKind::ALL {
             changes.with_label_values(&[kind.as_str()]);
         }
-        for result in ["active", "unavailable"].into_iter().chain(crate::domain::Reason::ALL.map(|r| r.as_str())) {
+        for result in ["active", "unavailable"]
+            .into_iter()
+            .chain(crate::domain::Reason::ALL.map(|r| r.as_str()))
+        {
             checks.with_label_values(&[result]);
         }
-        Self { registry, http, store, checks, changes }
+        Self {
+            registry,
+            http,
+            store,
+            checks,
+            changes,
+        }
     }
 
     pub fn record_check(&self, verdict: Verdict) {
@@ -95,7 +122,9 @@ impl Metrics {
     /// The registry in Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("encoding to a Vec cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encoding to a Vec cannot fail");
         String::from_utf8(buf).expect("the text format is UTF-8")
     }
 }
@@ -108,8 +137,9 @@ impl Default for Metrics {
 
 /// Buckets from 50 µs to 2.5 s: the check path lives at the low end, a
 /// store that is timing out at the high end.
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5,
+];
 
 #[derive(Clone)]
 pub struct HttpMetrics {
@@ -126,6 +156,8 @@ pub struct StoreMetrics {
 impl StoreMetrics {
     pub fn observe(&self, store: &'static str, op: &'static str, elapsed: Duration, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
-        self.latency.with_label_values(&[store, op, outcome]).observe(elapsed.as_secs_f64());
+        self.latency
+            .with_label_values(&[store, op, outcome])
+            .observe(elapsed.as_secs_f64());
     }
 }

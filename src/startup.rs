@@ -1,1 +1,185 @@
-//! Start-up (in progress).
+//! Builds the application from [`Settings`] and runs it until stopped.
+
+use std::future::Future;
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Role;
+use crate::config::{Settings, StoreKind};
+use crate::domain::UnixTime;
+use crate::http::{self, AppState, Routes};
+use crate::metrics::Metrics;
+use crate::revocations::Revocations;
+use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
+
+/// A bound, configured revokd, not yet serving.
+pub struct Application {
+    port: u16,
+    ops_port: Option<u16>,
+    servers: Vec<Server>,
+    /// Cancelled when the servers stop; background tasks watch it.
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Opens the store and binds the listeners (port 0 picks a free port;
+    /// [`Application::port`] tells which).
+    ///
+    /// # Errors
+    /// The store cannot be opened or a listener cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let backend = match settings.store {
+            StoreKind::Embedded => {
+                Backend::Embedded(EmbeddedStore::open(&settings.embedded).with_context(|| {
+                    format!(
+                        "cannot open the embedded store at {}",
+                        settings.embedded.path.display()
+                    )
+                })?)
+            }
+            StoreKind::Redis => Backend::Redis(
+                RedisStore::connect(&settings.redis)
+                    .context("invalid configuration key `redis.url`")?,
+            ),
+        };
+        let store = Store::new(backend.clone(), metrics.store.clone());
+        let keys = settings.key_ring()?;
+        if !keys.has_role(Role::Admin) {
+            tracing::warn!("no admin key is configured: the admin API refuses every request");
+        }
+        if !settings.check.require_client_key {
+            tracing::warn!(
+                "check.require_client_key = false: anyone who reaches the listener can probe tokens"
+            );
+        }
+        let state = web::Data::new(AppState {
+            revocations: Revocations::new(store, settings.lifetimes.clone(), metrics.clone()),
+            keys,
+            check: settings.check.clone(),
+            metrics,
+        });
+
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {} (key `listen`)", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let api_routes = if settings.ops_listen.is_some() {
+            Routes::Api
+        } else {
+            Routes::All
+        };
+        let mut servers = vec![serve(listener, api_routes, &state, &settings)?];
+        let mut ops_port = None;
+        if let Some(addr) = settings.ops_listen {
+            let listener = TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} (key `ops_listen`)"))?;
+            ops_port = Some(listener.local_addr()?.port());
+            servers.push(serve(listener, Routes::Operations, &state, &settings)?);
+        }
+
+        let cancel = CancellationToken::new();
+        let mut tasks = Vec::new();
+        if let Backend::Embedded(embedded) = backend {
+            tasks.push(tokio::spawn(sweep(
+                embedded,
+                settings.embedded.sweep_interval,
+                cancel.clone(),
+            )));
+        }
+
+        match settings.store {
+            StoreKind::Embedded => tracing::info!(
+                listen = %settings.listen, port, ops_port, path = %settings.embedded.path.display(),
+                "revokd listening, on the embedded store"
+            ),
+            StoreKind::Redis => tracing::info!(
+                listen = %settings.listen, port, ops_port, key_prefix = %settings.redis.key_prefix,
+                "revokd listening, on Redis"
+            ),
+        }
+        Ok(Self {
+            port,
+            ops_port,
+            servers,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// The bound API port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The bound port of `ops_listen`, when configured.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_port
+    }
+
+    /// Serves until `shutdown` resolves (or a server fails), then stops
+    /// gracefully: in-flight requests finish, background tasks end.
+    ///
+    /// # Errors
+    /// A server failed.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handles: Vec<ServerHandle> = self.servers.iter().map(Server::handle).collect();
+        let servers = futures_util::future::try_join_all(self.servers);
+        let result = tokio::select! {
+            result = servers => result.map(|_| ()).context("a listener failed"),
+            () = shutdown => {
+                futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
+                Ok(())
+            }
+        };
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        tracing::info!("revokd stopped");
+        result
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    state: &web::Data<AppState>,
+    settings: &Settings,
+) -> anyhow::Result<Server> {
+    let state = state.clone();
+    let body_limit = settings.http.body_limit;
+    let mut server = HttpServer::new(move || http::app(state.clone(), body_limit, routes))
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
+    if settings.http.workers > 0 {
+        server = server.workers(settings.http.workers);
+    }
+    Ok(server.run())
+}
+
+/// Removes expired facts from the embedded store on schedule. Reads never
+/// return expired facts anyway; this only keeps the file small.
+async fn sweep(store: EmbeddedStore, every: std::time::Duration, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        match store.sweep(UnixTime::now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept expired revocations"),
+            Err(err) => {
+                tracing::warn!(error.cause_chain = ?err, "sweeping the embedded store failed")
+            }
+        }
+    }
+}

@@ -15,10 +15,7 @@ use super::{Note, Session, Subject, TokenId, UnixTime};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// One application token is dead until it would have expired anyway.
-    TokenRevoked {
-        jti: TokenId,
-        expires_at: UnixTime,
-    },
+    TokenRevoked { jti: TokenId, expires_at: UnixTime },
     /// Every token bound to this provider session is dead.
     SessionRevoked {
         #[serde(flatten)]

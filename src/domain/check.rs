@@ -44,11 +44,19 @@ impl CheckRequest {
             if sid.is_some() || sub.is_some() {
                 return Err(CheckRequestError::MissingIssuer);
             }
-            return Ok(Self { jti, session: None, subject: None, iat });
+            return Ok(Self {
+                jti,
+                session: None,
+                subject: None,
+                iat,
+            });
         };
         Ok(Self {
             jti,
-            session: sid.map(|sid| Session { iss: iss.clone(), sid }),
+            session: sid.map(|sid| Session {
+                iss: iss.clone(),
+                sid,
+            }),
             subject: sub.map(|sub| Subject { iss, sub }),
             iat,
         })
@@ -56,7 +64,11 @@ impl CheckRequest {
 
     /// What a store must look up to decide this request.
     pub fn lookup(&self) -> Lookup<'_> {
-        Lookup { jti: self.jti.as_ref(), session: self.session.as_ref(), subject: self.subject.as_ref() }
+        Lookup {
+            jti: self.jti.as_ref(),
+            session: self.session.as_ref(),
+            subject: self.subject.as_ref(),
+        }
     }
 }
 
@@ -92,8 +104,12 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 4] =
-        [Self::TokenRevoked, Self::SessionRevoked, Self::SubjectDisabled, Self::SubjectRevokedBefore];
+    pub const ALL: [Reason; 4] = [
+        Self::TokenRevoked,
+        Self::SessionRevoked,
+        Self::SubjectDisabled,
+        Self::SubjectRevokedBefore,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -129,10 +145,10 @@ pub fn decide(request: &CheckRequest, facts: &Facts) -> Verdict {
         if facts.subject_disabled {
             return Verdict::Inactive(Reason::SubjectDisabled);
         }
-        if let Some(before) = facts.subject_revoked_before {
-            if request.iat.is_none_or(|iat| iat <= before) {
-                return Verdict::Inactive(Reason::SubjectRevokedBefore);
-            }
+        if let Some(before) = facts.subject_revoked_before
+            && request.iat.is_none_or(|iat| iat <= before)
+        {
+            return Verdict::Inactive(Reason::SubjectRevokedBefore);
         }
     }
     Verdict::Active
@@ -159,12 +175,23 @@ mod tests {
 
     #[test]
     fn request_needs_an_identifier_and_an_issuer_for_sid_and_sub() {
-        assert_eq!(CheckRequest::new(None, None, None, None, None), Err(CheckRequestError::NothingToCheck));
+        assert_eq!(
+            CheckRequest::new(None, None, None, None, None),
+            Err(CheckRequestError::NothingToCheck)
+        );
         let sid = Some(SessionId::parse("s").unwrap());
-        assert_eq!(CheckRequest::new(None, None, sid, None, None), Err(CheckRequestError::MissingIssuer));
+        assert_eq!(
+            CheckRequest::new(None, None, sid, None, None),
+            Err(CheckRequestError::MissingIssuer)
+        );
         let sub = Some(SubjectId::parse("u").unwrap());
-        assert_eq!(CheckRequest::new(None, None, None, sub, None), Err(CheckRequestError::MissingIssuer));
-        assert!(CheckRequest::new(None, Some(TokenId::parse("t").unwrap()), None, None, None).is_ok());
+        assert_eq!(
+            CheckRequest::new(None, None, None, sub, None),
+            Err(CheckRequestError::MissingIssuer)
+        );
+        assert!(
+            CheckRequest::new(None, Some(TokenId::parse("t").unwrap()), None, None, None).is_ok()
+        );
     }
 
     #[test]
@@ -182,32 +209,64 @@ mod tests {
         };
         let req = full(Some(5));
         assert_eq!(decide(&req, &all), Verdict::Inactive(Reason::TokenRevoked));
-        let f = Facts { token_revoked: false, ..all };
+        let f = Facts {
+            token_revoked: false,
+            ..all
+        };
         assert_eq!(decide(&req, &f), Verdict::Inactive(Reason::SessionRevoked));
-        let f = Facts { session_revoked: false, ..f };
+        let f = Facts {
+            session_revoked: false,
+            ..f
+        };
         assert_eq!(decide(&req, &f), Verdict::Inactive(Reason::SubjectDisabled));
-        let f = Facts { subject_disabled: false, ..f };
-        assert_eq!(decide(&req, &f), Verdict::Inactive(Reason::SubjectRevokedBefore));
+        let f = Facts {
+            subject_disabled: false,
+            ..f
+        };
+        assert_eq!(
+            decide(&req, &f),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
     }
 
     #[test]
     fn revoked_before_is_inclusive_and_lets_later_logins_through() {
-        let facts = Facts { subject_revoked_before: Some(UnixTime::from_secs(100)), ..Facts::default() };
-        assert_eq!(decide(&full(Some(99)), &facts), Verdict::Inactive(Reason::SubjectRevokedBefore));
-        assert_eq!(decide(&full(Some(100)), &facts), Verdict::Inactive(Reason::SubjectRevokedBefore));
+        let facts = Facts {
+            subject_revoked_before: Some(UnixTime::from_secs(100)),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&full(Some(99)), &facts),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
+        assert_eq!(
+            decide(&full(Some(100)), &facts),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
         assert_eq!(decide(&full(Some(101)), &facts), Verdict::Active);
     }
 
     #[test]
     fn revoked_before_without_iat_fails_closed() {
-        let facts = Facts { subject_revoked_before: Some(UnixTime::from_secs(100)), ..Facts::default() };
-        assert_eq!(decide(&full(None), &facts), Verdict::Inactive(Reason::SubjectRevokedBefore));
+        let facts = Facts {
+            subject_revoked_before: Some(UnixTime::from_secs(100)),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&full(None), &facts),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
     }
 
     #[test]
     fn facts_about_keys_not_asked_for_are_ignored() {
-        let only_jti = CheckRequest::new(None, Some(TokenId::parse("t").unwrap()), None, None, None).unwrap();
-        let facts = Facts { session_revoked: true, subject_disabled: true, ..Facts::default() };
+        let only_jti =
+            CheckRequest::new(None, Some(TokenId::parse("t").unwrap()), None, None, None).unwrap();
+        let facts = Facts {
+            session_revoked: true,
+            subject_disabled: true,
+            ..Facts::default()
+        };
         assert_eq!(decide(&only_jti, &facts), Verdict::Active);
     }
 }

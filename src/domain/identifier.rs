@@ -118,14 +118,18 @@ identifier!(
 
 /// A person at one provider: `(issuer, sub)`. Never `sub` alone, since two
 /// providers may issue the same `sub`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Subject {
     pub iss: Issuer,
     pub sub: SubjectId,
 }
 
 /// A login session at one provider: `(issuer, sid)`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Session {
     pub iss: Issuer,
     pub sid: SessionId,
@@ -142,7 +146,13 @@ mod tests {
             ("", ParseError::Empty { field: "jti" }),
             ("a\u{0}b", ParseError::ControlCharacter { field: "jti" }),
             ("line\nbreak", ParseError::ControlCharacter { field: "jti" }),
-            (&"x".repeat(257), ParseError::TooLong { field: "jti", max: 256 }),
+            (
+                &"x".repeat(257),
+                ParseError::TooLong {
+                    field: "jti",
+                    max: 256,
+                },
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(TokenId::parse(input), Err(expected), "input {input:?}");

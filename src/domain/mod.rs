@@ -4,8 +4,8 @@
 //! ("parse, don't validate"), so the rest of the code never sees an empty or
 //! oversized identifier.
 
-mod check;
 mod change;
+mod check;
 mod identifier;
 mod time;
 

@@ -10,7 +10,17 @@ use serde::{Deserialize, Serialize};
 /// Code that makes a decision takes a `UnixTime` as a parameter instead of
 /// reading the clock, so that tests can pin time.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 #[schema(value_type = i64, example = 1764331613)]
@@ -60,13 +70,19 @@ mod tests {
     #[test]
     fn saturating_add_does_not_overflow() {
         let t = UnixTime::from_secs(i64::MAX - 1);
-        assert_eq!(t.saturating_add(Duration::from_secs(10)), UnixTime::from_secs(i64::MAX));
+        assert_eq!(
+            t.saturating_add(Duration::from_secs(10)),
+            UnixTime::from_secs(i64::MAX)
+        );
     }
 
     #[test]
     fn remaining_after_is_zero_in_the_past() {
         let t = UnixTime::from_secs(100);
         assert_eq!(t.remaining_after(UnixTime::from_secs(150)), Duration::ZERO);
-        assert_eq!(t.remaining_after(UnixTime::from_secs(40)), Duration::from_secs(60));
+        assert_eq!(
+            t.remaining_after(UnixTime::from_secs(40)),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -1,1 +1,117 @@
-//! HTTP layer (in progress).
+//! The HTTP layer: handlers, their errors, and the OpenAPI document.
+//!
+//! Only this module knows actix-web. Routes are registered through
+//! `utoipa-actix-web`, so the served routes and the OpenAPI document come
+//! from the same registrations and cannot disagree; the committed
+//! `openapi/revokd.yaml` is checked against [`openapi`] by a test.
+
+mod admin;
+mod auth;
+mod check;
+mod error;
+mod health;
+mod middleware;
+mod openapi;
+mod state;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, web};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use check::DEGRADED_HEADER;
+pub use error::{ApiError, ErrorBody};
+pub use state::AppState;
+
+/// Which routes an [`app`] serves: everything, or the API and the
+/// operations routes (`/healthz`, `/readyz`, `/metrics`) on two listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    All,
+    Api,
+    Operations,
+}
+
+fn api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(check::get_check)
+        .service(check::post_check)
+        .service(admin::post_revoke_token)
+        .service(admin::post_revoke_session)
+        .service(admin::post_disable_subject)
+        .service(admin::post_enable_subject)
+        .service(admin::post_revoke_subject_tokens)
+        .service(admin::get_subject_status)
+        .service(admin::get_events);
+}
+
+fn operations_routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::get_healthz)
+        .service(health::get_readyz)
+        .service(health::get_metrics);
+}
+
+fn registered(
+    routes: Routes,
+) -> utoipa_actix_web::UtoipaApp<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let mut app = App::new().into_utoipa_app().openapi(openapi::base());
+    if routes != Routes::Operations {
+        app = app.configure(api_routes);
+    }
+    if routes != Routes::Api {
+        app = app.configure(operations_routes);
+    }
+    app
+}
+
+/// The OpenAPI 3.1 document of every route revokd serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    registered(Routes::All).split_for_parts().1
+}
+
+/// [`openapi`] as YAML, as committed in `openapi/revokd.yaml`.
+///
+/// # Errors
+/// The document cannot be serialised (a bug).
+pub fn openapi_yaml() -> anyhow::Result<String> {
+    Ok(openapi().to_yaml()?)
+}
+
+/// The application for one listener; bodies over `body_limit` bytes are
+/// refused with 413.
+pub fn app(
+    state: web::Data<AppState>,
+    body_limit: usize,
+    routes: Routes,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, spec) = registered(routes).split_for_parts();
+    let known = middleware::KnownRoutes::from_spec(&spec);
+    app.app_data(state)
+        .app_data(web::Data::new(known))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(body_limit)
+                .error_handler(error::json_error(body_limit)),
+        )
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PayloadConfig::default().limit(body_limit))
+        .default_service(web::to(middleware::no_route))
+        .wrap(actix_web::middleware::from_fn(middleware::record_metrics))
+        .wrap(tracing_actix_web::TracingLogger::default())
+}

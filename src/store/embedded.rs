@@ -46,7 +46,12 @@ impl EmbeddedStore {
 }
 
 impl RevocationStore for EmbeddedStore {
-    async fn apply(&self, _change: Change, _provenance: Provenance, _now: UnixTime) -> Result<Event, StoreError> {
+    async fn apply(
+        &self,
+        _change: Change,
+        _provenance: Provenance,
+        _now: UnixTime,
+    ) -> Result<Event, StoreError> {
         todo!()
     }
 

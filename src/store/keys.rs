@@ -37,7 +37,10 @@ mod tests {
     use crate::domain::{Issuer, SessionId};
 
     fn session(iss: &str, sid: &str) -> Session {
-        Session { iss: Issuer::parse(iss).unwrap(), sid: SessionId::parse(sid).unwrap() }
+        Session {
+            iss: Issuer::parse(iss).unwrap(),
+            sid: SessionId::parse(sid).unwrap(),
+        }
     }
 
     #[test]

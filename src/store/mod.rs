@@ -68,10 +68,17 @@ pub trait RevocationStore {
     ) -> impl Future<Output = Result<Event, StoreError>> + Send;
 
     /// The live facts about the keys in `lookup`, in one round trip.
-    fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> impl Future<Output = Result<Facts, StoreError>> + Send;
+    fn lookup(
+        &self,
+        lookup: Lookup<'_>,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Facts, StoreError>> + Send;
 
     /// Audit events, newest first.
-    fn events(&self, page: &EventPage) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+    fn events(
+        &self,
+        page: &EventPage,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -117,7 +124,8 @@ impl Store {
     ) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = fut.await;
-        self.metrics.observe(self.backend.name(), op, started.elapsed(), result.is_ok());
+        self.metrics
+            .observe(self.backend.name(), op, started.elapsed(), result.is_ok());
         result
     }
 }
@@ -132,19 +140,32 @@ macro_rules! dispatch {
 }
 
 impl RevocationStore for Store {
-    async fn apply(&self, change: Change, provenance: Provenance, now: UnixTime) -> Result<Event, StoreError> {
-        self.timed("apply", async { dispatch!(self, s => s.apply(change, provenance, now)) }).await
+    async fn apply(
+        &self,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, StoreError> {
+        self.timed("apply", async {
+            dispatch!(self, s => s.apply(change, provenance, now))
+        })
+        .await
     }
 
     async fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
-        self.timed("lookup", async { dispatch!(self, s => s.lookup(lookup, now)) }).await
+        self.timed("lookup", async {
+            dispatch!(self, s => s.lookup(lookup, now))
+        })
+        .await
     }
 
     async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
-        self.timed("events", async { dispatch!(self, s => s.events(page)) }).await
+        self.timed("events", async { dispatch!(self, s => s.events(page)) })
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.timed("ping", async { dispatch!(self, s => s.ping()) }).await
+        self.timed("ping", async { dispatch!(self, s => s.ping()) })
+            .await
     }
 }

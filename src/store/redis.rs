@@ -40,7 +40,12 @@ impl RedisStore {
 }
 
 impl RevocationStore for RedisStore {
-    async fn apply(&self, _change: Change, _provenance: Provenance, _now: UnixTime) -> Result<Event, StoreError> {
+    async fn apply(
+        &self,
+        _change: Change,
+        _provenance: Provenance,
+        _now: UnixTime,
+    ) -> Result<Event, StoreError> {
         todo!()
     }
 

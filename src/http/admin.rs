@@ -1,0 +1,368 @@
+//! `/v1/admin/...`: what an operator does by hand. Every route needs an
+//! admin key, and every change lands in the audit log with the key's name.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::AdminKey;
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
+use crate::domain::{
+    Event, EventId, EventPage, Issuer, Note, Provenance, Session, SessionId, Subject, SubjectId,
+    TokenId, UnixTime,
+};
+
+/// Largest page of audit events.
+pub const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: usize = 50;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeTokenBody {
+    /// The token id.
+    #[schema(max_length = 256, example = "3f1c2a9e-5b7d-4d3e-9c1a-2b8e7f6d5c4b")]
+    pub jti: String,
+    /// The token's `exp`, if known: the revocation is kept until then (plus
+    /// a minute for clock skew) instead of `lifetimes.token`.
+    pub exp: Option<i64>,
+    /// Why, for the audit log.
+    #[schema(max_length = 512)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSessionBody {
+    #[schema(
+        max_length = 1024,
+        example = "https://auth.example.com/application/o/home-assistant/"
+    )]
+    pub iss: String,
+    #[schema(max_length = 256)]
+    pub sid: String,
+    #[schema(max_length = 512)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectBody {
+    #[schema(
+        max_length = 1024,
+        example = "https://auth.example.com/application/o/home-assistant/"
+    )]
+    pub iss: String,
+    #[schema(max_length = 256, example = "alice")]
+    pub sub: String,
+    #[schema(max_length = 512)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubjectParams {
+    #[param(max_length = 1024)]
+    pub iss: String,
+    #[param(max_length = 256)]
+    pub sub: String,
+}
+
+/// A subject's standing now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubjectStatus {
+    pub iss: Issuer,
+    pub sub: SubjectId,
+    /// Disabled until enabled again.
+    pub disabled: bool,
+    /// Tokens issued at or before this instant are dead, if set.
+    pub revoked_before: Option<UnixTime>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<usize>,
+    /// Only events older than this id (the `next` of the previous page).
+    pub before: Option<String>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    /// Pass as `before` to read the next (older) page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<EventId>,
+}
+
+fn provenance(admin: &AdminKey, reason: Option<String>) -> Result<Provenance, ApiError> {
+    Ok(Provenance {
+        actor: admin.0.actor(),
+        reason: reason.map(Note::parse).transpose()?,
+    })
+}
+
+fn subject(iss: String, sub: String) -> Result<Subject, ApiError> {
+    Ok(Subject {
+        iss: Issuer::parse(iss)?,
+        sub: SubjectId::parse(sub)?,
+    })
+}
+
+fn recorded(event: Event) -> HttpResponse {
+    HttpResponse::Ok().json(event)
+}
+
+/// Revoke one token.
+///
+/// The token checks as `token_revoked` until its `exp` (or for
+/// `lifetimes.token` when `exp` is not given). Idempotent.
+#[utoipa::path(
+    tag = "admin",
+    request_body = RevokeTokenBody,
+    responses(
+        (status = 200, description = "Recorded durably; the audit event", body = Event),
+        (status = 400, description = "Invalid body, or `exp` beyond `lifetimes.max_token_exp`", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[post("/v1/admin/tokens/revoke")]
+pub async fn post_revoke_token(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<RevokeTokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let RevokeTokenBody { jti, exp, reason } = body.into_inner();
+    let jti = TokenId::parse(jti)?;
+    let provenance = provenance(&admin, reason)?;
+    let exp = exp.map(UnixTime::from_secs);
+    Ok(recorded(
+        state
+            .revocations
+            .revoke_token(jti, exp, provenance, UnixTime::now())
+            .await?,
+    ))
+}
+
+/// Revoke a provider session.
+///
+/// Every token bound to `(iss, sid)` checks as `session_revoked` for
+/// `lifetimes.session`. Idempotent.
+#[utoipa::path(
+    tag = "admin",
+    request_body = RevokeSessionBody,
+    responses(
+        (status = 200, description = "Recorded durably; the audit event", body = Event),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[post("/v1/admin/sessions/revoke")]
+pub async fn post_revoke_session(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<RevokeSessionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let RevokeSessionBody { iss, sid, reason } = body.into_inner();
+    let session = Session {
+        iss: Issuer::parse(iss)?,
+        sid: SessionId::parse(sid)?,
+    };
+    let provenance = provenance(&admin, reason)?;
+    Ok(recorded(
+        state
+            .revocations
+            .revoke_session(session, provenance, UnixTime::now())
+            .await?,
+    ))
+}
+
+/// Disable a subject.
+///
+/// Every token of `(iss, sub)` checks as `subject_disabled` until the
+/// subject is enabled; tokens issued before the disable stay dead after it.
+#[utoipa::path(
+    tag = "admin",
+    request_body = SubjectBody,
+    responses(
+        (status = 200, description = "Recorded durably; the audit event", body = Event),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[post("/v1/admin/subjects/disable")]
+pub async fn post_disable_subject(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<SubjectBody>,
+) -> Result<HttpResponse, ApiError> {
+    let SubjectBody { iss, sub, reason } = body.into_inner();
+    let subject = subject(iss, sub)?;
+    let provenance = provenance(&admin, reason)?;
+    Ok(recorded(
+        state
+            .revocations
+            .disable_subject(subject, provenance, UnixTime::now())
+            .await?,
+    ))
+}
+
+/// Enable a subject again.
+///
+/// New logins work again; tokens issued before the disable stay dead.
+#[utoipa::path(
+    tag = "admin",
+    request_body = SubjectBody,
+    responses(
+        (status = 200, description = "Recorded durably; the audit event", body = Event),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[post("/v1/admin/subjects/enable")]
+pub async fn post_enable_subject(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<SubjectBody>,
+) -> Result<HttpResponse, ApiError> {
+    let SubjectBody { iss, sub, reason } = body.into_inner();
+    let subject = subject(iss, sub)?;
+    let provenance = provenance(&admin, reason)?;
+    Ok(recorded(
+        state
+            .revocations
+            .enable_subject(subject, provenance, UnixTime::now())
+            .await?,
+    ))
+}
+
+/// Revoke every token a subject holds now.
+///
+/// Tokens of `(iss, sub)` issued at or before now check as
+/// `subject_revoked_before`; a login after now works by itself.
+#[utoipa::path(
+    tag = "admin",
+    request_body = SubjectBody,
+    responses(
+        (status = 200, description = "Recorded durably; the audit event", body = Event),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[post("/v1/admin/subjects/revoke-tokens")]
+pub async fn post_revoke_subject_tokens(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<SubjectBody>,
+) -> Result<HttpResponse, ApiError> {
+    let SubjectBody { iss, sub, reason } = body.into_inner();
+    let subject = subject(iss, sub)?;
+    let provenance = provenance(&admin, reason)?;
+    Ok(recorded(
+        state
+            .revocations
+            .revoke_subject_tokens(subject, provenance, UnixTime::now())
+            .await?,
+    ))
+}
+
+/// A subject's status.
+#[utoipa::path(
+    tag = "admin",
+    params(SubjectParams),
+    responses(
+        (status = 200, description = "The subject's standing", body = SubjectStatus),
+        (status = 400, description = "Missing or invalid `iss` / `sub`", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[get("/v1/admin/subjects/status")]
+pub async fn get_subject_status(
+    _admin: AdminKey,
+    state: web::Data<AppState>,
+    params: web::Query<SubjectParams>,
+) -> Result<HttpResponse, ApiError> {
+    let SubjectParams { iss, sub } = params.into_inner();
+    let subject = subject(iss, sub)?;
+    let facts = state
+        .revocations
+        .subject_facts(&subject, UnixTime::now())
+        .await?;
+    Ok(HttpResponse::Ok().json(SubjectStatus {
+        iss: subject.iss,
+        sub: subject.sub,
+        disabled: facts.subject_disabled,
+        revoked_before: facts.subject_revoked_before,
+    }))
+}
+
+/// The audit log, newest first.
+///
+/// What was revoked, when, by which key or input, and why. Page with
+/// `before` = the previous page's `next`.
+#[utoipa::path(
+    tag = "admin",
+    params(EventsParams),
+    responses(
+        (status = 200, description = "A page of events", body = EventsPage),
+        (status = 400, description = "`limit` out of range or `before` not an event id", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[get("/v1/admin/events")]
+pub async fn get_events(
+    _admin: AdminKey,
+    state: web::Data<AppState>,
+    params: web::Query<EventsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let EventsParams { limit, before } = params.into_inner();
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "`limit` must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let page = EventPage {
+        before: before.map(EventId),
+        limit,
+    };
+    let events = state.revocations.events(&page).await?;
+    let next = (events.len() == limit)
+        .then(|| events.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(EventsPage { events, next }))
+}

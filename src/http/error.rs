@@ -1,0 +1,191 @@
+//! Every error an API caller can see, mapped to HTTP in this one place.
+//!
+//! Bodies always have the shape `{"error", "error_description"}` (RFC 6749
+//! §5.2 field names, which OAuth and OIDC clients already parse). 4xx
+//! descriptions say what was wrong with the request; 5xx descriptions are
+//! generic, and the cause goes to the log instead.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::{CheckRequestError, ParseError};
+use crate::revocations::RevokeError;
+use crate::store::StoreError;
+
+/// The error body of every endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
+    /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
+    /// `unsupported_media_type`, `store_unavailable`, `server_error`.
+    #[schema(example = "invalid_request")]
+    pub error: &'static str,
+    /// What went wrong, for people.
+    #[schema(example = "`jti` must not be empty")]
+    pub error_description: String,
+}
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("a valid API key is required: `Authorization: Bearer <key>`")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed { allow: String },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The store could not be reached. Nothing was recorded.
+    #[error("the revocation store is unavailable; nothing was recorded, retry later")]
+    StoreUnavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(message: impl std::fmt::Display) -> Self {
+        Self::InvalidRequest(message.to_string())
+    }
+
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::StoreUnavailable(_) => "store_unavailable",
+            Self::Internal(_) => "server_error",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code(),
+            error_description: self.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::StoreUnavailable(cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "store unavailable");
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error.cause_chain = ?cause, "internal error");
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            Self::Unauthorized => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"revokd\""),
+                ));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            Self::StoreUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(err: ParseError) -> Self {
+        Self::invalid(err)
+    }
+}
+
+impl From<CheckRequestError> for ApiError {
+    fn from(err: CheckRequestError) -> Self {
+        Self::invalid(err)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::InvalidCursor => Self::invalid(err),
+            StoreError::Unavailable(_) => Self::StoreUnavailable(err),
+            StoreError::Corrupt(_) => Self::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+impl From<RevokeError> for ApiError {
+    fn from(err: RevokeError) -> Self {
+        match err {
+            RevokeError::Store(err) => err.into(),
+            invalid => Self::invalid(invalid),
+        }
+    }
+}
+
+/// Turns actix's JSON extractor errors into [`ApiError`]s; `limit` is the
+/// configured body limit, named in the 413 message.
+pub fn json_error(
+    limit: usize,
+) -> impl Fn(actix_web::error::JsonPayloadError, &HttpRequest) -> actix_web::Error
++ Clone
++ Send
++ Sync
++ 'static {
+    use actix_web::error::{JsonPayloadError as E, PayloadError};
+    move |err, _req| match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } | E::Payload(PayloadError::Overflow) => {
+            ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes")).into()
+        }
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("send `Content-Type: application/json`".into()).into()
+        }
+        E::Deserialize(e) => ApiError::invalid(format!("malformed JSON body: {e}")).into(),
+        other => ApiError::invalid(format!("unreadable body: {other}")).into(),
+    }
+}
+
+/// Turns actix's query-string extractor errors into [`ApiError`]s.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    let actix_web::error::QueryPayloadError::Deserialize(e) = err else {
+        return ApiError::invalid("malformed query string").into();
+    };
+    ApiError::invalid(format!("malformed query string: {e}")).into()
+}

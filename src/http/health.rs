@@ -1,0 +1,106 @@
+//! `/healthz`, `/readyz` and `/metrics`: for orchestrators and Prometheus.
+//! These may live on a separate listener (`ops_listen`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix_web::http::header::{CACHE_CONTROL, ContentType, HeaderValue};
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+
+use super::state::AppState;
+use crate::store::RevocationStore;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    #[schema(example = "alive")]
+    pub status: &'static str,
+}
+
+/// The state of one dependency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DependencyStatus {
+    /// `up` or `down`.
+    pub status: &'static str,
+    /// Which implementation, e.g. `embedded` or `redis`.
+    pub kind: &'static str,
+    /// How long the probe took.
+    pub latency_ms: f64,
+    /// Why it is down; absent when up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// One entry per dependency, by name.
+    pub checks: BTreeMap<&'static str, DependencyStatus>,
+}
+
+/// Is the process alive?
+///
+/// Checks nothing else, so an orchestrator does not restart revokd because
+/// Redis is down.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Liveness)))]
+#[get("/healthz")]
+pub async fn get_healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(Liveness { status: "alive" })
+}
+
+/// Can this instance answer correctly?
+///
+/// Ready when every dependency (the store) answers; `503` otherwise, with
+/// the failing dependency named.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency is down", body = Readiness),
+    )
+)]
+#[get("/readyz")]
+pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.revocations.store();
+    let started = Instant::now();
+    let result = store.ping().await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let store_status = DependencyStatus {
+        status: if result.is_ok() { "up" } else { "down" },
+        kind: store.backend().name(),
+        latency_ms,
+        error: result.as_ref().err().map(ToString::to_string),
+    };
+    let ready = result.is_ok();
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        checks: BTreeMap::from([("store", store_status)]),
+    };
+    let mut response = if ready {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body)
+}
+
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Metrics", content_type = "text/plain; version=0.0.4", body = String))
+)]
+#[get("/metrics")]
+pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType(
+            "text/plain; version=0.0.4; charset=utf-8"
+                .parse()
+                .expect("static media type"),
+        ))
+        .body(state.metrics.render())
+}

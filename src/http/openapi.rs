@@ -1,0 +1,51 @@
+//! The parts of the OpenAPI document that no handler carries: metadata,
+//! security schemes, tags. Paths are added by the route registrations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "revokd",
+        description = "Makes logout and account-disable at an OpenID provider reach the apps people signed into.\n\nErrors always have the body `{\"error\", \"error_description\"}`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "check", description = "Is a token still active? The hot path, for apps and gateways."),
+        (name = "admin", description = "Operator actions and the audit log. Admin key required."),
+        (name = "operations", description = "Health and metrics; may be served on `ops_listen`."),
+    ),
+    modifiers(&SecuritySchemes),
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            "admin_key",
+            bearer("An API key with role `admin` (`[[keys]]` in the configuration)."),
+        );
+        components.add_security_scheme(
+            "client_key",
+            bearer("An API key with role `client` or `admin`. Optional for checks when `check.require_client_key = false`."),
+        );
+    }
+}
+
+pub fn base() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}

@@ -1,0 +1,163 @@
+//! Reading the claims of a JWT **without verifying it**, for look-up only.
+//!
+//! A check asks "has this token been revoked?", not "is this token genuine?":
+//! the application verified the token when it accepted it. Reading the
+//! identifiers is therefore enough, and a forged token gains nothing, since
+//! all it can do is name identifiers that someone could send as plain query
+//! parameters anyway. Nothing read here is ever trusted for anything else.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::domain::{
+    CheckRequest, CheckRequestError, Issuer, ParseError, SessionId, SubjectId, TokenId, UnixTime,
+};
+
+/// Why a token's claims cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeekError {
+    #[error("`token` is not a JWT (expected three dot-separated parts)")]
+    NotAJwt,
+    #[error("`token` is an encrypted JWT (JWE); send its identifiers instead")]
+    Encrypted,
+    #[error("`token` has a payload that is not base64url")]
+    BadBase64,
+    #[error("`token` has a payload that is not a JSON object of claims: {0}")]
+    BadClaims(String),
+    #[error("`token` has an invalid claim: {0}")]
+    BadClaim(#[from] ParseError),
+    #[error("`token` {0}")]
+    Unusable(#[from] CheckRequestError),
+}
+
+/// The registered claims revokd looks at. Others are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    jti: Option<String>,
+    sid: Option<String>,
+    sub: Option<String>,
+    /// NumericDate may carry a fraction (RFC 7519 §2).
+    iat: Option<f64>,
+}
+
+/// Builds a [`CheckRequest`] from the token's `iss`, `jti`, `sid`, `sub`
+/// and `iat` claims.
+///
+/// # Errors
+/// The token is not a signed JWT, its payload cannot be decoded, a claim is
+/// invalid, or it names nothing to check.
+pub fn check_request_from_jwt(token: &str) -> Result<CheckRequest, PeekError> {
+    let mut parts = token.split('.');
+    let (Some(_header), Some(payload), Some(_signature)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(PeekError::NotAJwt);
+    };
+    match parts.count() {
+        0 => {}
+        2 => return Err(PeekError::Encrypted),
+        _ => return Err(PeekError::NotAJwt),
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| PeekError::BadBase64)?;
+    let claims: Claims =
+        serde_json::from_slice(&bytes).map_err(|e| PeekError::BadClaims(e.to_string()))?;
+    let iat = claims
+        .iat
+        .filter(|t| t.is_finite())
+        .map(|t| UnixTime::from_secs(t.floor() as i64));
+    Ok(CheckRequest::new(
+        claims.iss.map(Issuer::parse).transpose()?,
+        claims.jti.map(TokenId::parse).transpose()?,
+        claims.sid.map(SessionId::parse).transpose()?,
+        claims.sub.map(SubjectId::parse).transpose()?,
+        iat,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &serde_json::Value) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{header}.{payload}.c2ln")
+    }
+
+    #[test]
+    fn reads_the_identifying_claims() {
+        let token = jwt(&serde_json::json!({
+            "iss": "https://idp.example", "jti": "t1", "sid": "s1", "sub": "alice", "iat": 1700000000.7,
+            "aud": ["x"], "extra": {"nested": true}
+        }));
+        let expected = CheckRequest::new(
+            Some(Issuer::parse("https://idp.example").unwrap()),
+            Some(TokenId::parse("t1").unwrap()),
+            Some(SessionId::parse("s1").unwrap()),
+            Some(SubjectId::parse("alice").unwrap()),
+            Some(UnixTime::from_secs(1_700_000_000)),
+        )
+        .unwrap();
+        assert_eq!(check_request_from_jwt(&token).unwrap(), expected);
+    }
+
+    #[test]
+    fn hostile_input_is_refused_precisely() {
+        let cases: Vec<(String, PeekError)> = vec![
+            ("not a token".into(), PeekError::NotAJwt),
+            ("a.b".into(), PeekError::NotAJwt),
+            ("a.b.c.d".into(), PeekError::NotAJwt),
+            ("a.b.c.d.e".into(), PeekError::Encrypted),
+            ("a.!!!.c".into(), PeekError::BadBase64),
+            (
+                format!("a.{}.c", URL_SAFE_NO_PAD.encode("[1,2]")),
+                PeekError::BadClaims(String::new()),
+            ),
+            (
+                jwt(&serde_json::json!({"jti": ""})),
+                PeekError::BadClaim(ParseError::Empty { field: "jti" }),
+            ),
+            (
+                jwt(&serde_json::json!({"iat": 1})),
+                PeekError::Unusable(CheckRequestError::NothingToCheck),
+            ),
+            (
+                jwt(&serde_json::json!({"sub": "a"})),
+                PeekError::Unusable(CheckRequestError::MissingIssuer),
+            ),
+            (
+                jwt(&serde_json::json!({"jti": 5})),
+                PeekError::BadClaims(String::new()),
+            ),
+        ];
+        for (token, expected) in cases {
+            let got = check_request_from_jwt(&token).unwrap_err();
+            assert_eq!(
+                std::mem::discriminant(&got),
+                std::mem::discriminant(&expected),
+                "{token}: {got}"
+            );
+            if !matches!(expected, PeekError::BadClaims(_)) {
+                assert_eq!(got, expected, "{token}");
+            }
+        }
+    }
+
+    #[test]
+    fn deeply_nested_claims_do_not_overflow_the_stack() {
+        let bomb = format!(
+            "{{\"jti\":\"x\",\"a\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let token = format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(bomb));
+        assert!(matches!(
+            check_request_from_jwt(&token),
+            Err(PeekError::BadClaims(_))
+        ));
+    }
+}

@@ -1,0 +1,277 @@
+//! The operations behind the API: turn a request into a [`Change`] with the
+//! right lifetime, apply it, count it. Handlers (and, later, the
+//! back-channel-logout receiver) call these; nothing here knows HTTP.
+
+use std::time::Duration;
+
+use crate::config::Lifetimes;
+use crate::domain::{
+    Change, CheckRequest, Event, EventPage, Facts, Lookup, Provenance, Session, Subject, TokenId,
+    UnixTime, Verdict, decide,
+};
+use crate::metrics::Metrics;
+use crate::store::{RevocationStore, Store, StoreError};
+
+/// Verifiers commonly accept a token up to a minute past its `exp` to
+/// absorb clock skew, so a revocation outlives the token by as much.
+pub const EXPIRY_LEEWAY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("`exp` lies more than {} ahead; raise lifetimes.max_token_exp to keep revocations that long", humantime::format_duration(*max))]
+    ExpTooFar { max: Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Revocation operations over one store.
+#[derive(Clone)]
+pub struct Revocations {
+    store: Store,
+    lifetimes: Lifetimes,
+    metrics: Metrics,
+}
+
+impl Revocations {
+    pub fn new(store: Store, lifetimes: Lifetimes, metrics: Metrics) -> Self {
+        Self {
+            store,
+            lifetimes,
+            metrics,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    async fn apply(
+        &self,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, StoreError> {
+        let kind = change.kind();
+        let event = self.store.apply(change, provenance, now).await?;
+        self.metrics.record_change(kind);
+        tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
+        Ok(event)
+    }
+
+    /// Revokes one token until its `exp` (plus [`EXPIRY_LEEWAY`]), or for
+    /// `lifetimes.token` when the caller does not know it.
+    ///
+    /// # Errors
+    /// `exp` beyond `lifetimes.max_token_exp`, or the store failed.
+    pub async fn revoke_token(
+        &self,
+        jti: TokenId,
+        exp: Option<UnixTime>,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, RevokeError> {
+        let expires_at = token_expiry(exp, &self.lifetimes, now)?;
+        Ok(self
+            .apply(Change::TokenRevoked { jti, expires_at }, provenance, now)
+            .await?)
+    }
+
+    /// # Errors
+    /// The store failed.
+    pub async fn revoke_session(
+        &self,
+        session: Session,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, StoreError> {
+        let expires_at = now.saturating_add(self.lifetimes.session);
+        self.apply(
+            Change::SessionRevoked {
+                session,
+                expires_at,
+            },
+            provenance,
+            now,
+        )
+        .await
+    }
+
+    /// Disables the subject until [`Revocations::enable_subject`].
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn disable_subject(
+        &self,
+        subject: Subject,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, StoreError> {
+        self.apply(
+            Change::SubjectDisabled {
+                subject,
+                expires_at: None,
+            },
+            provenance,
+            now,
+        )
+        .await
+    }
+
+    /// # Errors
+    /// The store failed.
+    pub async fn enable_subject(
+        &self,
+        subject: Subject,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, StoreError> {
+        self.apply(Change::SubjectEnabled { subject }, provenance, now)
+            .await
+    }
+
+    /// Kills every token of the subject issued up to `now`.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn revoke_subject_tokens(
+        &self,
+        subject: Subject,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Event, StoreError> {
+        let expires_at = now.saturating_add(self.lifetimes.revoked_before);
+        self.apply(
+            Change::SubjectRevokedBefore {
+                subject,
+                before: now,
+                expires_at,
+            },
+            provenance,
+            now,
+        )
+        .await
+    }
+
+    /// What is known about a subject now.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn subject_facts(
+        &self,
+        subject: &Subject,
+        now: UnixTime,
+    ) -> Result<Facts, StoreError> {
+        self.store
+            .lookup(
+                Lookup {
+                    subject: Some(subject),
+                    ..Lookup::default()
+                },
+                now,
+            )
+            .await
+    }
+
+    /// A page of the audit log, newest first.
+    ///
+    /// # Errors
+    /// The cursor is not an event id, or the store failed.
+    pub async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
+        self.store.events(page).await
+    }
+
+    /// Is the token described by `request` active? Counts the answer.
+    ///
+    /// # Errors
+    /// The store failed; the caller applies the configured fail mode.
+    pub async fn check(
+        &self,
+        request: &CheckRequest,
+        now: UnixTime,
+    ) -> Result<Verdict, StoreError> {
+        match self.store.lookup(request.lookup(), now).await {
+            Ok(facts) => {
+                let verdict = decide(request, &facts);
+                self.metrics.record_check(verdict);
+                Ok(verdict)
+            }
+            Err(err) => {
+                self.metrics.record_check_unavailable();
+                Err(err)
+            }
+        }
+    }
+}
+
+/// When a token revocation may be forgotten.
+fn token_expiry(
+    exp: Option<UnixTime>,
+    lifetimes: &Lifetimes,
+    now: UnixTime,
+) -> Result<UnixTime, RevokeError> {
+    let Some(exp) = exp else {
+        return Ok(now.saturating_add(lifetimes.token));
+    };
+    if exp > now.saturating_add(lifetimes.max_token_exp) {
+        return Err(RevokeError::ExpTooFar {
+            max: lifetimes.max_token_exp,
+        });
+    }
+    Ok(exp.max(now).saturating_add(EXPIRY_LEEWAY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn lifetimes() -> Lifetimes {
+        Lifetimes {
+            token: 30 * DAY,
+            session: 30 * DAY,
+            revoked_before: 30 * DAY,
+            max_token_exp: 400 * DAY,
+        }
+    }
+
+    #[test]
+    fn token_expiry_follows_exp_with_leeway() {
+        let now = UnixTime::from_secs(1_000);
+        let exp = UnixTime::from_secs(5_000);
+        assert_eq!(
+            token_expiry(Some(exp), &lifetimes(), now).unwrap(),
+            UnixTime::from_secs(5_060)
+        );
+    }
+
+    #[test]
+    fn token_expiry_without_exp_uses_the_default_lifetime() {
+        let now = UnixTime::from_secs(1_000);
+        assert_eq!(
+            token_expiry(None, &lifetimes(), now).unwrap(),
+            now.saturating_add(30 * DAY)
+        );
+    }
+
+    #[test]
+    fn a_past_exp_is_still_kept_for_the_leeway() {
+        let now = UnixTime::from_secs(1_000);
+        let exp = UnixTime::from_secs(10);
+        assert_eq!(
+            token_expiry(Some(exp), &lifetimes(), now).unwrap(),
+            UnixTime::from_secs(1_060)
+        );
+    }
+
+    #[test]
+    fn an_exp_beyond_the_maximum_is_refused() {
+        let now = UnixTime::from_secs(0);
+        let too_far = now.saturating_add(401 * DAY);
+        assert!(matches!(
+            token_expiry(Some(too_far), &lifetimes(), now),
+            Err(RevokeError::ExpTooFar { .. })
+        ));
+        assert!(token_expiry(Some(now.saturating_add(400 * DAY)), &lifetimes(), now).is_ok());
+    }
+}
