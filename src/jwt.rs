@@ -155,6 +155,13 @@ mod tests {
             "]".repeat(100_000)
         );
         let token = format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(bomb));
+        // Unknown claims are skipped without recursion; the known one is read.
+        let expected =
+            CheckRequest::new(None, Some(TokenId::parse("x").unwrap()), None, None, None).unwrap();
+        assert_eq!(check_request_from_jwt(&token), Ok(expected));
+
+        let bomb = format!("{{\"jti\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let token = format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(bomb));
         assert!(matches!(
             check_request_from_jwt(&token),
             Err(PeekError::BadClaims(_))
