@@ -1,13 +1,55 @@
 //! The embedded store: one `redb` file, durable, single node, the default.
-//! (Implementation in progress.)
+//!
+//! # Layout of `revokd.redb`
+//!
+//! - `facts`: [`FactKey::encode`] text → `(expires_at, payload)`, both
+//!   seconds. `expires_at` is [`NEVER`] for a disable "until enabled"; the
+//!   payload is the `before` instant of a revoked-before mark and 0 otherwise.
+//! - `expiry`: `(expires_at, key)` → `()`, an index kept in step with `facts`
+//!   in the same transaction, so that [`EmbeddedStore::sweep`] finds expired
+//!   facts by a range scan instead of reading every fact.
+//! - `events`: event id → the [`Event`] as JSON. Ids are a `u64` sequence.
+//! - `meta`: `next_event_id` → `u64`, the next id to hand out. It is kept
+//!   apart from `events` so that trimming old events never lets an id be
+//!   reused.
+//!
+//! redb is synchronous, so every call runs on tokio's blocking pool, and
+//! every write transaction commits with [`Durability::Immediate`] (fsync):
+//! an `Ok` from [`RevocationStore::apply`] survives a crash.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    Table, TableDefinition, WriteTransaction,
+};
 use serde::Deserialize;
 
-use super::{RevocationStore, StoreError};
-use crate::domain::{Change, Event, EventPage, Facts, Lookup, Provenance, UnixTime};
+use super::{FactKey, RevocationStore, StoreError};
+use crate::domain::{Change, Event, EventId, EventPage, Facts, Lookup, Provenance, UnixTime};
+
+/// The database file inside [`EmbeddedSettings::path`].
+const FILE_NAME: &str = "revokd.redb";
+
+const FACTS: TableDefinition<&str, (i64, i64)> = TableDefinition::new("facts");
+const EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("expiry");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The `meta` key holding the next event id.
+const NEXT_EVENT_ID: &str = "next_event_id";
+
+/// `expires_at` of a fact that lasts until it is removed (a disable without
+/// an expiry). It sorts after every real instant, so "keep the later expiry"
+/// is a plain `max`.
+const NEVER: i64 = i64::MAX;
+
+/// Most facts, or events, one sweep transaction removes. A large backlog is
+/// cleared in several short transactions rather than one long one, so that
+/// `apply` calls waiting for the write lock are not held up for long.
+const SWEEP_BATCH: usize = 1024;
 
 /// `[embedded]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,17 +64,43 @@ pub struct EmbeddedSettings {
     pub max_events: u64,
 }
 
+/// The embedded store. Cheap to clone: clones share one open database.
 #[derive(Clone)]
-pub struct EmbeddedStore {}
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    max_events: u64,
+}
 
 impl EmbeddedStore {
     /// Opens (or creates) the database under `settings.path`.
     ///
+    /// The file is locked for the life of the store: a second process (or a
+    /// second `open` in this one) is refused at once rather than left
+    /// waiting, since two writers would each believe they own the file.
+    ///
     /// # Errors
     /// The directory cannot be created, or the file cannot be opened (for
     /// example because another process holds it).
-    pub fn open(_settings: &EmbeddedSettings) -> Result<Self, StoreError> {
-        todo!()
+    pub fn open(settings: &EmbeddedSettings) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&settings.path).map_err(|source| {
+            StoreError::unavailable(OpenError::CreateDir {
+                path: settings.path.clone(),
+                source,
+            })
+        })?;
+        let file = settings.path.join(FILE_NAME);
+        let db = Database::create(&file).map_err(|err| open_error(&file, err))?;
+        create_tables(&db)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                max_events: settings.max_events,
+            }),
+        })
     }
 
     /// Removes facts that expired at or before `now` and audit events beyond
@@ -40,30 +108,1503 @@ impl EmbeddedStore {
     ///
     /// # Errors
     /// The database cannot be written.
-    pub async fn sweep(&self, _now: UnixTime) -> Result<usize, StoreError> {
-        todo!()
+    ///
+    /// Work is split into transactions of at most [`SWEEP_BATCH`] removals,
+    /// each committed durably, so a large backlog does not hold the write
+    /// lock for long. An error leaves the batches already committed in place;
+    /// the next sweep carries on from there.
+    pub async fn sweep(&self, now: UnixTime) -> Result<usize, StoreError> {
+        let max_events = self.inner.max_events;
+        self.blocking(move |db| {
+            let removed = sweep_facts(db, now)?;
+            trim_events(db, max_events)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// Runs `f` on the blocking pool: redb calls block on disk I/O and, for
+    /// writes, on the single write lock.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner.db))
+            .await
+            .map_err(StoreError::unavailable)?
     }
 }
 
 impl RevocationStore for EmbeddedStore {
     async fn apply(
         &self,
-        _change: Change,
-        _provenance: Provenance,
-        _now: UnixTime,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
     ) -> Result<Event, StoreError> {
-        todo!()
+        self.blocking(move |db| apply_in_transaction(db, change, provenance, now))
+            .await
     }
 
-    async fn lookup(&self, _lookup: Lookup<'_>, _now: UnixTime) -> Result<Facts, StoreError> {
-        todo!()
+    async fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
+        let keys = LookupKeys::new(&lookup);
+        self.blocking(move |db| read_facts(db, &keys, now)).await
     }
 
-    async fn events(&self, _page: &EventPage) -> Result<Vec<Event>, StoreError> {
-        todo!()
+    async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
+        let before = page.before.as_ref().map(parse_event_id).transpose()?;
+        let limit = page.limit;
+        self.blocking(move |db| read_events(db, before, limit))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        todo!()
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(db_error)?;
+            txn.open_table(META).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+
+/// Why the database could not be opened, kept as the source of
+/// [`StoreError::Unavailable`] so that the start-up error names the file.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("cannot create the directory `{}`", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is in use by another process (another revokd on this data directory?)", path.display())]
+    InUse {
+        path: PathBuf,
+        #[source]
+        source: DatabaseError,
+    },
+    #[error("cannot open `{}`", path.display())]
+    Other {
+        path: PathBuf,
+        #[source]
+        source: DatabaseError,
+    },
+}
+
+fn open_error(path: &Path, err: DatabaseError) -> StoreError {
+    let path = path.to_owned();
+    match err {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            StoreError::unavailable(OpenError::InUse { path, source: err })
+        }
+        DatabaseError::UpgradeRequired(_)
+        | DatabaseError::RepairAborted
+        | DatabaseError::Storage(redb::StorageError::Corrupted(_)) => {
+            StoreError::Corrupt(format!("`{}`: {err}", path.display()))
+        }
+        // redb's answer to a file that is not a redb database at all.
+        DatabaseError::Storage(redb::StorageError::Io(ref io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::Corrupt(format!("`{}`: {err}", path.display()))
+        }
+        _ => StoreError::unavailable(OpenError::Other { path, source: err }),
+    }
+}
+
+/// Creates every table once, so that read transactions never meet a
+/// missing table (which redb reports as an error, not as empty).
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = begin_write(db)?;
+    txn.open_table(FACTS).map_err(db_error)?;
+    txn.open_table(EXPIRY).map_err(db_error)?;
+    txn.open_table(EVENTS).map_err(db_error)?;
+    txn.open_table(META).map_err(db_error)?;
+    txn.commit().map_err(db_error)
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// Maps any redb error: what says the file holds something unreadable is
+/// [`StoreError::Corrupt`], everything else (I/O, locks, a database left
+/// unwritable by an earlier failed commit) is [`StoreError::Unavailable`].
+fn db_error(err: impl Into<redb::Error>) -> StoreError {
+    let err: redb::Error = err.into();
+    match err {
+        redb::Error::Corrupted(msg) => StoreError::Corrupt(msg),
+        redb::Error::UpgradeRequired(_)
+        | redb::Error::TableTypeMismatch { .. }
+        | redb::Error::TypeDefinitionChanged { .. }
+        | redb::Error::TableIsMultimap(_)
+        | redb::Error::TableIsNotMultimap(_) => StoreError::Corrupt(err.to_string()),
+        other => StoreError::unavailable(other),
+    }
+}
+
+/// A write transaction that fsyncs on commit. Immediate is redb's default;
+/// it is set here anyway because the contract depends on it.
+fn begin_write(db: &Database) -> Result<WriteTransaction, StoreError> {
+    let mut txn = db.begin_write().map_err(db_error)?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(db_error)?;
+    Ok(txn)
+}
+
+// ---------------------------------------------------------------------------
+// Facts
+
+/// One stored fact. Plain `i64` seconds, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fact {
+    expires_at: i64,
+    /// The `before` of a revoked-before mark; 0 for other facts.
+    payload: i64,
+}
+
+impl Fact {
+    const fn revocation(expires_at: i64) -> Self {
+        Self {
+            expires_at,
+            payload: 0,
+        }
+    }
+
+    /// Whether a read at `now` may report this fact.
+    const fn is_live(self, now: UnixTime) -> bool {
+        self.expires_at > now.as_secs()
+    }
+
+    /// The fact after `new` is applied on top of `self`: each field keeps
+    /// the later value, so an expiry is never shortened and a mark never
+    /// moves back.
+    fn raised_by(self, new: Fact) -> Fact {
+        Fact {
+            expires_at: self.expires_at.max(new.expires_at),
+            payload: self.payload.max(new.payload),
+        }
+    }
+}
+
+/// The fact stored under `key`, unless it expired at or before `now`:
+/// reads never report an expired fact, whether or not the sweep has
+/// removed it yet.
+fn live_fact(
+    facts: &impl ReadableTable<&'static str, (i64, i64)>,
+    key: &str,
+    now: UnixTime,
+) -> Result<Option<Fact>, StoreError> {
+    let stored = facts.get(key).map_err(db_error)?.map(|guard| {
+        let (expires_at, payload) = guard.value();
+        Fact {
+            expires_at,
+            payload,
+        }
+    });
+    Ok(stored.filter(|fact| fact.is_live(now)))
+}
+
+/// The `facts` table and its expiry index, opened together so that every
+/// change to one is made to the other.
+struct FactTables<'txn> {
+    facts: Table<'txn, &'static str, (i64, i64)>,
+    expiry: Table<'txn, (i64, &'static str), ()>,
+}
+
+impl<'txn> FactTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            facts: txn.open_table(FACTS).map_err(db_error)?,
+            expiry: txn.open_table(EXPIRY).map_err(db_error)?,
+        })
+    }
+
+    /// The fact under `key`, if a read at `now` would report it. An expired
+    /// fact the sweep has not removed yet counts as absent, so it cannot
+    /// lend its old `before` or expiry to a new one.
+    fn live(&self, key: &str, now: UnixTime) -> Result<Option<Fact>, StoreError> {
+        live_fact(&self.facts, key, now)
+    }
+
+    /// Merges `new` into the live fact under `key` and stores the result,
+    /// which it returns.
+    fn raise(&mut self, key: &str, new: Fact, now: UnixTime) -> Result<Fact, StoreError> {
+        let merged = match self.live(key, now)? {
+            Some(existing) => existing.raised_by(new),
+            None => new,
+        };
+        self.put(key, merged)?;
+        Ok(merged)
+    }
+
+    fn put(&mut self, key: &str, fact: Fact) -> Result<(), StoreError> {
+        let old = self
+            .facts
+            .insert(key, (fact.expires_at, fact.payload))
+            .map_err(db_error)?
+            .map(|g| g.value().0);
+        if let Some(old_expires_at) = old {
+            self.expiry
+                .remove((old_expires_at, key))
+                .map_err(db_error)?;
+        }
+        self.expiry
+            .insert((fact.expires_at, key), ())
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        let old = self
+            .facts
+            .remove(key)
+            .map_err(db_error)?
+            .map(|g| g.value().0);
+        if let Some(old_expires_at) = old {
+            self.expiry
+                .remove((old_expires_at, key))
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the rules of [`RevocationStore::apply`] for one change.
+    fn apply(&mut self, change: &Change, now: UnixTime) -> Result<(), StoreError> {
+        match change {
+            Change::TokenRevoked { jti, expires_at } => {
+                self.raise(
+                    &FactKey::Token(jti).encode(),
+                    Fact::revocation(expires_at.as_secs()),
+                    now,
+                )?;
+            }
+            Change::SessionRevoked {
+                session,
+                expires_at,
+            } => {
+                self.raise(
+                    &FactKey::Session(session).encode(),
+                    Fact::revocation(expires_at.as_secs()),
+                    now,
+                )?;
+            }
+            Change::SubjectDisabled {
+                subject,
+                expires_at,
+            } => {
+                let until = expires_at.map_or(NEVER, UnixTime::as_secs);
+                let disable = self.raise(
+                    &FactKey::SubjectDisabled(subject).encode(),
+                    Fact::revocation(until),
+                    now,
+                )?;
+                // The mark lives as long as the disable now does, or longer
+                // if it already did: `raise` keeps the later expiry.
+                let mark = Fact {
+                    expires_at: disable.expires_at,
+                    payload: now.as_secs(),
+                };
+                self.raise(&FactKey::SubjectRevokedBefore(subject).encode(), mark, now)?;
+            }
+            Change::SubjectEnabled { subject } => {
+                self.delete(&FactKey::SubjectDisabled(subject).encode())?;
+            }
+            Change::SubjectRevokedBefore {
+                subject,
+                before,
+                expires_at,
+            } => {
+                let mark = Fact {
+                    expires_at: expires_at.as_secs(),
+                    payload: before.as_secs(),
+                };
+                self.raise(&FactKey::SubjectRevokedBefore(subject).encode(), mark, now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The change, its fact updates and its event, in one durable transaction.
+fn apply_in_transaction(
+    db: &Database,
+    change: Change,
+    provenance: Provenance,
+    now: UnixTime,
+) -> Result<Event, StoreError> {
+    let txn = begin_write(db)?;
+    FactTables::open(&txn)?.apply(&change, now)?;
+    let id = take_event_id(&txn)?;
+    let event = Event {
+        id: EventId(id.to_string()),
+        at: now,
+        change,
+        actor: provenance.actor,
+        reason: provenance.reason,
+    };
+    let json = serde_json::to_vec(&event).map_err(StoreError::unavailable)?;
+    txn.open_table(EVENTS)
+        .map_err(db_error)?
+        .insert(id, json.as_slice())
+        .map_err(db_error)?;
+    txn.commit().map_err(db_error)?;
+    Ok(event)
+}
+
+/// Hands out the next event id. The counter lives in `meta`, not in the
+/// last key of `events`, so ids stay unique after the sweep trims events.
+fn take_event_id(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut meta = txn.open_table(META).map_err(db_error)?;
+    let id = meta
+        .get(NEXT_EVENT_ID)
+        .map_err(db_error)?
+        .map_or(1, |g| g.value());
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Corrupt("the event id counter is exhausted".into()))?;
+    meta.insert(NEXT_EVENT_ID, next).map_err(db_error)?;
+    Ok(id)
+}
+
+/// The encoded keys of a [`Lookup`], owned so they can move to the blocking
+/// pool.
+struct LookupKeys {
+    token: Option<String>,
+    session: Option<String>,
+    disabled: Option<String>,
+    revoked_before: Option<String>,
+}
+
+impl LookupKeys {
+    fn new(lookup: &Lookup<'_>) -> Self {
+        Self {
+            token: lookup.jti.map(|jti| FactKey::Token(jti).encode()),
+            session: lookup.session.map(|s| FactKey::Session(s).encode()),
+            disabled: lookup.subject.map(|s| FactKey::SubjectDisabled(s).encode()),
+            revoked_before: lookup
+                .subject
+                .map(|s| FactKey::SubjectRevokedBefore(s).encode()),
+        }
+    }
+}
+
+fn read_facts(db: &Database, keys: &LookupKeys, now: UnixTime) -> Result<Facts, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let facts = txn.open_table(FACTS).map_err(db_error)?;
+    let live = |key: &Option<String>| match key {
+        Some(key) => live_fact(&facts, key, now),
+        None => Ok(None),
+    };
+    Ok(Facts {
+        token_revoked: live(&keys.token)?.is_some(),
+        session_revoked: live(&keys.session)?.is_some(),
+        subject_disabled: live(&keys.disabled)?.is_some(),
+        subject_revoked_before: live(&keys.revoked_before)?
+            .map(|mark| UnixTime::from_secs(mark.payload)),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+/// Accepts exactly the ids this store writes: decimal digits of a `u64`,
+/// without sign or leading zeros.
+fn parse_event_id(id: &EventId) -> Result<u64, StoreError> {
+    let text = id.0.as_str();
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    if !canonical {
+        return Err(StoreError::InvalidCursor);
+    }
+    text.parse().map_err(|_| StoreError::InvalidCursor)
+}
+
+fn read_events(db: &Database, before: Option<u64>, limit: usize) -> Result<Vec<Event>, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let events = txn.open_table(EVENTS).map_err(db_error)?;
+    let range = match before {
+        Some(before) => events.range(..before),
+        None => events.range::<u64>(..),
+    }
+    .map_err(db_error)?;
+    range
+        .rev()
+        .take(limit)
+        .map(|entry| {
+            let (id, json) = entry.map_err(db_error)?;
+            decode_event(id.value(), json.value())
+        })
+        .collect()
+}
+
+fn decode_event(id: u64, json: &[u8]) -> Result<Event, StoreError> {
+    serde_json::from_slice(json)
+        .map_err(|err| StoreError::Corrupt(format!("event {id} cannot be decoded: {err}")))
+}
+
+// ---------------------------------------------------------------------------
+// Sweep
+
+/// Removes every fact with `expires_at <= now`, one batch at a time.
+fn sweep_facts(db: &Database, now: UnixTime) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    loop {
+        let batch = sweep_facts_batch(db, now)?;
+        removed += batch.removed;
+        if batch.scanned < SWEEP_BATCH {
+            return Ok(removed);
+        }
+    }
+}
+
+/// What one sweep transaction did.
+struct SweptBatch {
+    /// Expiry-index entries read (and removed).
+    scanned: usize,
+    /// Facts removed.
+    removed: usize,
+}
+
+/// Removes up to [`SWEEP_BATCH`] facts with `expires_at <= now`, found
+/// through the expiry index.
+fn sweep_facts_batch(db: &Database, now: UnixTime) -> Result<SweptBatch, StoreError> {
+    let txn = begin_write(db)?;
+    let mut batch = SweptBatch {
+        scanned: 0,
+        removed: 0,
+    };
+    {
+        let mut tables = FactTables::open(&txn)?;
+        for (expires_at, key) in expired_keys(&tables.expiry, now)? {
+            batch.scanned += 1;
+            tables
+                .expiry
+                .remove((expires_at, key.as_str()))
+                .map_err(db_error)?;
+            // The index and the table change together, but check anyway:
+            // deleting a live fact would bring a revoked token back to life.
+            if tables.live(&key, now)?.is_none()
+                && tables
+                    .facts
+                    .remove(key.as_str())
+                    .map_err(db_error)?
+                    .is_some()
+            {
+                batch.removed += 1;
+            }
+        }
+    }
+    txn.commit().map_err(db_error)?;
+    Ok(batch)
+}
+
+fn expired_keys(
+    expiry: &Table<'_, (i64, &'static str), ()>,
+    now: UnixTime,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    // Every key with `expires_at <= now` sorts before `(now + 1, "")`.
+    let end = now.as_secs().saturating_add(1);
+    expiry
+        .range(..(end, ""))
+        .map_err(db_error)?
+        .take(SWEEP_BATCH)
+        .map(|entry| {
+            let (key, _) = entry.map_err(db_error)?;
+            let (expires_at, fact_key) = key.value();
+            Ok((expires_at, fact_key.to_owned()))
+        })
+        .collect()
+}
+
+/// Drops the oldest events beyond `max_events`, one batch at a time.
+fn trim_events(db: &Database, max_events: u64) -> Result<(), StoreError> {
+    while trim_events_batch(db, max_events)? == SWEEP_BATCH {}
+    Ok(())
+}
+
+/// Drops up to [`SWEEP_BATCH`] of the oldest events beyond `max_events`.
+/// Returns how many it dropped.
+fn trim_events_batch(db: &Database, max_events: u64) -> Result<usize, StoreError> {
+    let txn = begin_write(db)?;
+    let dropped = {
+        let mut events = txn.open_table(EVENTS).map_err(db_error)?;
+        let excess = events.len().map_err(db_error)?.saturating_sub(max_events);
+        let count = usize::try_from(excess)
+            .unwrap_or(usize::MAX)
+            .min(SWEEP_BATCH);
+        for _ in 0..count {
+            events.pop_first().map_err(db_error)?;
+        }
+        count
+    };
+    txn.commit().map_err(db_error)?;
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Issuer, Note, Session, SessionId, Subject, SubjectId, TokenId};
+
+    const ISS: &str = "https://idp.example";
+
+    fn settings(dir: &Path, max_events: u64) -> EmbeddedSettings {
+        EmbeddedSettings {
+            path: dir.to_owned(),
+            sweep_interval: Duration::from_secs(60),
+            max_events,
+        }
+    }
+
+    fn open(dir: &Path) -> EmbeddedStore {
+        EmbeddedStore::open(&settings(dir, 1000)).unwrap()
+    }
+
+    fn t(secs: i64) -> UnixTime {
+        UnixTime::from_secs(secs)
+    }
+
+    fn jti(id: &str) -> TokenId {
+        TokenId::parse(id).unwrap()
+    }
+
+    fn session(iss: &str, sid: &str) -> Session {
+        Session {
+            iss: Issuer::parse(iss).unwrap(),
+            sid: SessionId::parse(sid).unwrap(),
+        }
+    }
+
+    fn subject(iss: &str, sub: &str) -> Subject {
+        Subject {
+            iss: Issuer::parse(iss).unwrap(),
+            sub: SubjectId::parse(sub).unwrap(),
+        }
+    }
+
+    fn admin() -> Provenance {
+        Provenance {
+            actor: "admin:ops".into(),
+            reason: None,
+        }
+    }
+
+    fn token_revoked(id: &str, expires_at: i64) -> Change {
+        Change::TokenRevoked {
+            jti: jti(id),
+            expires_at: t(expires_at),
+        }
+    }
+
+    fn session_revoked(sid: &str, expires_at: i64) -> Change {
+        Change::SessionRevoked {
+            session: session(ISS, sid),
+            expires_at: t(expires_at),
+        }
+    }
+
+    fn disabled(sub: &str, expires_at: Option<i64>) -> Change {
+        Change::SubjectDisabled {
+            subject: subject(ISS, sub),
+            expires_at: expires_at.map(t),
+        }
+    }
+
+    fn enabled(sub: &str) -> Change {
+        Change::SubjectEnabled {
+            subject: subject(ISS, sub),
+        }
+    }
+
+    fn revoked_before(sub: &str, before: i64, expires_at: i64) -> Change {
+        Change::SubjectRevokedBefore {
+            subject: subject(ISS, sub),
+            before: t(before),
+            expires_at: t(expires_at),
+        }
+    }
+
+    async fn apply(store: &EmbeddedStore, change: Change, now: i64) -> Event {
+        store.apply(change, admin(), t(now)).await.unwrap()
+    }
+
+    async fn token_facts(store: &EmbeddedStore, id: &str, now: i64) -> Facts {
+        let id = jti(id);
+        store
+            .lookup(
+                Lookup {
+                    jti: Some(&id),
+                    ..Lookup::default()
+                },
+                t(now),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn session_facts(store: &EmbeddedStore, sid: &str, now: i64) -> Facts {
+        let session = session(ISS, sid);
+        store
+            .lookup(
+                Lookup {
+                    session: Some(&session),
+                    ..Lookup::default()
+                },
+                t(now),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn subject_facts_of(store: &EmbeddedStore, subject: &Subject, now: i64) -> Facts {
+        store
+            .lookup(
+                Lookup {
+                    subject: Some(subject),
+                    ..Lookup::default()
+                },
+                t(now),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn subject_facts(store: &EmbeddedStore, sub: &str, now: i64) -> Facts {
+        subject_facts_of(store, &subject(ISS, sub), now).await
+    }
+
+    async fn event_ids(store: &EmbeddedStore, before: Option<&str>, limit: usize) -> Vec<String> {
+        let page = EventPage {
+            before: before.map(|b| EventId(b.into())),
+            limit,
+        };
+        store
+            .events(&page)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id.0)
+            .collect()
+    }
+
+    /// Rows in `facts` and in the expiry index, read straight from the file.
+    fn stored_rows(store: &EmbeddedStore) -> (u64, u64) {
+        let txn = store.inner.db.begin_read().unwrap();
+        let facts = txn.open_table(FACTS).unwrap().len().unwrap();
+        let index = txn.open_table(EXPIRY).unwrap().len().unwrap();
+        (facts, index)
+    }
+
+    // --- opening -----------------------------------------------------------
+
+    #[test]
+    fn store_is_clone_send_sync() {
+        fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+        assert_traits::<EmbeddedStore>();
+    }
+
+    #[tokio::test]
+    async fn open_creates_missing_directories_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a").join("b");
+
+        let store = open(&nested);
+
+        assert!(nested.join(FILE_NAME).is_file());
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_already_open_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path());
+
+        let Err(err) = EmbeddedStore::open(&settings(dir.path(), 10)) else {
+            panic!("a second open of a locked file succeeded");
+        };
+
+        let source = std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(source.contains("in use by another process"), "{source}");
+        assert!(source.contains(FILE_NAME), "{source}");
+        drop(first);
+        assert!(
+            EmbeddedStore::open(&settings(dir.path(), 10)).is_ok(),
+            "the lock outlived the store"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            b"not a redb file, just some text",
+        )
+        .unwrap();
+
+        let result = EmbeddedStore::open(&settings(dir.path(), 10));
+
+        assert!(
+            matches!(result, Err(StoreError::Corrupt(_))),
+            "{:?}",
+            result.err()
+        );
+    }
+
+    #[tokio::test]
+    async fn ping_answers_on_an_open_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        assert!(store.ping().await.is_ok());
+    }
+
+    // --- each change kind --------------------------------------------------
+
+    #[tokio::test]
+    async fn token_revocation_is_reported_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, token_revoked("t1", 200), 100).await;
+
+        assert!(token_facts(&store, "t1", 100).await.token_revoked);
+        assert!(token_facts(&store, "t1", 199).await.token_revoked);
+        assert!(
+            !token_facts(&store, "t1", 200).await.token_revoked,
+            "expires_at <= now must not be reported"
+        );
+        assert!(
+            !token_facts(&store, "t2", 100).await.token_revoked,
+            "another token is not revoked"
+        );
+    }
+
+    #[tokio::test]
+    async fn session_revocation_is_reported_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, session_revoked("s1", 200), 100).await;
+
+        assert!(session_facts(&store, "s1", 199).await.session_revoked);
+        assert!(!session_facts(&store, "s1", 200).await.session_revoked);
+        assert!(!session_facts(&store, "s2", 100).await.session_revoked);
+    }
+
+    #[tokio::test]
+    async fn token_and_session_revocations_keep_the_later_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, token_revoked("long-first", 500), 100).await;
+        apply(&store, token_revoked("long-first", 200), 100).await;
+        apply(&store, token_revoked("short-first", 200), 100).await;
+        apply(&store, token_revoked("short-first", 500), 100).await;
+        apply(&store, session_revoked("s", 500), 100).await;
+        apply(&store, session_revoked("s", 200), 100).await;
+
+        for id in ["long-first", "short-first"] {
+            assert!(
+                token_facts(&store, id, 499).await.token_revoked,
+                "{id} at 499"
+            );
+            assert!(
+                !token_facts(&store, id, 500).await.token_revoked,
+                "{id} at 500"
+            );
+        }
+        assert!(session_facts(&store, "s", 499).await.session_revoked);
+        assert!(!session_facts(&store, "s", 500).await.session_revoked);
+    }
+
+    #[tokio::test]
+    async fn revoked_before_is_reported_with_its_instant_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, revoked_before("alice", 90, 300), 100).await;
+
+        assert_eq!(
+            subject_facts(&store, "alice", 299)
+                .await
+                .subject_revoked_before,
+            Some(t(90))
+        );
+        assert_eq!(
+            subject_facts(&store, "alice", 300)
+                .await
+                .subject_revoked_before,
+            None
+        );
+        assert!(!subject_facts(&store, "alice", 299).await.subject_disabled);
+    }
+
+    #[tokio::test]
+    async fn revoked_before_only_moves_forward_and_keeps_the_later_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, revoked_before("alice", 100, 1000), 100).await;
+        apply(&store, revoked_before("alice", 50, 2000), 110).await;
+        assert_eq!(
+            subject_facts(&store, "alice", 1500)
+                .await
+                .subject_revoked_before,
+            Some(t(100))
+        );
+
+        apply(&store, revoked_before("alice", 150, 500), 120).await;
+        assert_eq!(
+            subject_facts(&store, "alice", 130)
+                .await
+                .subject_revoked_before,
+            Some(t(150))
+        );
+        assert_eq!(
+            subject_facts(&store, "alice", 1999)
+                .await
+                .subject_revoked_before,
+            Some(t(150))
+        );
+        assert_eq!(
+            subject_facts(&store, "alice", 2000)
+                .await
+                .subject_revoked_before,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_mark_does_not_lend_its_instant_to_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, revoked_before("alice", 500, 200), 100).await;
+
+        // At 300 the old mark is dead, though not swept.
+        apply(&store, revoked_before("alice", 250, 1000), 300).await;
+
+        assert_eq!(
+            subject_facts(&store, "alice", 400)
+                .await
+                .subject_revoked_before,
+            Some(t(250))
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_also_revokes_every_token_issued_until_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, disabled("alice", None), 100).await;
+
+        let facts = subject_facts(&store, "alice", 1_000_000).await;
+        assert!(facts.subject_disabled, "a disable without expiry lasts");
+        assert_eq!(facts.subject_revoked_before, Some(t(100)));
+    }
+
+    #[tokio::test]
+    async fn a_disable_with_an_expiry_and_its_mark_end_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, disabled("alice", Some(300)), 100).await;
+
+        let live = subject_facts(&store, "alice", 299).await;
+        assert!(live.subject_disabled);
+        assert_eq!(live.subject_revoked_before, Some(t(100)));
+        assert_eq!(subject_facts(&store, "alice", 300).await, Facts::default());
+    }
+
+    #[tokio::test]
+    async fn disabling_raises_a_mark_but_never_lowers_it_or_shortens_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, revoked_before("later", 500, 1000), 100).await;
+        apply(&store, revoked_before("earlier", 50, 150), 40).await;
+
+        apply(&store, disabled("later", Some(300)), 200).await;
+        apply(&store, disabled("earlier", Some(400)), 100).await;
+
+        let later = subject_facts(&store, "later", 600).await;
+        assert!(!later.subject_disabled);
+        assert_eq!(
+            later.subject_revoked_before,
+            Some(t(500)),
+            "the mark's own later before and expiry stay"
+        );
+        let earlier = subject_facts(&store, "earlier", 399).await;
+        assert_eq!(
+            earlier.subject_revoked_before,
+            Some(t(100)),
+            "raised to the disable's time"
+        );
+        assert_eq!(
+            subject_facts(&store, "earlier", 400)
+                .await
+                .subject_revoked_before,
+            None,
+            "expires with the disable"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_disable_does_not_shorten_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        apply(&store, disabled("alice", None), 100).await;
+        apply(&store, disabled("alice", Some(300)), 200).await;
+
+        let facts = subject_facts(&store, "alice", 10_000).await;
+        assert!(facts.subject_disabled);
+        assert_eq!(
+            facts.subject_revoked_before,
+            Some(t(200)),
+            "the second disable still raises the mark"
+        );
+    }
+
+    #[tokio::test]
+    async fn enabling_removes_the_disable_and_keeps_the_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, disabled("alice", Some(1000)), 100).await;
+
+        apply(&store, enabled("alice"), 200).await;
+
+        let facts = subject_facts(&store, "alice", 201).await;
+        assert!(!facts.subject_disabled);
+        assert_eq!(facts.subject_revoked_before, Some(t(100)));
+    }
+
+    #[tokio::test]
+    async fn enabling_a_subject_that_is_not_disabled_is_recorded_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        let event = apply(&store, enabled("alice"), 100).await;
+
+        assert_eq!(event.change, enabled("alice"));
+        assert_eq!(subject_facts(&store, "alice", 100).await, Facts::default());
+        assert_eq!(stored_rows(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn one_lookup_reports_every_kind_of_fact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, token_revoked("t1", 500), 100).await;
+        apply(&store, session_revoked("s1", 500), 100).await;
+        apply(&store, disabled("alice", Some(500)), 100).await;
+        let (id, session, subject) = (jti("t1"), session(ISS, "s1"), subject(ISS, "alice"));
+
+        let facts = store
+            .lookup(
+                Lookup {
+                    jti: Some(&id),
+                    session: Some(&session),
+                    subject: Some(&subject),
+                },
+                t(150),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            facts,
+            Facts {
+                token_revoked: true,
+                session_revoked: true,
+                subject_disabled: true,
+                subject_revoked_before: Some(t(100)),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_sub_or_sid_at_two_issuers_does_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let (a, b) = (
+            subject("https://a.example", "alice"),
+            subject("https://b.example", "alice"),
+        );
+
+        store
+            .apply(
+                Change::SubjectDisabled {
+                    subject: a.clone(),
+                    expires_at: None,
+                },
+                admin(),
+                t(100),
+            )
+            .await
+            .unwrap();
+        let a_session = session("https://a.example", "s1");
+        let change = Change::SessionRevoked {
+            session: a_session.clone(),
+            expires_at: t(500),
+        };
+        store.apply(change, admin(), t(100)).await.unwrap();
+
+        assert!(subject_facts_of(&store, &a, 150).await.subject_disabled);
+        assert_eq!(subject_facts_of(&store, &b, 150).await, Facts::default());
+        let b_session = session("https://b.example", "s1");
+        let lookup = |s| Lookup {
+            session: Some(s),
+            ..Lookup::default()
+        };
+        assert!(
+            store
+                .lookup(lookup(&a_session), t(150))
+                .await
+                .unwrap()
+                .session_revoked
+        );
+        assert!(
+            !store
+                .lookup(lookup(&b_session), t(150))
+                .await
+                .unwrap()
+                .session_revoked
+        );
+    }
+
+    // --- events ------------------------------------------------------------
+
+    #[tokio::test]
+    async fn apply_returns_the_recorded_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let provenance = Provenance {
+            actor: "client:ha".into(),
+            reason: Some(Note::parse("lost phone").unwrap()),
+        };
+
+        let event = store
+            .apply(token_revoked("t1", 500), provenance, t(100))
+            .await
+            .unwrap();
+
+        assert_eq!(event.at, t(100));
+        assert_eq!(event.change, token_revoked("t1", 500));
+        assert_eq!(event.actor, "client:ha");
+        assert_eq!(event.reason.as_ref().map(AsRef::as_ref), Some("lost phone"));
+        let page = store
+            .events(&EventPage {
+                before: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(page, vec![event]);
+    }
+
+    #[tokio::test]
+    async fn event_ids_are_decimal_and_strictly_increasing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                apply(&store, token_revoked(&format!("t{i}"), 500), 100)
+                    .await
+                    .id
+                    .0
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+        }
+
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_applies_get_distinct_ids_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .apply(token_revoked(&format!("t{i}"), 500), admin(), t(100))
+                        .await
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(task.await.unwrap().unwrap().id.0);
+        }
+
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 16);
+        assert_eq!(event_ids(&store, None, 100).await.len(), 16);
+        for i in 0..16 {
+            assert!(
+                token_facts(&store, &format!("t{i}"), 100)
+                    .await
+                    .token_revoked,
+                "t{i}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn events_page_newest_first_strictly_before_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for i in 0..5 {
+            apply(&store, token_revoked(&format!("t{i}"), 500), 100 + i).await;
+        }
+
+        assert_eq!(event_ids(&store, None, 2).await, ["5", "4"]);
+        assert_eq!(event_ids(&store, Some("4"), 2).await, ["3", "2"]);
+        assert_eq!(event_ids(&store, Some("2"), 2).await, ["1"]);
+        assert!(event_ids(&store, Some("1"), 2).await.is_empty());
+        assert!(event_ids(&store, None, 0).await.is_empty());
+        assert_eq!(
+            event_ids(&store, Some("99"), 10).await.len(),
+            5,
+            "a cursor past the newest reads everything"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_that_is_not_an_event_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, token_revoked("t1", 500), 100).await;
+
+        for cursor in [
+            "",
+            "abc",
+            "-1",
+            "+1",
+            "01",
+            " 1",
+            "1.0",
+            "18446744073709551616",
+            "1-0",
+        ] {
+            let page = EventPage {
+                before: Some(EventId(cursor.into())),
+                limit: 10,
+            };
+            let result = store.events(&page).await;
+            assert!(
+                matches!(result, Err(StoreError::InvalidCursor)),
+                "cursor {cursor:?}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_event_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let txn = store.inner.db.begin_write().unwrap();
+        txn.open_table(EVENTS)
+            .unwrap()
+            .insert(1, b"{not json".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+
+        let result = store
+            .events(&EventPage {
+                before: None,
+                limit: 10,
+            })
+            .await;
+
+        assert!(matches!(result, Err(StoreError::Corrupt(_))), "{result:?}");
+    }
+
+    // --- sweep -------------------------------------------------------------
+
+    #[tokio::test]
+    async fn sweep_removes_expired_facts_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, token_revoked("gone", 150), 100).await;
+        apply(&store, session_revoked("gone", 200), 100).await;
+        apply(&store, token_revoked("kept", 201), 100).await;
+        apply(&store, disabled("alice", None), 100).await;
+        assert_eq!(stored_rows(&store), (5, 5));
+
+        let removed = store.sweep(t(200)).await.unwrap();
+
+        assert_eq!(removed, 2);
+        assert_eq!(stored_rows(&store), (3, 3));
+        assert!(token_facts(&store, "kept", 200).await.token_revoked);
+        assert!(subject_facts(&store, "alice", 200).await.subject_disabled);
+        assert_eq!(
+            store.sweep(t(200)).await.unwrap(),
+            0,
+            "a second sweep finds nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn sweep_follows_a_raised_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, token_revoked("t1", 150), 100).await;
+        apply(&store, token_revoked("t1", 300), 100).await;
+
+        assert_eq!(store.sweep(t(200)).await.unwrap(), 0);
+        assert!(token_facts(&store, "t1", 200).await.token_revoked);
+        assert_eq!(
+            stored_rows(&store),
+            (1, 1),
+            "the old index entry was replaced"
+        );
+        assert_eq!(store.sweep(t(300)).await.unwrap(), 1);
+        assert_eq!(stored_rows(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn sweep_clears_more_than_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let count = SWEEP_BATCH + 10;
+        let txn = begin_write(&store.inner.db).unwrap();
+        {
+            let mut tables = FactTables::open(&txn).unwrap();
+            for i in 0..count {
+                tables
+                    .put(&format!("tok:{i}"), Fact::revocation(150))
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+
+        assert_eq!(store.sweep(t(150)).await.unwrap(), count);
+        assert_eq!(stored_rows(&store), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn sweep_never_deletes_a_live_fact_behind_a_stale_index_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, token_revoked("t1", 500), 100).await;
+        let txn = begin_write(&store.inner.db).unwrap();
+        txn.open_table(EXPIRY)
+            .unwrap()
+            .insert((150, "tok:t1"), ())
+            .unwrap();
+        txn.commit().unwrap();
+
+        let removed = store.sweep(t(200)).await.unwrap();
+
+        assert_eq!(removed, 0);
+        assert!(token_facts(&store, "t1", 200).await.token_revoked);
+        assert_eq!(
+            stored_rows(&store),
+            (1, 1),
+            "the stale entry is gone, the real one stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn sweep_trims_more_than_one_batch_of_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&settings(dir.path(), 5)).unwrap();
+        let txn = begin_write(&store.inner.db).unwrap();
+        {
+            let mut events = txn.open_table(EVENTS).unwrap();
+            for id in 1..=(SWEEP_BATCH as u64 * 2 + 7) {
+                events.insert(id, b"{}".as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+
+        store.sweep(t(100)).await.unwrap();
+
+        let txn = store.inner.db.begin_read().unwrap();
+        let events = txn.open_table(EVENTS).unwrap();
+        assert_eq!(events.len().unwrap(), 5);
+        assert_eq!(
+            events.first().unwrap().unwrap().0.value(),
+            SWEEP_BATCH as u64 * 2 + 3,
+            "the oldest went first"
+        );
+    }
+
+    #[tokio::test]
+    async fn sweep_trims_the_oldest_events_and_ids_are_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&settings(dir.path(), 3)).unwrap();
+        for i in 0..5 {
+            apply(&store, token_revoked(&format!("t{i}"), 500), 100).await;
+        }
+
+        store.sweep(t(100)).await.unwrap();
+
+        assert_eq!(event_ids(&store, None, 10).await, ["5", "4", "3"]);
+        assert_eq!(apply(&store, token_revoked("t5", 500), 100).await.id.0, "6");
+    }
+
+    #[tokio::test]
+    async fn event_ids_continue_after_every_event_is_trimmed_and_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(&settings(dir.path(), 1)).unwrap();
+            for i in 0..3 {
+                apply(&store, token_revoked(&format!("t{i}"), 500), 100).await;
+            }
+            store.sweep(t(100)).await.unwrap();
+            assert_eq!(event_ids(&store, None, 10).await, ["3"]);
+        }
+
+        let store = EmbeddedStore::open(&settings(dir.path(), 1)).unwrap();
+        let txn = begin_write(&store.inner.db).unwrap();
+        txn.open_table(EVENTS).unwrap().pop_first().unwrap();
+        txn.commit().unwrap();
+
+        assert_eq!(apply(&store, token_revoked("t3", 500), 100).await.id.0, "4");
+    }
+
+    // --- durability ----------------------------------------------------------
+
+    #[tokio::test]
+    async fn facts_and_events_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = {
+            let store = open(dir.path());
+            apply(&store, token_revoked("t1", 500), 100).await;
+            apply(&store, session_revoked("s1", 500), 100).await;
+            apply(&store, disabled("alice", None), 100).await;
+            store
+                .events(&EventPage {
+                    before: None,
+                    limit: 10,
+                })
+                .await
+                .unwrap()
+        };
+
+        let store = open(dir.path());
+
+        assert!(token_facts(&store, "t1", 150).await.token_revoked);
+        assert!(session_facts(&store, "s1", 150).await.session_revoked);
+        let alice = subject_facts(&store, "alice", 150).await;
+        assert!(alice.subject_disabled);
+        assert_eq!(alice.subject_revoked_before, Some(t(100)));
+        assert_eq!(
+            store
+                .events(&EventPage {
+                    before: None,
+                    limit: 10
+                })
+                .await
+                .unwrap(),
+            written
+        );
+        assert_eq!(apply(&store, enabled("alice"), 200).await.id.0, "4");
+    }
+
+    /// The environment variable that turns [`crash_child`] on.
+    const CRASH_DIR: &str = "REVOKD_EMBEDDED_CRASH_DIR";
+
+    /// Not a test by itself: [`an_acknowledged_apply_survives_a_crash`] runs
+    /// it in a child process, which applies one change and then aborts
+    /// without running any destructor, as `kill -9` would.
+    #[tokio::test]
+    #[ignore = "run by an_acknowledged_apply_survives_a_crash in a child process"]
+    async fn crash_child() {
+        let Some(dir) = std::env::var_os(CRASH_DIR) else {
+            return;
+        };
+        let store = open(Path::new(&dir));
+        apply(&store, token_revoked("crash", 500), 100).await;
+        std::process::abort();
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_apply_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let test_name = module_path!()
+            .split_once("::")
+            .map_or("", |(_, rest)| rest)
+            .to_owned()
+            + "::crash_child";
+
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                test_name.as_str(),
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_DIR, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+
+        assert!(
+            !status.success(),
+            "the child should have aborted after applying"
+        );
+        let store = open(dir.path());
+        assert!(token_facts(&store, "crash", 150).await.token_revoked);
+        assert_eq!(event_ids(&store, None, 10).await, ["1"]);
+    }
+
+    // --- pure helpers --------------------------------------------------------
+
+    #[test]
+    fn raising_a_fact_keeps_each_later_field() {
+        let old = Fact {
+            expires_at: 500,
+            payload: 10,
+        };
+        assert_eq!(
+            old.raised_by(Fact {
+                expires_at: 300,
+                payload: 20
+            }),
+            Fact {
+                expires_at: 500,
+                payload: 20
+            }
+        );
+        assert_eq!(
+            old.raised_by(Fact {
+                expires_at: 900,
+                payload: 5
+            }),
+            Fact {
+                expires_at: 900,
+                payload: 10
+            }
+        );
+        assert_eq!(old.raised_by(Fact::revocation(NEVER)).expires_at, NEVER);
+    }
+
+    #[test]
+    fn canonical_event_ids_parse() {
+        for (text, id) in [("0", 0), ("1", 1), ("18446744073709551615", u64::MAX)] {
+            assert_eq!(parse_event_id(&EventId(text.into())).unwrap(), id, "{text}");
+        }
     }
 }
