@@ -96,7 +96,13 @@ impl Revocations {
         .await
     }
 
-    /// Disables the subject until [`Revocations::enable_subject`].
+    /// Disables the subject until [`Revocations::enable_subject`], and kills
+    /// every token it holds now, so that enabling it later lets the person
+    /// sign in again without reviving old tokens.
+    ///
+    /// Two changes, two audit events: the revoked-before mark first, so that
+    /// a failure between them leaves the safer half in place (and the caller
+    /// gets 503 and retries). Returns the disable's event.
     ///
     /// # Errors
     /// The store failed.
@@ -106,6 +112,8 @@ impl Revocations {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
+        self.revoke_subject_tokens(subject.clone(), provenance.clone(), now)
+            .await?;
         self.apply(
             Change::SubjectDisabled {
                 subject,

@@ -22,10 +22,10 @@ pub enum Change {
         session: Session,
         expires_at: UnixTime,
     },
-    /// The subject may not use any token until enabled again. Applying it
-    /// also raises the subject's revoked-before mark to the event's time, so
-    /// that a later [`Change::SubjectEnabled`] lets the person sign in again
-    /// without bringing the tokens issued before the disable back to life.
+    /// The subject may not use any token until enabled again (or until
+    /// `expires_at`). A disable is usually recorded together with a
+    /// [`Change::SubjectRevokedBefore`], so that enabling the subject again
+    /// does not bring the tokens it held back to life.
     SubjectDisabled {
         #[serde(flatten)]
         subject: Subject,

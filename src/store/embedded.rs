@@ -399,18 +399,11 @@ impl<'txn> FactTables<'txn> {
                 expires_at,
             } => {
                 let until = expires_at.map_or(NEVER, UnixTime::as_secs);
-                let disable = self.raise(
+                self.raise(
                     &FactKey::SubjectDisabled(subject).encode(),
                     Fact::revocation(until),
                     now,
                 )?;
-                // The mark lives as long as the disable now does, or longer
-                // if it already did: `raise` keeps the later expiry.
-                let mark = Fact {
-                    expires_at: disable.expires_at,
-                    payload: now.as_secs(),
-                };
-                self.raise(&FactKey::SubjectRevokedBefore(subject).encode(), mark, now)?;
             }
             Change::SubjectEnabled { subject } => {
                 self.delete(&FactKey::SubjectDisabled(subject).encode())?;
@@ -1003,7 +996,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn disabling_also_revokes_every_token_issued_until_now() {
+    async fn a_disable_without_expiry_lasts_and_sets_no_mark() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
 
@@ -1011,11 +1004,11 @@ mod tests {
 
         let facts = subject_facts(&store, "alice", 1_000_000).await;
         assert!(facts.subject_disabled, "a disable without expiry lasts");
-        assert_eq!(facts.subject_revoked_before, Some(t(100)));
+        assert_eq!(facts.subject_revoked_before, None);
     }
 
     #[tokio::test]
-    async fn a_disable_with_an_expiry_and_its_mark_end_together() {
+    async fn a_disable_with_an_expiry_ends_by_itself() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
 
@@ -1023,39 +1016,23 @@ mod tests {
 
         let live = subject_facts(&store, "alice", 299).await;
         assert!(live.subject_disabled);
-        assert_eq!(live.subject_revoked_before, Some(t(100)));
         assert_eq!(subject_facts(&store, "alice", 300).await, Facts::default());
     }
 
     #[tokio::test]
-    async fn disabling_raises_a_mark_but_never_lowers_it_or_shortens_it() {
+    async fn disabling_leaves_an_existing_mark_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        apply(&store, revoked_before("later", 500, 1000), 100).await;
-        apply(&store, revoked_before("earlier", 50, 150), 40).await;
+        apply(&store, revoked_before("alice", 500, 1000), 100).await;
 
-        apply(&store, disabled("later", Some(300)), 200).await;
-        apply(&store, disabled("earlier", Some(400)), 100).await;
+        apply(&store, disabled("alice", Some(300)), 200).await;
 
-        let later = subject_facts(&store, "later", 600).await;
-        assert!(!later.subject_disabled);
+        let facts = subject_facts(&store, "alice", 600).await;
+        assert!(!facts.subject_disabled, "the disable expired");
         assert_eq!(
-            later.subject_revoked_before,
+            facts.subject_revoked_before,
             Some(t(500)),
-            "the mark's own later before and expiry stay"
-        );
-        let earlier = subject_facts(&store, "earlier", 399).await;
-        assert_eq!(
-            earlier.subject_revoked_before,
-            Some(t(100)),
-            "raised to the disable's time"
-        );
-        assert_eq!(
-            subject_facts(&store, "earlier", 400)
-                .await
-                .subject_revoked_before,
-            None,
-            "expires with the disable"
+            "the mark is untouched"
         );
     }
 
@@ -1068,18 +1045,14 @@ mod tests {
         apply(&store, disabled("alice", Some(300)), 200).await;
 
         let facts = subject_facts(&store, "alice", 10_000).await;
-        assert!(facts.subject_disabled);
-        assert_eq!(
-            facts.subject_revoked_before,
-            Some(t(200)),
-            "the second disable still raises the mark"
-        );
+        assert!(facts.subject_disabled, "a permanent disable wins");
     }
 
     #[tokio::test]
     async fn enabling_removes_the_disable_and_keeps_the_mark() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
+        apply(&store, revoked_before("alice", 100, 1000), 100).await;
         apply(&store, disabled("alice", Some(1000)), 100).await;
 
         apply(&store, enabled("alice"), 200).await;
@@ -1108,6 +1081,7 @@ mod tests {
         apply(&store, token_revoked("t1", 500), 100).await;
         apply(&store, session_revoked("s1", 500), 100).await;
         apply(&store, disabled("alice", Some(500)), 100).await;
+        apply(&store, revoked_before("alice", 100, 500), 100).await;
         let (id, session, subject) = (jti("t1"), session(ISS, "s1"), subject(ISS, "alice"));
 
         let facts = store
@@ -1347,12 +1321,12 @@ mod tests {
         apply(&store, session_revoked("gone", 200), 100).await;
         apply(&store, token_revoked("kept", 201), 100).await;
         apply(&store, disabled("alice", None), 100).await;
-        assert_eq!(stored_rows(&store), (5, 5));
+        assert_eq!(stored_rows(&store), (4, 4));
 
         let removed = store.sweep(t(200)).await.unwrap();
 
         assert_eq!(removed, 2);
-        assert_eq!(stored_rows(&store), (3, 3));
+        assert_eq!(stored_rows(&store), (2, 2));
         assert!(token_facts(&store, "kept", 200).await.token_revoked);
         assert!(subject_facts(&store, "alice", 200).await.subject_disabled);
         assert_eq!(
@@ -1507,7 +1481,6 @@ mod tests {
         assert!(session_facts(&store, "s1", 150).await.session_revoked);
         let alice = subject_facts(&store, "alice", 150).await;
         assert!(alice.subject_disabled);
-        assert_eq!(alice.subject_revoked_before, Some(t(100)));
         assert_eq!(
             store
                 .events(&EventPage {

@@ -57,9 +57,9 @@ pub trait RevocationStore {
     /// - a token or session revocation that already exists keeps the later
     ///   of the two expiries;
     /// - a revoked-before mark keeps the later `before` and the later expiry;
-    /// - `SubjectDisabled` also raises the revoked-before mark to `now`
-    ///   (expiring with the disable, or at the mark's own expiry if later);
-    /// - `SubjectEnabled` removes the disable only.
+    /// - a repeated disable keeps the later expiry (a permanent one wins);
+    /// - `SubjectEnabled` removes the disable only;
+    /// - an expired fact that is still on disk counts as absent when merging.
     fn apply(
         &self,
         change: Change,
