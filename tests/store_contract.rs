@@ -1352,6 +1352,39 @@ mod redis_only {
     }
 
     #[tokio::test]
+    async fn writes_acknowledged_before_a_crash_survive_it() {
+        // An Ok from apply comes after Redis appended the script's writes to
+        // its append-only file, so a SIGKILL right after loses none of them.
+        // (That they also reached the platter, `appendfsync always`, only a
+        // power cut could show.)
+        let mut h = redis();
+        let t = now();
+        let mut acknowledged = Vec::new();
+        for i in 0..20 {
+            let change = Change::SubjectDisabled {
+                subject: subject(IDP_A, &format!("u{i}")),
+                expires_at: None,
+            };
+            acknowledged.push(apply(&h.store, change, t).await);
+        }
+
+        h.server.crash();
+        h.server.restart();
+
+        for i in 0..20 {
+            let who = subject(IDP_A, &format!("u{i}"));
+            assert!(
+                facts(&h.store, subject_lookup(&who), t)
+                    .await
+                    .subject_disabled,
+                "u{i} lost"
+            );
+        }
+        acknowledged.reverse();
+        assert_eq!(all_events(&h.store).await, acknowledged);
+    }
+
+    #[tokio::test]
     async fn a_frozen_redis_fails_fast_and_recovers() {
         let h = redis();
         h.store.ping().await.expect("ping");

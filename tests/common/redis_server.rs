@@ -97,6 +97,20 @@ impl RedisServer {
         }
     }
 
+    /// Kills the server with `SIGKILL`, as a crash or power cut would: only
+    /// what `appendfsync always` already put on disk survives.
+    ///
+    /// # Panics
+    /// The server is already stopped.
+    pub fn crash(&mut self) {
+        let mut child = self
+            .child
+            .take()
+            .expect("crash: redis-server is not running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Starts the server again on the same port and directory, so it
     /// reloads what it had written.
     ///
