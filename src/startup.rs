@@ -93,14 +93,21 @@ impl Application {
             )));
         }
 
+        let bound = std::net::SocketAddr::new(settings.listen.ip(), port);
         match settings.store {
             StoreKind::Embedded => tracing::info!(
-                listen = %settings.listen, port, ops_port, path = %settings.embedded.path.display(),
-                "revokd listening, on the embedded store"
+                port,
+                ops_port,
+                path = %settings.embedded.path.display(),
+                "revokd listening on {bound}, on the embedded store in {}",
+                settings.embedded.path.display()
             ),
             StoreKind::Redis => tracing::info!(
-                listen = %settings.listen, port, ops_port, key_prefix = %settings.redis.key_prefix,
-                "revokd listening, on Redis"
+                port,
+                ops_port,
+                key_prefix = %settings.redis.key_prefix,
+                "revokd listening on {bound}, on Redis (key prefix {:?})",
+                settings.redis.key_prefix
             ),
         }
         Ok(Self {
@@ -130,12 +137,19 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let handles: Vec<ServerHandle> = self.servers.iter().map(Server::handle).collect();
         let servers = futures_util::future::try_join_all(self.servers);
+        // A stop command is carried out by the server futures themselves,
+        // so they must keep being polled while it runs: ask for the stop
+        // here, then wait for the servers (which resolve once their workers
+        // have finished in-flight requests and dropped their state).
+        let stop_on_shutdown = async move {
+            shutdown.await;
+            tracing::info!("stopping: finishing in-flight requests");
+            futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
+            std::future::pending::<()>().await;
+        };
         let result = tokio::select! {
             result = servers => result.map(|_| ()).context("a listener failed"),
-            () = shutdown => {
-                futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
-                Ok(())
-            }
+            () = stop_on_shutdown => unreachable!("never resolves"),
         };
         self.cancel.cancel();
         for task in self.tasks {

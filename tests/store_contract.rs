@@ -200,8 +200,7 @@ contract!(
     a_revoked_before_mark_never_moves_back,
     a_revoked_before_mark_keeps_the_later_expiry,
     an_expired_mark_is_not_revived_by_a_later_one,
-    disabling_raises_revoked_before_to_now,
-    the_mark_raised_by_a_disable_expires_with_it_or_later,
+    a_disable_leaves_the_revoked_before_mark_alone,
     a_disable_keeps_the_later_expiry,
     a_disable_without_expiry_stays,
     enabling_lifts_only_the_disable,
@@ -603,11 +602,11 @@ async fn an_expired_mark_is_not_revived_by_a_later_one(store: &impl RevocationSt
     );
 }
 
-async fn disabling_raises_revoked_before_to_now(store: &impl RevocationStore) {
+/// A disable touches only the disable: the revoked-before mark that the
+/// service writes beside it is a change of its own.
+async fn a_disable_leaves_the_revoked_before_mark_alone(store: &impl RevocationStore) {
     let t = now();
     let (alice, bob) = (subject(IDP_A, "alice"), subject(IDP_A, "bob"));
-
-    // Without a mark, and with an older one: both end up at `now`.
     apply(
         store,
         Change::SubjectRevokedBefore {
@@ -618,119 +617,38 @@ async fn disabling_raises_revoked_before_to_now(store: &impl RevocationStore) {
         t,
     )
     .await;
+
     for who in [&alice, &bob] {
         apply(
             store,
             Change::SubjectDisabled {
                 subject: who.clone(),
-                expires_at: Some(at(t, 3600)),
+                expires_at: Some(at(t, 7200)),
             },
             t,
         )
         .await;
-        assert_eq!(
-            facts(store, subject_lookup(who), t)
-                .await
-                .subject_revoked_before,
-            Some(t),
-            "{who:?}"
-        );
     }
 
-    // A mark already ahead of `now` does not move back.
-    let carol = subject(IDP_A, "carol");
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: carol.clone(),
-            before: at(t, 50),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: carol.clone(),
-            expires_at: Some(at(t, 3600)),
-        },
-        t,
-    )
-    .await;
+    let alice_facts = facts(store, subject_lookup(&alice), t).await;
+    assert!(alice_facts.subject_disabled);
     assert_eq!(
-        facts(store, subject_lookup(&carol), t)
-            .await
-            .subject_revoked_before,
-        Some(at(t, 50))
+        alice_facts.subject_revoked_before, None,
+        "no mark is created"
     );
-}
-
-async fn the_mark_raised_by_a_disable_expires_with_it_or_later(store: &impl RevocationStore) {
-    let t = now();
-    let (alice, bob) = (subject(IDP_A, "alice"), subject(IDP_A, "bob"));
-
-    // The disable outlives the old mark: the mark lives as long as the disable.
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: alice.clone(),
-            before: at(t, -5),
-            expires_at: at(t, 100),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: Some(at(t, 500)),
-        },
-        t,
-    )
-    .await;
+    let bob_facts = facts(store, subject_lookup(&bob), t).await;
+    assert!(bob_facts.subject_disabled);
     assert_eq!(
-        facts(store, subject_lookup(&alice), at(t, 400))
-            .await
-            .subject_revoked_before,
-        Some(t)
+        bob_facts.subject_revoked_before,
+        Some(at(t, -100)),
+        "the existing mark is not moved"
     );
     assert_eq!(
-        facts(store, subject_lookup(&alice), at(t, 500))
+        facts(store, subject_lookup(&bob), at(t, 3600))
             .await
             .subject_revoked_before,
-        None
-    );
-
-    // The old mark outlives the disable: it keeps its own expiry.
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: bob.clone(),
-            before: at(t, -5),
-            expires_at: at(t, 1000),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: bob.clone(),
-            expires_at: Some(at(t, 500)),
-        },
-        t,
-    )
-    .await;
-    let later = facts(store, subject_lookup(&bob), at(t, 800)).await;
-    assert_eq!(
-        later,
-        Facts {
-            subject_revoked_before: Some(t),
-            ..Facts::default()
-        },
-        "disable over, mark still live"
+        None,
+        "nor does it live longer"
     );
 }
 
@@ -812,7 +730,6 @@ async fn a_disable_without_expiry_stays(store: &impl RevocationStore) {
         facts(store, subject_lookup(&alice), ten_years).await,
         Facts {
             subject_disabled: true,
-            subject_revoked_before: Some(t),
             ..Facts::default()
         }
     );
@@ -843,6 +760,16 @@ async fn enabling_lifts_only_the_disable(store: &impl RevocationStore) {
     .await;
     apply(
         store,
+        Change::SubjectRevokedBefore {
+            subject: alice.clone(),
+            before: t,
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
         Change::SubjectDisabled {
             subject: alice.clone(),
             expires_at: None,
@@ -862,8 +789,8 @@ async fn enabling_lifts_only_the_disable(store: &impl RevocationStore) {
     )
     .await;
 
-    // Assert: the revoked-before mark set by the disable stays, so tokens
-    // issued before it stay dead.
+    // Assert: the revoked-before mark stays, so tokens issued before it
+    // stay dead.
     let all = Lookup {
         jti: Some(&token),
         session: Some(&ses),

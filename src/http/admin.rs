@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::AdminKey;
 use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
 use crate::domain::{
     Event, EventId, EventPage, Issuer, Note, Provenance, Session, SessionId, Subject, SubjectId,
@@ -138,9 +139,9 @@ fn recorded(event: Event) -> HttpResponse {
 pub async fn post_revoke_token(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<RevokeTokenBody>,
+    body: JsonBody<RevokeTokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let RevokeTokenBody { jti, exp, reason } = body.into_inner();
+    let RevokeTokenBody { jti, exp, reason } = body.0;
     let jti = TokenId::parse(jti)?;
     let provenance = provenance(&admin, reason)?;
     let exp = exp.map(UnixTime::from_secs);
@@ -174,9 +175,9 @@ pub async fn post_revoke_token(
 pub async fn post_revoke_session(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<RevokeSessionBody>,
+    body: JsonBody<RevokeSessionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let RevokeSessionBody { iss, sid, reason } = body.into_inner();
+    let RevokeSessionBody { iss, sid, reason } = body.0;
     let session = Session {
         iss: Issuer::parse(iss)?,
         sid: SessionId::parse(sid)?,
@@ -212,9 +213,9 @@ pub async fn post_revoke_session(
 pub async fn post_disable_subject(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<SubjectBody>,
+    body: JsonBody<SubjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectBody { iss, sub, reason } = body.into_inner();
+    let SubjectBody { iss, sub, reason } = body.0;
     let subject = subject(iss, sub)?;
     let provenance = provenance(&admin, reason)?;
     Ok(recorded(
@@ -246,9 +247,9 @@ pub async fn post_disable_subject(
 pub async fn post_enable_subject(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<SubjectBody>,
+    body: JsonBody<SubjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectBody { iss, sub, reason } = body.into_inner();
+    let SubjectBody { iss, sub, reason } = body.0;
     let subject = subject(iss, sub)?;
     let provenance = provenance(&admin, reason)?;
     Ok(recorded(
@@ -281,9 +282,9 @@ pub async fn post_enable_subject(
 pub async fn post_revoke_subject_tokens(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<SubjectBody>,
+    body: JsonBody<SubjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectBody { iss, sub, reason } = body.into_inner();
+    let SubjectBody { iss, sub, reason } = body.0;
     let subject = subject(iss, sub)?;
     let provenance = provenance(&admin, reason)?;
     Ok(recorded(
@@ -311,9 +312,9 @@ pub async fn post_revoke_subject_tokens(
 pub async fn get_subject_status(
     _admin: AdminKey,
     state: web::Data<AppState>,
-    params: web::Query<SubjectParams>,
+    params: QueryParams<SubjectParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectParams { iss, sub } = params.into_inner();
+    let SubjectParams { iss, sub } = params.0;
     let subject = subject(iss, sub)?;
     let facts = state
         .revocations
@@ -347,9 +348,9 @@ pub async fn get_subject_status(
 pub async fn get_events(
     _admin: AdminKey,
     state: web::Data<AppState>,
-    params: web::Query<EventsParams>,
+    params: QueryParams<EventsParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let EventsParams { limit, before } = params.into_inner();
+    let EventsParams { limit, before } = params.0;
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(format!(

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::CheckCaller;
 use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
 use crate::config::FailMode;
 use crate::domain::{
@@ -131,9 +132,9 @@ pub struct CheckResponse {
 pub async fn get_check(
     _caller: CheckCaller,
     state: web::Data<AppState>,
-    params: web::Query<CheckParams>,
+    params: QueryParams<CheckParams>,
 ) -> Result<HttpResponse, ApiError> {
-    answer(&state, params.into_inner().try_into()?).await
+    answer(&state, params.0.try_into()?).await
 }
 
 /// Is this token active? (JSON body)
@@ -157,9 +158,9 @@ pub async fn get_check(
 pub async fn post_check(
     _caller: CheckCaller,
     state: web::Data<AppState>,
-    body: web::Json<CheckBody>,
+    body: JsonBody<CheckBody>,
 ) -> Result<HttpResponse, ApiError> {
-    answer(&state, body.into_inner().try_into()?).await
+    answer(&state, body.0.try_into()?).await
 }
 
 async fn answer(state: &AppState, request: CheckRequest) -> Result<HttpResponse, ApiError> {

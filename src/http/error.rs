@@ -178,14 +178,3 @@ pub fn json_error(
         other => ApiError::invalid(format!("unreadable body: {other}")).into(),
     }
 }
-
-/// Turns actix's query-string extractor errors into [`ApiError`]s.
-pub fn query_error(
-    err: actix_web::error::QueryPayloadError,
-    _req: &HttpRequest,
-) -> actix_web::Error {
-    let actix_web::error::QueryPayloadError::Deserialize(e) = err else {
-        return ApiError::invalid("malformed query string").into();
-    };
-    ApiError::invalid(format!("malformed query string: {e}")).into()
-}

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod check;
 mod error;
+mod extract;
 mod health;
 mod middleware;
 mod openapi;
@@ -109,7 +110,6 @@ pub fn app(
                 .limit(body_limit)
                 .error_handler(error::json_error(body_limit)),
         )
-        .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PayloadConfig::default().limit(body_limit))
         .default_service(web::to(middleware::no_route))
         .wrap(actix_web::middleware::from_fn(middleware::record_metrics))

@@ -95,7 +95,7 @@ const EVENT_FIELD: &str = "event";
 /// |--------------------------|--------------------------|-----------------------|
 /// | `token_revoked`          | token key                | `expires_at`          |
 /// | `session_revoked`        | session key              | `expires_at`          |
-/// | `subject_disabled`       | disabled key, rb key     | `expires_at`/`never`  |
+/// | `subject_disabled`       | disabled key             | `expires_at`/`never`  |
 /// | `subject_enabled`        | disabled key             |                       |
 /// | `subject_revoked_before` | rb key                   | `before`, `expires_at`|
 ///
@@ -191,12 +191,7 @@ if kind == 'token_revoked' or kind == 'session_revoked' then
   put(KEYS[1], exp, exp)
 elseif kind == 'subject_disabled' then
   local dis_exp = later(ARGV[5], live_expiry(KEYS[1]))
-  local old_before, old_exp = live_mark(KEYS[2])
-  local before = ARGV[2]
-  if old_before ~= nil and tonumber(old_before) > now then before = old_before end
-  local mark_exp = later(dis_exp, old_exp)
   put(KEYS[1], dis_exp, dis_exp)
-  put(KEYS[2], before .. ' ' .. mark_exp, mark_exp)
 elseif kind == 'subject_enabled' then
   redis.call('DEL', KEYS[1])
 elseif kind == 'subject_revoked_before' then
@@ -322,10 +317,7 @@ impl RedisStore {
                 subject,
                 expires_at,
             } => (
-                vec![
-                    self.key(FactKey::SubjectDisabled(subject)),
-                    self.key(FactKey::SubjectRevokedBefore(subject)),
-                ],
+                vec![self.key(FactKey::SubjectDisabled(subject))],
                 vec![expires_at.as_ref().map_or_else(|| NEVER.to_owned(), secs)],
             ),
             Change::SubjectEnabled { subject } => {

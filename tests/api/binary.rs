@@ -1,0 +1,306 @@
+//! The `revokd` binary itself: start-up on defaults, configuration errors,
+//! subcommands, and durability across `kill -9`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::helpers::ADMIN_KEY;
+
+const BIN: &str = env!("CARGO_BIN_EXE_revokd");
+
+/// A running `revokd` process and the JSON log lines it printed.
+struct Process {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Process {
+    /// Starts the binary in `dir` with only the given environment (plus a
+    /// free port and JSON logs), and waits for its "listening" line.
+    fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Self, Value) {
+        let mut command = Command::new(BIN);
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("REVOKD_LISTEN", "127.0.0.1:0")
+            .env("REVOKD_LOG__FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("revokd starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value =
+                    serde_json::from_str(&line).unwrap_or_else(|_| json!({"unparsed": line}));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = Self { child, lines };
+        let listening = process.wait_for("revokd listening");
+        (process, listening)
+    }
+
+    fn wait_for(&mut self, message: &str) -> Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("revokd did not log {message:?} in time"));
+            if line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+            {
+                return line;
+            }
+        }
+    }
+
+    /// Every line logged so far.
+    fn drain(&self) -> Vec<Value> {
+        self.lines.try_iter().collect()
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base_url(listening: &Value) -> String {
+    format!(
+        "http://127.0.0.1:{}",
+        listening["port"]
+            .as_u64()
+            .expect("the listening line names the port")
+    )
+}
+
+#[test]
+fn with_no_configuration_it_runs_on_the_embedded_store_in_the_working_directory() {
+    let dir = TempDir::new().unwrap();
+    let (_process, listening) = Process::start(dir.path(), &[]);
+    assert_eq!(listening["path"], "./revokd-data");
+    assert!(
+        dir.path().join("revokd-data").is_dir(),
+        "the data directory is created"
+    );
+}
+
+#[tokio::test]
+async fn an_acknowledged_revocation_survives_kill_9() {
+    let dir = TempDir::new().unwrap();
+    let keys = format!(r#"[{{name="ops", role="admin", key="{ADMIN_KEY}"}}]"#);
+    let env = [("REVOKD_KEYS", keys.as_str())];
+    let client = reqwest::Client::new();
+
+    let (process, listening) = Process::start(dir.path(), &env);
+    let url = base_url(&listening);
+    let response = client
+        .post(format!("{url}/v1/admin/tokens/revoke"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"jti": "survivor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    process.kill_9();
+
+    let (_process, listening) = Process::start(dir.path(), &env);
+    let url = base_url(&listening);
+    let verdict: Value = client
+        .get(format!("{url}/v1/check?jti=survivor"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict, json!({"active": false, "reason": "token_revoked"}));
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_key() {
+    let dir = TempDir::new().unwrap();
+    let cases = [
+        (vec![("REVOKD_STORE", "postgres")], "store"),
+        (vec![("REVOKD_CHECK__FAIL_MODE", "sometimes")], "fail_mode"),
+        (
+            vec![("REVOKD_KEYS", r#"[{name="a", role="admin", key="short"}]"#)],
+            "keys[0].key",
+        ),
+        (
+            vec![("REVOKD_CONFIG", "/nonexistent/revokd.toml")],
+            "/nonexistent/revokd.toml",
+        ),
+    ];
+    for (env, key) in cases {
+        let output = Command::new(BIN)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env.clone())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{env:?} must fail");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+        assert!(
+            stderr.contains(key),
+            "{env:?}: {stderr:?} should name {key}"
+        );
+        assert!(
+            !dir.path().join("revokd-data").exists(),
+            "nothing is created on bad configuration"
+        );
+    }
+}
+
+#[test]
+fn check_config_validates_a_file() {
+    let dir = TempDir::new().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "store = \"redis\"\n[redis]\nurl = \"redis://:hunter2@127.0.0.1:6379\"\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["--config", good.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("configuration is valid") && stdout.contains("Redis"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "secrets are never printed");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[check]\nrequire_client_key = \"maybe\"\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["--config", bad.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("require_client_key") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_openapi_subcommand_prints_the_committed_document() {
+    let output = Command::new(BIN).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        include_str!("../../openapi/revokd.yaml")
+    );
+}
+
+#[test]
+fn hash_key_prints_what_sha256_expects() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("hash-key")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a"
+    );
+}
+
+#[test]
+fn the_example_configurations_in_deploy_are_valid() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for file in ["deploy/revokd.toml", "deploy/revokd-redis.toml"] {
+        // The examples point at key files that exist only on a server.
+        let output = Command::new(BIN)
+            .args(["--config", &format!("{root}/{file}"), "check-config"])
+            .env("REVOKD_KEYS", "[]")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn keys_and_tokens_never_reach_the_logs() {
+    let dir = TempDir::new().unwrap();
+    let keys = format!(r#"[{{name="ops", role="admin", key="{ADMIN_KEY}"}}]"#);
+    let env = [("REVOKD_KEYS", keys.as_str()), ("RUST_LOG", "trace")];
+    let (process, listening) = Process::start(dir.path(), &env);
+    let url = base_url(&listening);
+    let client = reqwest::Client::new();
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJzZWNyZXQtand0LWJvZHkifQ.c2VjcmV0LXNpZ25hdHVyZQ";
+
+    for key in [ADMIN_KEY, "wrong-but-secret-key-material"] {
+        client
+            .post(format!("{url}/v1/check"))
+            .bearer_auth(key)
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .unwrap();
+        client
+            .post(format!("{url}/v1/admin/tokens/revoke"))
+            .bearer_auth(key)
+            .json(&json!({"jti": "x"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let logged = process
+        .drain()
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        logged.contains("revocation recorded"),
+        "the logs were captured: {logged}"
+    );
+    for secret in [
+        ADMIN_KEY,
+        "wrong-but-secret-key-material",
+        token,
+        "c2VjcmV0LXNpZ25hdHVyZQ",
+    ] {
+        assert!(!logged.contains(secret), "{secret:?} was logged");
+    }
+}

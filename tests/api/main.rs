@@ -1,0 +1,15 @@
+//! Integration tests: the real application on port 0, against a real Redis
+//! server (started per test) and the embedded store.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod admin;
+mod binary;
+mod check;
+mod errors;
+mod faults;
+mod health;
+mod helpers;
+mod openapi;
+mod restart;
