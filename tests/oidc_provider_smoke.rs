@@ -140,7 +140,11 @@ fn assert_logout_token_for(
     let token = tokens[0];
 
     let header = jwt_header(token);
-    assert_eq!(header["alg"], "RS256", "logout token header: {header}");
+    assert_eq!(
+        header["alg"],
+        idp.client().id_token_signed_response_alg.as_str(),
+        "logout token header: {header}"
+    );
     assert_eq!(header["typ"], "logout+jwt", "logout token header: {header}");
 
     let claims = jwt_payload(token);
@@ -258,4 +262,31 @@ async fn rp_initiated_logout_sends_the_providers_own_logout_token() {
     drop(idp);
     receiver.handle.stop(false).await;
     eprintln!("smoke test took {:?}", started.elapsed());
+}
+
+/// The other harness paths: a public client (PKCE and `client_id` in the
+/// token request, no secret) whose tokens are signed with ES256.
+#[actix_web::test]
+async fn public_client_with_es256_gets_its_logout_token() {
+    let receiver = Receiver::start().await;
+    let receiver_path = Url::parse(&receiver.url).unwrap().path().to_owned();
+    let client = ClientConfig {
+        id_token_signed_response_alg: "ES256".to_owned(),
+        ..ClientConfig::public(&receiver.url)
+    };
+    assert!(client.client_secret.is_none());
+    let idp = TestOidcProvider::start(client);
+
+    let carol = idp.login("carol").await;
+    assert_eq!(jwt_header(&carol.id_token)["alg"], "ES256");
+    assert_eq!(carol.id_token_claims["aud"], "revokd-test-public-client");
+    assert!(carol.sid.is_some(), "{}", carol.id_token_claims);
+
+    idp.logout(&carol).await;
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_logout_token_for(&received[0], &idp, &receiver_path, &carol);
+
+    drop(idp);
+    receiver.handle.stop(false).await;
 }
