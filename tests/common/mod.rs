@@ -2,4 +2,5 @@
 //! them.
 #![allow(dead_code)]
 
+pub mod oidc_provider;
 pub mod redis_server;
