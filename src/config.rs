@@ -86,6 +86,69 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub keys: Vec<KeySettings>,
+    pub backchannel: BackchannelSettings,
+    pub providers: Vec<ProviderSettings>,
+}
+
+/// `[backchannel]`: how logout tokens are judged and keys fetched.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackchannelSettings {
+    /// Oldest `iat` accepted (before skew).
+    #[serde(with = "humantime_serde")]
+    pub max_token_age: Duration,
+    /// Tolerated difference between our clock and a provider's.
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
+    /// Refuse logout tokens without `exp` (strict mode).
+    pub require_exp: bool,
+    /// Refuse logout tokens whose `typ` is not `logout+jwt`.
+    pub require_explicit_typ: bool,
+    /// How often discovery and JWKS are fetched again.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refresh_interval: Duration,
+    /// Least time between two fetches caused by unknown `kid`s, per provider.
+    #[serde(with = "humantime_serde")]
+    pub jwks_min_refetch_interval: Duration,
+    /// Time allowed for one discovery or JWKS fetch.
+    #[serde(with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+    /// Largest discovery document or JWKS accepted, in bytes.
+    pub fetch_max_bytes: usize,
+    /// How many recent logout tokens `/v1/admin/logout-tokens` shows.
+    pub recent_tokens: usize,
+}
+
+/// One `[[providers]]` entry: an identity provider whose logout tokens
+/// revokd accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Short name: in logs, metrics and `/backchannel-logout/{name}`.
+    pub name: String,
+    /// The provider's `iss`, exactly.
+    pub issuer: String,
+    /// revokd's (the app's) client ids at this provider: `aud` must hold one.
+    pub client_ids: Vec<String>,
+    /// Use this JWKS instead of the one discovery names.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Allowed signature algorithms; default: what discovery advertises
+    /// for ID tokens.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
+    /// A private key (PEM or JWK file) for encrypted logout tokens.
+    #[serde(default)]
+    pub decryption_key_file: Option<PathBuf>,
+    /// The key-management algorithm of that key, e.g. `RSA-OAEP-256`.
+    #[serde(default)]
+    pub decryption_alg: Option<String>,
+    /// With a decryption key: refuse unencrypted logout tokens.
+    #[serde(default)]
+    pub require_encryption: bool,
+    /// Allow an `http://` issuer that is not on loopback (logged as a warning).
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +277,81 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::invalid("log.filter", e.to_string()))?;
         self.key_ring()?;
+        self.validate_backchannel()?;
+        Ok(())
+    }
+
+    fn validate_backchannel(&self) -> Result<(), ConfigError> {
+        let b = &self.backchannel;
+        for (key, value) in [
+            ("backchannel.max_token_age", b.max_token_age),
+            ("backchannel.jwks_refresh_interval", b.jwks_refresh_interval),
+            ("backchannel.fetch_timeout", b.fetch_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(key, "must be longer than zero"));
+            }
+        }
+        if b.clock_skew >= b.max_token_age {
+            return Err(ConfigError::invalid(
+                "backchannel.clock_skew",
+                "must be shorter than backchannel.max_token_age",
+            ));
+        }
+        if b.fetch_max_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "backchannel.fetch_max_bytes",
+                "must be at least 1024",
+            ));
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = |field: &str| format!("providers[{i}].{field}");
+            let url_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if p.name.is_empty() || !p.name.chars().all(url_safe) {
+                return Err(ConfigError::invalid(
+                    at("name"),
+                    "use letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if self.providers[..i].iter().any(|q| q.name == p.name) {
+                return Err(ConfigError::invalid(
+                    at("name"),
+                    format!("`{}` is used twice", p.name),
+                ));
+            }
+            if self.providers[..i].iter().any(|q| q.issuer == p.issuer) {
+                return Err(ConfigError::invalid(
+                    at("issuer"),
+                    "two providers have this issuer",
+                ));
+            }
+            crate::domain::Issuer::parse(p.issuer.clone())
+                .map_err(|e| ConfigError::invalid(at("issuer"), e.to_string()))?;
+            check_url(&p.issuer, p.allow_insecure_http)
+                .map_err(|m| ConfigError::invalid(at("issuer"), m))?;
+            if let Some(uri) = &p.jwks_uri {
+                check_url(uri, p.allow_insecure_http)
+                    .map_err(|m| ConfigError::invalid(at("jwks_uri"), m))?;
+            }
+            if p.client_ids.is_empty() || p.client_ids.iter().any(String::is_empty) {
+                return Err(ConfigError::invalid(
+                    at("client_ids"),
+                    "give at least one non-empty client id",
+                ));
+            }
+            if p.decryption_key_file.is_some() != p.decryption_alg.is_some() {
+                return Err(ConfigError::invalid(
+                    at("decryption_alg"),
+                    "decryption_key_file and decryption_alg go together",
+                ));
+            }
+            if p.require_encryption && p.decryption_key_file.is_none() {
+                return Err(ConfigError::invalid(
+                    at("require_encryption"),
+                    "needs decryption_key_file and decryption_alg",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -224,6 +362,39 @@ impl Settings {
     /// or an unreadable key file.
     pub fn key_ring(&self) -> Result<KeyRing, ConfigError> {
         KeyRing::from_settings(&self.keys)
+    }
+}
+
+/// `https`, or `http` on a loopback host, or `http` anywhere when allowed.
+fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return if url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err("must be an https:// URL".into())
+        };
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .map(|h| h.trim_start_matches('['))
+            .unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || allow_insecure_http {
+        Ok(())
+    } else {
+        Err(
+            "must be https:// (http:// only on loopback, or with allow_insecure_http = true)"
+                .into(),
+        )
     }
 }
 
@@ -342,6 +513,50 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn providers_are_validated_key_by_key() {
+        let ok = r#"{name="idp", issuer="https://idp.example", client_ids=["app"]}"#;
+        let cases = [
+            (r#"[{name="i p", issuer="https://idp.example", client_ids=["a"]}]"#.to_owned(), "providers[0].name"),
+            (r#"[{name="a", issuer="http://idp.example", client_ids=["a"]}]"#.to_owned(), "providers[0].issuer"),
+            (r#"[{name="a", issuer="ftp://idp.example", client_ids=["a"]}]"#.to_owned(), "providers[0].issuer"),
+            (r#"[{name="a", issuer="https://idp.example", client_ids=[]}]"#.to_owned(), "providers[0].client_ids"),
+            (format!("[{ok}, {ok}]"), "providers[1].name"),
+            (
+                r#"[{name="a", issuer="https://i", client_ids=["a"], jwks_uri="http://k.example/jwks"}]"#.to_owned(),
+                "providers[0].jwks_uri",
+            ),
+            (
+                r#"[{name="a", issuer="https://i", client_ids=["a"], require_encryption=true}]"#.to_owned(),
+                "providers[0].require_encryption",
+            ),
+        ];
+        for (value, key) in cases {
+            Jail::expect_with(|jail| {
+                jail.set_env("REVOKD_PROVIDERS", &value);
+                let err = load_env(None).unwrap_err().to_string();
+                assert!(err.contains(key), "{value}: {err:?} should name {key}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn loopback_and_explicitly_allowed_http_issuers_are_accepted() {
+        for value in [
+            r#"[{name="a", issuer="http://127.0.0.1:4000", client_ids=["a"]}]"#,
+            r#"[{name="a", issuer="http://localhost:4000/realms/x", client_ids=["a"]}]"#,
+            r#"[{name="a", issuer="http://[::1]:4000", client_ids=["a"]}]"#,
+            r#"[{name="a", issuer="http://idp.lan", client_ids=["a"], allow_insecure_http=true}]"#,
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env("REVOKD_PROVIDERS", value);
+                assert_eq!(load_env(None).unwrap().providers.len(), 1, "{value}");
+                Ok(())
+            });
+        }
     }
 
     #[test]
