@@ -10,6 +10,7 @@
 //! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
 //! - [`revocations`]: the operations behind the API (revoke, disable, check).
 //! - [`jwt`]: reading a JWT's identifying claims for look-up only.
+//! - [`oidc`]: Back-Channel Logout token validation (keys, JWS/JWE, rules).
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
 //!   OpenAPI document.
 //! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
@@ -21,6 +22,7 @@ pub mod domain;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
+pub mod oidc;
 pub mod revocations;
 pub mod shutdown;
 pub mod startup;

@@ -1,0 +1,918 @@
+//! Key material for logout-token validation: an OpenID Provider's public
+//! signing keys, read from its JWK Set (RFC 7517 §5), and the relying
+//! party's own private key for encrypted logout tokens (Back-Channel Logout
+//! 1.0 §2.6 step 1).
+//!
+//! A JWK Set comes from the network, so [`KeySet::from_jwks`] treats it as
+//! hostile: size and key count are capped, every member is type-checked,
+//! and a key that cannot be used safely is skipped with a recorded reason
+//! instead of failing the whole set. Only public keys for signatures are
+//! kept: RSA (2048 to 8192 bits), EC P-256 and OKP Ed25519. Symmetric keys
+//! never enter a [`KeySet`], so an `HS*` token has nothing to verify against.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwe::JweDecrypter;
+use josekit::jwk::Jwk;
+use josekit::jws::JwsVerifier;
+use serde_json::{Map, Value};
+
+/// Largest JWK Set document accepted, in bytes.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Most entries accepted in a JWK Set's `keys` array.
+pub const MAX_KEYS: usize = 100;
+/// Longest accepted `kid`, in bytes.
+pub const MAX_KID_LEN: usize = 256;
+/// Smallest RSA modulus accepted (RFC 7518 §3.3: 2048 bits or larger).
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted. Verification cost grows with the square of
+/// the modulus size, and no provider needs more.
+pub const MAX_RSA_BITS: usize = 8192;
+
+/// A JWS signature algorithm revokd verifies (RFC 7518 §3.1). Only
+/// asymmetric algorithms exist here: `none` and `HS*` cannot be named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JwsAlg {
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    EdDsa,
+}
+
+impl JwsAlg {
+    /// Every supported algorithm.
+    pub const ALL: [JwsAlg; 8] = [
+        JwsAlg::Rs256,
+        JwsAlg::Rs384,
+        JwsAlg::Rs512,
+        JwsAlg::Ps256,
+        JwsAlg::Ps384,
+        JwsAlg::Ps512,
+        JwsAlg::Es256,
+        JwsAlg::EdDsa,
+    ];
+
+    /// The registered name (RFC 7518 §3.1, RFC 8037 §3.1).
+    pub const fn name(self) -> &'static str {
+        match self {
+            JwsAlg::Rs256 => "RS256",
+            JwsAlg::Rs384 => "RS384",
+            JwsAlg::Rs512 => "RS512",
+            JwsAlg::Ps256 => "PS256",
+            JwsAlg::Ps384 => "PS384",
+            JwsAlg::Ps512 => "PS512",
+            JwsAlg::Es256 => "ES256",
+            JwsAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Looks a name up exactly: `alg` values are case-sensitive
+    /// (RFC 7515 §4.1.1).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    /// Whether a key of `kind` can verify this algorithm.
+    pub const fn fits(self, kind: KeyKind) -> bool {
+        matches!(
+            (self, kind),
+            (
+                JwsAlg::Rs256
+                    | JwsAlg::Rs384
+                    | JwsAlg::Rs512
+                    | JwsAlg::Ps256
+                    | JwsAlg::Ps384
+                    | JwsAlg::Ps512,
+                KeyKind::Rsa
+            ) | (JwsAlg::Es256, KeyKind::EcP256)
+                | (JwsAlg::EdDsa, KeyKind::Ed25519)
+        )
+    }
+
+    fn verifier(self, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+        use josekit::jws::{ES256, EdDSA, PS256, PS384, PS512, RS256, RS384, RS512};
+        Ok(match self {
+            JwsAlg::Rs256 => Box::new(RS256.verifier_from_jwk(jwk)?),
+            JwsAlg::Rs384 => Box::new(RS384.verifier_from_jwk(jwk)?),
+            JwsAlg::Rs512 => Box::new(RS512.verifier_from_jwk(jwk)?),
+            JwsAlg::Ps256 => Box::new(PS256.verifier_from_jwk(jwk)?),
+            JwsAlg::Ps384 => Box::new(PS384.verifier_from_jwk(jwk)?),
+            JwsAlg::Ps512 => Box::new(PS512.verifier_from_jwk(jwk)?),
+            JwsAlg::Es256 => Box::new(ES256.verifier_from_jwk(jwk)?),
+            JwsAlg::EdDsa => Box::new(EdDSA.verifier_from_jwk(jwk)?),
+        })
+    }
+}
+
+impl fmt::Display for JwsAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kind of a usable public key: its `kty` and, for EC and OKP, `crv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    Rsa,
+    EcP256,
+    Ed25519,
+}
+
+/// Why a JWK Set as a whole was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeySetError {
+    #[error("JWK Set is larger than {max} bytes")]
+    TooLarge { max: usize },
+    #[error("JWK Set is not a JSON object")]
+    NotJson,
+    #[error("JWK Set has no `keys` array")]
+    NoKeysArray,
+    #[error("JWK Set has more than {max} keys")]
+    TooManyKeys { max: usize },
+    #[error("JWK Set has no usable signature key")]
+    NoUsableKeys,
+}
+
+/// Why one entry of a JWK Set was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The entry is not a JSON object, or a member has the wrong type.
+    Malformed,
+    /// `use` is not `sig`, or `key_ops` lacks `verify` (RFC 7517 §4.2–4.3).
+    NotForSignatures,
+    /// The entry carries private or symmetric key members (`d`, `p`, `k`, …):
+    /// a published JWK Set must not, and such a key is never used.
+    PrivateKeyMaterial,
+    /// `kty` is neither `RSA`, `EC` nor `OKP` (for example `oct`).
+    UnsupportedKeyType,
+    /// `crv` is neither `P-256` (EC) nor `Ed25519` (OKP).
+    UnsupportedCurve,
+    /// `alg` names no supported signature algorithm, or one that does not
+    /// fit the key type.
+    UnsupportedAlg,
+    /// RSA modulus outside [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`].
+    RsaKeySize,
+    /// The key parameters do not form a valid public key.
+    InvalidKey,
+    /// An earlier usable key has the same `kid` and key kind.
+    DuplicateKid,
+}
+
+/// A JWK Set entry that was not kept, for the provider layer to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Position in the `keys` array.
+    pub index: usize,
+    /// The entry's `kid`, when it had a readable one.
+    pub kid: Option<String>,
+    pub reason: SkipReason,
+}
+
+/// One usable public key, with a verifier per algorithm it may verify.
+struct PublicKey {
+    kid: Option<String>,
+    kind: KeyKind,
+    /// The JWK's own `alg`; when present, the only algorithm accepted.
+    alg: Option<JwsAlg>,
+    verifiers: Vec<(JwsAlg, Box<dyn JwsVerifier>)>,
+}
+
+impl PublicKey {
+    fn verifier(&self, alg: JwsAlg) -> Option<&dyn JwsVerifier> {
+        if self.alg.is_some_and(|own| own != alg) {
+            return None;
+        }
+        self.verifiers
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// Why no key could be chosen for a token. Mapped onto
+/// `LogoutTokenError` by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyLookupError {
+    /// The token has no `kid` and the set does not hold exactly one key.
+    MissingKid,
+    /// No key has the token's `kid`.
+    UnknownKid,
+    /// Keys with that `kid` exist, but none may verify the token's `alg`.
+    AlgKeyMismatch,
+}
+
+/// An OpenID Provider's usable public signing keys.
+pub struct KeySet {
+    keys: Vec<PublicKey>,
+    skipped: Vec<SkippedKey>,
+}
+
+impl KeySet {
+    /// Parses a JWK Set document (RFC 7517 §5).
+    ///
+    /// Entries that cannot be used for signature verification are skipped
+    /// (see [`SkipReason`] and [`KeySet::skipped`]); each kept key keeps its
+    /// `kid` and `alg`.
+    ///
+    /// # Errors
+    /// The document is over [`MAX_JWKS_BYTES`], not a JSON object with a
+    /// `keys` array, has more than [`MAX_KEYS`] entries, or has no usable key.
+    pub fn from_jwks(json: &[u8]) -> Result<KeySet, KeySetError> {
+        if json.len() > MAX_JWKS_BYTES {
+            return Err(KeySetError::TooLarge {
+                max: MAX_JWKS_BYTES,
+            });
+        }
+        // serde_json bounds nesting depth (128), so hostile nesting fails
+        // here instead of overflowing the stack.
+        let document: Map<String, Value> =
+            serde_json::from_slice(json).map_err(|_| KeySetError::NotJson)?;
+        let Some(Value::Array(entries)) = document.get("keys") else {
+            return Err(KeySetError::NoKeysArray);
+        };
+        if entries.len() > MAX_KEYS {
+            return Err(KeySetError::TooManyKeys { max: MAX_KEYS });
+        }
+        let mut set = KeySet {
+            keys: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            match parse_key(entry) {
+                Ok(key) => {
+                    let duplicate = key.kid.is_some()
+                        && set
+                            .keys
+                            .iter()
+                            .any(|k| k.kid == key.kid && k.kind == key.kind);
+                    if duplicate {
+                        set.skipped.push(SkippedKey {
+                            index,
+                            kid: key.kid,
+                            reason: SkipReason::DuplicateKid,
+                        });
+                    } else {
+                        set.keys.push(key);
+                    }
+                }
+                Err(reason) => set.skipped.push(SkippedKey {
+                    index,
+                    kid: readable_kid(entry),
+                    reason,
+                }),
+            }
+        }
+        if set.keys.is_empty() {
+            return Err(KeySetError::NoUsableKeys);
+        }
+        Ok(set)
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false for a set built by [`KeySet::from_jwks`].
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The `kid` of each usable key, in document order.
+    pub fn kids(&self) -> impl Iterator<Item = Option<&str>> {
+        self.keys.iter().map(|k| k.kid.as_deref())
+    }
+
+    /// The entries that were not kept, and why.
+    pub fn skipped(&self) -> &[SkippedKey] {
+        &self.skipped
+    }
+
+    /// Chooses the verifier for a token's `kid` and `alg`.
+    ///
+    /// With a `kid`, only keys with that `kid` are candidates (RFC 7515
+    /// §4.1.4); RFC 7517 §4.5 allows keys of different types to share one.
+    /// Without a `kid`, the set must hold exactly one key.
+    pub(crate) fn verifier(
+        &self,
+        kid: Option<&str>,
+        alg: JwsAlg,
+    ) -> Result<&dyn JwsVerifier, KeyLookupError> {
+        if kid.is_none() && self.keys.len() != 1 {
+            return Err(KeyLookupError::MissingKid);
+        }
+        let candidate = |key: &&PublicKey| kid.is_none() || key.kid.as_deref() == kid;
+        if !self.keys.iter().any(|key| candidate(&key)) {
+            return Err(KeyLookupError::UnknownKid);
+        }
+        self.keys
+            .iter()
+            .filter(candidate)
+            .find_map(|key| key.verifier(alg))
+            .ok_or(KeyLookupError::AlgKeyMismatch)
+    }
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<_> = self
+            .keys
+            .iter()
+            .map(|k| (k.kid.as_deref(), k.kind, k.alg))
+            .collect();
+        f.debug_struct("KeySet")
+            .field("keys", &keys)
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+/// Members that only a private or symmetric JWK has (RFC 7518 §6.2.2,
+/// §6.3.2, §6.4.1; RFC 8037 §2).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+fn readable_kid(entry: &Value) -> Option<String> {
+    match entry.get("kid") {
+        Some(Value::String(kid)) if kid.len() <= MAX_KID_LEN => Some(kid.clone()),
+        _ => None,
+    }
+}
+
+fn optional_str<'a>(
+    map: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, SkipReason> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(SkipReason::Malformed),
+    }
+}
+
+fn parse_key(entry: &Value) -> Result<PublicKey, SkipReason> {
+    let Value::Object(map) = entry else {
+        return Err(SkipReason::Malformed);
+    };
+    let kid = optional_str(map, "kid")?;
+    if kid.is_some_and(|kid| kid.is_empty() || kid.len() > MAX_KID_LEN) {
+        return Err(SkipReason::Malformed);
+    }
+    if PRIVATE_MEMBERS.iter().any(|m| map.contains_key(*m)) {
+        return Err(SkipReason::PrivateKeyMaterial);
+    }
+    // RFC 7517 §4.2: `use` is "sig" or "enc"; only signature keys are kept.
+    if optional_str(map, "use")?.is_some_and(|u| u != "sig") {
+        return Err(SkipReason::NotForSignatures);
+    }
+    // RFC 7517 §4.3: when `key_ops` is present it must allow "verify".
+    if let Some(ops) = map.get("key_ops") {
+        let Value::Array(ops) = ops else {
+            return Err(SkipReason::Malformed);
+        };
+        if ops.iter().any(|op| !op.is_string()) {
+            return Err(SkipReason::Malformed);
+        }
+        if !ops.iter().any(|op| op == "verify") {
+            return Err(SkipReason::NotForSignatures);
+        }
+    }
+    let kind = match optional_str(map, "kty")? {
+        None => return Err(SkipReason::Malformed),
+        Some("RSA") => KeyKind::Rsa,
+        Some("EC") => match optional_str(map, "crv")? {
+            Some("P-256") => KeyKind::EcP256,
+            _ => return Err(SkipReason::UnsupportedCurve),
+        },
+        Some("OKP") => match optional_str(map, "crv")? {
+            Some("Ed25519") => KeyKind::Ed25519,
+            _ => return Err(SkipReason::UnsupportedCurve),
+        },
+        Some(_) => return Err(SkipReason::UnsupportedKeyType),
+    };
+    let alg = match optional_str(map, "alg")? {
+        None => None,
+        Some(name) => match JwsAlg::from_name(name) {
+            Some(alg) if alg.fits(kind) => Some(alg),
+            _ => return Err(SkipReason::UnsupportedAlg),
+        },
+    };
+
+    // Hand josekit only the members that define the public key, so that
+    // unrelated members (x5c, x5t, …) cannot make a usable key unusable.
+    let members: &[&str] = match kind {
+        KeyKind::Rsa => &["kty", "n", "e"],
+        KeyKind::EcP256 => &["kty", "crv", "x", "y"],
+        KeyKind::Ed25519 => &["kty", "crv", "x"],
+    };
+    let mut minimal = Map::new();
+    for name in members {
+        match map.get(*name) {
+            Some(Value::String(s)) => {
+                minimal.insert((*name).to_owned(), Value::String(s.clone()));
+            }
+            _ => return Err(SkipReason::Malformed),
+        }
+    }
+    if kind == KeyKind::Rsa {
+        check_rsa_modulus(map.get("n"))?;
+    }
+    let jwk = Jwk::from_map(minimal).map_err(|_| SkipReason::Malformed)?;
+
+    let algs: Vec<JwsAlg> = match alg {
+        Some(alg) => vec![alg],
+        None => JwsAlg::ALL.into_iter().filter(|a| a.fits(kind)).collect(),
+    };
+    let mut verifiers = Vec::with_capacity(algs.len());
+    for alg in algs {
+        let verifier = alg.verifier(&jwk).map_err(|_| SkipReason::InvalidKey)?;
+        verifiers.push((alg, verifier));
+    }
+    Ok(PublicKey {
+        kid: kid.map(str::to_owned),
+        kind,
+        alg,
+        verifiers,
+    })
+}
+
+fn check_rsa_modulus(n: Option<&Value>) -> Result<(), SkipReason> {
+    let Some(Value::String(n)) = n else {
+        return Err(SkipReason::Malformed);
+    };
+    // Reject absurd sizes before decoding anything.
+    if n.len() > MAX_RSA_BITS / 6 + 4 {
+        return Err(SkipReason::RsaKeySize);
+    }
+    let n = URL_SAFE_NO_PAD
+        .decode(n)
+        .map_err(|_| SkipReason::Malformed)?;
+    let significant = n.iter().skip_while(|b| **b == 0).count();
+    let bits = match n.iter().find(|b| **b != 0) {
+        Some(first) => significant * 8 - first.leading_zeros() as usize,
+        None => 0,
+    };
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(SkipReason::RsaKeySize);
+    }
+    Ok(())
+}
+
+/// A JWE key-management algorithm for encrypted logout tokens (RFC 7518
+/// §4.1). `RSA1_5` is deliberately absent (RFC 8725 §3.2), as are the
+/// symmetric and password-based ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyManagementAlg {
+    RsaOaep,
+    RsaOaep256,
+    EcdhEs,
+    EcdhEsA128Kw,
+    EcdhEsA256Kw,
+}
+
+impl KeyManagementAlg {
+    /// The registered name (RFC 7518 §4.1).
+    pub const fn name(self) -> &'static str {
+        match self {
+            KeyManagementAlg::RsaOaep => "RSA-OAEP",
+            KeyManagementAlg::RsaOaep256 => "RSA-OAEP-256",
+            KeyManagementAlg::EcdhEs => "ECDH-ES",
+            KeyManagementAlg::EcdhEsA128Kw => "ECDH-ES+A128KW",
+            KeyManagementAlg::EcdhEsA256Kw => "ECDH-ES+A256KW",
+        }
+    }
+
+    /// Looks a name up exactly (`alg` is case-sensitive, RFC 7516 §4.1.1).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            KeyManagementAlg::RsaOaep,
+            KeyManagementAlg::RsaOaep256,
+            KeyManagementAlg::EcdhEs,
+            KeyManagementAlg::EcdhEsA128Kw,
+            KeyManagementAlg::EcdhEsA256Kw,
+        ]
+        .into_iter()
+        .find(|alg| alg.name() == name)
+    }
+}
+
+impl fmt::Display for KeyManagementAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a decryption key could not be loaded. Says nothing about the key
+/// material itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptionKeyError {
+    #[error("not a usable private key for {alg}")]
+    Unusable { alg: KeyManagementAlg },
+}
+
+/// The relying party's private key for encrypted logout tokens: the key
+/// registered for `id_token_encrypted_response_alg` (Back-Channel Logout
+/// 1.0 §2.6 step 1 uses the ID Token's keys and algorithms).
+pub struct DecryptionKey {
+    alg: KeyManagementAlg,
+    kid: Option<String>,
+    decrypter: Box<dyn JweDecrypter>,
+}
+
+impl DecryptionKey {
+    /// Loads a PEM private key (PKCS#8 or traditional) for `alg`.
+    ///
+    /// # Errors
+    /// The PEM is not a private key of a type that `alg` uses.
+    pub fn from_pem(
+        alg: KeyManagementAlg,
+        pem: &[u8],
+        kid: Option<String>,
+    ) -> Result<Self, DecryptionKeyError> {
+        use josekit::jwe::{ECDH_ES, ECDH_ES_A128KW, ECDH_ES_A256KW, RSA_OAEP, RSA_OAEP_256};
+        let unusable = |_| DecryptionKeyError::Unusable { alg };
+        let decrypter: Box<dyn JweDecrypter> = match alg {
+            KeyManagementAlg::RsaOaep => {
+                Box::new(RSA_OAEP.decrypter_from_pem(pem).map_err(unusable)?)
+            }
+            KeyManagementAlg::RsaOaep256 => {
+                Box::new(RSA_OAEP_256.decrypter_from_pem(pem).map_err(unusable)?)
+            }
+            KeyManagementAlg::EcdhEs => {
+                Box::new(ECDH_ES.decrypter_from_pem(pem).map_err(unusable)?)
+            }
+            KeyManagementAlg::EcdhEsA128Kw => {
+                Box::new(ECDH_ES_A128KW.decrypter_from_pem(pem).map_err(unusable)?)
+            }
+            KeyManagementAlg::EcdhEsA256Kw => {
+                Box::new(ECDH_ES_A256KW.decrypter_from_pem(pem).map_err(unusable)?)
+            }
+        };
+        Ok(Self {
+            alg,
+            kid,
+            decrypter,
+        })
+    }
+
+    /// Loads a private JWK for `alg`; its `kid`, if any, is kept.
+    ///
+    /// # Errors
+    /// The JWK is not a private key of a type that `alg` uses, or its `alg`
+    /// or `use` member names something else.
+    pub fn from_jwk(alg: KeyManagementAlg, json: &[u8]) -> Result<Self, DecryptionKeyError> {
+        use josekit::jwe::{ECDH_ES, ECDH_ES_A128KW, ECDH_ES_A256KW, RSA_OAEP, RSA_OAEP_256};
+        let unusable = |_| DecryptionKeyError::Unusable { alg };
+        let jwk = Jwk::from_bytes(json).map_err(unusable)?;
+        let kid = jwk.key_id().map(str::to_owned);
+        let decrypter: Box<dyn JweDecrypter> = match alg {
+            KeyManagementAlg::RsaOaep => {
+                Box::new(RSA_OAEP.decrypter_from_jwk(&jwk).map_err(unusable)?)
+            }
+            KeyManagementAlg::RsaOaep256 => {
+                Box::new(RSA_OAEP_256.decrypter_from_jwk(&jwk).map_err(unusable)?)
+            }
+            KeyManagementAlg::EcdhEs => {
+                Box::new(ECDH_ES.decrypter_from_jwk(&jwk).map_err(unusable)?)
+            }
+            KeyManagementAlg::EcdhEsA128Kw => {
+                Box::new(ECDH_ES_A128KW.decrypter_from_jwk(&jwk).map_err(unusable)?)
+            }
+            KeyManagementAlg::EcdhEsA256Kw => {
+                Box::new(ECDH_ES_A256KW.decrypter_from_jwk(&jwk).map_err(unusable)?)
+            }
+        };
+        Ok(Self {
+            alg,
+            kid,
+            decrypter,
+        })
+    }
+
+    pub fn alg(&self) -> KeyManagementAlg {
+        self.alg
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    pub(crate) fn decrypter(&self) -> &dyn JweDecrypter {
+        self.decrypter.as_ref()
+    }
+}
+
+impl fmt::Debug for DecryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecryptionKey")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::testkit::{KEYS, b64, jwks_json, public};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn jwk(key: &Jwk) -> Value {
+        Value::Object(public(key).into())
+    }
+
+    fn with(mut key: Value, patch: Value) -> Value {
+        for (name, value) in patch.as_object().unwrap() {
+            if value.is_null() {
+                key.as_object_mut().unwrap().remove(name);
+            } else {
+                key[name] = value.clone();
+            }
+        }
+        key
+    }
+
+    fn parse(keys: Vec<Value>) -> Result<KeySet, KeySetError> {
+        KeySet::from_jwks(json!({ "keys": keys }).to_string().as_bytes())
+    }
+
+    #[test]
+    fn reads_rsa_ec_and_ed25519_keys_with_kid_and_alg() {
+        let set = KeySet::from_jwks(jwks_json().as_bytes()).unwrap();
+        assert_eq!(set.len(), 3);
+        assert_eq!(
+            set.kids().collect::<Vec<_>>(),
+            [Some("rsa"), Some("ec"), Some("ed")]
+        );
+        assert!(set.skipped().is_empty());
+        for alg in [JwsAlg::Rs256, JwsAlg::Ps512] {
+            assert!(set.verifier(Some("rsa"), alg).is_ok(), "{alg}");
+        }
+        assert!(set.verifier(Some("ec"), JwsAlg::Es256).is_ok());
+        assert!(set.verifier(Some("ed"), JwsAlg::EdDsa).is_ok());
+        let debug = format!("{set:?}");
+        assert!(
+            debug.contains("Rsa") && !debug.contains(&KEYS.rsa.parameter("n").unwrap().to_string())
+        );
+    }
+
+    #[test]
+    fn each_unusable_key_is_skipped_with_its_reason() {
+        let rsa = jwk(&KEYS.rsa);
+        let ec = jwk(&KEYS.ec);
+        let cases = [
+            (json!("not an object"), SkipReason::Malformed),
+            (with(rsa.clone(), json!({"kid": 5})), SkipReason::Malformed),
+            (with(rsa.clone(), json!({"kid": ""})), SkipReason::Malformed),
+            (
+                with(rsa.clone(), json!({"kty": null})),
+                SkipReason::Malformed,
+            ),
+            (with(rsa.clone(), json!({"n": 5})), SkipReason::Malformed),
+            (with(rsa.clone(), json!({"use": 1})), SkipReason::Malformed),
+            (
+                with(rsa.clone(), json!({"key_ops": "verify"})),
+                SkipReason::Malformed,
+            ),
+            (
+                with(rsa.clone(), json!({"use": "enc"})),
+                SkipReason::NotForSignatures,
+            ),
+            (
+                with(rsa.clone(), json!({"key_ops": ["encrypt"]})),
+                SkipReason::NotForSignatures,
+            ),
+            (
+                Value::Object(KEYS.rsa.as_ref().clone()),
+                SkipReason::PrivateKeyMaterial,
+            ),
+            (
+                json!({"kty": "oct", "k": "c2VjcmV0"}),
+                SkipReason::PrivateKeyMaterial,
+            ),
+            (json!({"kty": "oct"}), SkipReason::UnsupportedKeyType),
+            (json!({"kty": "RSA-PSS"}), SkipReason::UnsupportedKeyType),
+            (
+                with(ec.clone(), json!({"crv": "P-384"})),
+                SkipReason::UnsupportedCurve,
+            ),
+            (
+                json!({"kty": "OKP", "crv": "X25519", "x": b64([9; 32])}),
+                SkipReason::UnsupportedCurve,
+            ),
+            (
+                with(rsa.clone(), json!({"alg": "RSA-OAEP"})),
+                SkipReason::UnsupportedAlg,
+            ),
+            (
+                with(rsa.clone(), json!({"alg": "HS256"})),
+                SkipReason::UnsupportedAlg,
+            ),
+            (
+                with(rsa.clone(), json!({"alg": "ES256"})),
+                SkipReason::UnsupportedAlg,
+            ),
+            (
+                with(rsa.clone(), json!({"n": b64([0xc5; 128])})),
+                SkipReason::RsaKeySize,
+            ),
+            (
+                with(rsa.clone(), json!({"n": b64([0xc5; 1100])})),
+                SkipReason::RsaKeySize,
+            ),
+            (
+                with(ec.clone(), json!({"x": b64([0; 32]), "y": b64([0; 32])})),
+                SkipReason::InvalidKey,
+            ),
+            (
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64([1; 5])}),
+                SkipReason::InvalidKey,
+            ),
+        ];
+        for (entry, reason) in cases {
+            let set = parse(vec![entry.clone(), jwk(&KEYS.ed)]).unwrap();
+            assert_eq!(set.len(), 1, "{entry}");
+            assert_eq!(set.skipped().len(), 1, "{entry}");
+            assert_eq!(set.skipped()[0].reason, reason, "{entry}");
+            assert_eq!(set.skipped()[0].index, 0);
+        }
+    }
+
+    #[test]
+    fn unrelated_members_do_not_spoil_a_key() {
+        let rsa = with(
+            jwk(&KEYS.rsa),
+            json!({"x5c": ["not base64!"], "x5t": 5, "use": "sig", "key_ops": ["verify"]}),
+        );
+        let set = parse(vec![rsa]).unwrap();
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn a_duplicate_kid_of_the_same_kind_is_skipped_but_other_kinds_may_share_it() {
+        let set = parse(vec![
+            jwk(&KEYS.rsa),
+            with(jwk(&KEYS.stranger), json!({"kid": "rsa"})),
+            with(jwk(&KEYS.ec), json!({"kid": "rsa"})),
+        ])
+        .unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.skipped()[0].reason, SkipReason::DuplicateKid);
+        assert_eq!(set.skipped()[0].kid.as_deref(), Some("rsa"));
+        assert!(set.verifier(Some("rsa"), JwsAlg::Rs256).is_ok());
+        assert!(set.verifier(Some("rsa"), JwsAlg::Es256).is_ok());
+        assert_eq!(
+            set.verifier(Some("rsa"), JwsAlg::EdDsa).err(),
+            Some(KeyLookupError::AlgKeyMismatch)
+        );
+    }
+
+    #[test]
+    fn lookup_rules() {
+        let set = KeySet::from_jwks(jwks_json().as_bytes()).unwrap();
+        assert_eq!(
+            set.verifier(None, JwsAlg::Rs256).err(),
+            Some(KeyLookupError::MissingKid)
+        );
+        assert_eq!(
+            set.verifier(Some("x"), JwsAlg::Rs256).err(),
+            Some(KeyLookupError::UnknownKid)
+        );
+        // The EC key's JWK pins ES256.
+        assert_eq!(
+            set.verifier(Some("ec"), JwsAlg::EdDsa).err(),
+            Some(KeyLookupError::AlgKeyMismatch)
+        );
+        // A JWK `alg` pins the algorithm among those the key type allows.
+        let pinned = parse(vec![with(jwk(&KEYS.rsa), json!({"alg": "PS256"}))]).unwrap();
+        assert!(pinned.verifier(None, JwsAlg::Ps256).is_ok());
+        assert_eq!(
+            pinned.verifier(None, JwsAlg::Rs256).err(),
+            Some(KeyLookupError::AlgKeyMismatch)
+        );
+        // A single key without `kid` serves tokens without `kid`, not with one.
+        let single = parse(vec![with(jwk(&KEYS.ed), json!({"kid": null}))]).unwrap();
+        assert!(single.verifier(None, JwsAlg::EdDsa).is_ok());
+        assert_eq!(
+            single.verifier(Some("ed"), JwsAlg::EdDsa).err(),
+            Some(KeyLookupError::UnknownKid)
+        );
+    }
+
+    #[test]
+    fn refuses_unusable_documents() {
+        let cases: Vec<(Vec<u8>, KeySetError)> = vec![
+            (
+                vec![b' '; MAX_JWKS_BYTES + 1],
+                KeySetError::TooLarge {
+                    max: MAX_JWKS_BYTES,
+                },
+            ),
+            (b"not json".to_vec(), KeySetError::NotJson),
+            (b"[]".to_vec(), KeySetError::NotJson),
+            (
+                format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+                KeySetError::NotJson,
+            ),
+            (
+                format!("{{\"keys\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+                KeySetError::NotJson,
+            ),
+            (b"{}".to_vec(), KeySetError::NoKeysArray),
+            (br#"{"keys":{}}"#.to_vec(), KeySetError::NoKeysArray),
+            (br#"{"keys":[]}"#.to_vec(), KeySetError::NoUsableKeys),
+            (
+                br#"{"keys":[{"kty":"oct","k":"AA"}]}"#.to_vec(),
+                KeySetError::NoUsableKeys,
+            ),
+            (
+                json!({ "keys": vec![json!({}); MAX_KEYS + 1] })
+                    .to_string()
+                    .into_bytes(),
+                KeySetError::TooManyKeys { max: MAX_KEYS },
+            ),
+        ];
+        for (document, expected) in cases {
+            assert_eq!(KeySet::from_jwks(&document).unwrap_err(), expected);
+        }
+    }
+
+    #[test]
+    fn decryption_keys_load_from_jwk_and_pem_and_never_print_secrets() {
+        let key = DecryptionKey::from_jwk(
+            KeyManagementAlg::RsaOaep,
+            KEYS.enc_rsa.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(key.kid(), Some("enc-rsa"));
+        assert_eq!(key.alg(), KeyManagementAlg::RsaOaep);
+        let debug = format!("{key:?}");
+        assert!(
+            !debug.contains(&KEYS.enc_rsa.parameter("d").unwrap().to_string()),
+            "{debug}"
+        );
+
+        let pem = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap()
+        .private_key_to_pem()
+        .unwrap();
+        assert!(DecryptionKey::from_pem(KeyManagementAlg::EcdhEsA256Kw, &pem, None).is_ok());
+        assert_eq!(
+            DecryptionKey::from_pem(KeyManagementAlg::RsaOaep, &pem, None).unwrap_err(),
+            DecryptionKeyError::Unusable {
+                alg: KeyManagementAlg::RsaOaep
+            }
+        );
+        assert!(DecryptionKey::from_jwk(KeyManagementAlg::EcdhEs, b"{").is_err());
+    }
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        for alg in JwsAlg::ALL {
+            assert_eq!(JwsAlg::from_name(alg.name()), Some(alg));
+        }
+        assert_eq!(JwsAlg::from_name("none"), None);
+        assert_eq!(JwsAlg::from_name("HS256"), None);
+        assert_eq!(JwsAlg::from_name("rs256"), None);
+        for name in [
+            "RSA-OAEP",
+            "RSA-OAEP-256",
+            "ECDH-ES",
+            "ECDH-ES+A128KW",
+            "ECDH-ES+A256KW",
+        ] {
+            assert_eq!(
+                KeyManagementAlg::from_name(name).map(KeyManagementAlg::name),
+                Some(name)
+            );
+        }
+        assert_eq!(KeyManagementAlg::from_name("RSA1_5"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn from_jwks_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = KeySet::from_jwks(&bytes);
+        }
+
+        #[test]
+        fn from_jwks_never_panics_on_key_shaped_json(
+            kty in prop::sample::select(vec!["RSA", "EC", "OKP", "oct", ""]),
+            crv in prop::sample::select(vec!["P-256", "Ed25519", "X25519", "P-521"]),
+            n in prop::collection::vec(any::<u8>(), 0..300),
+            x in prop::collection::vec(any::<u8>(), 0..40),
+            alg in prop::sample::select(vec!["RS256", "ES256", "EdDSA", "none", "HS256"]),
+        ) {
+            let key = json!({"kty": kty, "crv": crv, "n": b64(&n), "e": "AQAB", "x": b64(&x), "y": b64(&x), "alg": alg});
+            let _ = parse(vec![key]);
+        }
+    }
+}
