@@ -366,7 +366,7 @@ impl Settings {
 }
 
 /// `https`, or `http` on a loopback host, or `http` anywhere when allowed.
-fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+pub(crate) fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://") else {
         return if url.starts_with("https://") {
             Ok(())

@@ -19,6 +19,11 @@ pub struct Metrics {
     pub store: StoreMetrics,
     pub checks: IntCounterVec,
     pub changes: IntCounterVec,
+    /// Logout tokens by provider (configured names or `unknown`), outcome
+    /// and broken rule.
+    pub logout_tokens: IntCounterVec,
+    /// Seconds from a logout token's `iat` to its revocation being stored.
+    pub logout_propagation: HistogramVec,
 }
 
 impl Metrics {
@@ -72,12 +77,34 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let logout_tokens = IntCounterVec::new(
+            Opts::new(
+                "logout_tokens_total",
+                "Back-channel logout tokens by provider, outcome (revoked, replayed, rejected, unavailable) and rule.",
+            ),
+            &["provider", "outcome", "rule"],
+        )
+        .expect("valid metric");
+        let logout_propagation = HistogramVec::new(
+            HistogramOpts::new(
+                "logout_propagation_seconds",
+                "Time from a logout token's iat to its revocation being stored.",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+            &["provider"],
+        )
+        .expect("valid metric");
+
         for collector in [
             Box::new(http.requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http.duration.clone()),
             Box::new(store.latency.clone()),
             Box::new(checks.clone()),
             Box::new(changes.clone()),
+            Box::new(logout_tokens.clone()),
+            Box::new(logout_propagation.clone()),
         ] {
             registry
                 .register(collector)
@@ -100,6 +127,8 @@ impl Metrics {
             store,
             checks,
             changes,
+            logout_tokens,
+            logout_propagation,
         }
     }
 

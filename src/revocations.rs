@@ -58,6 +58,16 @@ impl Revocations {
         Ok(event)
     }
 
+    /// When a session revocation recorded now may be forgotten.
+    pub fn session_expiry(&self, now: UnixTime) -> UnixTime {
+        now.saturating_add(self.lifetimes.session)
+    }
+
+    /// When a revoked-before mark recorded now may be forgotten.
+    pub fn revoked_before_expiry(&self, now: UnixTime) -> UnixTime {
+        now.saturating_add(self.lifetimes.revoked_before)
+    }
+
     /// Revokes one token until its `exp` (plus [`EXPIRY_LEEWAY`]), or for
     /// `lifetimes.token` when the caller does not know it.
     ///
@@ -147,7 +157,7 @@ impl Revocations {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
-        let expires_at = now.saturating_add(self.lifetimes.revoked_before);
+        let expires_at = self.revoked_before_expiry(now);
         self.apply(
             Change::SubjectRevokedBefore {
                 subject,

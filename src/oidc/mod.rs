@@ -16,6 +16,7 @@
 mod jwe;
 pub mod keys;
 pub mod logout_token;
+pub mod provider;
 #[cfg(test)]
 mod testkit;
 
