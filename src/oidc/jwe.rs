@@ -20,7 +20,7 @@ use openssl::symm::Cipher;
 use serde_json::{Map, Value};
 
 use super::keys::{DecryptionKey, KeyManagementAlg};
-use super::logout_token::LogoutTokenError;
+use super::logout_token::{JsonPart, LogoutTokenError, decode_json_object};
 
 /// A content-encryption algorithm (RFC 7518 §5.1) accepted for logout tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl EncryptedParts {
                 detail: "a JWE has five parts",
             });
         };
-        let header = super::logout_token::decode_json_object(header_b64, "JWE header")?;
+        let header = decode_json_object(header_b64, JsonPart::JweHeader)?;
         let bytes = |part: &str, detail| {
             URL_SAFE_NO_PAD
                 .decode(part)
