@@ -4,3 +4,4 @@
 
 pub mod oidc_provider;
 pub mod redis_server;
+pub mod test_idp;
