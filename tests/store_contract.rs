@@ -395,7 +395,8 @@ async fn facts_expired_for_the_given_now_are_not_returned(store: &impl Revocatio
             token_revoked: true,
             session_revoked: true,
             subject_disabled: true,
-            subject_revoked_before: Some(t)
+            subject_revoked_before: Some(t),
+            bound: None,
         }
     );
     assert_eq!(
@@ -802,7 +803,8 @@ async fn enabling_lifts_only_the_disable(store: &impl RevocationStore) {
             token_revoked: true,
             session_revoked: true,
             subject_disabled: false,
-            subject_revoked_before: Some(t)
+            subject_revoked_before: Some(t),
+            bound: None,
         }
     );
 }

@@ -500,6 +500,7 @@ fn read_facts(db: &Database, keys: &LookupKeys, now: UnixTime) -> Result<Facts, 
         subject_disabled: live(&keys.disabled)?.is_some(),
         subject_revoked_before: live(&keys.revoked_before)?
             .map(|mark| UnixTime::from_secs(mark.payload)),
+        bound: None,
     })
 }
 
@@ -1103,6 +1104,7 @@ mod tests {
                 session_revoked: true,
                 subject_disabled: true,
                 subject_revoked_before: Some(t(100)),
+                bound: None,
             }
         );
     }
