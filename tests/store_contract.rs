@@ -395,7 +395,9 @@ async fn facts_expired_for_the_given_now_are_not_returned(store: &impl Revocatio
             token_revoked: true,
             session_revoked: true,
             subject_disabled: true,
-            subject_revoked_before: Some(t),
+            // Bob holds the mark; a disable writes none (see
+            // `a_disable_leaves_the_revoked_before_mark_alone`).
+            subject_revoked_before: None,
             bound: None,
         }
     );
@@ -1134,8 +1136,18 @@ mod redis_only {
         apply(
             &h.store,
             Change::SubjectDisabled {
-                subject: bob,
+                subject: bob.clone(),
                 expires_at: Some(at(t, 2000)),
+            },
+            t,
+        )
+        .await;
+        apply(
+            &h.store,
+            Change::SubjectRevokedBefore {
+                subject: bob,
+                before: t,
+                expires_at: at(t, 2000),
             },
             t,
         )
@@ -1198,9 +1210,10 @@ mod redis_only {
         let applied = h
             .store
             .apply(
-                Change::SubjectDisabled {
+                Change::SubjectRevokedBefore {
                     subject: alice,
-                    expires_at: None,
+                    before: t,
+                    expires_at: at(t, 3600),
                 },
                 by("admin:test"),
                 t,
@@ -1212,12 +1225,16 @@ mod redis_only {
             matches!(applied, Err(StoreError::Corrupt(_))),
             "{applied:?}"
         );
-        let disabled: Option<String> = raw_redis::cmd("GET")
-            .arg("revokd-test:dis:21:https://idp-a.example:alice")
+        let mark: Option<String> = raw_redis::cmd("GET")
+            .arg("revokd-test:rb:21:https://idp-a.example:alice")
             .query_async(&mut conn)
             .await
             .expect("GET");
-        assert_eq!(disabled, None, "a failed apply wrote the disable");
+        assert_eq!(
+            mark.as_deref(),
+            Some("garbage"),
+            "a failed apply overwrote the mark"
+        );
         assert!(
             all_events(&h.store).await.is_empty(),
             "a failed apply appended its event"
