@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::config::Lifetimes;
 use crate::domain::{
-    Change, CheckRequest, Event, EventPage, Facts, Lookup, Provenance, Session, Subject, TokenId,
-    UnixTime, Verdict, decide,
+    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
+    SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
 };
 use crate::metrics::Metrics;
 use crate::store::{RevocationStore, Store, StoreError};
@@ -66,6 +66,81 @@ impl Revocations {
     /// When a revoked-before mark recorded now may be forgotten.
     pub fn revoked_before_expiry(&self, now: UnixTime) -> UnixTime {
         now.saturating_add(self.lifetimes.revoked_before)
+    }
+
+    /// Applies `change` unless the logout token `seen` was already acted
+    /// on (OIDC Back-Channel Logout 1.0 §2.6, replay protection). `None`
+    /// means a replay: nothing changed, and the logout token should still
+    /// be answered as accepted, since its effect is in place.
+    ///
+    /// # Errors
+    /// The store failed; neither the change nor the marker was stored, so
+    /// the provider may retry.
+    pub async fn apply_once(
+        &self,
+        seen: &SeenKey,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Option<Event>, StoreError> {
+        let kind = change.kind();
+        let event = self.store.apply_once(seen, change, provenance, now).await?;
+        match &event {
+            Some(event) => {
+                self.metrics.record_change(kind);
+                tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
+            }
+            None => {
+                tracing::info!(iss = %seen.iss, jti = %seen.jti, kind = kind.as_str(), "logout token already applied; replay ignored");
+            }
+        }
+        Ok(event)
+    }
+
+    /// Registers the token ids of a login with their session and subject,
+    /// or, when the session is already revoked or the subject disabled,
+    /// revokes them (see [`RevocationStore::register_session`]). Counts the
+    /// revocations of a refusal like any other.
+    ///
+    /// `reg.expires_at()` is stored as given: callers bound it (as
+    /// [`Revocations::revoke_token`] bounds `exp`), since it decides how
+    /// long the registration, or a refusal's revocations, are kept.
+    ///
+    /// # Errors
+    /// The store failed; nothing was registered or revoked.
+    pub async fn register_session(
+        &self,
+        reg: &SessionRegistration,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Registration, StoreError> {
+        let outcome = self.store.register_session(reg, provenance, now).await?;
+        if let Registration::Refused { reason, events } = &outcome {
+            for event in events {
+                self.metrics.record_change(event.change.kind());
+            }
+            tracing::info!(
+                iss = %reg.iss(),
+                reason = reason.as_str(),
+                tokens = events.len(),
+                "session registration refused; its tokens are revoked"
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Forgets a session's registration after a local logout. Returns
+    /// whether one was live. Revokes nothing.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn unregister_session(
+        &self,
+        iss: &Issuer,
+        sid: &SessionId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.store.unregister_session(iss, sid, now).await
     }
 
     /// Revokes one token until its `exp` (plus [`EXPIRY_LEEWAY`]), or for

@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use common::redis_server::RedisServer;
 use deadpool_redis::redis as raw_redis;
+use futures_util::future::join_all;
 use revokd::domain::{
-    Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Session, SessionId,
-    Subject, SubjectId, TokenId, UnixTime,
+    BoundFacts, Change, CheckRequest, Event, EventId, EventPage, Facts, Issuer, Lookup, Note,
+    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
+    SubjectId, TokenId, UnixTime, Verdict, decide,
 };
 use revokd::store::{
     EmbeddedSettings, EmbeddedStore, RedisSettings, RedisStore, RevocationStore, StoreError,
@@ -33,6 +35,9 @@ use tempfile::TempDir;
 
 const IDP_A: &str = "https://idp-a.example";
 const IDP_B: &str = "https://idp-b.example";
+/// An issuer whose byte length differs from its character count: the Redis
+/// scripts rebuild key names from it and must count as `FactKey` does.
+const IDP_U: &str = "https://idp-ü.example/realms/straße";
 
 fn now() -> UnixTime {
     UnixTime::now()
@@ -105,6 +110,68 @@ async fn apply(store: &impl RevocationStore, change: Change, now: UnixTime) -> E
 
 async fn facts(store: &impl RevocationStore, lookup: Lookup<'_>, now: UnixTime) -> Facts {
     store.lookup(lookup, now).await.expect("lookup")
+}
+
+fn seen(iss: &str, logout_jti: &str, expires_at: UnixTime) -> SeenKey {
+    SeenKey {
+        iss: Issuer::parse(iss).expect("valid iss"),
+        jti: jti(logout_jti),
+        expires_at,
+    }
+}
+
+fn registration(
+    iss: &str,
+    sid: Option<&str>,
+    sub: &str,
+    token_ids: &[&str],
+    expires_at: UnixTime,
+) -> SessionRegistration {
+    SessionRegistration::new(
+        Issuer::parse(iss).expect("valid iss"),
+        sid.map(|sid| SessionId::parse(sid).expect("valid sid")),
+        SubjectId::parse(sub).expect("valid sub"),
+        token_ids.iter().map(|id| jti(id)).collect(),
+        expires_at,
+    )
+    .expect("valid registration")
+}
+
+async fn register(
+    store: &impl RevocationStore,
+    reg: &SessionRegistration,
+    now: UnixTime,
+) -> Registration {
+    store
+        .register_session(reg, by("client:app"), now)
+        .await
+        .expect("register_session")
+}
+
+/// The binding facts of a token id looked up by itself.
+async fn bound(store: &impl RevocationStore, token: &str, now: UnixTime) -> Option<BoundFacts> {
+    facts(store, token_lookup(&jti(token)), now).await.bound
+}
+
+/// What a check that knows only the token id answers.
+async fn verdict_by_jti(
+    store: &impl RevocationStore,
+    token: &str,
+    iat: Option<UnixTime>,
+    now: UnixTime,
+) -> Verdict {
+    let request = CheckRequest::new(None, Some(jti(token)), None, None, iat).expect("request");
+    decide(&request, &facts(store, request.lookup(), now).await)
+}
+
+/// A live binding with no facts about its session or subject.
+fn clean_binding(registered_at: UnixTime) -> Option<BoundFacts> {
+    Some(BoundFacts {
+        session_revoked: false,
+        subject_disabled: false,
+        subject_revoked_before: None,
+        registered_at,
+    })
 }
 
 async fn all_events(store: &impl RevocationStore) -> Vec<Event> {
@@ -209,6 +276,24 @@ contract!(
     paging_with_before_yields_each_event_once,
     an_invalid_cursor_is_rejected,
     issuers_sharing_a_sub_or_sid_do_not_collide,
+    apply_once_applies_then_ignores_a_replay,
+    concurrent_apply_once_with_one_key_applies_exactly_once,
+    a_seen_marker_expires,
+    seen_markers_of_different_issuers_are_independent,
+    a_registered_token_id_reports_its_binding,
+    revoking_the_bound_session_reaches_the_token,
+    disabling_the_bound_subject_reaches_the_token,
+    a_revoked_before_mark_after_registration_kills_bound_tokens_one_before_does_not,
+    re_registration_adds_ids_and_keeps_the_first_registered_at,
+    a_registration_for_a_revoked_session_is_refused_and_its_tokens_are_born_revoked,
+    a_registration_for_a_disabled_subject_is_refused_and_its_tokens_are_born_revoked,
+    a_revoked_session_is_the_reason_when_the_subject_is_disabled_too,
+    a_registration_without_sid_binds_to_the_subject_only,
+    unregister_removes_the_session_and_its_bindings,
+    registrations_expire,
+    a_token_id_bound_elsewhere_keeps_its_first_binding,
+    two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry,
+    bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
 );
 
 // ---------------------------------------------------------------------------
@@ -395,7 +480,10 @@ async fn facts_expired_for_the_given_now_are_not_returned(store: &impl Revocatio
             token_revoked: true,
             session_revoked: true,
             subject_disabled: true,
-            subject_revoked_before: None
+            // Bob holds the mark; a disable writes none (see
+            // `a_disable_leaves_the_revoked_before_mark_alone`).
+            subject_revoked_before: None,
+            bound: None,
         }
     );
     assert_eq!(
@@ -802,7 +890,8 @@ async fn enabling_lifts_only_the_disable(store: &impl RevocationStore) {
             token_revoked: true,
             session_revoked: true,
             subject_disabled: false,
-            subject_revoked_before: Some(t)
+            subject_revoked_before: Some(t),
+            bound: None,
         }
     );
 }
@@ -1003,6 +1092,868 @@ async fn issuers_sharing_a_sub_or_sid_do_not_collide(store: &impl RevocationStor
 }
 
 // ---------------------------------------------------------------------------
+// Replay protection: apply_once
+// ---------------------------------------------------------------------------
+
+async fn apply_once_applies_then_ignores_a_replay(store: &impl RevocationStore) {
+    // Arrange
+    let t = now();
+    let key = seen(IDP_A, "logout-1", at(t, 600));
+    let ses = session(IDP_A, "s1");
+    let change = Change::SessionRevoked {
+        session: ses.clone(),
+        expires_at: at(t, 3600),
+    };
+    let provenance = because("logout:idp-a", "back-channel logout");
+
+    // Act
+    let first = store
+        .apply_once(&key, change.clone(), provenance.clone(), t)
+        .await
+        .expect("apply_once");
+    let replay = store
+        .apply_once(&key, change.clone(), provenance.clone(), at(t, 1))
+        .await
+        .expect("apply_once");
+
+    // Assert: the first call is an ordinary apply, the second a no-op.
+    let first = first.expect("the first call applies");
+    assert_eq!(
+        (&first.change, &first.actor, &first.reason, first.at),
+        (&change, &provenance.actor, &provenance.reason, t)
+    );
+    assert_eq!(replay, None, "a replay applies again");
+    assert_eq!(all_events(store).await, vec![first]);
+    assert!(facts(store, session_lookup(&ses), t).await.session_revoked);
+}
+
+async fn concurrent_apply_once_with_one_key_applies_exactly_once(store: &impl RevocationStore) {
+    // Arrange: 100 calls with one logout token, each revoking a token of
+    // its own, so that the store shows which of them took effect.
+    let t = now();
+    let key = seen(IDP_A, "logout-1", at(t, 600));
+    let calls = (0..100).map(|i| {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("t{i}")),
+            expires_at: at(t, 3600),
+        };
+        store.apply_once(&key, change, by("logout:idp-a"), t)
+    });
+
+    // Act
+    let results = join_all(calls).await;
+
+    // Assert
+    let applied: Vec<Event> = results
+        .into_iter()
+        .filter_map(|r| r.expect("apply_once"))
+        .collect();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(all_events(store).await, applied);
+    let Change::TokenRevoked { jti: winner, .. } = &applied[0].change else {
+        panic!("unexpected change {:?}", applied[0].change);
+    };
+    for i in 0..100 {
+        let token = jti(&format!("t{i}"));
+        assert_eq!(
+            facts(store, token_lookup(&token), t).await.token_revoked,
+            &token == winner,
+            "t{i}"
+        );
+    }
+}
+
+async fn a_seen_marker_expires(store: &impl RevocationStore) {
+    let t = now();
+    let change = |i: i64| Change::TokenRevoked {
+        jti: jti(&format!("t{i}")),
+        expires_at: at(t, 3600),
+    };
+    let once = |key: SeenKey, change, now| async move {
+        store
+            .apply_once(&key, change, by("logout:idp-a"), now)
+            .await
+            .expect("apply_once")
+    };
+
+    let first = once(seen(IDP_A, "logout-1", at(t, 100)), change(1), t).await;
+    let before_expiry = once(seen(IDP_A, "logout-1", at(t, 100)), change(2), at(t, 99)).await;
+    // The same key at its expiry: applies again, and remembers again.
+    let at_expiry = once(seen(IDP_A, "logout-1", at(t, 200)), change(3), at(t, 100)).await;
+    let after = once(seen(IDP_A, "logout-1", at(t, 200)), change(4), at(t, 150)).await;
+
+    assert!(first.is_some());
+    assert_eq!(before_expiry, None, "the marker is live until expires_at");
+    assert!(at_expiry.is_some(), "the marker is gone at expires_at");
+    assert_eq!(after, None, "the new marker is live");
+    let revoked: Vec<bool> = join_all((1..=4).map(|i| async move {
+        facts(store, token_lookup(&jti(&format!("t{i}"))), at(t, 150))
+            .await
+            .token_revoked
+    }))
+    .await;
+    assert_eq!(revoked, [true, false, true, false]);
+}
+
+async fn seen_markers_of_different_issuers_are_independent(store: &impl RevocationStore) {
+    let t = now();
+    let (at_a, at_b) = (
+        seen(IDP_A, "logout-1", at(t, 600)),
+        seen(IDP_B, "logout-1", at(t, 600)),
+    );
+    let change = |i: i64| Change::TokenRevoked {
+        jti: jti(&format!("t{i}")),
+        expires_at: at(t, 3600),
+    };
+
+    let a = store.apply_once(&at_a, change(1), by("logout:a"), t).await;
+    let b = store.apply_once(&at_b, change(2), by("logout:b"), t).await;
+    let a_again = store.apply_once(&at_a, change(3), by("logout:a"), t).await;
+
+    assert!(a.expect("apply_once").is_some());
+    assert!(
+        b.expect("apply_once").is_some(),
+        "the same jti from another issuer is not a replay"
+    );
+    assert_eq!(a_again.expect("apply_once"), None);
+    assert_eq!(all_events(store).await.len(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Session registry
+// ---------------------------------------------------------------------------
+
+async fn a_registered_token_id_reports_its_binding(store: &impl RevocationStore) {
+    // Arrange
+    let t = now();
+    let reg = registration(IDP_A, Some("s1"), "alice", &["t1", "t2"], at(t, 3600));
+
+    // Act
+    let outcome = register(store, &reg, t).await;
+
+    // Assert
+    assert_eq!(outcome, Registration::Registered);
+    assert_eq!(bound(store, "t1", t).await, clean_binding(t));
+    assert_eq!(bound(store, "t2", at(t, 10)).await, clean_binding(t));
+    assert_eq!(bound(store, "t3", t).await, None, "never registered");
+    assert_eq!(verdict_by_jti(store, "t1", None, t).await, Verdict::Active);
+    assert!(
+        all_events(store).await.is_empty(),
+        "a registration is not an audit event"
+    );
+    // The binding is reported beside the facts of the keys asked for.
+    let alice = subject(IDP_A, "alice");
+    let token = jti("t1");
+    let both = Lookup {
+        jti: Some(&token),
+        subject: Some(&alice),
+        ..Lookup::default()
+    };
+    assert_eq!(facts(store, both, t).await.bound, clean_binding(t));
+}
+
+async fn revoking_the_bound_session_reaches_the_token(store: &impl RevocationStore) {
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration(IDP_A, Some("s2"), "alice", &["t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        at(t, 5),
+    )
+    .await;
+
+    let later = at(t, 10);
+    let t1 = bound(store, "t1", later).await.expect("t1 is bound");
+    assert!(t1.session_revoked, "{t1:?}");
+    assert!(!t1.subject_disabled);
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, later).await,
+        Verdict::Inactive(Reason::SessionRevoked)
+    );
+    assert_eq!(bound(store, "t2", later).await, clean_binding(t));
+    assert_eq!(
+        verdict_by_jti(store, "t2", None, later).await,
+        Verdict::Active,
+        "another session of the same subject"
+    );
+}
+
+async fn disabling_the_bound_subject_reaches_the_token(store: &impl RevocationStore) {
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration(IDP_A, Some("s2"), "bob", &["t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: None,
+        },
+        at(t, 5),
+    )
+    .await;
+
+    let later = at(t, 10);
+    let t1 = bound(store, "t1", later).await.expect("t1 is bound");
+    assert!(t1.subject_disabled, "{t1:?}");
+    assert!(!t1.session_revoked);
+    assert_eq!(
+        verdict_by_jti(store, "t1", Some(later), later).await,
+        Verdict::Inactive(Reason::SubjectDisabled)
+    );
+    assert_eq!(bound(store, "t2", later).await, clean_binding(t));
+
+    apply(
+        store,
+        Change::SubjectEnabled {
+            subject: subject(IDP_A, "alice"),
+        },
+        at(t, 20),
+    )
+    .await;
+    assert_eq!(
+        bound(store, "t1", at(t, 20)).await,
+        clean_binding(t),
+        "enabling lifts it again"
+    );
+}
+
+async fn a_revoked_before_mark_after_registration_kills_bound_tokens_one_before_does_not(
+    store: &impl RevocationStore,
+) {
+    // Arrange: registered at t + 10.
+    let t = now();
+    let registered = at(t, 10);
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        registered,
+    )
+    .await;
+    let alice = subject(IDP_A, "alice");
+    let mark = |before| Change::SubjectRevokedBefore {
+        subject: alice.clone(),
+        before,
+        expires_at: at(t, 3600),
+    };
+    let later = at(t, 30);
+
+    // A mark before the registration leaves the token alone...
+    apply(store, mark(at(t, 9)), later).await;
+    let t1 = bound(store, "t1", later).await.expect("t1 is bound");
+    assert_eq!(t1.subject_revoked_before, Some(at(t, 9)));
+    assert_eq!(t1.registered_at, registered);
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, later).await,
+        Verdict::Active
+    );
+
+    // ...one at or after it kills it, unless the check shows a later iat.
+    apply(store, mark(registered), later).await;
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, later).await,
+        Verdict::Inactive(Reason::SubjectRevokedBefore)
+    );
+    apply(store, mark(at(t, 20)), later).await;
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, later).await,
+        Verdict::Inactive(Reason::SubjectRevokedBefore)
+    );
+    assert_eq!(
+        verdict_by_jti(store, "t1", Some(at(t, 21)), later).await,
+        Verdict::Active,
+        "a token issued after the mark"
+    );
+}
+
+async fn re_registration_adds_ids_and_keeps_the_first_registered_at(store: &impl RevocationStore) {
+    // Arrange
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 100)),
+        t,
+    )
+    .await;
+
+    // Act: a token refresh registers a new id (and the old one again) with
+    // a later expiry.
+    let refreshed = at(t, 50);
+    let outcome = register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t2", "t1"], at(t, 300)),
+        refreshed,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(outcome, Registration::Registered);
+    let later = at(t, 200);
+    assert_eq!(
+        bound(store, "t1", later).await,
+        clean_binding(t),
+        "t1 keeps its first registered_at and gains the later expiry"
+    );
+    assert_eq!(bound(store, "t2", later).await, clean_binding(refreshed));
+    // A shorter registration does not cut the binding short.
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 100)),
+        later,
+    )
+    .await;
+    assert_eq!(bound(store, "t1", at(t, 250)).await, clean_binding(t));
+    // Both ids belong to the session: a local logout removes both.
+    let (iss, sid) = (
+        Issuer::parse(IDP_A).expect("iss"),
+        SessionId::parse("s1").expect("sid"),
+    );
+    assert!(
+        store
+            .unregister_session(&iss, &sid, at(t, 250))
+            .await
+            .expect("unregister")
+    );
+    assert_eq!(bound(store, "t1", at(t, 250)).await, None);
+    assert_eq!(bound(store, "t2", at(t, 250)).await, None);
+}
+
+/// Checks a refusal: the reason, one `TokenRevoked` event per id until the
+/// registration's expiry with the caller as actor, and every id revoked.
+async fn assert_refused_with_born_revoked_tokens(
+    store: &impl RevocationStore,
+    outcome: Registration,
+    expected: Reason,
+    ids: &[&str],
+    expires_at: UnixTime,
+    now: UnixTime,
+) {
+    let Registration::Refused { reason, events } = outcome else {
+        panic!("registered, expected a refusal for {expected:?}");
+    };
+    assert_eq!(reason, expected);
+    let changes: Vec<&Change> = events.iter().map(|e| &e.change).collect();
+    let expected_changes: Vec<Change> = ids
+        .iter()
+        .map(|id| Change::TokenRevoked {
+            jti: jti(id),
+            expires_at,
+        })
+        .collect();
+    assert_eq!(changes, expected_changes.iter().collect::<Vec<_>>());
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor == "client:app" && e.at == now),
+        "{events:?}"
+    );
+    let mut listed = all_events(store).await;
+    listed.truncate(events.len());
+    listed.reverse();
+    assert_eq!(listed, events, "the events are recorded, in order");
+    for id in ids {
+        assert_eq!(
+            verdict_by_jti(store, id, None, now).await,
+            Verdict::Inactive(Reason::TokenRevoked),
+            "{id}"
+        );
+        assert_eq!(bound(store, id, now).await, None, "{id} was bound");
+        assert!(
+            facts(store, token_lookup(&jti(id)), at(expires_at, -1))
+                .await
+                .token_revoked,
+            "{id} is revoked until the registration's expiry"
+        );
+        assert!(
+            !facts(store, token_lookup(&jti(id)), expires_at)
+                .await
+                .token_revoked,
+            "{id} is revoked beyond the registration's expiry"
+        );
+    }
+}
+
+async fn a_registration_for_a_revoked_session_is_refused_and_its_tokens_are_born_revoked(
+    store: &impl RevocationStore,
+) {
+    // Arrange: the logout arrives before the application registers the login.
+    let t = now();
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+    let expires_at = at(t, 600);
+
+    // Act
+    let later = at(t, 5);
+    let outcome = register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1", "t2"], expires_at),
+        later,
+    )
+    .await;
+
+    // Assert
+    assert_refused_with_born_revoked_tokens(
+        store,
+        outcome,
+        Reason::SessionRevoked,
+        &["t1", "t2"],
+        expires_at,
+        later,
+    )
+    .await;
+    let (iss, sid) = (
+        Issuer::parse(IDP_A).expect("iss"),
+        SessionId::parse("s1").expect("sid"),
+    );
+    assert!(
+        !store
+            .unregister_session(&iss, &sid, later)
+            .await
+            .expect("unregister"),
+        "a refused registration stores no session record"
+    );
+}
+
+async fn a_registration_for_a_disabled_subject_is_refused_and_its_tokens_are_born_revoked(
+    store: &impl RevocationStore,
+) {
+    let t = now();
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: Some(at(t, 3600)),
+        },
+        t,
+    )
+    .await;
+    let expires_at = at(t, 600);
+
+    let outcome = register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], expires_at),
+        t,
+    )
+    .await;
+    let bob = register(
+        store,
+        &registration(IDP_A, Some("s2"), "bob", &["t9"], expires_at),
+        t,
+    )
+    .await;
+
+    assert_refused_with_born_revoked_tokens(
+        store,
+        outcome,
+        Reason::SubjectDisabled,
+        &["t1"],
+        expires_at,
+        t,
+    )
+    .await;
+    assert_eq!(bob, Registration::Registered, "another subject");
+}
+
+async fn a_revoked_session_is_the_reason_when_the_subject_is_disabled_too(
+    store: &impl RevocationStore,
+) {
+    let t = now();
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    let outcome = register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 600)),
+        t,
+    )
+    .await;
+
+    assert!(
+        matches!(
+            outcome,
+            Registration::Refused {
+                reason: Reason::SessionRevoked,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}
+
+async fn a_registration_without_sid_binds_to_the_subject_only(store: &impl RevocationStore) {
+    let t = now();
+    // A revoked session of the same subject does not refuse a registration
+    // that names no session.
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    let outcome = register(
+        store,
+        &registration(IDP_A, None, "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    assert_eq!(outcome, Registration::Registered);
+    assert_eq!(bound(store, "t1", t).await, clean_binding(t));
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: None,
+        },
+        at(t, 5),
+    )
+    .await;
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, at(t, 5)).await,
+        Verdict::Inactive(Reason::SubjectDisabled)
+    );
+}
+
+async fn unregister_removes_the_session_and_its_bindings(store: &impl RevocationStore) {
+    // Arrange: two sessions.
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1", "t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration(IDP_A, Some("s2"), "alice", &["t3"], at(t, 3600)),
+        t,
+    )
+    .await;
+    let iss = Issuer::parse(IDP_A).expect("iss");
+    let s1 = SessionId::parse("s1").expect("sid");
+
+    // Act
+    let removed = store
+        .unregister_session(&iss, &s1, at(t, 5))
+        .await
+        .expect("unregister");
+    let removed_again = store
+        .unregister_session(&iss, &s1, at(t, 6))
+        .await
+        .expect("unregister");
+
+    // Assert
+    assert!(removed);
+    assert!(!removed_again, "nothing left to remove");
+    assert_eq!(bound(store, "t1", at(t, 6)).await, None);
+    assert_eq!(bound(store, "t2", at(t, 6)).await, None);
+    assert_eq!(bound(store, "t3", at(t, 6)).await, clean_binding(t));
+    // A later logout of the session no longer reaches the unbound tokens.
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        at(t, 7),
+    )
+    .await;
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, at(t, 8)).await,
+        Verdict::Active
+    );
+    assert!(
+        !store
+            .unregister_session(&iss, &SessionId::parse("never").expect("sid"), t)
+            .await
+            .expect("unregister"),
+        "an unknown session"
+    );
+    assert!(
+        all_events(store).await.len() == 1,
+        "unregister is not audited"
+    );
+}
+
+async fn registrations_expire(store: &impl RevocationStore) {
+    // Arrange
+    let t = now();
+    let end = at(t, 100);
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], end),
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s2"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    // Assert: live one second before, gone at `expires_at` itself.
+    assert_eq!(bound(store, "t1", at(end, -1)).await, clean_binding(t));
+    assert_eq!(bound(store, "t1", end).await, None);
+    let (iss, sid) = (
+        Issuer::parse(IDP_A).expect("iss"),
+        SessionId::parse("s1").expect("sid"),
+    );
+    assert!(
+        !store
+            .unregister_session(&iss, &sid, end)
+            .await
+            .expect("unregister"),
+        "an expired registration counts as absent"
+    );
+    // A registration after expiry starts afresh: the dead binding lends
+    // it neither its registered_at nor its session.
+    let again = at(end, 10);
+    register(
+        store,
+        &registration(IDP_A, Some("s2"), "alice", &["t2"], at(t, 3600)),
+        again,
+    )
+    .await;
+    let outcome = register(
+        store,
+        &registration(IDP_A, Some("s3"), "alice", &["t1"], at(t, 3600)),
+        again,
+    )
+    .await;
+    assert_eq!(outcome, Registration::Registered);
+    assert_eq!(bound(store, "t1", again).await, clean_binding(again));
+}
+
+/// The documented choice of the trait: a token id already bound to another
+/// session keeps that binding, so a registration cannot detach a token from
+/// a session that may be revoked later.
+async fn a_token_id_bound_elsewhere_keeps_its_first_binding(store: &impl RevocationStore) {
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    let outcome = register(
+        store,
+        &registration(IDP_A, Some("s2"), "bob", &["t1", "t2"], at(t, 3600)),
+        at(t, 5),
+    )
+    .await;
+
+    assert_eq!(outcome, Registration::Registered);
+    let iss = Issuer::parse(IDP_A).expect("iss");
+    assert!(
+        store
+            .unregister_session(&iss, &SessionId::parse("s2").expect("sid"), at(t, 6))
+            .await
+            .expect("unregister")
+    );
+    assert_eq!(
+        bound(store, "t1", at(t, 6)).await,
+        clean_binding(t),
+        "t1 still belongs to s1"
+    );
+    assert_eq!(bound(store, "t2", at(t, 6)).await, None);
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        at(t, 7),
+    )
+    .await;
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, at(t, 8)).await,
+        Verdict::Inactive(Reason::SessionRevoked)
+    );
+}
+
+async fn two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry(
+    store: &impl RevocationStore,
+) {
+    // Arrange: the same sid and sub at two providers.
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["ta"], at(t, 3600)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration(IDP_B, Some("s1"), "alice", &["tb"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    // Act: provider A logs its session out, provider B disables its alice.
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_B, "alice"),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+
+    // Assert
+    let ta = bound(store, "ta", t).await.expect("ta is bound");
+    let tb = bound(store, "tb", t).await.expect("tb is bound");
+    assert_eq!((ta.session_revoked, ta.subject_disabled), (true, false));
+    assert_eq!((tb.session_revoked, tb.subject_disabled), (false, true));
+    // The tombstone of A's session does not refuse B's.
+    let outcome = register(
+        store,
+        &registration(IDP_B, Some("s1"), "carol", &["tc"], at(t, 3600)),
+        t,
+    )
+    .await;
+    assert_eq!(outcome, Registration::Registered);
+    // Unregistering A's session leaves B's bindings alone.
+    let s1 = SessionId::parse("s1").expect("sid");
+    assert!(
+        store
+            .unregister_session(&Issuer::parse(IDP_A).expect("iss"), &s1, t)
+            .await
+            .expect("unregister")
+    );
+    assert_eq!(bound(store, "ta", t).await, None);
+    assert!(bound(store, "tb", t).await.is_some());
+    assert!(bound(store, "tc", t).await.is_some());
+}
+
+async fn bound_facts_are_found_for_an_issuer_with_non_ascii_characters(
+    store: &impl RevocationStore,
+) {
+    let t = now();
+    register(
+        store,
+        &registration(IDP_U, Some("sïd"), "jürgen", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_U, "sïd"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_U, "jürgen"),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SubjectRevokedBefore {
+            subject: subject(IDP_U, "jürgen"),
+            before: t,
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    assert_eq!(
+        bound(store, "t1", t).await,
+        Some(BoundFacts {
+            session_revoked: true,
+            subject_disabled: true,
+            subject_revoked_before: Some(t),
+            registered_at: t,
+        })
+    );
+    assert!(
+        store
+            .unregister_session(
+                &Issuer::parse(IDP_U).expect("iss"),
+                &SessionId::parse("sïd").expect("sid"),
+                t
+            )
+            .await
+            .expect("unregister")
+    );
+    assert_eq!(bound(store, "t1", t).await, None);
+}
+
+// ---------------------------------------------------------------------------
 // Redis only
 // ---------------------------------------------------------------------------
 
@@ -1132,8 +2083,18 @@ mod redis_only {
         apply(
             &h.store,
             Change::SubjectDisabled {
-                subject: bob,
+                subject: bob.clone(),
                 expires_at: Some(at(t, 2000)),
+            },
+            t,
+        )
+        .await;
+        apply(
+            &h.store,
+            Change::SubjectRevokedBefore {
+                subject: bob,
+                before: t,
+                expires_at: at(t, 2000),
             },
             t,
         )
@@ -1160,6 +2121,11 @@ mod redis_only {
         assert!(
             (1_995_000..=2_000_000).contains(&bob_ttl),
             "disable PTTL {bob_ttl}"
+        );
+        let bob_mark_ttl = pttl("revokd-test:rb:21:https://idp-a.example:bob").await;
+        assert!(
+            (1_995_000..=2_000_000).contains(&bob_mark_ttl),
+            "mark PTTL {bob_mark_ttl}"
         );
         assert_eq!(
             pttl("revokd-test:dis:21:https://idp-a.example:alice").await,

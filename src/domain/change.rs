@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Note, Session, Subject, TokenId, UnixTime};
+use super::{Issuer, Note, Session, Subject, TokenId, UnixTime};
 
 /// One change to the revocation set. Every variant that revokes carries the
 /// instant it stops mattering (`expires_at`): the store forgets it then.
@@ -123,6 +123,23 @@ pub struct Event {
 pub struct Provenance {
     pub actor: String,
     pub reason: Option<Note>,
+}
+
+/// A logout token already acted on: `(iss, jti)`, remembered until
+/// `expires_at`.
+///
+/// OIDC Back-Channel Logout 1.0 §2.6 asks the receiver to reject a logout
+/// token whose `jti` it has seen before. A `jti` is unique only per issuer,
+/// so the issuer is part of the key. The marker only needs to outlive the
+/// token's acceptance window (its `iat` plus the allowed age and skew): an
+/// older replay fails validation anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenKey {
+    pub iss: Issuer,
+    pub jti: TokenId,
+    /// When the marker may be forgotten. It must lie after the `now` of
+    /// the call that writes it, or nothing is remembered.
+    pub expires_at: UnixTime,
 }
 
 /// Which slice of the audit log to read: newest first, strictly older than

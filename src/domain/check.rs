@@ -90,6 +90,26 @@ pub struct Facts {
     pub subject_disabled: bool,
     /// The subject's revoked-before mark, if one is live.
     pub subject_revoked_before: Option<UnixTime>,
+    /// Present when the lookup's `jti` has a live binding from a session
+    /// registration: what is known about the session and subject it is
+    /// bound to. This is how a logout that names only a `sid` or `sub`
+    /// reaches a token checked by its id alone.
+    pub bound: Option<BoundFacts>,
+}
+
+/// The facts about the session and subject a registered token id is bound
+/// to (see [`crate::domain::TokenBinding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundFacts {
+    /// The bound session is revoked. Always `false` for a binding without
+    /// a session.
+    pub session_revoked: bool,
+    pub subject_disabled: bool,
+    /// The bound subject's revoked-before mark, if one is live.
+    pub subject_revoked_before: Option<UnixTime>,
+    /// When the token id was first registered: the stand-in for `iat` when
+    /// the check does not give one.
+    pub registered_at: UnixTime,
 }
 
 /// Why a token is not active. The order of the variants is the order in
@@ -133,23 +153,39 @@ pub enum Verdict {
 ///
 /// A revoked-before mark kills tokens with `iat <= before`. A token whose
 /// `iat` is unknown cannot prove it was issued after the mark, so it is
-/// treated as issued before it: the decision fails closed.
+/// treated as issued before it: the decision fails closed. A token bound by
+/// a session registration is the exception: its registration instant is a
+/// known upper bound of its `iat` (the application registers a token after
+/// issuing it), so that instant stands in for a missing `iat`.
+///
+/// Facts about the bound session and subject count exactly like facts about
+/// a session or subject named in the request, and in the same order.
 pub fn decide(request: &CheckRequest, facts: &Facts) -> Verdict {
+    let bound = request.jti.as_ref().and(facts.bound.as_ref());
     if request.jti.is_some() && facts.token_revoked {
         return Verdict::Inactive(Reason::TokenRevoked);
     }
-    if request.session.is_some() && facts.session_revoked {
+    if (request.session.is_some() && facts.session_revoked)
+        || bound.is_some_and(|b| b.session_revoked)
+    {
         return Verdict::Inactive(Reason::SessionRevoked);
     }
-    if request.subject.is_some() {
-        if facts.subject_disabled {
-            return Verdict::Inactive(Reason::SubjectDisabled);
-        }
-        if let Some(before) = facts.subject_revoked_before
-            && request.iat.is_none_or(|iat| iat <= before)
-        {
-            return Verdict::Inactive(Reason::SubjectRevokedBefore);
-        }
+    if (request.subject.is_some() && facts.subject_disabled)
+        || bound.is_some_and(|b| b.subject_disabled)
+    {
+        return Verdict::Inactive(Reason::SubjectDisabled);
+    }
+    if request.subject.is_some()
+        && let Some(before) = facts.subject_revoked_before
+        && request.iat.is_none_or(|iat| iat <= before)
+    {
+        return Verdict::Inactive(Reason::SubjectRevokedBefore);
+    }
+    if let Some(bound) = bound
+        && let Some(before) = bound.subject_revoked_before
+        && request.iat.unwrap_or(bound.registered_at) <= before
+    {
+        return Verdict::Inactive(Reason::SubjectRevokedBefore);
     }
     Verdict::Active
 }
@@ -206,6 +242,7 @@ mod tests {
             session_revoked: true,
             subject_disabled: true,
             subject_revoked_before: Some(UnixTime::from_secs(10)),
+            bound: None,
         };
         let req = full(Some(5));
         assert_eq!(decide(&req, &all), Verdict::Inactive(Reason::TokenRevoked));
@@ -268,5 +305,190 @@ mod tests {
             ..Facts::default()
         };
         assert_eq!(decide(&only_jti, &facts), Verdict::Active);
+    }
+    fn jti_only(iat: Option<i64>) -> CheckRequest {
+        CheckRequest::new(
+            None,
+            Some(TokenId::parse("t1").unwrap()),
+            None,
+            None,
+            iat.map(UnixTime::from_secs),
+        )
+        .unwrap()
+    }
+
+    fn bound(registered_at: i64) -> BoundFacts {
+        BoundFacts {
+            session_revoked: false,
+            subject_disabled: false,
+            subject_revoked_before: None,
+            registered_at: UnixTime::from_secs(registered_at),
+        }
+    }
+
+    fn with_bound(bound: BoundFacts) -> Facts {
+        Facts {
+            bound: Some(bound),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_live_binding_without_facts_is_active() {
+        assert_eq!(
+            decide(&jti_only(None), &with_bound(bound(100))),
+            Verdict::Active
+        );
+    }
+
+    #[test]
+    fn a_revoked_bound_session_kills_the_token() {
+        let facts = with_bound(BoundFacts {
+            session_revoked: true,
+            ..bound(100)
+        });
+        assert_eq!(
+            decide(&jti_only(None), &facts),
+            Verdict::Inactive(Reason::SessionRevoked)
+        );
+    }
+
+    #[test]
+    fn a_disabled_bound_subject_kills_the_token() {
+        let facts = with_bound(BoundFacts {
+            subject_disabled: true,
+            ..bound(100)
+        });
+        assert_eq!(
+            decide(&jti_only(Some(500)), &facts),
+            Verdict::Inactive(Reason::SubjectDisabled)
+        );
+    }
+
+    #[test]
+    fn a_bound_mark_without_iat_compares_with_registered_at_inclusively() {
+        let mark = |before| {
+            with_bound(BoundFacts {
+                subject_revoked_before: Some(UnixTime::from_secs(before)),
+                ..bound(100)
+            })
+        };
+        let request = jti_only(None);
+        assert_eq!(
+            decide(&request, &mark(101)),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
+        assert_eq!(
+            decide(&request, &mark(100)),
+            Verdict::Inactive(Reason::SubjectRevokedBefore),
+            "a mark in the second of registration kills"
+        );
+        assert_eq!(
+            decide(&request, &mark(99)),
+            Verdict::Active,
+            "a mark before registration does not"
+        );
+    }
+
+    #[test]
+    fn a_given_iat_takes_the_place_of_registered_at() {
+        let facts = with_bound(BoundFacts {
+            subject_revoked_before: Some(UnixTime::from_secs(150)),
+            ..bound(100)
+        });
+        assert_eq!(
+            decide(&jti_only(Some(151)), &facts),
+            Verdict::Active,
+            "issued after the mark, though registered before it"
+        );
+        assert_eq!(
+            decide(&jti_only(Some(150)), &facts),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
+        let after_mark = with_bound(BoundFacts {
+            subject_revoked_before: Some(UnixTime::from_secs(50)),
+            ..bound(100)
+        });
+        assert_eq!(
+            decide(&jti_only(Some(40)), &after_mark),
+            Verdict::Inactive(Reason::SubjectRevokedBefore),
+            "issued before the mark, though registered after it"
+        );
+    }
+
+    #[test]
+    fn bound_facts_keep_the_order_of_reasons() {
+        let every = BoundFacts {
+            session_revoked: true,
+            subject_disabled: true,
+            subject_revoked_before: Some(UnixTime::from_secs(200)),
+            ..bound(100)
+        };
+        let request = jti_only(None);
+        let facts = Facts {
+            token_revoked: true,
+            ..with_bound(every)
+        };
+        assert_eq!(
+            decide(&request, &facts),
+            Verdict::Inactive(Reason::TokenRevoked)
+        );
+        let facts = with_bound(every);
+        assert_eq!(
+            decide(&request, &facts),
+            Verdict::Inactive(Reason::SessionRevoked)
+        );
+        let facts = with_bound(BoundFacts {
+            session_revoked: false,
+            ..every
+        });
+        assert_eq!(
+            decide(&request, &facts),
+            Verdict::Inactive(Reason::SubjectDisabled)
+        );
+        let facts = with_bound(BoundFacts {
+            session_revoked: false,
+            subject_disabled: false,
+            ..every
+        });
+        assert_eq!(
+            decide(&request, &facts),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
+    }
+
+    #[test]
+    fn a_named_session_outranks_a_bound_subject() {
+        // The request names a revoked session; the binding says the subject
+        // is disabled. Session comes first, whichever source it came from.
+        let facts = Facts {
+            session_revoked: true,
+            ..with_bound(BoundFacts {
+                subject_disabled: true,
+                ..bound(100)
+            })
+        };
+        assert_eq!(
+            decide(&full(Some(500)), &facts),
+            Verdict::Inactive(Reason::SessionRevoked)
+        );
+    }
+
+    #[test]
+    fn bound_facts_without_a_jti_in_the_request_are_ignored() {
+        let sub_only = CheckRequest::new(
+            Some(iss()),
+            None,
+            None,
+            Some(SubjectId::parse("alice").unwrap()),
+            Some(UnixTime::from_secs(500)),
+        )
+        .unwrap();
+        let facts = with_bound(BoundFacts {
+            session_revoked: true,
+            subject_disabled: true,
+            ..bound(100)
+        });
+        assert_eq!(decide(&sub_only, &facts), Verdict::Active);
     }
 }

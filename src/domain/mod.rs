@@ -7,9 +7,13 @@
 mod change;
 mod check;
 mod identifier;
+mod registry;
 mod time;
 
-pub use change::{Change, ChangeKind, Event, EventId, EventPage, Provenance};
-pub use check::{CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide};
+pub use change::{Change, ChangeKind, Event, EventId, EventPage, Provenance, SeenKey};
+pub use check::{
+    BoundFacts, CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide,
+};
 pub use identifier::{Issuer, Note, ParseError, Session, SessionId, Subject, SubjectId, TokenId};
+pub use registry::{Registration, RegistrationError, SessionRegistration, TokenBinding};
 pub use time::UnixTime;

@@ -5,9 +5,16 @@
 //! - `facts`: [`FactKey::encode`] text → `(expires_at, payload)`, both
 //!   seconds. `expires_at` is [`NEVER`] for a disable "until enabled"; the
 //!   payload is the `before` instant of a revoked-before mark and 0 otherwise.
+//!   Seen-markers of [`RevocationStore::apply_once`] are facts too.
 //! - `expiry`: `(expires_at, key)` → `()`, an index kept in step with `facts`
 //!   in the same transaction, so that [`EmbeddedStore::sweep`] finds expired
 //!   facts by a range scan instead of reading every fact.
+//! - `bindings`: `bnd:{jti}` → `(expires_at, TokenBinding as JSON)`, one per
+//!   registered token id.
+//! - `sessions`: `reg:{n}:{iss}:{sid}` → `(expires_at, [token ids] as JSON)`,
+//!   one per registered session, so that a local logout finds its tokens.
+//! - `expiry` indexes the rows of `bindings` and `sessions` too: the key
+//!   prefix tells the sweep which table a row lives in.
 //! - `events`: event id → the [`Event`] as JSON. Ids are a `u64` sequence.
 //! - `meta`: `next_event_id` → `u64`, the next id to hand out. It is kept
 //!   apart from `events` so that trimming old events never lets an id be
@@ -15,8 +22,11 @@
 //!
 //! redb is synchronous, so every call runs on tokio's blocking pool, and
 //! every write transaction commits with [`Durability::Immediate`] (fsync):
-//! an `Ok` from [`RevocationStore::apply`] survives a crash.
+//! an `Ok` from [`RevocationStore::apply`] survives a crash. Each trait call
+//! is one transaction, which is all the atomicity the contract asks for:
+//! redb has a single writer, so concurrent calls are serialised.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +36,23 @@ use redb::{
     Table, TableDefinition, WriteTransaction,
 };
 use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{FactKey, RevocationStore, StoreError};
-use crate::domain::{Change, Event, EventId, EventPage, Facts, Lookup, Provenance, UnixTime};
+use crate::domain::{
+    BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Reason,
+    Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding, TokenId,
+    UnixTime,
+};
 
 /// The database file inside [`EmbeddedSettings::path`].
 const FILE_NAME: &str = "revokd.redb";
 
 const FACTS: TableDefinition<&str, (i64, i64)> = TableDefinition::new("facts");
 const EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("expiry");
+const BINDINGS: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("bindings");
+const SESSIONS: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("sessions");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -103,8 +121,9 @@ impl EmbeddedStore {
         })
     }
 
-    /// Removes facts that expired at or before `now` and audit events beyond
-    /// `max_events`. Returns how many facts were removed.
+    /// Removes facts, seen-markers, bindings and session records that
+    /// expired at or before `now`, and audit events beyond `max_events`.
+    /// Returns how many rows were removed.
     ///
     /// # Errors
     /// The database cannot be written.
@@ -145,6 +164,43 @@ impl RevocationStore for EmbeddedStore {
         now: UnixTime,
     ) -> Result<Event, StoreError> {
         self.blocking(move |db| apply_in_transaction(db, change, provenance, now))
+            .await
+    }
+
+    async fn apply_once(
+        &self,
+        seen: &SeenKey,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Option<Event>, StoreError> {
+        let marker = (FactKey::Seen(seen).encode(), seen.expires_at);
+        self.blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
+            .await
+    }
+
+    async fn register_session(
+        &self,
+        reg: &SessionRegistration,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Registration, StoreError> {
+        let reg = reg.clone();
+        self.blocking(move |db| register_in_transaction(db, &reg, provenance, now))
+            .await
+    }
+
+    async fn unregister_session(
+        &self,
+        iss: &Issuer,
+        sid: &SessionId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let session = Session {
+            iss: iss.clone(),
+            sid: sid.clone(),
+        };
+        self.blocking(move |db| unregister_in_transaction(db, &session, now))
             .await
     }
 
@@ -224,6 +280,8 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     let txn = begin_write(db)?;
     txn.open_table(FACTS).map_err(db_error)?;
     txn.open_table(EXPIRY).map_err(db_error)?;
+    txn.open_table(BINDINGS).map_err(db_error)?;
+    txn.open_table(SESSIONS).map_err(db_error)?;
     txn.open_table(EVENTS).map_err(db_error)?;
     txn.open_table(META).map_err(db_error)?;
     txn.commit().map_err(db_error)
@@ -310,11 +368,65 @@ fn live_fact(
     Ok(stored.filter(|fact| fact.is_live(now)))
 }
 
-/// The `facts` table and its expiry index, opened together so that every
-/// change to one is made to the other.
+/// A table of records: key → `(expires_at, JSON)`.
+type RecordTable<'txn> = Table<'txn, &'static str, (i64, &'static [u8])>;
+
+/// The tables that hold something with an expiry (`facts`, `bindings`,
+/// `sessions`) and their shared expiry index, opened together so that every
+/// change to one of them is made to the index too.
 struct FactTables<'txn> {
     facts: Table<'txn, &'static str, (i64, i64)>,
     expiry: Table<'txn, (i64, &'static str), ()>,
+    bindings: RecordTable<'txn>,
+    sessions: RecordTable<'txn>,
+}
+
+/// Which record table a key of the expiry index points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Records {
+    Bindings,
+    Sessions,
+}
+
+/// Where the row behind an expiry-index key lives. The prefixes are those
+/// of [`FactKey::Binding`] and [`FactKey::Registration`]; every other key is
+/// a fact.
+fn row_of(key: &str) -> Option<Records> {
+    if key.starts_with("bnd:") {
+        Some(Records::Bindings)
+    } else if key.starts_with("reg:") {
+        Some(Records::Sessions)
+    } else {
+        None
+    }
+}
+
+/// The JSON of a stored record, decoded; a value this version cannot read
+/// is [`StoreError::Corrupt`].
+fn decode_record<T: DeserializeOwned>(key: &str, json: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(json)
+        .map_err(|err| StoreError::Corrupt(format!("`{key}` cannot be decoded: {err}")))
+}
+
+fn encode_record(value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(StoreError::unavailable)
+}
+
+/// The record stored under `key` with its expiry, unless it expired at or
+/// before `now`.
+fn live_record<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, (i64, &'static [u8])>,
+    key: &str,
+    now: UnixTime,
+) -> Result<Option<(i64, T)>, StoreError> {
+    let Some(guard) = table.get(key).map_err(db_error)? else {
+        return Ok(None);
+    };
+    let (expires_at, json) = guard.value();
+    if expires_at <= now.as_secs() {
+        return Ok(None);
+    }
+    Ok(Some((expires_at, decode_record(key, json)?)))
 }
 
 impl<'txn> FactTables<'txn> {
@@ -322,7 +434,142 @@ impl<'txn> FactTables<'txn> {
         Ok(Self {
             facts: txn.open_table(FACTS).map_err(db_error)?,
             expiry: txn.open_table(EXPIRY).map_err(db_error)?,
+            bindings: txn.open_table(BINDINGS).map_err(db_error)?,
+            sessions: txn.open_table(SESSIONS).map_err(db_error)?,
         })
+    }
+
+    fn records(&mut self, which: Records) -> &mut RecordTable<'txn> {
+        match which {
+            Records::Bindings => &mut self.bindings,
+            Records::Sessions => &mut self.sessions,
+        }
+    }
+
+    /// Stores a record and keeps the expiry index in step.
+    fn put_record(
+        &mut self,
+        which: Records,
+        key: &str,
+        expires_at: i64,
+        json: &[u8],
+    ) -> Result<(), StoreError> {
+        let old = self
+            .records(which)
+            .insert(key, (expires_at, json))
+            .map_err(db_error)?
+            .map(|g| g.value().0);
+        if let Some(old_expires_at) = old {
+            self.expiry
+                .remove((old_expires_at, key))
+                .map_err(db_error)?;
+        }
+        self.expiry
+            .insert((expires_at, key), ())
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Removes a record and its index entry; whether there was one.
+    fn delete_record(&mut self, which: Records, key: &str) -> Result<bool, StoreError> {
+        let old = self
+            .records(which)
+            .remove(key)
+            .map_err(db_error)?
+            .map(|g| g.value().0);
+        if let Some(old_expires_at) = old {
+            self.expiry
+                .remove((old_expires_at, key))
+                .map_err(db_error)?;
+        }
+        Ok(old.is_some())
+    }
+
+    /// Removes the row behind an expiry-index key if it is dead for `now`;
+    /// whether a row was removed. Used by the sweep only.
+    fn remove_if_dead(&mut self, key: &str, now: UnixTime) -> Result<bool, StoreError> {
+        match row_of(key) {
+            None => {
+                // The index and the table change together, but check anyway:
+                // deleting a live fact would bring a revoked token back.
+                Ok(self.live(key, now)?.is_none()
+                    && self.facts.remove(key).map_err(db_error)?.is_some())
+            }
+            Some(which) => {
+                let table = self.records(which);
+                let expires_at = table.get(key).map_err(db_error)?.map(|g| g.value().0);
+                match expires_at {
+                    Some(expires_at) if expires_at <= now.as_secs() => {
+                        Ok(table.remove(key).map_err(db_error)?.is_some())
+                    }
+                    _ => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// Stores or merges a registration (the rules are on
+    /// [`RevocationStore::register_session`]).
+    fn register(&mut self, reg: &SessionRegistration, now: UnixTime) -> Result<(), StoreError> {
+        let subject = reg.subject();
+        let session = reg.session();
+        let expires_at = reg.expires_at().as_secs();
+        let mut added = Vec::with_capacity(reg.token_ids().len());
+        for jti in reg.token_ids() {
+            let key = FactKey::Binding(jti).encode();
+            let old: Option<(i64, TokenBinding)> = live_record(&self.bindings, &key, now)?;
+            let (registered_at, until) = match old {
+                Some((old_until, old)) if old.subject == subject && old.session == session => {
+                    (old.registered_at, old_until.max(expires_at))
+                }
+                // The first binding wins: see the trait docs.
+                Some(_) => continue,
+                None => (now, expires_at),
+            };
+            let binding = TokenBinding {
+                subject: subject.clone(),
+                session: session.clone(),
+                registered_at,
+            };
+            self.put_record(Records::Bindings, &key, until, &encode_record(&binding)?)?;
+            added.push(jti.clone());
+        }
+        if let Some(session) = &session {
+            let key = FactKey::Registration(session).encode();
+            let old: Option<(i64, BTreeSet<TokenId>)> = live_record(&self.sessions, &key, now)?;
+            let (until, mut ids) = match old {
+                Some((old_until, ids)) => (old_until.max(expires_at), ids),
+                None => (expires_at, BTreeSet::new()),
+            };
+            ids.extend(added);
+            self.put_record(Records::Sessions, &key, until, &encode_record(&ids)?)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a live session record and the bindings still pointing at
+    /// it; whether there was a live record.
+    fn unregister(&mut self, session: &Session, now: UnixTime) -> Result<bool, StoreError> {
+        let key = FactKey::Registration(session).encode();
+        let Some((_, ids)) = live_record::<BTreeSet<TokenId>>(&self.sessions, &key, now)? else {
+            return Ok(false);
+        };
+        for jti in &ids {
+            let binding_key = FactKey::Binding(jti).encode();
+            // Expired or not: a binding to this session has no use left.
+            let bound_here = match self.bindings.get(binding_key.as_str()).map_err(db_error)? {
+                Some(guard) => {
+                    let binding: TokenBinding = decode_record(&binding_key, guard.value().1)?;
+                    binding.session.as_ref() == Some(session)
+                }
+                None => false,
+            };
+            if bound_here {
+                self.delete_record(Records::Bindings, &binding_key)?;
+            }
+        }
+        self.delete_record(Records::Sessions, &key)?;
+        Ok(true)
     }
 
     /// The fact under `key`, if a read at `now` would report it. An expired
@@ -433,7 +680,118 @@ fn apply_in_transaction(
 ) -> Result<Event, StoreError> {
     let txn = begin_write(db)?;
     FactTables::open(&txn)?.apply(&change, now)?;
-    let id = take_event_id(&txn)?;
+    let event = append_event(&txn, change, provenance, now)?;
+    txn.commit().map_err(db_error)?;
+    Ok(event)
+}
+
+/// [`apply_in_transaction`] unless the seen-marker `(key, expires_at)` is
+/// live; the marker is written in the same transaction as the change, so
+/// neither exists without the other.
+fn apply_once_in_transaction(
+    db: &Database,
+    (marker, marker_expires_at): &(String, UnixTime),
+    change: Change,
+    provenance: Provenance,
+    now: UnixTime,
+) -> Result<Option<Event>, StoreError> {
+    let txn = begin_write(db)?;
+    {
+        let mut tables = FactTables::open(&txn)?;
+        if tables.live(marker, now)?.is_some() {
+            drop(tables);
+            txn.abort().map_err(db_error)?;
+            return Ok(None);
+        }
+        tables.apply(&change, now)?;
+        tables.put(marker, Fact::revocation(marker_expires_at.as_secs()))?;
+    }
+    let event = append_event(&txn, change, provenance, now)?;
+    txn.commit().map_err(db_error)?;
+    Ok(Some(event))
+}
+
+/// A registration, or its refusal with the born-revoked tokens and their
+/// events, in one durable transaction.
+fn register_in_transaction(
+    db: &Database,
+    reg: &SessionRegistration,
+    provenance: Provenance,
+    now: UnixTime,
+) -> Result<Registration, StoreError> {
+    let txn = begin_write(db)?;
+    let outcome = {
+        let mut tables = FactTables::open(&txn)?;
+        match refusal(&tables, reg, now)? {
+            None => {
+                tables.register(reg, now)?;
+                Registration::Registered
+            }
+            Some(reason) => {
+                let mut events = Vec::with_capacity(reg.token_ids().len());
+                for jti in reg.token_ids() {
+                    let change = Change::TokenRevoked {
+                        jti: jti.clone(),
+                        expires_at: reg.expires_at(),
+                    };
+                    tables.apply(&change, now)?;
+                    events.push(append_event(&txn, change, provenance.clone(), now)?);
+                }
+                Registration::Refused { reason, events }
+            }
+        }
+    };
+    txn.commit().map_err(db_error)?;
+    Ok(outcome)
+}
+
+/// Why `reg` may not be registered at `now`, if it may not: the session's
+/// tombstone first, then the subject's disable.
+fn refusal(
+    tables: &FactTables<'_>,
+    reg: &SessionRegistration,
+    now: UnixTime,
+) -> Result<Option<Reason>, StoreError> {
+    if let Some(session) = reg.session()
+        && tables
+            .live(&FactKey::Session(&session).encode(), now)?
+            .is_some()
+    {
+        return Ok(Some(Reason::SessionRevoked));
+    }
+    let subject = reg.subject();
+    if tables
+        .live(&FactKey::SubjectDisabled(&subject).encode(), now)?
+        .is_some()
+    {
+        return Ok(Some(Reason::SubjectDisabled));
+    }
+    Ok(None)
+}
+
+fn unregister_in_transaction(
+    db: &Database,
+    session: &Session,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let txn = begin_write(db)?;
+    let existed = FactTables::open(&txn)?.unregister(session, now)?;
+    if existed {
+        txn.commit().map_err(db_error)?;
+    } else {
+        txn.abort().map_err(db_error)?;
+    }
+    Ok(existed)
+}
+
+/// Records `change` as the next event of `txn`.
+fn append_event(
+    txn: &WriteTransaction,
+    change: Change,
+    provenance: Provenance,
+    now: UnixTime,
+) -> Result<Event, StoreError> {
+    let id = take_event_id(txn)?;
     let event = Event {
         id: EventId(id.to_string()),
         at: now,
@@ -446,7 +804,6 @@ fn apply_in_transaction(
         .map_err(db_error)?
         .insert(id, json.as_slice())
         .map_err(db_error)?;
-    txn.commit().map_err(db_error)?;
     Ok(event)
 }
 
@@ -469,6 +826,7 @@ fn take_event_id(txn: &WriteTransaction) -> Result<u64, StoreError> {
 /// pool.
 struct LookupKeys {
     token: Option<String>,
+    binding: Option<String>,
     session: Option<String>,
     disabled: Option<String>,
     revoked_before: Option<String>,
@@ -478,6 +836,7 @@ impl LookupKeys {
     fn new(lookup: &Lookup<'_>) -> Self {
         Self {
             token: lookup.jti.map(|jti| FactKey::Token(jti).encode()),
+            binding: lookup.jti.map(|jti| FactKey::Binding(jti).encode()),
             session: lookup.session.map(|s| FactKey::Session(s).encode()),
             disabled: lookup.subject.map(|s| FactKey::SubjectDisabled(s).encode()),
             revoked_before: lookup
@@ -487,19 +846,50 @@ impl LookupKeys {
     }
 }
 
+/// The facts of a lookup, and those of a live binding of its token id, in
+/// one read transaction (one consistent snapshot).
 fn read_facts(db: &Database, keys: &LookupKeys, now: UnixTime) -> Result<Facts, StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
     let facts = txn.open_table(FACTS).map_err(db_error)?;
-    let live = |key: &Option<String>| match key {
+    let live = |key: Option<&str>| match key {
         Some(key) => live_fact(&facts, key, now),
         None => Ok(None),
     };
+    let mark = |key: Option<&str>| {
+        live(key).map(|mark| mark.map(|mark| UnixTime::from_secs(mark.payload)))
+    };
+    let bound = match &keys.binding {
+        Some(key) => {
+            let bindings = txn.open_table(BINDINGS).map_err(db_error)?;
+            live_record::<TokenBinding>(&bindings, key, now)?
+        }
+        None => None,
+    };
+    let bound = match bound {
+        Some((_, binding)) => {
+            let session = binding
+                .session
+                .as_ref()
+                .map(|s| FactKey::Session(s).encode());
+            let subject: &Subject = &binding.subject;
+            Some(BoundFacts {
+                session_revoked: live(session.as_deref())?.is_some(),
+                subject_disabled: live(Some(&FactKey::SubjectDisabled(subject).encode()))?
+                    .is_some(),
+                subject_revoked_before: mark(Some(
+                    &FactKey::SubjectRevokedBefore(subject).encode(),
+                ))?,
+                registered_at: binding.registered_at,
+            })
+        }
+        None => None,
+    };
     Ok(Facts {
-        token_revoked: live(&keys.token)?.is_some(),
-        session_revoked: live(&keys.session)?.is_some(),
-        subject_disabled: live(&keys.disabled)?.is_some(),
-        subject_revoked_before: live(&keys.revoked_before)?
-            .map(|mark| UnixTime::from_secs(mark.payload)),
+        token_revoked: live(keys.token.as_deref())?.is_some(),
+        session_revoked: live(keys.session.as_deref())?.is_some(),
+        subject_disabled: live(keys.disabled.as_deref())?.is_some(),
+        subject_revoked_before: mark(keys.revoked_before.as_deref())?,
+        bound,
     })
 }
 
@@ -581,15 +971,7 @@ fn sweep_facts_batch(db: &Database, now: UnixTime) -> Result<SweptBatch, StoreEr
                 .expiry
                 .remove((expires_at, key.as_str()))
                 .map_err(db_error)?;
-            // The index and the table change together, but check anyway:
-            // deleting a live fact would bring a revoked token back to life.
-            if tables.live(&key, now)?.is_none()
-                && tables
-                    .facts
-                    .remove(key.as_str())
-                    .map_err(db_error)?
-                    .is_some()
-            {
+            if tables.remove_if_dead(&key, now)? {
                 batch.removed += 1;
             }
         }
@@ -1103,6 +1485,7 @@ mod tests {
                 session_revoked: true,
                 subject_disabled: true,
                 subject_revoked_before: Some(t(100)),
+                bound: None,
             }
         );
     }

@@ -3,8 +3,14 @@
 //! An issuer is a URL and may contain any separator, so composite keys
 //! length-prefix it: `ses:19:https://idp.example:abc` cannot be confused
 //! with another `(iss, sid)` pair whatever the characters involved.
+//!
+//! The Redis store's Lua scripts rebuild some of these names from stored
+//! values (the bound session's and subject's keys from a binding, a
+//! binding's key from a registered token id); the contract tests revoke
+//! through keys built here and look up through keys built there, so the two
+//! cannot drift apart unnoticed.
 
-use crate::domain::{Session, Subject, TokenId};
+use crate::domain::{SeenKey, Session, Subject, TokenId};
 
 /// One fact a store may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +19,12 @@ pub enum FactKey<'a> {
     Session(&'a Session),
     SubjectDisabled(&'a Subject),
     SubjectRevokedBefore(&'a Subject),
+    /// A logout token already acted on (replay protection).
+    Seen(&'a SeenKey),
+    /// A registered token id's binding to its session and subject.
+    Binding(&'a TokenId),
+    /// A registered session: the token ids registered for it.
+    Registration(&'a Session),
 }
 
 impl FactKey<'_> {
@@ -23,6 +35,9 @@ impl FactKey<'_> {
             Self::Session(s) => composite("ses", s.iss.as_ref(), s.sid.as_ref()),
             Self::SubjectDisabled(s) => composite("dis", s.iss.as_ref(), s.sub.as_ref()),
             Self::SubjectRevokedBefore(s) => composite("rb", s.iss.as_ref(), s.sub.as_ref()),
+            Self::Seen(s) => composite("seen", s.iss.as_ref(), s.jti.as_ref()),
+            Self::Binding(jti) => format!("bnd:{jti}"),
+            Self::Registration(s) => composite("reg", s.iss.as_ref(), s.sid.as_ref()),
         }
     }
 }
@@ -34,7 +49,7 @@ fn composite(kind: &str, iss: &str, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Issuer, SessionId};
+    use crate::domain::{Issuer, SessionId, UnixTime};
 
     fn session(iss: &str, sid: &str) -> Session {
         Session {
@@ -49,5 +64,40 @@ mod tests {
         let b = FactKey::Session(&session("https://a", "b:c")).encode();
         assert_ne!(a, b);
         assert_eq!(a, "ses:11:https://a:b:c");
+    }
+
+    #[test]
+    fn every_kind_has_its_own_namespace() {
+        let jti = TokenId::parse("x").unwrap();
+        let ses = session("https://a", "x");
+        let seen = SeenKey {
+            iss: Issuer::parse("https://a").unwrap(),
+            jti: jti.clone(),
+            expires_at: UnixTime::from_secs(1),
+        };
+        let keys = [
+            FactKey::Token(&jti).encode(),
+            FactKey::Session(&ses).encode(),
+            FactKey::Seen(&seen).encode(),
+            FactKey::Binding(&jti).encode(),
+            FactKey::Registration(&ses).encode(),
+        ];
+        assert_eq!(
+            keys,
+            [
+                "tok:x",
+                "ses:9:https://a:x",
+                "seen:9:https://a:x",
+                "bnd:x",
+                "reg:9:https://a:x"
+            ]
+        );
+    }
+
+    #[test]
+    fn lengths_count_bytes() {
+        // The Redis scripts use Lua's `#`, which counts bytes too.
+        let key = FactKey::Session(&session("https://ü", "s")).encode();
+        assert_eq!(key, "ses:10:https://ü:s");
     }
 }

@@ -1,7 +1,8 @@
 //! Where revocations live: one interface, two implementations.
 //!
 //! [`RevocationStore`] is deliberately small: apply a change (with its audit
-//! event, atomically), look facts up, page through events, ping. Both
+//! event, atomically), apply one at most once per logout token, register and
+//! unregister sessions, look facts up, page through events, ping. Both
 //! [`EmbeddedStore`] (a `redb` file, the single-node default) and
 //! [`RedisStore`] (shared by many instances) implement it, and one contract
 //! test suite (`tests/store_contract.rs`) runs against both.
@@ -20,7 +21,10 @@ pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::FactKey;
 pub use redis::{RedisSettings, RedisStore};
 
-use crate::domain::{Change, Event, EventPage, Facts, Lookup, Provenance, UnixTime};
+use crate::domain::{
+    Change, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey, SessionId,
+    SessionRegistration, UnixTime,
+};
 use crate::metrics::StoreMetrics;
 
 /// Why a store call failed. None of these texts reach an API caller except
@@ -67,7 +71,65 @@ pub trait RevocationStore {
         now: UnixTime,
     ) -> impl Future<Output = Result<Event, StoreError>> + Send;
 
-    /// The live facts about the keys in `lookup`, in one round trip.
+    /// [`RevocationStore::apply`], at most once per `seen` key: the replay
+    /// protection of back-channel logout.
+    ///
+    /// In one atomic step: if a live marker for `seen` exists, nothing
+    /// happens and the answer is `Ok(None)`; otherwise the marker is written
+    /// (until `seen.expires_at`), the change applied and its event appended
+    /// exactly as `apply` does, and the answer is the event. A failed call
+    /// leaves neither the marker nor the change, so the provider may retry
+    /// the same logout token.
+    fn apply_once(
+        &self,
+        seen: &SeenKey,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
+
+    /// Records which token ids belong to a login, so that a later logout of
+    /// its session or subject reaches them (see [`Facts::bound`]).
+    ///
+    /// In one atomic step:
+    /// - if the session is revoked (a live session revocation: the
+    ///   tombstone of a logout that arrived before the login finished), the
+    ///   registration is refused with [`crate::domain::Reason::SessionRevoked`];
+    /// - else if the subject is disabled, it is refused with
+    ///   [`crate::domain::Reason::SubjectDisabled`];
+    /// - a refused registration stores nothing, and its token ids are born
+    ///   revoked instead: one `TokenRevoked` change (until
+    ///   `reg.expires_at()`) per id, applied and recorded as `apply` does,
+    ///   with `provenance` as the events' actor and reason;
+    /// - otherwise the session record gains the token ids (later
+    ///   registrations add ids; the record keeps the later `expires_at`),
+    ///   and each id is bound to the subject and session, first registered
+    ///   at `now`, until `reg.expires_at()`. Registering an id again keeps
+    ///   its first `registered_at` and the later expiry. An id that is
+    ///   already bound to a *different* subject or session keeps that
+    ///   binding and is not added to this session: the first binding wins,
+    ///   so a registration can never detach a token from a session that may
+    ///   be revoked. A successful registration is not an audit event.
+    fn register_session(
+        &self,
+        reg: &SessionRegistration,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Registration, StoreError>> + Send;
+
+    /// A local logout: removes the session record and the bindings of its
+    /// token ids (only those still bound to this session). Returns whether a
+    /// live record existed. Revokes nothing.
+    fn unregister_session(
+        &self,
+        iss: &Issuer,
+        sid: &SessionId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The live facts about the keys in `lookup`, in one round trip. When
+    /// `lookup.jti` has a live binding, [`Facts::bound`] holds the facts
+    /// about the bound session and subject, read in the same step.
     fn lookup(
         &self,
         lookup: Lookup<'_>,
@@ -148,6 +210,43 @@ impl RevocationStore for Store {
     ) -> Result<Event, StoreError> {
         self.timed("apply", async {
             dispatch!(self, s => s.apply(change, provenance, now))
+        })
+        .await
+    }
+
+    async fn apply_once(
+        &self,
+        seen: &SeenKey,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Option<Event>, StoreError> {
+        self.timed("apply_once", async {
+            dispatch!(self, s => s.apply_once(seen, change, provenance, now))
+        })
+        .await
+    }
+
+    async fn register_session(
+        &self,
+        reg: &SessionRegistration,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Registration, StoreError> {
+        self.timed("register_session", async {
+            dispatch!(self, s => s.register_session(reg, provenance, now))
+        })
+        .await
+    }
+
+    async fn unregister_session(
+        &self,
+        iss: &Issuer,
+        sid: &SessionId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.timed("unregister_session", async {
+            dispatch!(self, s => s.unregister_session(iss, sid, now))
         })
         .await
     }

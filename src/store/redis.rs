@@ -3,19 +3,23 @@
 //!
 //! # Layout in Redis
 //!
-//! Each fact is its own string key, `{key_prefix}{FactKey::encode()}`, so
-//! that Redis 7.0 (no per-field `HEXPIRE`) can expire every fact by itself
-//! with `EXAT`. The value repeats the expiry, because Redis expires keys on
-//! *its* clock while the contract filters on the caller's `now`:
+//! Each fact is its own key, `{key_prefix}{FactKey::encode()}`, so that
+//! Redis 7.0 (no per-field `HEXPIRE`) can expire every fact by itself with
+//! `EXAT`/`EXPIREAT`. The value repeats the expiry, because Redis expires
+//! keys on *its* clock while the contract filters on the caller's `now`:
 //!
-//! | fact                   | key                   | value                             |
-//! |------------------------|-----------------------|-----------------------------------|
-//! | token revoked          | `tok:{jti}`           | `{expires_at}`                    |
-//! | session revoked        | `ses:{n}:{iss}:{sid}` | `{expires_at}`                    |
-//! | subject disabled       | `dis:{n}:{iss}:{sub}` | `{expires_at}` or `never`         |
-//! | subject revoked-before | `rb:{n}:{iss}:{sub}`  | `{before} {expires_at or never}`  |
+//! | fact                   | key                    | value                             |
+//! |------------------------|------------------------|-----------------------------------|
+//! | token revoked          | `tok:{jti}`            | `{expires_at}`                    |
+//! | session revoked        | `ses:{n}:{iss}:{sid}`  | `{expires_at}`                    |
+//! | subject disabled       | `dis:{n}:{iss}:{sub}`  | `{expires_at}` or `never`         |
+//! | subject revoked-before | `rb:{n}:{iss}:{sub}`   | `{before} {expires_at or never}`  |
+//! | logout token seen      | `seen:{n}:{iss}:{jti}` | `{expires_at}`                    |
+//! | token binding          | `bnd:{jti}`            | hash: `exp`, `at` (registered_at), `iss`, `sub`, `sid` (absent without a session) |
+//! | registered session     | `reg:{n}:{iss}:{sid}`  | hash: `exp`, and `t:{jti}` → `1` per registered token id |
 //!
-//! Times are decimal Unix seconds. A `never` key has no TTL.
+//! Times are decimal Unix seconds. A `never` key has no TTL. Identifiers
+//! are stored as they are; hashes keep them out of any separator-parsing.
 //!
 //! Audit events live in one stream, `{key_prefix}events`, one field `event`
 //! holding the JSON of the [`Event`] without its id: the stream entry id *is*
@@ -23,19 +27,26 @@
 //!
 //! # Atomicity
 //!
-//! [`RevocationStore::apply`] runs one Lua script ([`APPLY_LUA`]) that reads
-//! the old facts, merges, writes and `XADD`s, so the fact and its event
-//! commit together. Redis does not roll a script back, so the script reads
-//! and validates everything before its first write. Durability is the
-//! server's: run Redis with `appendonly yes` and `appendfsync always` when a
-//! 200 must survive a Redis crash.
+//! Every write is one Lua script that reads the old values, merges, writes
+//! and `XADD`s, so facts and their events commit together:
+//! [`APPLY_LUA`] (`apply`, and `apply_once` with its seen-marker),
+//! [`REGISTER_LUA`] and [`UNREGISTER_LUA`]. Redis does not roll a script
+//! back, so each script reads and validates everything before its first
+//! write. Durability is the server's: run Redis with `appendonly yes` and
+//! `appendfsync always` when a 200 must survive a Redis crash.
+//!
+//! `lookup` is one read-only script too ([`LOOKUP_LUA`]): it reads the
+//! requested facts, the token id's binding, and then the facts of the bound
+//! session and subject, in one round trip and one consistent snapshot.
 //!
 //! # Redis Cluster
 //!
-//! `apply` touches a fact key and the stream in one script, and `lookup`
-//! reads up to four keys with one `MGET`; Cluster only allows that within one
+//! Every script touches several keys; Cluster only allows that within one
 //! hash slot. Put a hash tag in the prefix (`key_prefix = "{revokd}:"`) to
-//! keep every key of a deployment in one slot.
+//! keep every key of a deployment in one slot. `lookup` and
+//! `unregister_session` also build key names from stored values (the bound
+//! session's and subject's facts, the bindings of a session's token ids),
+//! which Cluster accepts only under such a hash tag.
 //!
 //! # Faults
 //!
@@ -55,7 +66,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{FactKey, RevocationStore, StoreError};
-use crate::domain::{Change, Event, EventId, EventPage, Facts, Lookup, Note, Provenance, UnixTime};
+use crate::domain::{
+    BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Reason,
+    Registration, SeenKey, Session, SessionId, SessionRegistration, UnixTime,
+};
 
 /// `[redis]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,7 +88,7 @@ pub struct RedisSettings {
     pub max_events: u64,
 }
 
-/// The error code [`APPLY_LUA`] answers with when a stored value is not in
+/// The error code the scripts answer with when a stored value is not in
 /// the format this module writes. Mapped to [`StoreError::Corrupt`].
 const CORRUPT_CODE: &str = "CORRUPT";
 
@@ -86,34 +100,23 @@ const NEVER: &str = "never";
 /// The stream field that holds an event's JSON.
 const EVENT_FIELD: &str = "event";
 
-/// Applies one [`Change`] and appends its event, atomically.
+/// Lua shared by the scripts that merge facts. Expands to a string literal
+/// so that `concat!` can put it in front of each script body.
 ///
-/// `KEYS`: the fact keys of the change kind (see below), then the stream.
-/// `ARGV`: `kind`, `now`, `max_events`, `event JSON`, then per kind:
-///
-/// | kind                     | KEYS (before the stream) | extra ARGV            |
-/// |--------------------------|--------------------------|-----------------------|
-/// | `token_revoked`          | token key                | `expires_at`          |
-/// | `session_revoked`        | session key              | `expires_at`          |
-/// | `subject_disabled`       | disabled key             | `expires_at`/`never`  |
-/// | `subject_enabled`        | disabled key             |                       |
-/// | `subject_revoked_before` | rb key                   | `before`, `expires_at`|
+/// It declares `now` without a value: each script sets it from its own
+/// arguments before calling any of these functions.
 ///
 /// Old values that are already expired for `now` are ignored, so a merge
 /// never revives a dead fact. Numbers are compared with `tonumber` but
 /// written back as the original decimal strings: Lua numbers are doubles,
 /// and formatting one would turn a large instant into `1e+15`. A fact that is
 /// dead on arrival (`expires_at <= now`) is deleted rather than written, and
-/// `EXAT` is capped at the end of year 9999, because Redis refuses expiry
+/// expiry instants are capped at the end of year 9999, because Redis refuses
 /// instants beyond about 2^63 ms.
-///
-/// Returns the stream id of the event.
-const APPLY_LUA: &str = r#"
-local stream = KEYS[#KEYS]
-local kind = ARGV[1]
-local now = tonumber(ARGV[2])
-local max_events = ARGV[3]
-local event = ARGV[4]
+macro_rules! lua_prelude {
+    () => {
+        r#"
+local now
 local NEVER = 'never'
 local MAX_EXAT = 253402300799
 
@@ -143,7 +146,7 @@ local function later(a, b)
   return a
 end
 
--- A simple fact (token, session, disable): its expiry string if live.
+-- A simple fact (token, session, disable, seen): its expiry string if live.
 local function live_expiry(key)
   local v = redis.call('GET', key)
   if not v then return nil end
@@ -165,6 +168,12 @@ local function live_mark(key)
   return nil, nil
 end
 
+-- The capped EXAT/EXPIREAT argument for an expiry string that is not NEVER.
+local function exat(exp)
+  if tonumber(exp) > MAX_EXAT then return tostring(MAX_EXAT) end
+  return exp
+end
+
 -- Writes value with an absolute expiry, or removes the key when the fact is
 -- already dead for `now`.
 local function put(key, value, exp)
@@ -175,39 +184,278 @@ local function put(key, value, exp)
   local e = tonumber(exp)
   if e <= now or e <= 0 then
     redis.call('DEL', key)
-  elseif e > MAX_EXAT then
-    redis.call('SET', key, value, 'EXAT', tostring(MAX_EXAT))
   else
-    redis.call('SET', key, value, 'EXAT', exp)
+    redis.call('SET', key, value, 'EXAT', exat(exp))
   end
 end
 
+-- Fails unless `stream` is a stream or absent, so that XADD cannot fail
+-- after other writes.
+local function check_stream(stream)
+  local t = redis.call('TYPE', stream)['ok']
+  if t ~= 'stream' and t ~= 'none' then corrupt(stream) end
+end
+
+local function append(stream, max_events, event)
+  return redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'event', event)
+end
+"#
+    };
+}
+
+/// Applies one [`Change`] and appends its event, atomically; with a
+/// seen-marker, only if the marker is not live.
+///
+/// `KEYS`: the fact key of the change, the stream, then (for `apply_once`)
+/// the seen-marker key. `ARGV`: `kind`, `now`, `max_events`, `event JSON`,
+/// the marker's `expires_at` (empty without a marker), then per kind:
+///
+/// | kind                     | fact key     | extra ARGV            |
+/// |--------------------------|--------------|-----------------------|
+/// | `token_revoked`          | token key    | `expires_at`          |
+/// | `session_revoked`        | session key  | `expires_at`          |
+/// | `subject_disabled`       | disabled key | `expires_at`/`never`  |
+/// | `subject_enabled`        | disabled key |                       |
+/// | `subject_revoked_before` | rb key       | `before`, `expires_at`|
+///
+/// The marker is checked before anything else and written last, after
+/// every read that could fail: a replay writes nothing, and a failure
+/// leaves no marker behind.
+///
+/// Returns the stream id of the event, or nil when the marker was live.
+const APPLY_LUA: &str = concat!(
+    lua_prelude!(),
+    r#"
+local fact = KEYS[1]
+local stream = KEYS[2]
+local seen = KEYS[3]
+local kind = ARGV[1]
+now = tonumber(ARGV[2])
+local max_events = ARGV[3]
+local event = ARGV[4]
+local seen_exp = ARGV[5]
+
+-- A logout token already acted on changes nothing.
+if seen ~= nil and live_expiry(seen) ~= nil then return false end
+
 -- Reads and checks first: Redis does not roll a script back on error.
-local t = redis.call('TYPE', stream)['ok']
-if t ~= 'stream' and t ~= 'none' then corrupt(stream) end
+check_stream(stream)
 
 if kind == 'token_revoked' or kind == 'session_revoked' then
-  local exp = later(ARGV[5], live_expiry(KEYS[1]))
-  put(KEYS[1], exp, exp)
+  local exp = later(ARGV[6], live_expiry(fact))
+  put(fact, exp, exp)
 elseif kind == 'subject_disabled' then
-  local dis_exp = later(ARGV[5], live_expiry(KEYS[1]))
-  put(KEYS[1], dis_exp, dis_exp)
+  local dis_exp = later(ARGV[6], live_expiry(fact))
+  put(fact, dis_exp, dis_exp)
 elseif kind == 'subject_enabled' then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', fact)
 elseif kind == 'subject_revoked_before' then
-  local old_before, old_exp = live_mark(KEYS[1])
-  local before = ARGV[5]
+  local old_before, old_exp = live_mark(fact)
+  local before = ARGV[6]
   if old_before ~= nil and tonumber(old_before) > tonumber(before) then before = old_before end
-  local exp = later(ARGV[6], old_exp)
-  put(KEYS[1], before .. ' ' .. exp, exp)
+  local exp = later(ARGV[7], old_exp)
+  put(fact, before .. ' ' .. exp, exp)
 else
   return redis.error_reply('ERR unknown change kind ' .. kind)
 end
 
-return redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'event', event)
-"#;
+if seen ~= nil then put(seen, seen_exp, seen_exp) end
+return append(stream, max_events, event)
+"#
+);
 
 static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(APPLY_LUA));
+
+/// Registers a session, or refuses it and revokes its token ids.
+///
+/// With `n` token ids, `KEYS`: the stream, the subject's disabled key, the
+/// `n` token-revoked keys, the `n` binding keys, then, when the
+/// registration has a `sid`, the session-revoked key and the registration
+/// key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`, `sub`, `sid`
+/// (empty without one: a parsed `sid` never is), the `n` token ids, then
+/// the `n` event JSONs of the `TokenRevoked` changes a refusal records.
+///
+/// Returns `{'registered'}`, or `{'refused', reason, stream id...}` with
+/// one stream id per token id, in order.
+const REGISTER_LUA: &str = concat!(
+    lua_prelude!(),
+    r#"
+local stream = KEYS[1]
+local dis = KEYS[2]
+now = tonumber(ARGV[1])
+local max_events = ARGV[2]
+local n = tonumber(ARGV[3])
+local exp = ARGV[4]
+local iss, sub, sid = ARGV[5], ARGV[6], ARGV[7]
+local has_sid = sid ~= ''
+local ses = KEYS[3 + 2 * n]
+local reg = KEYS[4 + 2 * n]
+
+-- Reads and checks first: Redis does not roll a script back on error.
+check_stream(stream)
+local reason = nil
+if has_sid and live_expiry(ses) ~= nil then
+  reason = 'session_revoked'
+elseif live_expiry(dis) ~= nil then
+  reason = 'subject_disabled'
+end
+
+if reason ~= nil then
+  -- Born revoked: each token id as a token revocation until `exp`.
+  local merged = {}
+  for i = 1, n do merged[i] = later(exp, live_expiry(KEYS[2 + i])) end
+  local out = {'refused', reason}
+  for i = 1, n do
+    put(KEYS[2 + i], merged[i], merged[i])
+    out[#out + 1] = append(stream, max_events, ARGV[7 + n + i])
+  end
+  return out
+end
+
+-- A binding: {exp, at, iss, sub, sid or false} if live.
+local function live_binding(key)
+  local b = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
+  if not b[1] then return nil end
+  local e = int(b[1])
+  if e == nil or int(b[2]) == nil or not b[3] or not b[4] then corrupt(key) end
+  if e > now then return b end
+  return nil
+end
+
+-- Plan: for each id, {registered_at, expiry} or false (bound elsewhere:
+-- the first binding wins).
+local plan = {}
+local want_sid = has_sid and sid or false
+for i = 1, n do
+  local b = live_binding(KEYS[2 + n + i])
+  if b == nil then
+    plan[i] = {ARGV[1], exp}
+  elseif b[3] == iss and b[4] == sub and b[5] == want_sid then
+    plan[i] = {b[2], later(exp, b[1])}
+  else
+    plan[i] = false
+  end
+end
+local reg_old = nil
+if has_sid then
+  local v = redis.call('HGET', reg, 'exp')
+  if v then
+    local e = int(v)
+    if e == nil then corrupt(reg) end
+    if e > now then reg_old = v end
+  end
+end
+
+-- Writes.
+for i = 1, n do
+  local p = plan[i]
+  if p then
+    local key = KEYS[2 + n + i]
+    redis.call('DEL', key)
+    if tonumber(p[2]) > now then
+      if has_sid then
+        redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub, 'sid', sid)
+      else
+        redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub)
+      end
+      redis.call('EXPIREAT', key, exat(p[2]))
+    end
+  end
+end
+if has_sid then
+  -- A record that is dead for `now` takes its token ids with it.
+  if reg_old == nil then redis.call('DEL', reg) end
+  local reg_exp = later(exp, reg_old)
+  if tonumber(reg_exp) > now then
+    redis.call('HSET', reg, 'exp', reg_exp)
+    for i = 1, n do
+      if plan[i] then redis.call('HSET', reg, 't:' .. ARGV[7 + i], '1') end
+    end
+    redis.call('EXPIREAT', reg, exat(reg_exp))
+  end
+end
+return {'registered'}
+"#
+);
+
+static REGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(REGISTER_LUA));
+
+/// Removes a live registration and the bindings of its token ids that
+/// still point at its session.
+///
+/// `KEYS`: the registration key. `ARGV`: `now`, the key prefix, `iss`,
+/// `sid`. The binding keys are built here from the registered token ids
+/// (`{prefix}bnd:{jti}`, as [`FactKey::Binding`] does), since only the
+/// record knows them.
+///
+/// Returns 1 when a live record was removed, 0 when there was none.
+const UNREGISTER_LUA: &str = concat!(
+    lua_prelude!(),
+    r#"
+local reg = KEYS[1]
+now = tonumber(ARGV[1])
+local prefix, iss, sid = ARGV[2], ARGV[3], ARGV[4]
+
+local v = redis.call('HGET', reg, 'exp')
+if not v then return 0 end
+local e = int(v)
+if e == nil then corrupt(reg) end
+if e <= now then return 0 end
+
+-- Reads first: Redis does not roll a script back on error.
+local doomed = {}
+for _, field in ipairs(redis.call('HKEYS', reg)) do
+  if string.sub(field, 1, 2) == 't:' then
+    local key = prefix .. 'bnd:' .. string.sub(field, 3)
+    local b = redis.call('HMGET', key, 'iss', 'sid')
+    if b[1] == iss and b[2] == sid then doomed[#doomed + 1] = key end
+  end
+end
+for _, key in ipairs(doomed) do redis.call('DEL', key) end
+redis.call('DEL', reg)
+return 1
+"#
+);
+
+static UNREGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(UNREGISTER_LUA));
+
+/// Reads the facts of a lookup and, for a token id, its binding and the
+/// facts of the bound session and subject. Writes nothing.
+///
+/// `KEYS`: the `m` fact keys of the lookup, then the binding key when the
+/// lookup has a token id. `ARGV`: the key prefix, `m`.
+///
+/// Returns the `m` values (nil when absent), then, with a binding key, the
+/// binding's `exp`, `at`, `iss`, `sub`, `sid` and the values of the bound
+/// session-revoked, disabled and revoked-before keys (nil when absent). The
+/// bound keys are built as [`FactKey::encode`] builds them: the length in
+/// front of the issuer is its byte length, which is what Lua's `#` counts.
+/// Liveness is judged by the caller against its `now`.
+const LOOKUP_LUA: &str = r#"
+local prefix = ARGV[1]
+local m = tonumber(ARGV[2])
+local out = {}
+for i = 1, m do out[i] = redis.call('GET', KEYS[i]) end
+local binding = KEYS[m + 1]
+if binding == nil then return out end
+local b = redis.call('HMGET', binding, 'exp', 'at', 'iss', 'sub', 'sid')
+for i = 1, 5 do out[m + i] = b[i] end
+local iss, sub, sid = b[3], b[4], b[5]
+local function key(kind, id)
+  return prefix .. kind .. ':' .. #iss .. ':' .. iss .. ':' .. id
+end
+out[m + 6] = false
+out[m + 7] = false
+out[m + 8] = false
+if b[1] and iss and sub then
+  if sid then out[m + 6] = redis.call('GET', key('ses', sid)) end
+  out[m + 7] = redis.call('GET', key('dis', sub))
+  out[m + 8] = redis.call('GET', key('rb', sub))
+end
+return out
+"#;
+
+static LOOKUP: LazyLock<Script> = LazyLock::new(|| Script::new(LOOKUP_LUA));
 
 /// What the `event` field of a stream entry holds: an [`Event`] without its
 /// id, which is the entry id.
@@ -219,6 +467,18 @@ struct StoredEvent {
     actor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<Note>,
+}
+
+impl StoredEvent {
+    fn into_event(self, id: EventId) -> Event {
+        Event {
+            id,
+            at: self.at,
+            change: self.change,
+            actor: self.actor,
+            reason: self.reason,
+        }
+    }
 }
 
 /// Failures of this module that are not a [`RedisError`].
@@ -298,40 +558,78 @@ impl RedisStore {
         format!("{}{}", self.prefix, fact.encode())
     }
 
-    /// The fact keys (before the stream key) and the kind-specific arguments
-    /// (after the common four) that [`APPLY_LUA`] expects for `change`.
-    fn script_input(&self, change: &Change) -> (Vec<String>, Vec<String>) {
-        let secs = |at: &UnixTime| at.as_secs().to_string();
+    /// The fact key and the kind-specific arguments (after the common five)
+    /// that [`APPLY_LUA`] expects for `change`.
+    fn script_input(&self, change: &Change) -> (String, Vec<String>) {
         match change {
             Change::TokenRevoked { jti, expires_at } => {
-                (vec![self.key(FactKey::Token(jti))], vec![secs(expires_at)])
+                (self.key(FactKey::Token(jti)), vec![secs(*expires_at)])
             }
             Change::SessionRevoked {
                 session,
                 expires_at,
-            } => (
-                vec![self.key(FactKey::Session(session))],
-                vec![secs(expires_at)],
-            ),
+            } => (self.key(FactKey::Session(session)), vec![secs(*expires_at)]),
             Change::SubjectDisabled {
                 subject,
                 expires_at,
             } => (
-                vec![self.key(FactKey::SubjectDisabled(subject))],
-                vec![expires_at.as_ref().map_or_else(|| NEVER.to_owned(), secs)],
+                self.key(FactKey::SubjectDisabled(subject)),
+                vec![expires_at.map_or_else(|| NEVER.to_owned(), secs)],
             ),
             Change::SubjectEnabled { subject } => {
-                (vec![self.key(FactKey::SubjectDisabled(subject))], vec![])
+                (self.key(FactKey::SubjectDisabled(subject)), vec![])
             }
             Change::SubjectRevokedBefore {
                 subject,
                 before,
                 expires_at,
             } => (
-                vec![self.key(FactKey::SubjectRevokedBefore(subject))],
-                vec![secs(before), secs(expires_at)],
+                self.key(FactKey::SubjectRevokedBefore(subject)),
+                vec![secs(*before), secs(*expires_at)],
             ),
         }
+    }
+
+    /// `apply`, or with `seen`, `apply_once`: one run of [`APPLY_LUA`].
+    /// `None` only when the seen-marker was live.
+    async fn apply_script(
+        &self,
+        seen: Option<&SeenKey>,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Option<Event>, StoreError> {
+        let (fact, extra) = self.script_input(&change);
+        let stored = StoredEvent {
+            at: now,
+            change,
+            actor: provenance.actor,
+            reason: provenance.reason,
+        };
+        let json = encode_event(&stored)?;
+
+        let mut call = APPLY.prepare_invoke();
+        call.key(fact).key(&*self.stream);
+        if let Some(seen) = seen {
+            call.key(self.key(FactKey::Seen(seen)));
+        }
+        call.arg(stored.change.kind().as_str())
+            .arg(now.as_secs())
+            .arg(self.max_events)
+            .arg(json)
+            .arg(seen.map(|s| secs(s.expires_at)).unwrap_or_default());
+        for arg in extra {
+            call.arg(arg);
+        }
+        let reply: Value = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+
+        if seen.is_some() && reply == Value::Nil {
+            return Ok(None);
+        }
+        let id = stream_id(&reply)?;
+        Ok(Some(stored.into_event(id)))
     }
 
     /// Runs `op` on a pooled connection within [`RedisStore::deadline`].
@@ -404,6 +702,75 @@ fn is_live(expiry: &str, now: UnixTime, key: &str) -> Result<bool, StoreError> {
     Ok(parse_secs(expiry, key)? > now.as_secs())
 }
 
+/// Decimal seconds, as every script reads them.
+fn secs(at: UnixTime) -> String {
+    at.as_secs().to_string()
+}
+
+fn encode_event(stored: &StoredEvent) -> Result<String, StoreError> {
+    serde_json::to_string(stored)
+        .map_err(|err| corrupt(format_args!("cannot encode the event: {err}")))
+}
+
+/// The id `XADD` answered with.
+fn stream_id(reply: &Value) -> Result<EventId, StoreError> {
+    let id = opt_str(reply, "XADD reply")?.ok_or_else(|| corrupt("XADD returned nil"))?;
+    if parse_stream_id(id).is_none() {
+        return Err(corrupt(format_args!(
+            "XADD returned {id:?}, not a stream id"
+        )));
+    }
+    Ok(EventId(id.to_owned()))
+}
+
+/// A revoked-before value, `{before} {expiry}`: the mark if live at `now`.
+fn live_mark(text: &str, now: UnixTime, key: &str) -> Result<Option<UnixTime>, StoreError> {
+    let (before, expiry) = text
+        .split_once(' ')
+        .ok_or_else(|| corrupt(format_args!("{key}: {text:?} is not a mark")))?;
+    let before = parse_secs(before, key)?;
+    Ok(is_live(expiry, now, key)?.then_some(UnixTime::from_secs(before)))
+}
+
+/// The bound facts from the tail of a [`LOOKUP_LUA`] reply: the binding's
+/// `exp`, `at`, `iss`, `sub`, `sid`, then the bound session-revoked,
+/// disabled and revoked-before values. `None` when there is no binding
+/// live at `now`.
+fn bound_facts(tail: &[Value], now: UnixTime) -> Result<Option<BoundFacts>, StoreError> {
+    const KEY: &str = "binding";
+    let [exp, at, iss, sub, _sid, session, disabled, mark] = tail else {
+        return Err(corrupt(
+            "the lookup script returned the wrong number of values",
+        ));
+    };
+    let Some(exp) = opt_str(exp, KEY)? else {
+        return Ok(None);
+    };
+    let at = opt_str(at, KEY)?.ok_or_else(|| corrupt("a binding has no `at`"))?;
+    if opt_bytes(iss)?.is_none() || opt_bytes(sub)?.is_none() {
+        return Err(corrupt("a binding has no `iss` or `sub`"));
+    }
+    if parse_secs(exp, KEY)? <= now.as_secs() {
+        return Ok(None);
+    }
+    let registered_at = UnixTime::from_secs(parse_secs(at, KEY)?);
+    let live = |value: &Value, what: &str| -> Result<bool, StoreError> {
+        match opt_str(value, what)? {
+            Some(text) => is_live(text, now, what),
+            None => Ok(false),
+        }
+    };
+    Ok(Some(BoundFacts {
+        session_revoked: live(session, "bound session")?,
+        subject_disabled: live(disabled, "bound subject")?,
+        subject_revoked_before: opt_str(mark, "bound mark")?
+            .map(|text| live_mark(text, now, "bound mark"))
+            .transpose()?
+            .flatten(),
+        registered_at,
+    }))
+}
+
 /// A stream id, `{ms}-{seq}`, as Redis prints it.
 fn parse_stream_id(text: &str) -> Option<(u64, u64)> {
     let (ms, seq) = text.split_once('-')?;
@@ -455,45 +822,130 @@ impl RevocationStore for RedisStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
-        let (keys, extra) = self.script_input(&change);
-        let stored = StoredEvent {
-            at: now,
-            change,
-            actor: provenance.actor,
-            reason: provenance.reason,
-        };
-        let json = serde_json::to_string(&stored)
-            .map_err(|err| corrupt(format_args!("cannot encode the event: {err}")))?;
+        self.apply_script(None, change, provenance, now)
+            .await?
+            .ok_or_else(|| corrupt("the apply script returned nil"))
+    }
 
-        let mut call = APPLY.prepare_invoke();
-        for key in keys {
-            call.key(key);
+    async fn apply_once(
+        &self,
+        seen: &SeenKey,
+        change: Change,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Option<Event>, StoreError> {
+        self.apply_script(Some(seen), change, provenance, now).await
+    }
+
+    async fn register_session(
+        &self,
+        reg: &SessionRegistration,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Registration, StoreError> {
+        let ids = reg.token_ids();
+        // The events a refusal records, built here so that they are encoded
+        // exactly as `apply` encodes them.
+        let refusals = ids
+            .iter()
+            .map(|jti| StoredEvent {
+                at: now,
+                change: Change::TokenRevoked {
+                    jti: jti.clone(),
+                    expires_at: reg.expires_at(),
+                },
+                actor: provenance.actor.clone(),
+                reason: provenance.reason.clone(),
+            })
+            .collect::<Vec<_>>();
+
+        let mut call = REGISTER.prepare_invoke();
+        call.key(&*self.stream)
+            .key(self.key(FactKey::SubjectDisabled(&reg.subject())));
+        for jti in ids {
+            call.key(self.key(FactKey::Token(jti)));
         }
-        call.key(&*self.stream);
-        call.arg(stored.change.kind().as_str())
-            .arg(now.as_secs())
+        for jti in ids {
+            call.key(self.key(FactKey::Binding(jti)));
+        }
+        if let Some(session) = reg.session() {
+            call.key(self.key(FactKey::Session(&session)))
+                .key(self.key(FactKey::Registration(&session)));
+        }
+        call.arg(now.as_secs())
             .arg(self.max_events)
-            .arg(json);
-        for arg in extra {
-            call.arg(arg);
+            .arg(ids.len())
+            .arg(secs(reg.expires_at()))
+            .arg(reg.iss().as_ref())
+            .arg(reg.sub().as_ref())
+            .arg(reg.sid().map_or("", AsRef::as_ref));
+        for jti in ids {
+            call.arg(jti.as_ref());
+        }
+        for event in &refusals {
+            call.arg(encode_event(event)?);
         }
         let reply: Value = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
 
-        let id = opt_str(&reply, "XADD reply")?.ok_or_else(|| corrupt("XADD returned nil"))?;
-        if parse_stream_id(id).is_none() {
-            return Err(corrupt(format_args!(
-                "XADD returned {id:?}, not a stream id"
-            )));
+        let Value::Array(parts) = reply else {
+            return Err(corrupt("the register script did not return an array"));
+        };
+        let (status, rest) = parts
+            .split_first()
+            .ok_or_else(|| corrupt("the register script returned nothing"))?;
+        match opt_str(status, "register status")? {
+            Some("registered") => Ok(Registration::Registered),
+            Some("refused") => {
+                let (reason, ids) = rest
+                    .split_first()
+                    .ok_or_else(|| corrupt("a refusal without a reason"))?;
+                let reason = match opt_str(reason, "refusal reason")? {
+                    Some("session_revoked") => Reason::SessionRevoked,
+                    Some("subject_disabled") => Reason::SubjectDisabled,
+                    other => return Err(corrupt(format_args!("unknown refusal {other:?}"))),
+                };
+                if ids.len() != refusals.len() {
+                    return Err(corrupt("a refusal with the wrong number of events"));
+                }
+                let events = refusals
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(stored, id)| Ok(stored.into_event(stream_id(id)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok(Registration::Refused { reason, events })
+            }
+            other => Err(corrupt(format_args!("unknown register status {other:?}"))),
         }
-        Ok(Event {
-            id: EventId(id.to_owned()),
-            at: stored.at,
-            change: stored.change,
-            actor: stored.actor,
-            reason: stored.reason,
-        })
+    }
+
+    async fn unregister_session(
+        &self,
+        iss: &Issuer,
+        sid: &SessionId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let session = Session {
+            iss: iss.clone(),
+            sid: sid.clone(),
+        };
+        let mut call = UNREGISTER.prepare_invoke();
+        call.key(self.key(FactKey::Registration(&session)))
+            .arg(now.as_secs())
+            .arg(&*self.prefix)
+            .arg(iss.as_ref())
+            .arg(sid.as_ref());
+        let reply: Value = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        match reply {
+            Value::Int(0) => Ok(false),
+            Value::Int(1) => Ok(true),
+            other => Err(corrupt(format_args!(
+                "the unregister script returned {other:?}"
+            ))),
+        }
     }
 
     async fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
@@ -522,22 +974,27 @@ impl RevocationStore for RedisStore {
             return Ok(Facts::default());
         }
 
-        let mut mget = redis::cmd("MGET");
+        let mut call = LOOKUP.prepare_invoke();
         for (_, key) in &slots {
-            mget.arg(key);
+            call.key(key);
         }
+        if let Some(jti) = lookup.jti {
+            call.key(self.key(FactKey::Binding(jti)));
+        }
+        call.arg(&*self.prefix).arg(slots.len());
         let reply: Value = self
-            .run(|mut conn| async move { mget.query_async(&mut conn).await.map_err(store_error) })
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
         let Value::Array(values) = reply else {
-            return Err(corrupt("MGET did not return an array"));
+            return Err(corrupt("the lookup script did not return an array"));
         };
-        if values.len() != slots.len() {
-            return Err(corrupt("MGET returned the wrong number of values"));
+        if values.len() < slots.len() {
+            return Err(corrupt("the lookup script returned too few values"));
         }
+        let (values, tail) = values.split_at(slots.len());
 
         let mut facts = Facts::default();
-        for ((slot, key), value) in slots.iter().zip(&values) {
+        for ((slot, key), value) in slots.iter().zip(values) {
             let Some(text) = opt_str(value, key)? else {
                 continue;
             };
@@ -545,16 +1002,11 @@ impl RevocationStore for RedisStore {
                 Slot::Token => facts.token_revoked = is_live(text, now, key)?,
                 Slot::Session => facts.session_revoked = is_live(text, now, key)?,
                 Slot::Disabled => facts.subject_disabled = is_live(text, now, key)?,
-                Slot::RevokedBefore => {
-                    let (before, expiry) = text
-                        .split_once(' ')
-                        .ok_or_else(|| corrupt(format_args!("{key}: {text:?} is not a mark")))?;
-                    let before = parse_secs(before, key)?;
-                    if is_live(expiry, now, key)? {
-                        facts.subject_revoked_before = Some(UnixTime::from_secs(before));
-                    }
-                }
+                Slot::RevokedBefore => facts.subject_revoked_before = live_mark(text, now, key)?,
             }
+        }
+        if lookup.jti.is_some() {
+            facts.bound = bound_facts(tail, now)?;
         }
         Ok(facts)
     }
