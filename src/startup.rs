@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{HttpServer, web};
@@ -14,6 +15,8 @@ use crate::config::{Settings, StoreKind};
 use crate::domain::UnixTime;
 use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
+use crate::oidc::provider::Providers;
+use crate::oidc::receiver::LogoutReceiver;
 use crate::revocations::Revocations;
 use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
 
@@ -59,11 +62,24 @@ impl Application {
                 "check.require_client_key = false: anyone who reaches the listener can probe tokens"
             );
         }
+        let providers = Arc::new(Providers::from_settings(
+            &settings.providers,
+            &settings.backchannel,
+        )?);
+        let revocations = Revocations::new(store, settings.lifetimes.clone(), metrics.clone());
+        let logouts = LogoutReceiver::new(
+            providers.clone(),
+            revocations.clone(),
+            metrics.clone(),
+            settings.backchannel.recent_tokens,
+        );
         let state = web::Data::new(AppState {
-            revocations: Revocations::new(store, settings.lifetimes.clone(), metrics.clone()),
+            revocations,
+            logouts,
             keys,
             check: settings.check.clone(),
             metrics,
+            body_limit: settings.http.body_limit,
         });
 
         let listener = TcpListener::bind(settings.listen)
@@ -85,6 +101,7 @@ impl Application {
 
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
+        tasks.extend(providers.spawn_refresh(cancel.clone()));
         if let Backend::Embedded(embedded) = backend {
             tasks.push(tokio::spawn(sweep(
                 embedded,

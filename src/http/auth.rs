@@ -56,6 +56,18 @@ impl FromRequest for AdminKey {
     }
 }
 
+/// A caller holding a client (or admin) key: an application.
+pub struct ClientKey(pub Principal);
+
+impl FromRequest for ClientKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req, Role::Client).map(Self))
+    }
+}
+
 /// A caller allowed to check: anyone when `check.require_client_key` is
 /// off, otherwise a holder of a client or admin key.
 pub struct CheckCaller;

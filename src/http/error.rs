@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::{CheckRequestError, ParseError};
+use crate::domain::{CheckRequestError, ParseError, Reason};
 use crate::revocations::RevokeError;
 use crate::store::StoreError;
 
@@ -19,7 +19,9 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
-    /// `unsupported_media_type`, `store_unavailable`, `server_error`.
+    /// `unsupported_media_type`, `store_unavailable`,
+    /// `temporarily_unavailable`, `server_error`; and for a refused session
+    /// registration, `session_revoked` or `subject_disabled`.
     #[schema(example = "invalid_request")]
     pub error: &'static str,
     /// What went wrong, for people.
@@ -38,8 +40,13 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// A session registration refused because of what is already known.
+    #[error("{}", refusal(.0))]
+    RegistrationRefused(Reason),
     #[error("no such endpoint")]
     NotFound,
+    #[error("no provider is named `{0}`")]
+    UnknownProvider(String),
     #[error("this endpoint does not accept that method")]
     MethodNotAllowed { allow: String },
     #[error("{0}")]
@@ -49,6 +56,9 @@ pub enum ApiError {
     /// The store could not be reached. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
+    /// Something other than the store is not ready (a provider's keys).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -63,11 +73,13 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
-            Self::NotFound => "not_found",
+            Self::RegistrationRefused(reason) => reason.as_str(),
+            Self::NotFound | Self::UnknownProvider(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }
     }
@@ -85,12 +97,12 @@ impl ResponseError for ApiError {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) | Self::RegistrationRefused(_) => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::UnknownProvider(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,12 +129,22 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
-            Self::StoreUnavailable(_) => {
+            Self::StoreUnavailable(_) | Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             _ => {}
         }
         response.json(self.body())
+    }
+}
+
+fn refusal(reason: &Reason) -> &'static str {
+    match reason {
+        Reason::SessionRevoked => {
+            "this session was already logged out at the provider; its token ids are now revoked"
+        }
+        Reason::SubjectDisabled => "this subject is disabled; its token ids are now revoked",
+        Reason::TokenRevoked | Reason::SubjectRevokedBefore => "this login is already revoked",
     }
 }
 

@@ -24,8 +24,9 @@ pub struct DependencyStatus {
     pub status: &'static str,
     /// Which implementation, e.g. `embedded` or `redis`.
     pub kind: &'static str,
-    /// How long the probe took.
-    pub latency_ms: f64,
+    /// How long the probe took, for probed dependencies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
     /// Why it is down; absent when up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -35,8 +36,9 @@ pub struct DependencyStatus {
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
-    /// One entry per dependency, by name.
-    pub checks: BTreeMap<&'static str, DependencyStatus>,
+    /// One entry per dependency, by name: `store`, and `provider:{name}`
+    /// for each identity provider.
+    pub checks: BTreeMap<String, DependencyStatus>,
 }
 
 /// Is the process alive?
@@ -53,8 +55,11 @@ pub async fn get_healthz() -> HttpResponse {
 
 /// Can this instance answer correctly?
 ///
-/// Ready when every dependency (the store) answers; `503` otherwise, with
-/// the failing dependency named.
+/// Ready when the store answers; `503` otherwise, with the failing
+/// dependency named. Identity providers are listed too (`up` once their
+/// keys are loaded), but do not make the instance unready: checks do not
+/// need them, and a logout token for a provider whose keys never loaded is
+/// answered `503`, so the provider retries.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -71,13 +76,32 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     let store_status = DependencyStatus {
         status: if result.is_ok() { "up" } else { "down" },
         kind: store.backend().name(),
-        latency_ms,
+        latency_ms: Some(latency_ms),
         error: result.as_ref().err().map(ToString::to_string),
     };
     let ready = result.is_ok();
+    let mut checks = BTreeMap::from([("store".to_owned(), store_status)]);
+    for provider in state.logouts.providers().iter() {
+        let loaded = provider.loaded().is_some();
+        checks.insert(
+            format!("provider:{}", provider.name),
+            DependencyStatus {
+                status: if loaded { "up" } else { "down" },
+                kind: "provider",
+                latency_ms: None,
+                error: if loaded {
+                    None
+                } else {
+                    provider
+                        .last_error()
+                        .or_else(|| Some("keys not loaded yet".into()))
+                },
+            },
+        );
+    }
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
-        checks: BTreeMap::from([("store", store_status)]),
+        checks,
     };
     let mut response = if ready {
         HttpResponse::Ok()

@@ -7,12 +7,14 @@
 
 mod admin;
 mod auth;
+mod backchannel;
 mod check;
 mod error;
 mod extract;
 mod health;
 mod middleware;
 mod openapi;
+mod sessions;
 mod state;
 
 use actix_web::body::MessageBody;
@@ -43,7 +45,12 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(admin::post_enable_subject)
         .service(admin::post_revoke_subject_tokens)
         .service(admin::get_subject_status)
-        .service(admin::get_events);
+        .service(admin::get_events)
+        .service(backchannel::post_backchannel_logout)
+        .service(backchannel::post_provider_backchannel_logout)
+        .service(backchannel::get_recent_logout_tokens)
+        .service(sessions::post_session)
+        .service(sessions::delete_session);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

@@ -3,11 +3,15 @@
 use crate::auth::KeyRing;
 use crate::config::CheckSettings;
 use crate::metrics::Metrics;
+use crate::oidc::receiver::LogoutReceiver;
 use crate::revocations::Revocations;
 
 pub struct AppState {
     pub revocations: Revocations,
+    pub logouts: LogoutReceiver,
     pub keys: KeyRing,
     pub check: CheckSettings,
     pub metrics: Metrics,
+    /// `http.body_limit`, for handlers that read their body themselves.
+    pub body_limit: usize,
 }

@@ -5,10 +5,12 @@
 mod common;
 
 mod admin;
+mod backchannel;
 mod binary;
 mod check;
 mod errors;
 mod faults;
+mod forged;
 mod health;
 mod helpers;
 mod openapi;

@@ -1,0 +1,153 @@
+//! `/v1/sessions`: what an application calls at login, so that revokd knows
+//! which of the app's own tokens belong to which provider session.
+
+use actix_web::{HttpResponse, delete, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::ClientKey;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, QueryParams};
+use super::state::AppState;
+use crate::domain::{
+    Issuer, Provenance, Registration, SessionId, SessionRegistration, SubjectId, TokenId, UnixTime,
+};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterSessionBody {
+    /// The identity provider's `iss`.
+    #[schema(
+        max_length = 1024,
+        example = "https://auth.example.com/application/o/home-assistant/"
+    )]
+    pub iss: String,
+    /// The provider session (`sid` of the ID token), when the provider sends one.
+    #[schema(max_length = 256)]
+    pub sid: Option<String>,
+    /// The person (`sub` of the ID token).
+    #[schema(max_length = 256, example = "alice")]
+    pub sub: String,
+    /// The app's own token ids for this login (e.g. Home Assistant's
+    /// refresh-token id); 1 to 100. Calling again adds ids (token refresh).
+    pub token_ids: Vec<String>,
+    /// When the app's tokens expire at the latest (seconds since the epoch).
+    pub expires_at: i64,
+}
+
+/// The session is known to revokd.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub registered: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionParams {
+    #[param(max_length = 1024)]
+    pub iss: String,
+    #[param(max_length = 256)]
+    pub sid: String,
+}
+
+/// Whether a registration was removed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Unregistered {
+    pub removed: bool,
+}
+
+/// Register a login.
+///
+/// Binds the app's token ids to the provider session and subject, so that a
+/// check of a token id alone answers `session_revoked`, `subject_disabled`
+/// or `subject_revoked_before` when the provider logs the session out or
+/// the person is disabled. Idempotent. When the session was already logged
+/// out at the provider (the logout token arrived first) or the subject is
+/// disabled, the registration is refused with `403` and the error code
+/// `session_revoked` or `subject_disabled` — and its token ids are recorded
+/// as revoked anyway, so they are dead even if the app ignores the answer.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = RegisterSessionBody,
+    responses(
+        (status = 200, description = "Registered", body = Registered),
+        (status = 400, description = "Invalid body (e.g. no token ids, `expires_at` in the past)", body = ErrorBody),
+        (status = 401, description = "No or wrong client key", body = ErrorBody),
+        (status = 403, description = "Refused: `error` is `session_revoked` or `subject_disabled`; the token ids are revoked", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
+    ),
+    security(("client_key" = []))
+)]
+#[post("/v1/sessions")]
+pub async fn post_session(
+    client: ClientKey,
+    state: web::Data<AppState>,
+    body: JsonBody<RegisterSessionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let RegisterSessionBody {
+        iss,
+        sid,
+        sub,
+        token_ids,
+        expires_at,
+    } = body.0;
+    let now = UnixTime::now();
+    let expires_at = UnixTime::from_secs(expires_at);
+    if expires_at <= now {
+        return Err(ApiError::invalid("`expires_at` is in the past"));
+    }
+    let registration = SessionRegistration::new(
+        Issuer::parse(iss)?,
+        sid.map(SessionId::parse).transpose()?,
+        SubjectId::parse(sub)?,
+        token_ids
+            .into_iter()
+            .map(TokenId::parse)
+            .collect::<Result<_, _>>()?,
+        expires_at,
+    )
+    .map_err(ApiError::invalid)?;
+    let provenance = Provenance {
+        actor: client.0.actor(),
+        reason: None,
+    };
+    match state
+        .revocations
+        .register_session(&registration, provenance, now)
+        .await?
+    {
+        Registration::Registered => Ok(HttpResponse::Ok().json(Registered { registered: true })),
+        Registration::Refused { reason, .. } => Err(ApiError::RegistrationRefused(reason)),
+    }
+}
+
+/// Forget a login (local logout).
+///
+/// Removes the registration of `(iss, sid)` and its token bindings.
+#[utoipa::path(
+    tag = "sessions",
+    params(SessionParams),
+    responses(
+        (status = 200, description = "Removed, or there was nothing to remove", body = Unregistered),
+        (status = 400, description = "Missing or invalid `iss` / `sid`", body = ErrorBody),
+        (status = 401, description = "No or wrong client key", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("client_key" = []))
+)]
+#[delete("/v1/sessions")]
+pub async fn delete_session(
+    _client: ClientKey,
+    state: web::Data<AppState>,
+    params: QueryParams<SessionParams>,
+) -> Result<HttpResponse, ApiError> {
+    let SessionParams { iss, sid } = params.0;
+    let (iss, sid) = (Issuer::parse(iss)?, SessionId::parse(sid)?);
+    let removed = state
+        .revocations
+        .unregister_session(&iss, &sid, UnixTime::now())
+        .await?;
+    Ok(HttpResponse::Ok().json(Unregistered { removed }))
+}
