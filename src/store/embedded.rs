@@ -35,9 +35,8 @@ use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     Table, TableDefinition, WriteTransaction,
 };
-use serde::Deserialize;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{FactKey, RevocationStore, StoreError};
 use crate::domain::{
