@@ -70,8 +70,13 @@ impl Revocations {
 
     /// Applies `change` unless the logout token `seen` was already acted
     /// on (OIDC Back-Channel Logout 1.0 §2.6, replay protection). `None`
-    /// means a replay: nothing changed, and the logout token should still
-    /// be answered as accepted, since its effect is in place.
+    /// means a replay: nothing changed, and the first call's effect is in
+    /// place. How to answer a replay is the caller's decision.
+    ///
+    /// A logout token that needs more than one change should apply the
+    /// others first (with the idempotent `apply`) and this one last: a
+    /// failure in between then leaves no marker, and the provider's retry
+    /// redoes everything.
     ///
     /// # Errors
     /// The store failed; neither the change nor the marker was stored, so

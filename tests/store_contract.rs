@@ -1986,22 +1986,44 @@ mod redis_only {
             limit: 10,
         };
 
+        let reg = registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 60));
+        let (iss, sid) = (
+            Issuer::parse(IDP_A).expect("iss"),
+            SessionId::parse("s1").expect("sid"),
+        );
+        let logout = seen(IDP_A, "logout-1", at(t, 60));
+
         let started = Instant::now();
         let ping = store.ping().await.err();
         let ping_took = started.elapsed();
-        let apply = store.apply(revoke, by("admin:test"), t).await.err();
+        let apply = store.apply(revoke.clone(), by("admin:test"), t).await.err();
         let apply_took = started.elapsed() - ping_took;
         let lookup = store.lookup(token_lookup(&token), t).await.err();
         let lookup_took = started.elapsed() - ping_took - apply_took;
         let events = store.events(&page).await.err();
         let events_took = started.elapsed() - ping_took - apply_took - lookup_took;
-
-        let results = [
+        let mut results = vec![
             ("ping", ping, ping_took),
             ("apply", apply, apply_took),
             ("lookup", lookup, lookup_took),
             ("events", events, events_took),
         ];
+        let started = Instant::now();
+        let once = store
+            .apply_once(&logout, revoke, by("admin:test"), t)
+            .await
+            .err();
+        results.push(("apply_once", once, started.elapsed()));
+        let started = Instant::now();
+        let registered = store
+            .register_session(&reg, by("client:app"), t)
+            .await
+            .err();
+        results.push(("register_session", registered, started.elapsed()));
+        let started = Instant::now();
+        let unregistered = store.unregister_session(&iss, &sid, t).await.err();
+        results.push(("unregister_session", unregistered, started.elapsed()));
+
         for (call, err, took) in results {
             assert!(
                 matches!(err, Some(StoreError::Unavailable(_))),
@@ -2186,6 +2208,179 @@ mod redis_only {
             all_events(&h.store).await.is_empty(),
             "a failed apply appended its event"
         );
+    }
+
+    async fn get(conn: &mut raw_redis::aio::MultiplexedConnection, key: &str) -> Option<String> {
+        raw_redis::cmd("GET")
+            .arg(key)
+            .query_async(conn)
+            .await
+            .expect("GET")
+    }
+
+    async fn exists(conn: &mut raw_redis::aio::MultiplexedConnection, key: &str) -> bool {
+        raw_redis::cmd("EXISTS")
+            .arg(key)
+            .query_async::<i64>(conn)
+            .await
+            .expect("EXISTS")
+            == 1
+    }
+
+    #[tokio::test]
+    async fn a_failed_apply_once_leaves_no_marker_and_a_retry_applies() {
+        // Arrange: a mark the script cannot read.
+        let h = redis();
+        let mut conn = raw(&h.server).await;
+        let t = now();
+        let mark_key = "revokd-test:rb:21:https://idp-a.example:alice";
+        let _: () = raw_redis::cmd("SET")
+            .arg(mark_key)
+            .arg("garbage")
+            .query_async(&mut conn)
+            .await
+            .expect("SET");
+        let key = seen(IDP_A, "logout-1", at(t, 600));
+        let change = Change::SubjectRevokedBefore {
+            subject: subject(IDP_A, "alice"),
+            before: t,
+            expires_at: at(t, 3600),
+        };
+
+        // Act
+        let failed = h
+            .store
+            .apply_once(&key, change.clone(), by("logout:idp-a"), t)
+            .await;
+
+        // Assert: nothing written, so the provider's retry goes through.
+        assert!(matches!(failed, Err(StoreError::Corrupt(_))), "{failed:?}");
+        assert!(
+            !exists(
+                &mut conn,
+                "revokd-test:seen:21:https://idp-a.example:logout-1"
+            )
+            .await,
+            "a failed call left its marker"
+        );
+        assert_eq!(get(&mut conn, mark_key).await.as_deref(), Some("garbage"));
+        assert!(all_events(&h.store).await.is_empty());
+        let _: () = raw_redis::cmd("DEL")
+            .arg(mark_key)
+            .query_async(&mut conn)
+            .await
+            .expect("DEL");
+        let retried = h
+            .store
+            .apply_once(&key, change, by("logout:idp-a"), t)
+            .await
+            .expect("apply_once");
+        assert!(retried.is_some());
+    }
+
+    #[tokio::test]
+    async fn registry_keys_expire_with_what_they_record() {
+        let h = redis();
+        let mut conn = raw(&h.server).await;
+        let t = now();
+
+        register(
+            &h.store,
+            &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 1000)),
+            t,
+        )
+        .await;
+        h.store
+            .apply_once(
+                &seen(IDP_A, "logout-1", at(t, 2000)),
+                Change::TokenRevoked {
+                    jti: jti("t9"),
+                    expires_at: at(t, 3000),
+                },
+                by("logout:idp-a"),
+                t,
+            )
+            .await
+            .expect("apply_once");
+
+        // EXPIREAT has whole seconds and the clock moved on since `t`:
+        // allow a few seconds below, nothing above.
+        for (key, secs) in [
+            ("revokd-test:bnd:t1", 1000),
+            ("revokd-test:reg:21:https://idp-a.example:s1", 1000),
+            ("revokd-test:seen:21:https://idp-a.example:logout-1", 2000),
+        ] {
+            let pttl: i64 = raw_redis::cmd("PTTL")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .expect("PTTL");
+            assert!(
+                ((secs - 5) * 1000..=secs * 1000).contains(&pttl),
+                "{key}: PTTL {pttl}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registration_that_meets_an_unreadable_binding_writes_nothing() {
+        let h = redis();
+        let mut conn = raw(&h.server).await;
+        let t = now();
+        let _: () = raw_redis::cmd("SET")
+            .arg("revokd-test:bnd:t2")
+            .arg("not a hash")
+            .query_async(&mut conn)
+            .await
+            .expect("SET");
+
+        let result = h
+            .store
+            .register_session(
+                &registration(IDP_A, Some("s1"), "alice", &["t1", "t2"], at(t, 600)),
+                by("client:app"),
+                t,
+            )
+            .await;
+
+        assert!(matches!(result, Err(StoreError::Corrupt(_))), "{result:?}");
+        assert!(!exists(&mut conn, "revokd-test:bnd:t1").await);
+        assert!(!exists(&mut conn, "revokd-test:reg:21:https://idp-a.example:s1").await);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_meets_an_unreadable_token_revocation_writes_nothing() {
+        let h = redis();
+        let mut conn = raw(&h.server).await;
+        let t = now();
+        apply(
+            &h.store,
+            Change::SessionRevoked {
+                session: session(IDP_A, "s1"),
+                expires_at: at(t, 3600),
+            },
+            t,
+        )
+        .await;
+        let _: () = raw_redis::cmd("SET")
+            .arg("revokd-test:tok:t2")
+            .arg("garbage")
+            .query_async(&mut conn)
+            .await
+            .expect("SET");
+
+        let result = h
+            .store
+            .register_session(
+                &registration(IDP_A, Some("s1"), "alice", &["t1", "t2"], at(t, 600)),
+                by("client:app"),
+                t,
+            )
+            .await;
+
+        assert!(matches!(result, Err(StoreError::Corrupt(_))), "{result:?}");
+        assert!(!exists(&mut conn, "revokd-test:tok:t1").await);
+        assert_eq!(all_events(&h.store).await.len(), 1, "only the tombstone");
     }
 
     #[tokio::test]

@@ -35,9 +35,8 @@ use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     Table, TableDefinition, WriteTransaction,
 };
-use serde::Deserialize;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::{FactKey, RevocationStore, StoreError};
 use crate::domain::{
@@ -1026,7 +1025,7 @@ fn trim_events_batch(db: &Database, max_events: u64) -> Result<usize, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Issuer, Note, Session, SessionId, Subject, SubjectId, TokenId};
+    use crate::domain::{Note, SubjectId};
 
     const ISS: &str = "https://idp.example";
 
@@ -1837,6 +1836,165 @@ mod tests {
         txn.commit().unwrap();
 
         assert_eq!(apply(&store, token_revoked("t3", 500), 100).await.id.0, "4");
+    }
+
+    // --- registry rows -------------------------------------------------------
+
+    fn registration(sid: &str, ids: &[&str], expires_at: i64) -> SessionRegistration {
+        SessionRegistration::new(
+            Issuer::parse(ISS).unwrap(),
+            Some(SessionId::parse(sid).unwrap()),
+            SubjectId::parse("alice").unwrap(),
+            ids.iter().map(|id| jti(id)).collect(),
+            t(expires_at),
+        )
+        .unwrap()
+    }
+
+    /// Rows in `bindings` and `sessions`, and in the expiry index.
+    fn registry_rows(store: &EmbeddedStore) -> (u64, u64, u64) {
+        let txn = store.inner.db.begin_read().unwrap();
+        let bindings = txn.open_table(BINDINGS).unwrap().len().unwrap();
+        let sessions = txn.open_table(SESSIONS).unwrap().len().unwrap();
+        let index = txn.open_table(EXPIRY).unwrap().len().unwrap();
+        (bindings, sessions, index)
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_expired_bindings_sessions_and_seen_markers() {
+        // Arrange: a registration and a seen-marker that end at 200, and a
+        // token revocation that outlives them.
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store
+            .register_session(&registration("s1", &["t1", "t2"], 200), admin(), t(100))
+            .await
+            .unwrap();
+        let seen = SeenKey {
+            iss: Issuer::parse(ISS).unwrap(),
+            jti: jti("logout-1"),
+            expires_at: t(200),
+        };
+        store
+            .apply_once(&seen, token_revoked("t9", 500), admin(), t(100))
+            .await
+            .unwrap();
+        assert_eq!(registry_rows(&store), (2, 1, 5));
+
+        // Act
+        let early = store.sweep(t(199)).await.unwrap();
+        let removed = store.sweep(t(200)).await.unwrap();
+
+        // Assert
+        assert_eq!(early, 0);
+        assert_eq!(removed, 4, "two bindings, one session, one marker");
+        assert_eq!(registry_rows(&store), (0, 0, 1));
+        assert_eq!(stored_rows(&store), (1, 1), "the token revocation stays");
+    }
+
+    #[tokio::test]
+    async fn sweep_follows_a_raised_registration_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for expires_at in [150, 300] {
+            store
+                .register_session(&registration("s1", &["t1"], expires_at), admin(), t(100))
+                .await
+                .unwrap();
+        }
+
+        assert_eq!(store.sweep(t(200)).await.unwrap(), 0);
+        assert_eq!(
+            registry_rows(&store),
+            (1, 1, 2),
+            "the old index entries were replaced"
+        );
+        assert!(token_facts(&store, "t1", 200).await.bound.is_some());
+        assert_eq!(store.sweep(t(300)).await.unwrap(), 2);
+        assert_eq!(registry_rows(&store), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn unregister_leaves_no_rows_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store
+            .register_session(&registration("s1", &["t1", "t2"], 500), admin(), t(100))
+            .await
+            .unwrap();
+
+        let iss = Issuer::parse(ISS).unwrap();
+        let sid = SessionId::parse("s1").unwrap();
+        assert!(store.unregister_session(&iss, &sid, t(150)).await.unwrap());
+
+        assert_eq!(registry_rows(&store), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_binding_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let txn = store.inner.db.begin_write().unwrap();
+        txn.open_table(BINDINGS)
+            .unwrap()
+            .insert("bnd:t1", (500, b"{not json".as_slice()))
+            .unwrap();
+        txn.commit().unwrap();
+
+        let id = jti("t1");
+        let lookup = store
+            .lookup(
+                Lookup {
+                    jti: Some(&id),
+                    ..Lookup::default()
+                },
+                t(100),
+            )
+            .await;
+        let registered = store
+            .register_session(&registration("s1", &["t1"], 500), admin(), t(100))
+            .await;
+
+        assert!(matches!(lookup, Err(StoreError::Corrupt(_))), "{lookup:?}");
+        assert!(
+            matches!(registered, Err(StoreError::Corrupt(_))),
+            "{registered:?}"
+        );
+        assert_eq!(registry_rows(&store), (1, 0, 0), "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn registrations_and_seen_markers_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = SeenKey {
+            iss: Issuer::parse(ISS).unwrap(),
+            jti: jti("logout-1"),
+            expires_at: t(500),
+        };
+        {
+            let store = open(dir.path());
+            store
+                .register_session(&registration("s1", &["t1"], 500), admin(), t(100))
+                .await
+                .unwrap();
+            store
+                .apply_once(&seen, session_revoked("s1", 500), admin(), t(100))
+                .await
+                .unwrap();
+        }
+
+        let store = open(dir.path());
+
+        let bound = token_facts(&store, "t1", 150).await.bound.unwrap();
+        assert!(bound.session_revoked);
+        assert_eq!(bound.registered_at, t(100));
+        assert_eq!(
+            store
+                .apply_once(&seen, session_revoked("s1", 500), admin(), t(150))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     // --- durability ----------------------------------------------------------
