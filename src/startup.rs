@@ -80,6 +80,7 @@ impl Application {
             check: settings.check.clone(),
             metrics,
             body_limit: settings.http.body_limit,
+            max_token_exp: settings.lifetimes.max_token_exp,
         });
 
         let listener = TcpListener::bind(settings.listen)

@@ -98,6 +98,13 @@ pub async fn post_session(
     if expires_at <= now {
         return Err(ApiError::invalid("`expires_at` is in the past"));
     }
+    // A registration (or a refusal's revocations) is kept until then: bound
+    // it like a token revocation's `exp`.
+    if expires_at > now.saturating_add(state.max_token_exp) {
+        return Err(ApiError::invalid(
+            "`expires_at` lies further ahead than lifetimes.max_token_exp",
+        ));
+    }
     let registration = SessionRegistration::new(
         Issuer::parse(iss)?,
         sid.map(SessionId::parse).transpose()?,

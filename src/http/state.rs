@@ -14,4 +14,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `http.body_limit`, for handlers that read their body themselves.
     pub body_limit: usize,
+    /// `lifetimes.max_token_exp`: the furthest a registration may reach.
+    pub max_token_exp: std::time::Duration,
 }

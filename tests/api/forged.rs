@@ -488,3 +488,98 @@ mod registry {
         disabling_a_subject_kills_its_registered_tokens_and_refuses_new_logins,
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_registrations_are_refused_and_record_nothing() {
+    let app = crate::helpers::spawn_app(Backend::Embedded).await;
+    let now = unix_now();
+    let cases = [
+        (
+            json!({"iss": ISS, "sid": "s", "sub": "u", "token_ids": [], "expires_at": now + 60}),
+            "token",
+        ),
+        (
+            json!({"iss": ISS, "sid": "s", "sub": "u", "token_ids": ["a", "a"], "expires_at": now + 60}),
+            "more than once",
+        ),
+        (
+            json!({"iss": ISS, "sid": "s", "sub": "u", "token_ids": ["a"], "expires_at": now - 60}),
+            "in the past",
+        ),
+        (
+            json!({"iss": ISS, "sid": "s", "sub": "u", "token_ids": ["a"], "expires_at": now + 500 * 86_400}),
+            "max_token_exp",
+        ),
+        (
+            json!({"iss": ISS, "sub": "u", "token_ids": [""], "expires_at": now + 60}),
+            "`jti` must not be empty",
+        ),
+        (
+            json!({"iss": ISS, "sub": "u", "token_ids": ["a"]}),
+            "missing field `expires_at`",
+        ),
+    ];
+    for (body, needle) in cases {
+        let response = app
+            .client
+            .post(app.url("/v1/sessions"))
+            .bearer_auth(crate::helpers::CLIENT_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let error: Value = response.json().await.unwrap();
+        let description = error["error_description"].as_str().unwrap();
+        assert!(description.contains(needle), "{body}: {description}");
+    }
+    let no_key = app
+        .client
+        .post(app.url("/v1/sessions"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.verdict(&[("jti", "a")]).await, json!({"active": true}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_key_set_is_not_loaded() {
+    let idp = TestIdp::start();
+    idp.set_jwks_body(vec![b' '; 300 * 1024]);
+    let settings = provider("idp", idp.issuer(), idp.client_id());
+    let app = spawn_app_with(Backend::Embedded, move |s| s.providers = vec![settings]).await;
+
+    let mut error = Value::Null;
+    for _ in 0..50 {
+        let ready: Value = app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        error = ready["checks"]["provider:idp"]["error"].clone();
+        if error.as_str().is_some_and(|e| e.contains("larger than")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        error
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than 262144 bytes"),
+        "{error}"
+    );
+
+    let response = post_token(&app, "/backchannel-logout", &idp.logout_token().sign()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no keys were ever loaded"
+    );
+}
