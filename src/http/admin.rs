@@ -113,6 +113,16 @@ fn subject(iss: String, sub: String) -> Result<Subject, ApiError> {
     })
 }
 
+impl SubjectBody {
+    /// The subject, and who asks and why.
+    fn parse(self, admin: &AdminKey) -> Result<(Subject, Provenance), ApiError> {
+        Ok((
+            subject(self.iss, self.sub)?,
+            provenance(admin, self.reason)?,
+        ))
+    }
+}
+
 fn recorded(event: Event) -> HttpResponse {
     HttpResponse::Ok().json(event)
 }
@@ -215,9 +225,7 @@ pub async fn post_disable_subject(
     state: web::Data<AppState>,
     body: JsonBody<SubjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectBody { iss, sub, reason } = body.0;
-    let subject = subject(iss, sub)?;
-    let provenance = provenance(&admin, reason)?;
+    let (subject, provenance) = body.0.parse(&admin)?;
     Ok(recorded(
         state
             .revocations
@@ -249,9 +257,7 @@ pub async fn post_enable_subject(
     state: web::Data<AppState>,
     body: JsonBody<SubjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectBody { iss, sub, reason } = body.0;
-    let subject = subject(iss, sub)?;
-    let provenance = provenance(&admin, reason)?;
+    let (subject, provenance) = body.0.parse(&admin)?;
     Ok(recorded(
         state
             .revocations
@@ -284,9 +290,7 @@ pub async fn post_revoke_subject_tokens(
     state: web::Data<AppState>,
     body: JsonBody<SubjectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let SubjectBody { iss, sub, reason } = body.0;
-    let subject = subject(iss, sub)?;
-    let provenance = provenance(&admin, reason)?;
+    let (subject, provenance) = body.0.parse(&admin)?;
     Ok(recorded(
         state
             .revocations
