@@ -323,10 +323,10 @@ impl Provider {
             url: url.to_owned(),
             cause: without_url(e),
         };
-        if !url_allowed(url, self.settings.allow_insecure_http) {
+        if let Err(cause) = crate::config::check_url(url, self.settings.allow_insecure_http) {
             return Err(FetchError::Invalid {
                 url: url.to_owned(),
-                cause: "https is required".into(),
+                cause,
             });
         }
         let mut response = self.http.get(url).send().await.map_err(http_error)?;
@@ -375,11 +375,6 @@ fn without_url(err: reqwest::Error) -> String {
         Some(source) => format!("{err}: {source}"),
         None => err.to_string(),
     }
-}
-
-/// `https`, `http` to loopback, or `http` anywhere when allowed.
-fn url_allowed(url: &str, allow_insecure_http: bool) -> bool {
-    crate::config::check_url(url, allow_insecure_http).is_ok()
 }
 
 /// Every configured provider, by name and by issuer.

@@ -39,15 +39,7 @@ pub fn provider(name: &str, issuer: &str, client_id: &str) -> ProviderSettings {
 pub async fn wait_for_provider(app: &TestApp, name: &str) {
     let check = format!("provider:{name}");
     for _ in 0..100 {
-        let ready: Value = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = app.readiness().await;
         if ready["checks"][&check]["status"] == "up" {
             return;
         }

@@ -553,15 +553,7 @@ async fn an_oversized_key_set_is_not_loaded() {
 
     let mut error = Value::Null;
     for _ in 0..50 {
-        let ready: Value = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = app.readiness().await;
         error = ready["checks"]["provider:idp"]["error"].clone();
         if error.as_str().is_some_and(|e| e.contains("larger than")) {
             break;

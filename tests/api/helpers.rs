@@ -189,6 +189,17 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// The `/readyz` body, whatever its status.
+    pub async fn readiness(&self) -> Value {
+        let response = self
+            .client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("request");
+        response.json().await.expect("readyz answers JSON")
+    }
+
     pub async fn check(&self, query: &[(&str, &str)]) -> Response {
         self.client
             .get(self.url("/v1/check"))
