@@ -31,24 +31,55 @@ pub enum PeekError {
     Unusable(#[from] CheckRequestError),
 }
 
-/// The registered claims revokd looks at. Others are ignored.
-#[derive(Debug, Default, Deserialize)]
-struct Claims {
-    iss: Option<String>,
-    jti: Option<String>,
-    sid: Option<String>,
-    sub: Option<String>,
-    /// NumericDate may carry a fraction (RFC 7519 §2).
-    iat: Option<f64>,
+/// The registered claims revokd reads (RFC 7519 §4.1, OIDC `sid`, and the
+/// RFC 7662 §2.2 members an introspection answer may repeat). Others are
+/// skipped without being parsed.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+pub struct Claims {
+    pub iss: Option<String>,
+    pub jti: Option<String>,
+    pub sid: Option<String>,
+    pub sub: Option<String>,
+    /// NumericDates may carry a fraction (RFC 7519 §2).
+    pub iat: Option<f64>,
+    pub exp: Option<f64>,
+    pub nbf: Option<f64>,
+    pub aud: Option<Audience>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
 }
 
-/// Builds a [`CheckRequest`] from the token's `iss`, `jti`, `sid`, `sub`
-/// and `iat` claims.
+/// `aud`: one string or an array of them (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Self::One(aud) => aud == wanted,
+            Self::Many(auds) => auds.iter().any(|aud| aud == wanted),
+        }
+    }
+}
+
+/// A NumericDate as whole seconds; non-finite values count as absent.
+pub fn numeric_date(value: Option<f64>) -> Option<UnixTime> {
+    value
+        .filter(|t| t.is_finite())
+        .map(|t| UnixTime::from_secs(t.floor() as i64))
+}
+
+/// Reads the claims of a compact JWS without verifying it.
 ///
 /// # Errors
-/// The token is not a signed JWT, its payload cannot be decoded, a claim is
-/// invalid, or it names nothing to check.
-pub fn check_request_from_jwt(token: &str) -> Result<CheckRequest, PeekError> {
+/// The token is not a signed JWT, or its payload is not a JSON object whose
+/// known claims have the right types.
+pub fn peek_claims(token: &str) -> Result<Claims, PeekError> {
     let mut parts = token.split('.');
     let (Some(_header), Some(payload), Some(_signature)) =
         (parts.next(), parts.next(), parts.next())
@@ -63,19 +94,31 @@ pub fn check_request_from_jwt(token: &str) -> Result<CheckRequest, PeekError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| PeekError::BadBase64)?;
-    let claims: Claims =
-        serde_json::from_slice(&bytes).map_err(|e| PeekError::BadClaims(e.to_string()))?;
-    let iat = claims
-        .iat
-        .filter(|t| t.is_finite())
-        .map(|t| UnixTime::from_secs(t.floor() as i64));
+    serde_json::from_slice(&bytes).map_err(|e| PeekError::BadClaims(e.to_string()))
+}
+
+/// The check request named by a token's `iss`, `jti`, `sid`, `sub`, `iat`.
+///
+/// # Errors
+/// A claim is not a valid identifier, or the claims name nothing to check.
+pub fn check_request_from_claims(claims: &Claims) -> Result<CheckRequest, PeekError> {
     Ok(CheckRequest::new(
-        claims.iss.map(Issuer::parse).transpose()?,
-        claims.jti.map(TokenId::parse).transpose()?,
-        claims.sid.map(SessionId::parse).transpose()?,
-        claims.sub.map(SubjectId::parse).transpose()?,
-        iat,
+        claims.iss.clone().map(Issuer::parse).transpose()?,
+        claims.jti.clone().map(TokenId::parse).transpose()?,
+        claims.sid.clone().map(SessionId::parse).transpose()?,
+        claims.sub.clone().map(SubjectId::parse).transpose()?,
+        numeric_date(claims.iat),
     )?)
+}
+
+/// Builds a [`CheckRequest`] from the token's `iss`, `jti`, `sid`, `sub`
+/// and `iat` claims.
+///
+/// # Errors
+/// The token is not a signed JWT, its payload cannot be decoded, a claim is
+/// invalid, or it names nothing to check.
+pub fn check_request_from_jwt(token: &str) -> Result<CheckRequest, PeekError> {
+    check_request_from_claims(&peek_claims(token)?)
 }
 
 #[cfg(test)]

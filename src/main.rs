@@ -73,6 +73,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let settings = Settings::load(cli.config.as_deref())?;
+            // What `serve` reads besides the settings: key files.
+            let providers = revokd::oidc::provider::Providers::from_settings(
+                &settings.providers,
+                &settings.backchannel,
+            )?;
+            revokd::gateway::Gate::new(&settings.forward_auth, &providers)?;
             println!("{}", revokd::config::summary(&settings));
             Ok(())
         }

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub logout_tokens: IntCounterVec,
     /// Seconds from a logout token's `iat` to its revocation being stored.
     pub logout_propagation: HistogramVec,
+    /// `/v1/forward-auth` answers by profile (`none` when no token was
+    /// read) and outcome.
+    pub forward_auth: IntCounterVec,
 }
 
 impl Metrics {
@@ -97,6 +100,15 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let forward_auth = IntCounterVec::new(
+            Opts::new(
+                "forward_auth_total",
+                "Forward-auth answers by token profile and outcome (active, skipped, anonymous, degraded, unavailable, or why the token was refused).",
+            ),
+            &["profile", "outcome"],
+        )
+        .expect("valid metric");
+
         for collector in [
             Box::new(http.requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http.duration.clone()),
@@ -105,6 +117,7 @@ impl Metrics {
             Box::new(changes.clone()),
             Box::new(logout_tokens.clone()),
             Box::new(logout_propagation.clone()),
+            Box::new(forward_auth.clone()),
         ] {
             registry
                 .register(collector)
@@ -129,6 +142,7 @@ impl Metrics {
             changes,
             logout_tokens,
             logout_propagation,
+            forward_auth,
         }
     }
 

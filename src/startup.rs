@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Role;
 use crate::config::{Settings, StoreKind};
 use crate::domain::UnixTime;
+use crate::gateway::Gate;
 use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
 use crate::oidc::provider::Providers;
@@ -66,6 +67,12 @@ impl Application {
             &settings.providers,
             &settings.backchannel,
         )?);
+        let gate = Gate::new(&settings.forward_auth, &providers)?;
+        if !settings.forward_auth.require_client_key {
+            tracing::warn!(
+                "forward_auth.require_client_key = false: anyone who reaches the listener can probe tokens"
+            );
+        }
         let revocations = Revocations::new(store, settings.lifetimes.clone(), metrics.clone());
         let logouts = LogoutReceiver::new(
             providers.clone(),
@@ -78,6 +85,7 @@ impl Application {
             logouts,
             keys,
             check: settings.check.clone(),
+            gate,
             metrics,
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,

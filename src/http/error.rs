@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::{CheckRequestError, ParseError, Reason};
+use crate::gateway::{GateError, TokenRefusal};
 use crate::revocations::RevokeError;
 use crate::store::StoreError;
 
@@ -20,8 +21,9 @@ pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
     /// `unsupported_media_type`, `store_unavailable`,
-    /// `temporarily_unavailable`, `server_error`; and for a refused session
-    /// registration, `session_revoked` or `subject_disabled`.
+    /// `temporarily_unavailable`, `server_error`; for a refused session
+    /// registration, `session_revoked` or `subject_disabled`; from
+    /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
     #[schema(example = "invalid_request")]
     pub error: &'static str,
     /// What went wrong, for people.
@@ -43,6 +45,12 @@ pub enum ApiError {
     /// A session registration refused because of what is already known.
     #[error("{}", refusal(.0))]
     RegistrationRefused(Reason),
+    /// `/v1/forward-auth`: the gateway did not present its key.
+    #[error("a valid client key is required in the `{header}` header")]
+    GatewayKeyRequired { header: String },
+    /// `/v1/forward-auth`: the user's token is refused (RFC 6750 §3.1).
+    #[error("{0}")]
+    InvalidToken(TokenRefusal),
     #[error("no such endpoint")]
     NotFound,
     #[error("no provider is named `{0}`")]
@@ -71,7 +79,9 @@ impl ApiError {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized | Self::GatewayKeyRequired { .. } => "unauthorized",
+            Self::InvalidToken(TokenRefusal::Missing) => "missing_token",
+            Self::InvalidToken(_) => "invalid_token",
             Self::Forbidden(_) => "forbidden",
             Self::RegistrationRefused(reason) => reason.as_str(),
             Self::NotFound | Self::UnknownProvider(_) => "not_found",
@@ -96,7 +106,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::GatewayKeyRequired { .. } | Self::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) | Self::RegistrationRefused(_) => StatusCode::FORBIDDEN,
             Self::NotFound | Self::UnknownProvider(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -120,11 +132,15 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self {
-            Self::Unauthorized => {
+            Self::Unauthorized | Self::GatewayKeyRequired { .. } => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"revokd\""),
                 ));
+            }
+            Self::InvalidToken(refusal) => {
+                response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge(refusal)));
+                response.insert_header((REASON_HEADER, refusal.label()));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
@@ -138,6 +154,28 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Header naming why `/v1/forward-auth` refused a token (`revoked`
+/// reasons, `missing`, `malformed`, `expired`, …), for proxy logs.
+pub const REASON_HEADER: &str = "revokd-reason";
+
+/// RFC 6750 §3: no error code when no token was presented (§3.1), else
+/// `invalid_token` with a description restricted to the characters the
+/// grammar allows.
+fn bearer_challenge(refusal: &TokenRefusal) -> HeaderValue {
+    if *refusal == TokenRefusal::Missing {
+        return HeaderValue::from_static("Bearer");
+    }
+    let description: String = refusal
+        .to_string()
+        .chars()
+        .filter(|c| matches!(c, ' '..='~') && !matches!(c, '"' | '\\'))
+        .collect();
+    HeaderValue::from_str(&format!(
+        "Bearer error=\"invalid_token\", error_description=\"{description}\""
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"invalid_token\""))
+}
+
 fn refusal(reason: &Reason) -> &'static str {
     match reason {
         Reason::SessionRevoked => {
@@ -145,6 +183,16 @@ fn refusal(reason: &Reason) -> &'static str {
         }
         Reason::SubjectDisabled => "this subject is disabled; its token ids are now revoked",
         Reason::TokenRevoked | Reason::SubjectRevokedBefore => "this login is already revoked",
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(err: GateError) -> Self {
+        match err {
+            GateError::Refused(refusal) => Self::InvalidToken(refusal),
+            GateError::BadUri(why) => Self::invalid(why),
+            GateError::KeysUnavailable(why) => Self::Unavailable(why),
+        }
     }
 }
 

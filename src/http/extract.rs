@@ -60,3 +60,48 @@ impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
         std::future::ready(result)
     }
 }
+
+/// An `application/x-www-form-urlencoded` body of type `T` (RFC 7662 and
+/// OAuth endpoints take forms). The size limit is actix's `PayloadConfig`
+/// (configured in [`super::app`]).
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for FormBody<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_form = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_form {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send `Content-Type: application/x-www-form-urlencoded`".into(),
+                )
+                .into());
+            }
+            let bytes = bytes
+                .await
+                .map_err(|e| match e.as_response_error().status_code() {
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(
+                        "the body is larger than `http.body_limit`".into(),
+                    ),
+                    _ => ApiError::invalid(format!("unreadable body: {e}")),
+                })?;
+            let parsed = form_urlencoded::parse(&bytes);
+            serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parsed))
+                .map(FormBody)
+                .map_err(|e| {
+                    ApiError::invalid(format!("malformed form body: {}", with_path(&e))).into()
+                })
+        })
+    }
+}

@@ -11,7 +11,9 @@ mod backchannel;
 mod check;
 mod error;
 mod extract;
+mod forward_auth;
 mod health;
+mod introspect;
 mod middleware;
 mod openapi;
 mod sessions;
@@ -50,7 +52,10 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(backchannel::post_provider_backchannel_logout)
         .service(backchannel::get_recent_logout_tokens)
         .service(sessions::post_session)
-        .service(sessions::delete_session);
+        .service(sessions::delete_session)
+        .service(forward_auth::forward_auth)
+        .service(forward_auth::forward_auth_prefixed)
+        .service(introspect::post_introspect);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

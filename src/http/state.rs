@@ -2,6 +2,7 @@
 
 use crate::auth::KeyRing;
 use crate::config::CheckSettings;
+use crate::gateway::Gate;
 use crate::metrics::Metrics;
 use crate::oidc::receiver::LogoutReceiver;
 use crate::revocations::Revocations;
@@ -11,6 +12,8 @@ pub struct AppState {
     pub logouts: LogoutReceiver,
     pub keys: KeyRing,
     pub check: CheckSettings,
+    /// `[forward_auth]`, compiled: for `/v1/forward-auth` and `/v1/introspect`.
+    pub gate: Gate,
     pub metrics: Metrics,
     /// `http.body_limit`, for handlers that read their body themselves.
     pub body_limit: usize,

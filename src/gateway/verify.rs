@@ -1,0 +1,310 @@
+//! Signature verification for the `jwt` profile, so that a forged token is
+//! refused at the gateway too and its claims can be passed upstream.
+//!
+//! Keys come from one place only: a configured provider's JWK Set, a JWK Set
+//! file, or a shared secret. Header parameters that name keys (`jwk`, `jku`,
+//! `x5u`, `x5c`) are ignored (RFC 8725 §3.10), `crit` is refused, and `alg`
+//! must be on the configured list and fit the key source, so a public key
+//! can never be used as an HMAC secret (RFC 8725 §3.1).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jws::JwsVerifier;
+use serde_json::{Map, Value};
+
+use super::profile::TokenRefusal;
+use super::settings::JwtSettings;
+use crate::config::ConfigError;
+use crate::jwt::Claims;
+use crate::oidc::keys::KeyLookupError;
+use crate::oidc::provider::{Provider, Providers};
+use crate::oidc::{JwsAlg, KeySet};
+
+/// Shortest HMAC secret accepted: 256 bits (RFC 7518 §3.2 for HS256).
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// Why a token could not be verified.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The token fails: 401.
+    #[error(transparent)]
+    Refused(#[from] TokenRefusal),
+    /// revokd cannot verify anything yet (the provider's keys are not
+    /// loaded): fail closed with a 503.
+    #[error("{0}")]
+    KeysUnavailable(String),
+}
+
+enum KeySource {
+    Provider(Arc<Provider>),
+    Jwks(KeySet),
+    Hmac(Vec<(&'static str, josekit::jws::alg::hmac::HmacJwsVerifier)>),
+}
+
+/// Verifies `jwt`-profile tokens; see the module docs.
+pub struct JwtVerifier {
+    source: KeySource,
+    /// Accepted asymmetric algorithms (unused for HMAC, whose verifiers are
+    /// built per accepted algorithm).
+    algs: Vec<JwsAlg>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+}
+
+fn refused(message: impl Into<String>) -> VerifyError {
+    VerifyError::Refused(TokenRefusal::Unverified(message.into()))
+}
+
+impl JwtVerifier {
+    /// Builds the verifier `settings` describe, or `None` when they ask for
+    /// no verification.
+    ///
+    /// # Errors
+    /// An unknown provider, an unreadable or unusable key file, a short
+    /// secret, an algorithm that does not fit the key source.
+    pub fn from_settings(
+        settings: &JwtSettings,
+        providers: &Providers,
+    ) -> Result<Option<Self>, ConfigError> {
+        let key = |field: &str| format!("forward_auth.jwt.{field}");
+        let sources = [
+            !settings.provider.is_empty(),
+            settings.jwks_file.is_some(),
+            settings.hmac_secret_file.is_some(),
+        ];
+        match sources.iter().filter(|s| **s).count() {
+            0 => return Ok(None),
+            1 => {}
+            _ => {
+                return Err(ConfigError::invalid(
+                    key("provider"),
+                    "give at most one of provider, jwks_file, hmac_secret_file",
+                ));
+            }
+        }
+        let read = |field: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                ConfigError::invalid(
+                    key(field),
+                    format!("{} cannot be read: {e}", path.display()),
+                )
+            })
+        };
+        if let Some(path) = &settings.hmac_secret_file {
+            let secret = read("hmac_secret_file", path)?;
+            let secret = secret.trim_ascii().to_vec();
+            if secret.len() < MIN_HMAC_SECRET_BYTES {
+                return Err(ConfigError::invalid(
+                    key("hmac_secret_file"),
+                    format!("the secret must be at least {MIN_HMAC_SECRET_BYTES} bytes"),
+                ));
+            }
+            let names: Vec<&str> = if settings.algorithms.is_empty() {
+                vec!["HS256"]
+            } else {
+                settings.algorithms.iter().map(String::as_str).collect()
+            };
+            let mut verifiers = Vec::new();
+            for name in names {
+                use josekit::jws::{HS256, HS384, HS512};
+                let (name, alg) = match name {
+                    "HS256" => ("HS256", HS256),
+                    "HS384" => ("HS384", HS384),
+                    "HS512" => ("HS512", HS512),
+                    other => {
+                        return Err(ConfigError::invalid(
+                            key("algorithms"),
+                            format!(
+                                "`{other}` cannot be used with hmac_secret_file (HS256, HS384, HS512)"
+                            ),
+                        ));
+                    }
+                };
+                let verifier = alg
+                    .verifier_from_bytes(&secret)
+                    .map_err(|e| ConfigError::invalid(key("hmac_secret_file"), e.to_string()))?;
+                verifiers.push((name, verifier));
+            }
+            return Ok(Some(Self {
+                source: KeySource::Hmac(verifiers),
+                algs: Vec::new(),
+                issuer: non_empty(&settings.issuer),
+                audiences: settings.audiences.clone(),
+            }));
+        }
+        let mut algs = Vec::new();
+        for name in &settings.algorithms {
+            algs.push(JwsAlg::from_name(name).ok_or_else(|| {
+                ConfigError::invalid(
+                    key("algorithms"),
+                    format!("`{name}` is not a supported public-key algorithm"),
+                )
+            })?);
+        }
+        if algs.is_empty() {
+            algs = JwsAlg::ALL.to_vec();
+        }
+        if let Some(path) = &settings.jwks_file {
+            let keys = KeySet::from_jwks(&read("jwks_file", path)?)
+                .map_err(|e| ConfigError::invalid(key("jwks_file"), e.to_string()))?;
+            return Ok(Some(Self {
+                source: KeySource::Jwks(keys),
+                algs,
+                issuer: non_empty(&settings.issuer),
+                audiences: settings.audiences.clone(),
+            }));
+        }
+        let provider = providers.by_name(&settings.provider).ok_or_else(|| {
+            ConfigError::invalid(
+                key("provider"),
+                format!("no [[providers]] entry is named `{}`", settings.provider),
+            )
+        })?;
+        if !settings.issuer.is_empty() {
+            return Err(ConfigError::invalid(
+                key("issuer"),
+                "with `provider`, the issuer is the provider's",
+            ));
+        }
+        Ok(Some(Self {
+            issuer: Some(provider.issuer.to_string()),
+            source: KeySource::Provider(provider.clone()),
+            algs,
+            audiences: settings.audiences.clone(),
+        }))
+    }
+
+    /// Verifies the signature of `token` and its `iss` and `aud` claims
+    /// (already read, unverified, into `claims`).
+    ///
+    /// # Errors
+    /// See [`VerifyError`].
+    pub async fn verify(&self, token: &str, claims: &Claims) -> Result<(), VerifyError> {
+        let jws = Jws::decode(token)?;
+        match &self.source {
+            KeySource::Hmac(verifiers) => {
+                let (_, verifier) = verifiers
+                    .iter()
+                    .find(|(name, _)| *name == jws.alg)
+                    .ok_or_else(|| refused(format!("`alg` {} is not accepted", jws.alg)))?;
+                jws.check(verifier)?;
+            }
+            KeySource::Jwks(keys) => jws.check_with(keys, self.alg(&jws)?)?,
+            KeySource::Provider(provider) => {
+                let alg = self.alg(&jws)?;
+                let loaded = provider.loaded().ok_or_else(|| {
+                    VerifyError::KeysUnavailable(format!(
+                        "the keys of provider `{}` are not loaded yet",
+                        provider.name
+                    ))
+                })?;
+                match jws.check_with(&loaded.keys, alg) {
+                    Err(VerifyError::Refused(TokenRefusal::Unverified(ref why)))
+                        if why == UNKNOWN_KID && provider.refetch_for_unknown_kid().await =>
+                    {
+                        let reloaded = provider.loaded().unwrap_or(loaded);
+                        jws.check_with(&reloaded.keys, alg)?;
+                    }
+                    other => other?,
+                }
+            }
+        }
+        if let Some(issuer) = &self.issuer
+            && claims.iss.as_deref() != Some(issuer.as_str())
+        {
+            return Err(refused("`iss` is not the expected issuer"));
+        }
+        if !self.audiences.is_empty() {
+            let aud = claims.aud.as_ref();
+            if !self
+                .audiences
+                .iter()
+                .any(|wanted| aud.is_some_and(|a| a.contains(wanted)))
+            {
+                return Err(refused("`aud` holds none of the accepted audiences"));
+            }
+        }
+        Ok(())
+    }
+
+    fn alg(&self, jws: &Jws) -> Result<JwsAlg, VerifyError> {
+        JwsAlg::from_name(&jws.alg)
+            .filter(|alg| self.algs.contains(alg))
+            .ok_or_else(|| refused(format!("`alg` {} is not accepted", jws.alg)))
+    }
+}
+
+const UNKNOWN_KID: &str = "no key has the token's `kid`";
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// A compact JWS, split and its header read.
+struct Jws<'a> {
+    signing_input: &'a str,
+    alg: String,
+    kid: Option<String>,
+    signature: Vec<u8>,
+}
+
+impl<'a> Jws<'a> {
+    fn decode(token: &'a str) -> Result<Self, VerifyError> {
+        let malformed = |why: &str| VerifyError::Refused(TokenRefusal::Malformed(why.into()));
+        let (signing_input, signature) = token
+            .rsplit_once('.')
+            .ok_or_else(|| malformed("not a JWS"))?;
+        let (header, _) = signing_input
+            .split_once('.')
+            .ok_or_else(|| malformed("not a JWS"))?;
+        let header: Map<String, Value> = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| malformed("the JWS header is not a base64url JSON object"))?;
+        if header.contains_key("crit") {
+            return Err(refused("`crit` header parameters are not understood"));
+        }
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => alg.clone(),
+            _ => return Err(malformed("the JWS header has no `alg`")),
+        };
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(malformed("`kid` is not a string")),
+        };
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| malformed("the signature is not base64url"))?;
+        Ok(Self {
+            signing_input,
+            alg,
+            kid,
+            signature,
+        })
+    }
+
+    fn check(&self, verifier: &dyn JwsVerifier) -> Result<(), VerifyError> {
+        verifier
+            .verify(self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| refused("the signature does not verify"))
+    }
+
+    fn check_with(&self, keys: &KeySet, alg: JwsAlg) -> Result<(), VerifyError> {
+        let verifier = keys
+            .verifier(self.kid.as_deref(), alg)
+            .map_err(|e| match e {
+                KeyLookupError::MissingKid => {
+                    refused("the token has no `kid` and there are several keys")
+                }
+                KeyLookupError::UnknownKid => refused(UNKNOWN_KID),
+                KeyLookupError::AlgKeyMismatch => {
+                    refused("no key with that `kid` can verify that `alg`")
+                }
+            })?;
+        self.check(verifier)
+    }
+}

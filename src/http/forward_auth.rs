@@ -1,0 +1,261 @@
+//! `/v1/forward-auth`: the question a reverse proxy asks before every
+//! request it forwards. Thin: the gateway module reads the request, the
+//! revocations service answers, this maps the outcome to HTTP.
+
+use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, route, web};
+
+use super::check::DEGRADED_HEADER;
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
+use crate::auth::Role;
+use crate::config::FailMode;
+use crate::domain::{UnixTime, Verdict};
+use crate::gateway::{
+    Admission, GateRequest, HeaderSettings, Identified, ProfileKind, TokenRefusal,
+};
+
+/// The original request's target, as nginx (`X-Original-URI`, set in the
+/// configuration) or Caddy and Traefik (`X-Forwarded-Uri`) report it.
+const ORIGINAL_URI: &str = "x-original-uri";
+const FORWARDED_URI: &str = "x-forwarded-uri";
+/// Where the route for Envoy's `path_prefix` starts.
+const PREFIX: &str = "/v1/forward-auth";
+
+/// Is the token of the request a proxy is about to forward still active?
+///
+/// For nginx `auth_request`, Caddy `forward_auth`, Traefik ForwardAuth and
+/// Envoy `ext_authz` (which appends the original path to this one). Any
+/// method; the body is ignored. The token is read from `Authorization:
+/// Bearer` (or the configured cookie or query parameter) under the profile
+/// of the original path's route; `200` lets the request through, with the
+/// configured identity headers when the token's signature was verified.
+/// `401` refuses it, with `WWW-Authenticate` and `Revokd-Reason`.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete, options),
+    tag = "gateway",
+    params(
+        ("x-revokd-key" = Option<String>, Header, description = "The gateway's client key (`forward_auth.key_header`), required unless `forward_auth.require_client_key = false`"),
+        ("authorization" = Option<String>, Header, description = "`Bearer <token>`: the user's token"),
+        ("x-original-uri" = Option<String>, Header, description = "The original request target (nginx)"),
+        ("x-forwarded-uri" = Option<String>, Header, description = "The original request target (Caddy, Traefik); must agree with `X-Original-URI` when both are sent"),
+    ),
+    responses(
+        (status = 200, description = "Active (or a skipped path, or no token with `missing_token = \"allow\"`): let the request through", headers(
+            ("revokd-degraded" = String, description = "Present when `fail_mode = \"open\"` let the token through without the store"),
+        )),
+        (status = 400, description = "The original URI cannot be read unambiguously, or the two URI headers disagree", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: revoked, malformed, expired or unverifiable; `missing_token`: none presented; `unauthorized`: the gateway's key is missing or wrong", body = ErrorBody, headers(
+            ("www-authenticate" = String, description = "`Bearer error=\"invalid_token\", error_description=\"…\"`, or `Bearer` when no token was presented (RFC 6750 §3)"),
+            ("revokd-reason" = String, description = "Why: `token_revoked`, `session_revoked`, `subject_disabled`, `subject_revoked_before`, `missing`, `malformed`, `expired`, `not_yet_valid`, `unverified`"),
+        )),
+        (status = 503, description = "The store cannot be read, or a provider's keys are not loaded yet: refuse the request", body = ErrorBody),
+    ),
+    security((), ("client_key" = []))
+)]
+#[route(
+    "/v1/forward-auth",
+    method = "GET",
+    method = "HEAD",
+    method = "POST",
+    method = "PUT",
+    method = "PATCH",
+    method = "DELETE",
+    method = "OPTIONS"
+)]
+pub async fn forward_auth(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    answer(&req, &state, original_uri(&req)?).await
+}
+
+/// `/v1/forward-auth` for Envoy's `ext_authz` `path_prefix`: the original
+/// path follows the prefix.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete, options),
+    tag = "gateway",
+    params(("original_path" = String, Path, description = "The original request path, without its leading `/`")),
+    responses(
+        (status = 200, description = "As `/v1/forward-auth`"),
+        (status = 400, description = "As `/v1/forward-auth`", body = ErrorBody),
+        (status = 401, description = "As `/v1/forward-auth`", body = ErrorBody),
+        (status = 503, description = "As `/v1/forward-auth`", body = ErrorBody),
+    ),
+    security((), ("client_key" = []))
+)]
+#[route(
+    "/v1/forward-auth/{original_path:.*}",
+    method = "GET",
+    method = "HEAD",
+    method = "POST",
+    method = "PUT",
+    method = "PATCH",
+    method = "DELETE",
+    method = "OPTIONS"
+)]
+pub async fn forward_auth_prefixed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let original = match original_uri(&req)? {
+        Some(uri) => uri,
+        None => {
+            let tail = req.uri().path().strip_prefix(PREFIX).unwrap_or("/");
+            match req.uri().query() {
+                Some(query) => format!("{tail}?{query}"),
+                None => tail.to_owned(),
+            }
+        }
+    };
+    answer(&req, &state, Some(original)).await
+}
+
+/// The original URI from the headers; a client could add one the proxy
+/// does not overwrite, so two that disagree are refused.
+fn original_uri(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let read = |name: &'static str| -> Result<Option<String>, ApiError> {
+        req.headers()
+            .get(name)
+            .map(|value| {
+                value
+                    .to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| ApiError::invalid(format!("`{name}` is not visible ASCII")))
+            })
+            .transpose()
+    };
+    match (read(ORIGINAL_URI)?, read(FORWARDED_URI)?) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(
+            "`X-Original-URI` and `X-Forwarded-Uri` disagree",
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn authenticate_gateway(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let settings = state.gate.settings();
+    if !settings.require_client_key {
+        return Ok(());
+    }
+    let presented = req
+        .headers()
+        .get(settings.key_header.as_str())
+        .and_then(|v| v.to_str().ok());
+    match presented.and_then(|key| state.keys.authenticate(key)) {
+        Some(principal) if principal.role.satisfies(Role::Client) => Ok(()),
+        _ => Err(ApiError::GatewayKeyRequired {
+            header: settings.key_header.clone(),
+        }),
+    }
+}
+
+async fn answer(
+    req: &HttpRequest,
+    state: &AppState,
+    original_uri: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    authenticate_gateway(req, state)?;
+    let now = UnixTime::now();
+    let cookies: Vec<&[u8]> = req
+        .headers()
+        .get_all(COOKIE)
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let request = GateRequest {
+        authorization: req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes),
+        cookies: &cookies,
+        original_uri: original_uri.as_deref(),
+    };
+    let record = |profile: Option<ProfileKind>, outcome: &str| {
+        state
+            .metrics
+            .forward_auth
+            .with_label_values(&[profile.map_or("none", ProfileKind::as_str), outcome])
+            .inc();
+    };
+    let (profile, identified) = match state.gate.admit(&request, now).await {
+        Ok(Admission::Skipped) => {
+            record(None, "skipped");
+            return Ok(ok().finish());
+        }
+        Ok(Admission::Anonymous) => {
+            record(None, "anonymous");
+            return Ok(ok().finish());
+        }
+        Ok(Admission::Token {
+            profile,
+            identified,
+        }) => (profile, identified),
+        Err(err) => {
+            let err = ApiError::from(err);
+            let label = match &err {
+                ApiError::InvalidToken(refusal) => refusal.label(),
+                ApiError::Unavailable(_) => "unavailable",
+                _ => "bad_request",
+            };
+            record(None, label);
+            return Err(err);
+        }
+    };
+    match state.revocations.check(&identified.request, now).await {
+        Ok(Verdict::Active) => {
+            record(Some(profile), "active");
+            let mut response = ok();
+            if identified.verified {
+                identity_headers(&mut response, &state.gate.settings().headers, &identified);
+            }
+            Ok(response.finish())
+        }
+        Ok(Verdict::Inactive(reason)) => {
+            let refusal = TokenRefusal::Revoked(reason);
+            record(Some(profile), refusal.label());
+            Err(ApiError::InvalidToken(refusal))
+        }
+        Err(err) => match state.check.fail_mode {
+            FailMode::Closed => {
+                record(Some(profile), "unavailable");
+                Err(err.into())
+            }
+            FailMode::Open => {
+                tracing::warn!(error.cause_chain = ?err, "store unavailable; letting the request through (fail_mode = open)");
+                record(Some(profile), "degraded");
+                let mut response = ok();
+                response.insert_header((DEGRADED_HEADER, "store_unavailable"));
+                Ok(response.finish())
+            }
+        },
+    }
+}
+
+fn ok() -> HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    response
+}
+
+/// The configured identity headers, from a verified token's claims. A
+/// claim that is not a valid header value is left out, never mangled.
+fn identity_headers(
+    response: &mut HttpResponseBuilder,
+    names: &HeaderSettings,
+    identified: &Identified,
+) {
+    let Some(claims) = &identified.claims else {
+        return;
+    };
+    for (name, value) in [
+        (&names.subject, &claims.sub),
+        (&names.issuer, &claims.iss),
+        (&names.session, &claims.sid),
+        (&names.token_id, &claims.jti),
+    ] {
+        let (Ok(name), Some(Ok(value))) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            value.as_deref().map(HeaderValue::from_str),
+        ) else {
+            continue;
+        };
+        response.insert_header((name, value));
+    }
+}

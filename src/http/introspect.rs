@@ -1,0 +1,144 @@
+//! `POST /v1/introspect`: OAuth 2.0 Token Introspection (RFC 7662) for
+//! resource servers that speak it instead of asking `/v1/check`.
+
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::{HttpResponse, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::ClientKey;
+use super::check::DEGRADED_HEADER;
+use super::error::{ApiError, ErrorBody};
+use super::extract::FormBody;
+use super::state::AppState;
+use crate::config::FailMode;
+use crate::domain::{UnixTime, Verdict};
+use crate::gateway::{GateError, Identified, ProfileKind};
+use crate::jwt::{Audience, numeric_date};
+
+/// RFC 7662 §2.1. Unknown parameters, `token_type_hint` among them, are
+/// ignored (RFC 6749 §3.2): revokd reads a token by its profile.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct IntrospectForm {
+    /// The token.
+    pub token: String,
+    /// revokd's extension: the profile to read the token with; default
+    /// `forward_auth.profile`.
+    #[schema(value_type = Option<String>, example = "home-assistant")]
+    pub profile: Option<ProfileKind>,
+}
+
+/// RFC 7662 §2.2. An inactive token gets `{"active": false}` and nothing
+/// else; an active one, the claims revokd read from it.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct IntrospectResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub aud: Option<Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The provider session (OIDC `sid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl IntrospectResponse {
+    fn inactive() -> Self {
+        Self::default()
+    }
+
+    fn active(identified: Identified) -> Self {
+        let Some(c) = identified.claims else {
+            return Self {
+                active: true,
+                ..Self::default()
+            };
+        };
+        let date = |t| numeric_date(t).map(UnixTime::as_secs);
+        Self {
+            active: true,
+            exp: date(c.exp),
+            iat: date(c.iat),
+            nbf: date(c.nbf),
+            scope: c.scope,
+            client_id: c.client_id,
+            username: c.username,
+            sub: c.sub,
+            aud: c.aud,
+            iss: c.iss,
+            jti: c.jti,
+            sid: c.sid,
+        }
+    }
+}
+
+/// Is this token active? (RFC 7662)
+///
+/// Reads the token under its profile (`profile`, default
+/// `forward_auth.profile`) and answers as RFC 7662 §2.2 says: a revoked,
+/// expired, malformed or (where verification is configured) unverifiable
+/// token is `{"active": false}`. The claims of an active token are read
+/// from it; they are verified only where `[forward_auth.jwt]` configures
+/// verification.
+#[utoipa::path(
+    tag = "gateway",
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The answer", body = IntrospectResponse),
+        (status = 400, description = "No `token`, or an unknown `profile`", body = ErrorBody),
+        (status = 401, description = "A client key is required and none or a wrong one was given", body = ErrorBody),
+        (status = 413, description = "The body is larger than `http.body_limit`", body = ErrorBody),
+        (status = 415, description = "The body is not a form", body = ErrorBody),
+        (status = 503, description = "The store cannot be read, or a provider's keys are not loaded yet: treat the token as inactive", body = ErrorBody),
+    ),
+    security(("client_key" = []))
+)]
+#[post("/v1/introspect")]
+pub async fn post_introspect(
+    _caller: ClientKey,
+    state: web::Data<AppState>,
+    form: FormBody<IntrospectForm>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.0;
+    if form.token.is_empty() {
+        return Err(ApiError::invalid("`token` is required"));
+    }
+    let profile = form.profile.unwrap_or(state.gate.settings().profile);
+    let now = UnixTime::now();
+    let mut response = HttpResponse::Ok();
+    response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let identified = match state.gate.identify(profile, &form.token, now).await {
+        Ok(identified) => identified,
+        Err(GateError::Refused(_)) => return Ok(response.json(IntrospectResponse::inactive())),
+        Err(other) => return Err(other.into()),
+    };
+    let body = match state.revocations.check(&identified.request, now).await {
+        Ok(Verdict::Active) => IntrospectResponse::active(identified),
+        Ok(Verdict::Inactive(_)) => IntrospectResponse::inactive(),
+        Err(err) => match state.check.fail_mode {
+            FailMode::Closed => return Err(err.into()),
+            FailMode::Open => {
+                tracing::warn!(error.cause_chain = ?err, "store unavailable; answering active (fail_mode = open)");
+                response.insert_header((DEGRADED_HEADER, "store_unavailable"));
+                IntrospectResponse::active(identified)
+            }
+        },
+    };
+    Ok(response.json(body))
+}
