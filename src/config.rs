@@ -531,8 +531,43 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &str, &str); 6] = [
+        let cases: [(&str, &str, &str); 13] = [
             ("REVOKD_LISTEN", "not an address", "listen"),
+            (
+                "REVOKD_FORWARD_AUTH__KEY_HEADER",
+                "Authorization",
+                "forward_auth.key_header",
+            ),
+            (
+                "REVOKD_FORWARD_AUTH__KEY_HEADER",
+                "bad header",
+                "forward_auth.key_header",
+            ),
+            (
+                "REVOKD_FORWARD_AUTH__PROFILE",
+                "saml",
+                "forward_auth.profile",
+            ),
+            (
+                "REVOKD_FORWARD_AUTH__SKIP",
+                r#"["/auth/../api"]"#,
+                "forward_auth.skip[0]",
+            ),
+            (
+                "REVOKD_FORWARD_AUTH__SKIP",
+                r#"["api/"]"#,
+                "forward_auth.skip[0]",
+            ),
+            (
+                "REVOKD_FORWARD_AUTH__ROUTES",
+                r#"[{prefix="//x", profile="jwt"}]"#,
+                "forward_auth.routes[0].prefix",
+            ),
+            (
+                "REVOKD_FORWARD_AUTH__HEADERS__SUBJECT",
+                "x y",
+                "forward_auth.headers.subject",
+            ),
             ("REVOKD_STORE", "postgres", "store"),
             ("REVOKD_LIFETIMES__TOKEN", "0s", "lifetimes.token"),
             ("REVOKD_HTTP__BODY_LIMIT", "12", "http.body_limit"),

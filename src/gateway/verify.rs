@@ -308,3 +308,127 @@ impl<'a> Jws<'a> {
         self.check(verifier)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::jwt::peek_claims;
+    use crate::oidc::testkit::{self, ISSUER};
+
+    fn jwks_verifier(customise: impl FnOnce(&mut JwtSettings)) -> Result<JwtVerifier, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, testkit::jwks_json()).unwrap();
+        let mut settings = JwtSettings {
+            jwks_file: Some(path),
+            issuer: ISSUER.into(),
+            ..JwtSettings::default()
+        };
+        customise(&mut settings);
+        JwtVerifier::from_settings(&settings, &Providers::default()).map(|v| v.unwrap())
+    }
+
+    async fn verify(verifier: &JwtVerifier, token: &str) -> Result<(), VerifyError> {
+        verifier.verify(token, &peek_claims(token).unwrap()).await
+    }
+
+    fn access_token(alg: JwsAlg, claims: serde_json::Value) -> String {
+        testkit::sign(
+            &json!({"alg": alg.name(), "kid": testkit::key_for(alg).key_id().unwrap()}),
+            &claims,
+            alg,
+        )
+    }
+
+    fn refusal(result: Result<(), VerifyError>) -> String {
+        match result {
+            Err(VerifyError::Refused(TokenRefusal::Unverified(why))) => why,
+            other => panic!("expected an unverified refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_jwks_file_verifies_each_of_its_algorithms() {
+        let verifier = jwks_verifier(|_| {}).unwrap();
+        for alg in [JwsAlg::Rs256, JwsAlg::Ps384, JwsAlg::Es256, JwsAlg::EdDsa] {
+            let token = access_token(alg, json!({"iss": ISSUER, "sub": "a"}));
+            assert!(verify(&verifier, &token).await.is_ok(), "{alg}");
+        }
+        let foreign = access_token(JwsAlg::Rs256, json!({"iss": "https://other", "sub": "a"}));
+        assert!(refusal(verify(&verifier, &foreign).await).contains("iss"));
+    }
+
+    #[tokio::test]
+    async fn algorithms_are_restricted_and_never_confused() {
+        let only_es256 = jwks_verifier(|s| s.algorithms = vec!["ES256".into()]).unwrap();
+        let rs256 = access_token(JwsAlg::Rs256, json!({"iss": ISSUER, "sub": "a"}));
+        assert!(refusal(verify(&only_es256, &rs256).await).contains("RS256"));
+
+        // HS256 keyed with anything can never pass a public-key source.
+        let verifier = jwks_verifier(|_| {}).unwrap();
+        let header = testkit::b64(r#"{"alg":"HS256"}"#);
+        let claims = testkit::b64(json!({"iss": ISSUER, "sub": "a"}).to_string());
+        let hs = format!("{header}.{claims}.{}", testkit::b64("sig"));
+        assert!(refusal(verify(&verifier, &hs).await).contains("HS256"));
+        let none = format!("{}.{claims}.", testkit::b64(r#"{"alg":"none"}"#));
+        assert!(refusal(verify(&verifier, &none).await).contains("none"));
+        let crit = testkit::sign(
+            &json!({"alg": "RS256", "kid": testkit::key_for(JwsAlg::Rs256).key_id().unwrap(), "crit": ["exp"]}),
+            &json!({"iss": ISSUER, "sub": "a"}),
+            JwsAlg::Rs256,
+        );
+        assert!(refusal(verify(&verifier, &crit).await).contains("crit"));
+        let mut tampered = rs256.clone();
+        tampered.insert(tampered.rfind('.').unwrap() + 1, 'A');
+        assert!(verify(&verifier, &tampered).await.is_err());
+    }
+
+    #[test]
+    fn unusable_settings_name_their_key() {
+        type Customise = Box<dyn FnOnce(&mut JwtSettings)>;
+        let cases: Vec<(Customise, &str)> = vec![
+            (Box::new(|s| s.provider = "missing".into()), "provider"),
+            (
+                Box::new(|s| s.algorithms = vec!["HS256".into()]),
+                "algorithms",
+            ),
+            (
+                Box::new(|s| s.algorithms = vec!["RS1".into()]),
+                "algorithms",
+            ),
+            (
+                Box::new(|s| s.hmac_secret_file = Some("/x".into())),
+                "provider",
+            ),
+            (
+                Box::new(|s| s.jwks_file = Some("/nonexistent".into())),
+                "jwks_file",
+            ),
+        ];
+        for (customise, key) in cases {
+            let err = jwks_verifier(customise)
+                .err()
+                .expect("must be refused")
+                .to_string();
+            assert!(err.contains(&format!("forward_auth.jwt.{key}")), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "too-short").unwrap();
+        let settings = JwtSettings {
+            hmac_secret_file: Some(short),
+            ..JwtSettings::default()
+        };
+        let err = JwtVerifier::from_settings(&settings, &Providers::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        assert!(
+            JwtVerifier::from_settings(&JwtSettings::default(), &Providers::default())
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -19,7 +19,7 @@ pub mod logout_token;
 pub mod provider;
 pub mod receiver;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use keys::{
     DecryptionKey, DecryptionKeyError, JwsAlg, KeyKind, KeyManagementAlg, KeySet, KeySetError,

@@ -11,6 +11,7 @@ mod check;
 mod errors;
 mod faults;
 mod forged;
+mod gateway;
 mod health;
 mod helpers;
 mod openapi;
