@@ -145,7 +145,11 @@ impl Revocations {
         sid: &SessionId,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        self.store.unregister_session(iss, sid, now).await
+        Ok(self
+            .store
+            .unregister_session(iss, sid, now)
+            .await?
+            .is_some())
     }
 
     /// Revokes one token until its `exp` (plus [`EXPIRY_LEEWAY`]), or for

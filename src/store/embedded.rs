@@ -194,7 +194,7 @@ impl RevocationStore for EmbeddedStore {
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<TokenId>>, StoreError> {
         let session = Session {
             iss: iss.clone(),
             sid: sid.clone(),
@@ -547,12 +547,17 @@ impl<'txn> FactTables<'txn> {
     }
 
     /// Removes a live session record and the bindings still pointing at
-    /// it; whether there was a live record.
-    fn unregister(&mut self, session: &Session, now: UnixTime) -> Result<bool, StoreError> {
+    /// it; `None` without a live record, else the unbound token ids.
+    fn unregister(
+        &mut self,
+        session: &Session,
+        now: UnixTime,
+    ) -> Result<Option<Vec<TokenId>>, StoreError> {
         let key = FactKey::Registration(session).encode();
         let Some((_, ids)) = live_record::<BTreeSet<TokenId>>(&self.sessions, &key, now)? else {
-            return Ok(false);
+            return Ok(None);
         };
+        let mut unbound = Vec::new();
         for jti in &ids {
             let binding_key = FactKey::Binding(jti).encode();
             // Expired or not: a binding to this session has no use left.
@@ -565,10 +570,11 @@ impl<'txn> FactTables<'txn> {
             };
             if bound_here {
                 self.delete_record(Records::Bindings, &binding_key)?;
+                unbound.push(jti.clone());
             }
         }
         self.delete_record(Records::Sessions, &key)?;
-        Ok(true)
+        Ok(Some(unbound))
     }
 
     /// The fact under `key`, if a read at `now` would report it. An expired
@@ -772,15 +778,15 @@ fn unregister_in_transaction(
     db: &Database,
     session: &Session,
     now: UnixTime,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Vec<TokenId>>, StoreError> {
     let txn = begin_write(db)?;
-    let existed = FactTables::open(&txn)?.unregister(session, now)?;
-    if existed {
+    let unbound = FactTables::open(&txn)?.unregister(session, now)?;
+    if unbound.is_some() {
         txn.commit().map_err(db_error)?;
     } else {
         txn.abort().map_err(db_error)?;
     }
-    Ok(existed)
+    Ok(unbound)
 }
 
 /// Records `change` as the next event of `txn`.
@@ -1925,7 +1931,13 @@ mod tests {
 
         let iss = Issuer::parse(ISS).unwrap();
         let sid = SessionId::parse("s1").unwrap();
-        assert!(store.unregister_session(&iss, &sid, t(150)).await.unwrap());
+        assert!(
+            store
+                .unregister_session(&iss, &sid, t(150))
+                .await
+                .unwrap()
+                .is_some()
+        );
 
         assert_eq!(registry_rows(&store), (0, 0, 0));
     }

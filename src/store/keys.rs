@@ -10,7 +10,7 @@
 //! through keys built here and look up through keys built there, so the two
 //! cannot drift apart unnoticed.
 
-use crate::domain::{SeenKey, Session, Subject, TokenId};
+use crate::domain::{Issuer, SeenKey, Session, SessionId, Subject, SubjectId, TokenId};
 
 /// One fact a store may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,74 @@ impl FactKey<'_> {
 
 fn composite(kind: &str, iss: &str, id: &str) -> String {
     format!("{kind}:{}:{iss}:{id}", iss.len())
+}
+
+/// A fact the per-instance mirror holds, named by its identifiers: what
+/// the change feed reports as touched and a snapshot enumerates. Seen
+/// markers and registration records stay in the store only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MirroredKey {
+    Token(TokenId),
+    Session(Session),
+    SubjectDisabled(Subject),
+    SubjectRevokedBefore(Subject),
+    Binding(TokenId),
+}
+
+impl MirroredKey {
+    pub fn fact_key(&self) -> FactKey<'_> {
+        match self {
+            Self::Token(jti) => FactKey::Token(jti),
+            Self::Session(session) => FactKey::Session(session),
+            Self::SubjectDisabled(subject) => FactKey::SubjectDisabled(subject),
+            Self::SubjectRevokedBefore(subject) => FactKey::SubjectRevokedBefore(subject),
+            Self::Binding(jti) => FactKey::Binding(jti),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        self.fact_key().encode()
+    }
+
+    /// The inverse of [`FactKey::encode`] for the mirrored kinds; `None`
+    /// for any other key (seen markers, registrations) or a malformed one.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (kind, rest) = text.split_once(':')?;
+        let token = || TokenId::parse(rest).ok();
+        match kind {
+            "tok" => token().map(Self::Token),
+            "bnd" => token().map(Self::Binding),
+            "ses" => {
+                let (iss, sid) = split_composite(rest)?;
+                Some(Self::Session(Session {
+                    iss: Issuer::parse(iss).ok()?,
+                    sid: SessionId::parse(sid).ok()?,
+                }))
+            }
+            "dis" | "rb" => {
+                let (iss, sub) = split_composite(rest)?;
+                let subject = Subject {
+                    iss: Issuer::parse(iss).ok()?,
+                    sub: SubjectId::parse(sub).ok()?,
+                };
+                Some(if kind == "dis" {
+                    Self::SubjectDisabled(subject)
+                } else {
+                    Self::SubjectRevokedBefore(subject)
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `{n}:{iss}:{id}` → `(iss, id)`, where `n` is the byte length of `iss`.
+fn split_composite(rest: &str) -> Option<(&str, &str)> {
+    let (len, tail) = rest.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    let iss = tail.get(..len)?;
+    let id = tail.get(len..)?.strip_prefix(':')?;
+    Some((iss, id))
 }
 
 #[cfg(test)]
@@ -92,6 +160,39 @@ mod tests {
                 "reg:9:https://a:x"
             ]
         );
+    }
+
+    #[test]
+    fn mirrored_keys_decode_what_encode_wrote() {
+        let subject = Subject {
+            iss: Issuer::parse("https://ü:1/x").unwrap(),
+            sub: SubjectId::parse("a:b c").unwrap(),
+        };
+        let keys = [
+            MirroredKey::Token(TokenId::parse("t:1").unwrap()),
+            MirroredKey::Binding(TokenId::parse("b").unwrap()),
+            MirroredKey::Session(session("https://a:b", "c:d")),
+            MirroredKey::SubjectDisabled(subject.clone()),
+            MirroredKey::SubjectRevokedBefore(subject),
+        ];
+        for key in keys {
+            assert_eq!(
+                MirroredKey::decode(&key.encode()),
+                Some(key.clone()),
+                "{key:?}"
+            );
+        }
+        for other in [
+            "seen:9:https://a:x",
+            "reg:9:https://a:x",
+            "ses:99:https://a:x",
+            "ses:x:https://a:x",
+            "ses:9:https://ax",
+            "tok:",
+            "nothing",
+        ] {
+            assert_eq!(MirroredKey::decode(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -18,12 +18,12 @@ use std::future::Future;
 use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
-pub use keys::FactKey;
+pub use keys::{FactKey, MirroredKey};
 pub use redis::{RedisSettings, RedisStore};
 
 use crate::domain::{
     Change, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey, SessionId,
-    SessionRegistration, UnixTime,
+    SessionRegistration, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
 
@@ -118,14 +118,15 @@ pub trait RevocationStore {
     ) -> impl Future<Output = Result<Registration, StoreError>> + Send;
 
     /// A local logout: removes the session record and the bindings of its
-    /// token ids (only those still bound to this session). Returns whether a
-    /// live record existed. Revokes nothing.
+    /// token ids (only those still bound to this session). Returns `None`
+    /// when no live record existed, else the token ids whose bindings were
+    /// removed (what a mirror must forget). Revokes nothing.
     fn unregister_session(
         &self,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<TokenId>>, StoreError>> + Send;
 
     /// The live facts about the keys in `lookup`, in one round trip. When
     /// `lookup.jti` has a live binding, [`Facts::bound`] holds the facts
@@ -244,7 +245,7 @@ impl RevocationStore for Store {
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<TokenId>>, StoreError> {
         self.timed("unregister_session", async {
             dispatch!(self, s => s.unregister_session(iss, sid, now))
         })

@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 use super::{FactKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Reason,
-    Registration, SeenKey, Session, SessionId, SessionRegistration, UnixTime,
+    Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId, UnixTime,
 };
 
 /// `[redis]` settings.
@@ -189,15 +189,31 @@ local function put(key, value, exp)
   end
 end
 
--- Fails unless `stream` is a stream or absent, so that XADD cannot fail
--- after other writes.
+-- The change feed beside the audit stream `{prefix}events`: `{prefix}feed`.
+local function feed_of(stream)
+  return string.sub(stream, 1, #stream - #'events') .. 'feed'
+end
+
+-- Fails unless `stream` and its feed are streams or absent, so that XADD
+-- cannot fail after other writes.
 local function check_stream(stream)
-  local t = redis.call('TYPE', stream)['ok']
-  if t ~= 'stream' and t ~= 'none' then corrupt(stream) end
+  for _, key in ipairs({stream, feed_of(stream)}) do
+    local t = redis.call('TYPE', key)['ok']
+    if t ~= 'stream' and t ~= 'none' then corrupt(key) end
+  end
 end
 
 local function append(stream, max_events, event)
   return redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'event', event)
+end
+
+-- Tells every instance's mirror which keys this write changed: one feed
+-- entry, field `k`, the full key names separated by newlines (identifiers
+-- hold no control characters).
+local function publish(feed, max_events, keys)
+  if #keys > 0 then
+    redis.call('XADD', feed, 'MAXLEN', '~', max_events, '*', 'k', table.concat(keys, '\n'))
+  end
 end
 "#
     };
@@ -260,6 +276,7 @@ else
 end
 
 if seen ~= nil then put(seen, seen_exp, seen_exp) end
+publish(feed_of(stream), max_events, {fact})
 return append(stream, max_events, event)
 "#
 );
@@ -305,10 +322,13 @@ if reason ~= nil then
   local merged = {}
   for i = 1, n do merged[i] = later(exp, live_expiry(KEYS[2 + i])) end
   local out = {'refused', reason}
+  local touched = {}
   for i = 1, n do
     put(KEYS[2 + i], merged[i], merged[i])
+    touched[i] = KEYS[2 + i]
     out[#out + 1] = append(stream, max_events, ARGV[7 + n + i])
   end
+  publish(feed_of(stream), max_events, touched)
   return out
 end
 
@@ -347,10 +367,12 @@ if has_sid then
 end
 
 -- Writes.
+local touched = {}
 for i = 1, n do
   local p = plan[i]
   if p then
     local key = KEYS[2 + n + i]
+    touched[#touched + 1] = key
     redis.call('DEL', key)
     if tonumber(p[2]) > now then
       if has_sid then
@@ -374,6 +396,7 @@ if has_sid then
     redis.call('EXPIREAT', reg, exat(reg_exp))
   end
 end
+publish(feed_of(stream), max_events, touched)
 return {'registered'}
 "#
 );
@@ -384,36 +407,44 @@ static REGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(REGISTER_LUA));
 /// still point at its session.
 ///
 /// `KEYS`: the registration key. `ARGV`: `now`, the key prefix, `iss`,
-/// `sid`. The binding keys are built here from the registered token ids
+/// `sid`, `max_events` (the feed's approximate length). The binding keys are built here from the registered token ids
 /// (`{prefix}bnd:{jti}`, as [`FactKey::Binding`] does), since only the
 /// record knows them.
 ///
-/// Returns 1 when a live record was removed, 0 when there was none.
+/// Returns `{0}` when there was no live record, else `{1, jti...}` with
+/// the token ids whose bindings were removed.
 const UNREGISTER_LUA: &str = concat!(
     lua_prelude!(),
     r#"
 local reg = KEYS[1]
 now = tonumber(ARGV[1])
-local prefix, iss, sid = ARGV[2], ARGV[3], ARGV[4]
+local prefix, iss, sid, max_events = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local v = redis.call('HGET', reg, 'exp')
-if not v then return 0 end
+if not v then return {0} end
 local e = int(v)
 if e == nil then corrupt(reg) end
-if e <= now then return 0 end
+if e <= now then return {0} end
 
 -- Reads first: Redis does not roll a script back on error.
-local doomed = {}
+local feed = prefix .. 'feed'
+local t = redis.call('TYPE', feed)['ok']
+if t ~= 'stream' and t ~= 'none' then corrupt(feed) end
+local doomed, ids = {}, {1}
 for _, field in ipairs(redis.call('HKEYS', reg)) do
   if string.sub(field, 1, 2) == 't:' then
     local key = prefix .. 'bnd:' .. string.sub(field, 3)
     local b = redis.call('HMGET', key, 'iss', 'sid')
-    if b[1] == iss and b[2] == sid then doomed[#doomed + 1] = key end
+    if b[1] == iss and b[2] == sid then
+      doomed[#doomed + 1] = key
+      ids[#ids + 1] = string.sub(field, 3)
+    end
   end
 end
 for _, key in ipairs(doomed) do redis.call('DEL', key) end
 redis.call('DEL', reg)
-return 1
+publish(feed, max_events, doomed)
+return ids
 "#
 );
 
@@ -925,7 +956,7 @@ impl RevocationStore for RedisStore {
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<TokenId>>, StoreError> {
         let session = Session {
             iss: iss.clone(),
             sid: sid.clone(),
@@ -935,16 +966,26 @@ impl RevocationStore for RedisStore {
             .arg(now.as_secs())
             .arg(&*self.prefix)
             .arg(iss.as_ref())
-            .arg(sid.as_ref());
+            .arg(sid.as_ref())
+            .arg(self.max_events);
         let reply: Value = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
-        match reply {
-            Value::Int(0) => Ok(false),
-            Value::Int(1) => Ok(true),
-            other => Err(corrupt(format_args!(
-                "the unregister script returned {other:?}"
-            ))),
+        let unexpected = || corrupt("the unregister script returned an unexpected reply");
+        let Value::Array(items) = reply else {
+            return Err(unexpected());
+        };
+        match items.split_first() {
+            Some((Value::Int(0), [])) => Ok(None),
+            Some((Value::Int(1), ids)) => ids
+                .iter()
+                .map(|id| {
+                    let id = opt_str(id, "unbound token id")?.ok_or_else(unexpected)?;
+                    TokenId::parse(id).map_err(corrupt)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            _ => Err(unexpected()),
         }
     }
 
