@@ -1539,11 +1539,11 @@ async fn a_registration_for_a_revoked_session_is_refused_and_its_tokens_are_born
         SessionId::parse("s1").expect("sid"),
     );
     assert!(
-        !store
+        store
             .unregister_session(&iss, &sid, later)
             .await
             .expect("unregister")
-            .is_some(),
+            .is_none(),
         "a refused registration stores no session record"
     );
 }
@@ -1723,11 +1723,11 @@ async fn unregister_removes_the_session_and_its_bindings(store: &impl Revocation
         Verdict::Active
     );
     assert!(
-        !store
+        store
             .unregister_session(&iss, &SessionId::parse("never").expect("sid"), t)
             .await
             .expect("unregister")
-            .is_some(),
+            .is_none(),
         "an unknown session"
     );
     assert!(
@@ -1764,11 +1764,11 @@ async fn registrations_expire(store: &impl RevocationStore) {
         SessionId::parse("s1").expect("sid"),
     );
     assert!(
-        !store
+        store
             .unregister_session(&iss, &sid, end)
             .await
             .expect("unregister")
-            .is_some(),
+            .is_none(),
         "an expired registration counts as absent"
     );
     // A registration after expiry starts afresh: the dead binding lends
