@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
+pub mod mirror;
 pub mod oidc;
 pub mod revocations;
 pub mod shutdown;

@@ -23,8 +23,10 @@ use revokd::domain::{
     Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
     SubjectId, TokenId, UnixTime, Verdict, decide,
 };
+use revokd::mirror::FactUpdate;
 use revokd::store::{
-    EmbeddedSettings, EmbeddedStore, RedisSettings, RedisStore, RevocationStore, StoreError,
+    EmbeddedSettings, EmbeddedStore, MirroredKey, RedisSettings, RedisStore, RevocationStore,
+    StoreError,
 };
 use secrecy::SecretString;
 use tempfile::TempDir;
@@ -294,6 +296,8 @@ contract!(
     a_token_id_bound_elsewhere_keeps_its_first_binding,
     two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry,
     bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
+    read_states_reports_each_mirrored_fact_as_stored,
+    a_snapshot_holds_every_mirrored_fact_and_nothing_else,
 );
 
 // ---------------------------------------------------------------------------
@@ -1970,6 +1974,210 @@ async fn bound_facts_are_found_for_an_issuer_with_non_ascii_characters(
 // Redis only
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// What a mirror reads: current states and snapshots
+// ---------------------------------------------------------------------------
+
+/// Writes one fact of every mirrored kind (and a seen marker and a session
+/// record, which are not mirrored); returns the updates a mirror must hold.
+async fn one_of_each(store: &impl RevocationStore, t: UnixTime) -> Vec<FactUpdate> {
+    let alice = subject(IDP_U, "alice");
+    apply(
+        store,
+        Change::TokenRevoked {
+            jti: jti("t1"),
+            expires_at: at(t, 100),
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::TokenRevoked {
+            jti: jti("t1"),
+            expires_at: at(t, 50),
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 200),
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: alice.clone(),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SubjectRevokedBefore {
+            subject: alice.clone(),
+            before: at(t, -5),
+            expires_at: at(t, 300),
+        },
+        t,
+    )
+    .await;
+    store
+        .apply_once(
+            &seen(IDP_A, "logout-1", at(t, 60)),
+            Change::TokenRevoked {
+                jti: jti("t2"),
+                expires_at: at(t, 400),
+            },
+            by("backchannel:test"),
+            t,
+        )
+        .await
+        .expect("apply_once");
+    register(
+        store,
+        &registration(IDP_B, Some("s9"), "bob", &["r1"], at(t, 500)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration(IDP_B, None, "carol", &["r2"], at(t, 600)),
+        t,
+    )
+    .await;
+    vec![
+        FactUpdate::Token {
+            jti: jti("t1"),
+            expires_at: at(t, 100),
+        },
+        FactUpdate::Session {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 200),
+        },
+        FactUpdate::SubjectDisabled {
+            subject: alice.clone(),
+            expires_at: None,
+        },
+        FactUpdate::SubjectRevokedBefore {
+            subject: alice,
+            before: at(t, -5),
+            expires_at: at(t, 300),
+        },
+        FactUpdate::Token {
+            jti: jti("t2"),
+            expires_at: at(t, 400),
+        },
+        FactUpdate::Binding {
+            jti: jti("r1"),
+            session: Some(session(IDP_B, "s9")),
+            subject: subject(IDP_B, "bob"),
+            registered_at: t,
+            expires_at: at(t, 500),
+        },
+        FactUpdate::Binding {
+            jti: jti("r2"),
+            session: None,
+            subject: subject(IDP_B, "carol"),
+            registered_at: t,
+            expires_at: at(t, 600),
+        },
+    ]
+}
+
+fn key_of(update: &FactUpdate) -> MirroredKey {
+    match update {
+        FactUpdate::Token { jti, .. } => MirroredKey::Token(jti.clone()),
+        FactUpdate::Session { session, .. } => MirroredKey::Session(session.clone()),
+        FactUpdate::SubjectDisabled { subject, .. } | FactUpdate::SubjectEnabled { subject } => {
+            MirroredKey::SubjectDisabled(subject.clone())
+        }
+        FactUpdate::SubjectRevokedBefore { subject, .. } => {
+            MirroredKey::SubjectRevokedBefore(subject.clone())
+        }
+        FactUpdate::Binding { jti, .. } | FactUpdate::Unbound { jti } => {
+            MirroredKey::Binding(jti.clone())
+        }
+    }
+}
+
+fn sorted(mut updates: Vec<FactUpdate>) -> Vec<FactUpdate> {
+    updates.sort_by_key(|u| format!("{u:?}"));
+    updates
+}
+
+async fn read_states_reports_each_mirrored_fact_as_stored(store: &impl RevocationStore) {
+    let t = now();
+    let expected = one_of_each(store, t).await;
+    let keys: Vec<MirroredKey> = expected.iter().map(key_of).collect();
+
+    let states = store.read_states(&keys).await.expect("read_states");
+    assert_eq!(states, expected);
+
+    // Absent keys come back as the updates that remove them.
+    let alice = subject(IDP_U, "alice");
+    apply(
+        store,
+        Change::SubjectEnabled {
+            subject: alice.clone(),
+        },
+        t,
+    )
+    .await;
+    store
+        .unregister_session(
+            &Issuer::parse(IDP_B).expect("iss"),
+            &SessionId::parse("s9").expect("sid"),
+            t,
+        )
+        .await
+        .expect("unregister");
+    let absent = [
+        MirroredKey::SubjectDisabled(alice),
+        MirroredKey::Binding(jti("r1")),
+        MirroredKey::Token(jti("never-revoked")),
+        MirroredKey::SubjectRevokedBefore(subject(IDP_A, "nobody")),
+    ];
+    let states = store.read_states(&absent).await.expect("read_states");
+    let gone = UnixTime::from_secs(0);
+    assert_eq!(
+        states,
+        [
+            FactUpdate::SubjectEnabled {
+                subject: subject(IDP_U, "alice")
+            },
+            FactUpdate::Unbound { jti: jti("r1") },
+            FactUpdate::Token {
+                jti: jti("never-revoked"),
+                expires_at: gone
+            },
+            FactUpdate::SubjectRevokedBefore {
+                subject: subject(IDP_A, "nobody"),
+                before: gone,
+                expires_at: gone,
+            },
+        ]
+    );
+    assert!(store.read_states(&[]).await.expect("empty read").is_empty());
+}
+
+async fn a_snapshot_holds_every_mirrored_fact_and_nothing_else(store: &impl RevocationStore) {
+    let t = now();
+    let expected = one_of_each(store, t).await;
+    let mut seen_updates = Vec::new();
+    store
+        .snapshot(&mut |batch| seen_updates.extend(batch))
+        .await
+        .expect("snapshot");
+    assert_eq!(sorted(seen_updates), sorted(expected));
+}
+
 mod redis_only {
     use super::*;
 
@@ -2495,5 +2703,47 @@ mod redis_only {
         h.server.resume();
 
         h.store.ping().await.expect("ping after resume");
+    }
+
+    #[tokio::test]
+    async fn every_write_names_its_mirrored_keys_on_the_feed() {
+        let h = redis();
+        let settings = redis_settings(&h.server, "revokd-test:");
+        let mut reader = h
+            .store
+            .feed_reader(&settings, Duration::from_millis(100))
+            .await
+            .expect("feed reader");
+        let empty = reader.next("0-0", 100).await.expect("read");
+        assert!(empty.keys.is_empty() && empty.last_id.is_none());
+        let t = now();
+
+        let expected: Vec<MirroredKey> = super::one_of_each(&h.store, t)
+            .await
+            .iter()
+            .map(super::key_of)
+            .collect();
+        let batch = reader.next("0-0", 100).await.expect("read");
+        // t1 was revoked twice: two entries; the seen marker is not mirrored.
+        let mut wanted = expected.clone();
+        wanted.insert(1, MirroredKey::Token(jti("t1")));
+        assert_eq!(batch.keys, wanted);
+        let last = batch.last_id.expect("an id");
+
+        h.store
+            .unregister_session(
+                &Issuer::parse(IDP_B).expect("iss"),
+                &SessionId::parse("s9").expect("sid"),
+                t,
+            )
+            .await
+            .expect("unregister");
+        let batch = reader.next(&last, 100).await.expect("read");
+        assert_eq!(batch.keys, [MirroredKey::Binding(jti("r1"))]);
+
+        let info = reader.info().await.expect("info");
+        let newest = revokd::store::feed_id(batch.last_id.as_deref().expect("id")).expect("id");
+        assert_eq!(info.last_generated, newest);
+        assert_eq!(info.max_deleted, (0, 0), "nothing trimmed yet");
     }
 }

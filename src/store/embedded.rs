@@ -38,12 +38,13 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, RevocationStore, StoreError};
+use super::{FactKey, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding, TokenId,
     UnixTime,
 };
+use crate::mirror::FactUpdate;
 
 /// The database file inside [`EmbeddedSettings::path`].
 const FILE_NAME: &str = "revokd.redb";
@@ -213,6 +214,32 @@ impl RevocationStore for EmbeddedStore {
         let limit = page.limit;
         self.blocking(move |db| read_events(db, before, limit))
             .await
+    }
+
+    async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
+        let keys = keys.to_vec();
+        self.blocking(move |db| read_states(db, &keys)).await
+    }
+
+    async fn snapshot(
+        &self,
+        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+    ) -> Result<Option<String>, StoreError> {
+        // One read transaction on the blocking pool, handing batches over a
+        // bounded channel so that memory stays at a few batches.
+        let inner = Arc::clone(&self.inner);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let reader = tokio::task::spawn_blocking(move || {
+            snapshot(&inner.db, &mut |batch| {
+                // A closed channel means the caller gave up; stop quietly.
+                let _ = tx.blocking_send(batch);
+            })
+        });
+        while let Some(batch) = rx.recv().await {
+            sink(batch);
+        }
+        reader.await.map_err(StoreError::unavailable)??;
+        Ok(None)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -825,6 +852,126 @@ fn take_event_id(txn: &WriteTransaction) -> Result<u64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("the event id counter is exhausted".into()))?;
     meta.insert(NEXT_EVENT_ID, next).map_err(db_error)?;
     Ok(id)
+}
+
+/// Mirrored facts read per snapshot batch.
+const SNAPSHOT_BATCH: usize = 10_000;
+
+/// The update that makes a mirror hold what `facts` holds under `key`.
+fn fact_state(
+    facts: &impl ReadableTable<&'static str, (i64, i64)>,
+    key: &MirroredKey,
+) -> Result<FactUpdate, StoreError> {
+    let stored = facts
+        .get(key.encode().as_str())
+        .map_err(db_error)?
+        .map(|guard| guard.value());
+    Ok(fact_update(key, stored))
+}
+
+/// A fact row (`(expires_at, payload)`, `None` when absent) as an update;
+/// absence removes (or expires) the mirrored entry.
+fn fact_update(key: &MirroredKey, stored: Option<(i64, i64)>) -> FactUpdate {
+    let (expires_at, payload) = stored.unwrap_or((0, 0));
+    let at = UnixTime::from_secs;
+    match key {
+        MirroredKey::Token(jti) => FactUpdate::Token {
+            jti: jti.clone(),
+            expires_at: at(expires_at),
+        },
+        MirroredKey::Session(session) => FactUpdate::Session {
+            session: session.clone(),
+            expires_at: at(expires_at),
+        },
+        MirroredKey::SubjectDisabled(subject) => match stored {
+            None => FactUpdate::SubjectEnabled {
+                subject: subject.clone(),
+            },
+            Some(_) => FactUpdate::SubjectDisabled {
+                subject: subject.clone(),
+                expires_at: (expires_at != NEVER).then(|| at(expires_at)),
+            },
+        },
+        MirroredKey::SubjectRevokedBefore(subject) => FactUpdate::SubjectRevokedBefore {
+            subject: subject.clone(),
+            before: at(payload),
+            expires_at: at(expires_at),
+        },
+        MirroredKey::Binding(jti) => FactUpdate::Unbound { jti: jti.clone() },
+    }
+}
+
+/// A binding row as an update.
+fn binding_update(jti: &TokenId, expires_at: i64, binding: TokenBinding) -> FactUpdate {
+    FactUpdate::Binding {
+        jti: jti.clone(),
+        session: binding.session,
+        subject: binding.subject,
+        registered_at: binding.registered_at,
+        expires_at: UnixTime::from_secs(expires_at),
+    }
+}
+
+/// The current state of each key, in one read transaction.
+fn read_states(db: &Database, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let facts = txn.open_table(FACTS).map_err(db_error)?;
+    let bindings = txn.open_table(BINDINGS).map_err(db_error)?;
+    keys.iter()
+        .map(|key| match key {
+            MirroredKey::Binding(jti) => {
+                let name = key.encode();
+                match bindings.get(name.as_str()).map_err(db_error)? {
+                    Some(guard) => {
+                        let (expires_at, json) = guard.value();
+                        let binding: TokenBinding = decode_record(&name, json)?;
+                        Ok(binding_update(jti, expires_at, binding))
+                    }
+                    None => Ok(FactUpdate::Unbound { jti: jti.clone() }),
+                }
+            }
+            other => fact_state(&facts, other),
+        })
+        .collect()
+}
+
+/// Every mirrored fact, in batches, from one read transaction (one
+/// consistent snapshot).
+fn snapshot(
+    db: &Database,
+    sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+) -> Result<(), StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let facts = txn.open_table(FACTS).map_err(db_error)?;
+    let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
+    for row in facts.iter().map_err(db_error)? {
+        let (name, value) = row.map_err(db_error)?;
+        if let Some(key) = MirroredKey::decode(name.value()) {
+            batch.push(fact_update(&key, Some(value.value())));
+        }
+        if batch.len() == SNAPSHOT_BATCH {
+            sink(std::mem::take(&mut batch));
+        }
+    }
+    let bindings = txn.open_table(BINDINGS).map_err(db_error)?;
+    for row in bindings.iter().map_err(db_error)? {
+        let (name, value) = row.map_err(db_error)?;
+        let name = name.value();
+        let Some(MirroredKey::Binding(jti)) = MirroredKey::decode(name) else {
+            return Err(StoreError::Corrupt(format!(
+                "`{name}` is not a binding key"
+            )));
+        };
+        let (expires_at, json) = value.value();
+        batch.push(binding_update(&jti, expires_at, decode_record(name, json)?));
+        if batch.len() == SNAPSHOT_BATCH {
+            sink(std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        sink(batch);
+    }
+    Ok(())
 }
 
 /// The encoded keys of a [`Lookup`], owned so they can move to the blocking

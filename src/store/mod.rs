@@ -19,13 +19,14 @@ use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::{FactKey, MirroredKey};
-pub use redis::{RedisSettings, RedisStore};
+pub use redis::{FeedBatch, FeedInfo, FeedReader, RedisSettings, RedisStore, feed_id};
 
 use crate::domain::{
     Change, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey, SessionId,
     SessionRegistration, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
+use crate::mirror::FactUpdate;
 
 /// Why a store call failed. None of these texts reach an API caller except
 /// [`StoreError::InvalidCursor`]; the rest are logged and answered with a
@@ -142,6 +143,22 @@ pub trait RevocationStore {
         &self,
         page: &EventPage,
     ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// The current state of each of `keys`, as the updates that make a
+    /// mirror hold it (an absent key removes, or expires, its entry).
+    fn read_states(
+        &self,
+        keys: &[MirroredKey],
+    ) -> impl Future<Output = Result<Vec<FactUpdate>, StoreError>> + Send;
+
+    /// Every mirrored fact, handed to `sink` in batches. Returns the change
+    /// feed position to follow from (Redis: the feed id read before the
+    /// scan), or `None` for a store without a feed (embedded: its writes
+    /// reach the mirror in-process).
+    fn snapshot(
+        &self,
+        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -261,6 +278,21 @@ impl RevocationStore for Store {
 
     async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
         self.timed("events", async { dispatch!(self, s => s.events(page)) })
+            .await
+    }
+
+    async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
+        self.timed("read_states", async {
+            dispatch!(self, s => s.read_states(keys))
+        })
+        .await
+    }
+
+    async fn snapshot(
+        &self,
+        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+    ) -> Result<Option<String>, StoreError> {
+        self.timed("snapshot", async { dispatch!(self, s => s.snapshot(sink)) })
             .await
     }
 

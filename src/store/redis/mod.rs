@@ -57,6 +57,10 @@
 //! replaces dead ones (see [`RedisStore::connect`]), so calls succeed again
 //! as soon as Redis is back.
 
+mod feed;
+
+pub use feed::{FeedBatch, FeedInfo, FeedReader, feed_id};
+
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -65,11 +69,12 @@ use deadpool_redis::{Manager, Pool, PoolConfig, QueueMode, Runtime, Timeouts};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, RevocationStore, StoreError};
+use super::{FactKey, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId, UnixTime,
 };
+use crate::mirror::FactUpdate;
 
 /// `[redis]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -1080,6 +1085,17 @@ impl RevocationStore for RedisStore {
             return Err(corrupt("XREVRANGE did not return an array"));
         };
         entries.iter().map(decode_event).collect()
+    }
+
+    async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
+        self.read_states_now(keys).await
+    }
+
+    async fn snapshot(
+        &self,
+        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+    ) -> Result<Option<String>, StoreError> {
+        self.snapshot_from_scan(sink).await.map(Some)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,497 @@
+//! What the per-instance mirror reads from Redis: the current state of
+//! mirrored keys, a snapshot of all of them, and the change feed.
+//!
+//! Every write script appends the full names of the mirrored keys it
+//! changed to the stream `{prefix}feed` (see `publish` in the scripts).
+//! A follower reads that stream from its last id with `XREAD BLOCK` and
+//! then reads the *current* state of the named keys: the mirror replays
+//! store state, never intents, so it cannot drift from the store's merge
+//! rules. Entries trimmed before a follower read them, or a stream that
+//! was reset, are detected from `XINFO STREAM` (`max-deleted-entry-id`,
+//! `last-generated-id`), and the follower then resyncs from a snapshot.
+
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, AsyncConnectionConfig, Script, Value};
+use secrecy::ExposeSecret;
+
+use super::{
+    Fault, NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, parse_stream_id,
+    store_error,
+};
+use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, UnixTime};
+use crate::mirror::FactUpdate;
+use crate::store::{MirroredKey, StoreError};
+
+/// Keys read per snapshot step: one script run, one round trip.
+const SNAPSHOT_BATCH: usize = 10_000;
+
+/// The binding fields, in the order every script reads them.
+const BINDING_FIELDS: [&str; 5] = ["exp", "at", "iss", "sub", "sid"];
+
+/// `KEYS`: mirrored keys. Returns, per key, its string value, or for a
+/// binding the array of [`BINDING_FIELDS`] (nil when absent).
+const READ_LUA: &str = r#"
+local prefix_len = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  if string.sub(key, prefix_len + 1, prefix_len + 4) == 'bnd:' then
+    out[i] = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
+  else
+    out[i] = redis.call('GET', key)
+  end
+end
+return out
+"#;
+
+/// One `SCAN` step over the deployment's keys. `ARGV`: the escaped `MATCH`
+/// pattern, the prefix length, the cursor, the count. Returns the next
+/// cursor, then a key and its value (as [`READ_LUA`]) for each mirrored key.
+const SNAPSHOT_LUA: &str = r#"
+local pattern, prefix_len = ARGV[1], tonumber(ARGV[2])
+local r = redis.call('SCAN', ARGV[3], 'MATCH', pattern, 'COUNT', ARGV[4])
+local out = {r[1]}
+for _, key in ipairs(r[2]) do
+  local kind = string.match(string.sub(key, prefix_len + 1), '^(%a+):')
+  if kind == 'tok' or kind == 'ses' or kind == 'dis' or kind == 'rb' then
+    local v = redis.call('GET', key)
+    if v then
+      out[#out + 1] = key
+      out[#out + 1] = v
+    end
+  elseif kind == 'bnd' then
+    out[#out + 1] = key
+    out[#out + 1] = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
+  end
+end
+return out
+"#;
+
+static READ: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(READ_LUA));
+static SNAPSHOT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(SNAPSHOT_LUA));
+
+/// `secs` or `never` as an instant; `never` as the end of time.
+fn instant(text: &str, key: &str) -> Result<UnixTime, StoreError> {
+    if text == NEVER {
+        return Ok(UnixTime::from_secs(i64::MAX));
+    }
+    parse_secs(text, key).map(UnixTime::from_secs)
+}
+
+/// The update that makes a mirror hold what Redis holds under `key`.
+fn state_of(key: &MirroredKey, value: &Value) -> Result<FactUpdate, StoreError> {
+    let name = key.encode();
+    if let MirroredKey::Binding(jti) = key {
+        let fields = match value {
+            Value::Array(fields) if fields.len() == BINDING_FIELDS.len() => fields,
+            _ => return Err(corrupt(format_args!("{name}: not a binding"))),
+        };
+        let [exp, at, iss, sub, sid] = fields.as_slice() else {
+            unreachable!("length checked above");
+        };
+        let Some(exp) = opt_str(exp, &name)? else {
+            return Ok(FactUpdate::Unbound { jti: jti.clone() });
+        };
+        let field = |v: &Value, what: &str| -> Result<String, StoreError> {
+            opt_str(v, &name)?
+                .map(str::to_owned)
+                .ok_or_else(|| corrupt(format_args!("{name} has no `{what}`")))
+        };
+        let iss = Issuer::parse(field(iss, "iss")?).map_err(corrupt)?;
+        let sub = SubjectId::parse(field(sub, "sub")?).map_err(corrupt)?;
+        let session = opt_str(sid, &name)?
+            .map(|sid| SessionId::parse(sid).map_err(corrupt))
+            .transpose()?
+            .map(|sid| Session {
+                iss: iss.clone(),
+                sid,
+            });
+        return Ok(FactUpdate::Binding {
+            jti: jti.clone(),
+            session,
+            subject: Subject { iss, sub },
+            registered_at: instant(&field(at, "at")?, &name)?,
+            expires_at: instant(exp, &name)?,
+        });
+    }
+    let text = opt_str(value, &name)?;
+    let gone = UnixTime::from_secs(0);
+    Ok(match key {
+        MirroredKey::Token(jti) => FactUpdate::Token {
+            jti: jti.clone(),
+            expires_at: text.map_or(Ok(gone), |t| instant(t, &name))?,
+        },
+        MirroredKey::Session(session) => FactUpdate::Session {
+            session: session.clone(),
+            expires_at: text.map_or(Ok(gone), |t| instant(t, &name))?,
+        },
+        MirroredKey::SubjectDisabled(subject) => match text {
+            None => FactUpdate::SubjectEnabled {
+                subject: subject.clone(),
+            },
+            Some(t) => FactUpdate::SubjectDisabled {
+                subject: subject.clone(),
+                expires_at: (t != NEVER).then(|| instant(t, &name)).transpose()?,
+            },
+        },
+        MirroredKey::SubjectRevokedBefore(subject) => {
+            let (before, expires_at) = match text {
+                None => (gone, gone),
+                Some(t) => {
+                    let (before, exp) = t
+                        .split_once(' ')
+                        .ok_or_else(|| corrupt(format_args!("{name}: {t:?} is not a mark")))?;
+                    (instant(before, &name)?, instant(exp, &name)?)
+                }
+            };
+            FactUpdate::SubjectRevokedBefore {
+                subject: subject.clone(),
+                before,
+                expires_at,
+            }
+        }
+        MirroredKey::Binding(_) => unreachable!("handled above"),
+    })
+}
+
+/// Escapes the glob characters of `MATCH` in a key prefix.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('*');
+    out
+}
+
+impl RedisStore {
+    /// The stream that carries the change feed.
+    pub(crate) fn feed_key(&self) -> String {
+        format!("{}feed", self.prefix)
+    }
+
+    /// The mirrored key a full Redis key names, if it is one of ours.
+    pub(crate) fn mirrored(&self, full: &str) -> Option<MirroredKey> {
+        MirroredKey::decode(full.strip_prefix(&*self.prefix)?)
+    }
+
+    /// The current state of each of `keys`, in one round trip.
+    ///
+    /// # Errors
+    /// Redis is unavailable, or a value is not in this module's format.
+    pub(super) async fn read_states_now(
+        &self,
+        keys: &[MirroredKey],
+    ) -> Result<Vec<FactUpdate>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = READ.prepare_invoke();
+        for key in keys {
+            call.key(format!("{}{}", self.prefix, key.encode()));
+        }
+        call.arg(self.prefix.len());
+        let reply: Value = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        let Value::Array(values) = reply else {
+            return Err(corrupt("the read script did not return an array"));
+        };
+        if values.len() != keys.len() {
+            return Err(corrupt(
+                "the read script returned the wrong number of values",
+            ));
+        }
+        keys.iter()
+            .zip(&values)
+            .map(|(key, value)| state_of(key, value))
+            .collect()
+    }
+
+    /// The id of the newest feed entry, or `0-0` when the feed is empty:
+    /// changes after it are not guaranteed to be in a snapshot taken next.
+    async fn feed_head(&self) -> Result<String, StoreError> {
+        let mut range = redis::cmd("XREVRANGE");
+        range
+            .arg(self.feed_key())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
+        let reply: Value = self
+            .run(|mut conn| async move { range.query_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        match reply {
+            Value::Array(entries) => match entries.first() {
+                None => Ok("0-0".to_owned()),
+                Some(Value::Array(entry)) => entry
+                    .first()
+                    .and_then(|id| opt_str(id, "feed id").ok().flatten())
+                    .map(str::to_owned)
+                    .ok_or_else(|| corrupt("a feed entry has no id")),
+                Some(_) => Err(corrupt("a feed entry is not an array")),
+            },
+            _ => Err(corrupt("XREVRANGE did not return an array")),
+        }
+    }
+
+    /// Every mirrored fact, `SNAPSHOT_BATCH` keys per round trip, handed to
+    /// `sink` batch by batch. Returns the feed id to follow from: it is
+    /// read before the scan starts, so a change made during the scan is
+    /// either in the snapshot or after that id (or both; replaying it is
+    /// harmless).
+    ///
+    /// # Errors
+    /// Redis is unavailable, or a value is not in this module's format.
+    pub(super) async fn snapshot_from_scan(
+        &self,
+        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+    ) -> Result<String, StoreError> {
+        let head = self.feed_head().await?;
+        let pattern = glob_escape(&self.prefix);
+        let mut cursor = "0".to_owned();
+        loop {
+            let mut call = SNAPSHOT.prepare_invoke();
+            call.arg(&pattern)
+                .arg(self.prefix.len())
+                .arg(&cursor)
+                .arg(SNAPSHOT_BATCH);
+            let reply: Value =
+                self.run(|mut conn| async move {
+                    call.invoke_async(&mut conn).await.map_err(store_error)
+                })
+                .await?;
+            let Value::Array(items) = reply else {
+                return Err(corrupt("the snapshot script did not return an array"));
+            };
+            let Some((next, pairs)) = items.split_first() else {
+                return Err(corrupt("the snapshot script returned no cursor"));
+            };
+            let mut batch = Vec::with_capacity(pairs.len() / 2);
+            for pair in pairs.chunks_exact(2) {
+                let name = opt_str(&pair[0], "snapshot key")?.unwrap_or_default();
+                let Some(key) = self.mirrored(name) else {
+                    continue;
+                };
+                batch.push(state_of(&key, &pair[1])?);
+            }
+            if !batch.is_empty() {
+                sink(batch);
+            }
+            cursor = opt_str(next, "SCAN cursor")?
+                .ok_or_else(|| corrupt("SCAN returned no cursor"))?
+                .to_owned();
+            if cursor == "0" {
+                return Ok(head);
+            }
+        }
+    }
+
+    /// A dedicated connection for the blocking feed reads, so that they
+    /// never hold a pooled connection.
+    ///
+    /// # Errors
+    /// Redis cannot be reached.
+    pub async fn feed_reader(
+        &self,
+        settings: &RedisSettings,
+        block: Duration,
+    ) -> Result<FeedReader, StoreError> {
+        let client = redis::Client::open(settings.url.expose_secret())
+            .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
+        let deadline = settings
+            .connect_timeout
+            .saturating_add(settings.command_timeout);
+        let connection = tokio::time::timeout(
+            deadline,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| StoreError::unavailable(Fault::Deadline(deadline)))?
+        .map_err(store_error)?;
+        Ok(FeedReader {
+            connection,
+            feed: self.feed_key(),
+            store: self.clone(),
+            block,
+        })
+    }
+}
+
+/// Where a feed stands: what `XINFO STREAM` says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedInfo {
+    /// The id of the newest entry ever added (`0-0` for none).
+    pub last_generated: (u64, u64),
+    /// The newest id trimmed away (`0-0` for none).
+    pub max_deleted: (u64, u64),
+}
+
+/// One read of the feed: the keys changed after the reader's position and
+/// the id of the last entry read.
+#[derive(Debug, Default)]
+pub struct FeedBatch {
+    pub keys: Vec<MirroredKey>,
+    pub last_id: Option<String>,
+}
+
+/// Reads the change feed on its own connection.
+pub struct FeedReader {
+    connection: redis::aio::MultiplexedConnection,
+    feed: String,
+    store: RedisStore,
+    block: Duration,
+}
+
+impl FeedReader {
+    /// Entries after `after`, waiting up to the block time for one; an
+    /// empty batch when none came.
+    ///
+    /// # Errors
+    /// The connection failed or the reply is not a stream read.
+    pub async fn next(&mut self, after: &str, count: usize) -> Result<FeedBatch, StoreError> {
+        let mut read = redis::cmd("XREAD");
+        read.arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(u64::try_from(self.block.as_millis()).unwrap_or(u64::MAX))
+            .arg("STREAMS")
+            .arg(&self.feed)
+            .arg(after);
+        let reply: Value = read
+            .query_async(&mut self.connection)
+            .await
+            .map_err(store_error)?;
+        let mut batch = FeedBatch::default();
+        let streams = match reply {
+            Value::Nil => return Ok(batch),
+            Value::Array(streams) => streams,
+            Value::Map(map) => map
+                .into_iter()
+                .map(|(k, v)| Value::Array(vec![k, v]))
+                .collect(),
+            _ => return Err(corrupt("XREAD did not return streams")),
+        };
+        for stream in streams {
+            let Value::Array(parts) = stream else {
+                return Err(corrupt("XREAD returned a stream that is not a pair"));
+            };
+            let Some(Value::Array(entries)) = parts.get(1) else {
+                return Err(corrupt("XREAD returned a stream without entries"));
+            };
+            for entry in entries {
+                let Value::Array(entry) = entry else {
+                    return Err(corrupt("a feed entry is not an array"));
+                };
+                let id = entry
+                    .first()
+                    .and_then(|id| opt_str(id, "feed id").ok().flatten())
+                    .ok_or_else(|| corrupt("a feed entry has no id"))?;
+                batch.last_id = Some(id.to_owned());
+                if let Some(Value::Array(fields)) = entry.get(1) {
+                    for pair in fields.chunks_exact(2) {
+                        if opt_str(&pair[0], "feed field")? != Some("k") {
+                            continue;
+                        }
+                        let names = opt_str(&pair[1], "feed keys")?.unwrap_or_default();
+                        batch
+                            .keys
+                            .extend(names.split('\n').filter_map(|n| self.store.mirrored(n)));
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// `XINFO STREAM` of the feed; an absent feed is `0-0` throughout.
+    ///
+    /// # Errors
+    /// The connection failed or the reply is not stream information.
+    pub async fn info(&mut self) -> Result<FeedInfo, StoreError> {
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(&self.feed);
+        let present: i64 = exists
+            .query_async(&mut self.connection)
+            .await
+            .map_err(store_error)?;
+        if present == 0 {
+            return Ok(FeedInfo {
+                last_generated: (0, 0),
+                max_deleted: (0, 0),
+            });
+        }
+        let mut xinfo = redis::cmd("XINFO");
+        xinfo.arg("STREAM").arg(&self.feed);
+        let reply: Value = xinfo
+            .query_async(&mut self.connection)
+            .await
+            .map_err(store_error)?;
+        let pairs: Vec<(Value, Value)> = match reply {
+            Value::Array(flat) => flat
+                .chunks_exact(2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+            Value::Map(map) => map,
+            _ => return Err(corrupt("XINFO STREAM did not return a map")),
+        };
+        let id_of = |name: &str| -> Result<(u64, u64), StoreError> {
+            let value = pairs
+                .iter()
+                .find(|(k, _)| matches!(opt_str(k, "xinfo"), Ok(Some(n)) if n == name))
+                .map(|(_, v)| v)
+                .ok_or_else(|| {
+                    corrupt(format_args!(
+                        "XINFO STREAM has no `{name}` (Redis >= 7.0 is needed)"
+                    ))
+                })?;
+            let text = opt_str(value, name)?.unwrap_or("0-0");
+            parse_stream_id(text).ok_or_else(|| corrupt(format_args!("{name}: {text:?}")))
+        };
+        Ok(FeedInfo {
+            last_generated: id_of("last-generated-id")?,
+            max_deleted: id_of("max-deleted-entry-id")?,
+        })
+    }
+}
+
+/// Parses a feed position.
+pub fn feed_id(text: &str) -> Option<(u64, u64)> {
+    parse_stream_id(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TokenId;
+
+    #[test]
+    fn match_patterns_escape_globs() {
+        assert_eq!(glob_escape("revokd:"), "revokd:*");
+        assert_eq!(glob_escape("{a*}[x]?:"), "{a\\*}\\[x\\]\\?:*");
+    }
+
+    #[test]
+    fn absent_values_become_removals() {
+        let jti = TokenId::parse("t").unwrap();
+        assert_eq!(
+            state_of(&MirroredKey::Token(jti.clone()), &Value::Nil).unwrap(),
+            FactUpdate::Token {
+                jti: jti.clone(),
+                expires_at: UnixTime::from_secs(0)
+            }
+        );
+        let nil_binding = Value::Array(vec![Value::Nil; 5]);
+        assert_eq!(
+            state_of(&MirroredKey::Binding(jti.clone()), &nil_binding).unwrap(),
+            FactUpdate::Unbound { jti }
+        );
+    }
+}
