@@ -84,6 +84,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub lifetimes: Lifetimes,
     pub check: CheckSettings,
+    pub mirror: MirrorSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub keys: Vec<KeySettings>,
@@ -171,6 +172,27 @@ pub struct Lifetimes {
 pub struct CheckSettings {
     pub fail_mode: FailMode,
     pub require_client_key: bool,
+    pub source: CheckSource,
+}
+
+/// Where checks read their facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckSource {
+    /// The in-memory mirror (see `crate::replica`).
+    Mirror,
+    /// The store, one round trip per check.
+    Store,
+}
+
+/// `[mirror]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorSettings {
+    #[serde(with = "humantime_serde")]
+    pub max_staleness: Duration,
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +254,8 @@ impl Settings {
             ("embedded.sweep_interval", self.embedded.sweep_interval),
             ("redis.connect_timeout", self.redis.connect_timeout),
             ("redis.command_timeout", self.redis.command_timeout),
+            ("mirror.max_staleness", self.mirror.max_staleness),
+            ("mirror.sweep_interval", self.mirror.sweep_interval),
         ];
         for (key, value) in positive {
             if value.is_zero() {

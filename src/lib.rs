@@ -25,6 +25,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod mirror;
 pub mod oidc;
+pub mod replica;
 pub mod revocations;
 pub mod shutdown;
 pub mod startup;

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub logout_tokens: IntCounterVec,
     /// Seconds from a logout token's `iat` to its revocation being stored.
     pub logout_propagation: HistogramVec,
+    /// The per-instance mirror.
+    pub mirror: MirrorMetrics,
+    /// Time to answer one check's look-up (mirror or store).
+    pub check_duration: prometheus::Histogram,
     /// `/v1/forward-auth` answers by profile (`none` when no token was
     /// read) and outcome.
     pub forward_auth: IntCounterVec,
@@ -109,6 +113,43 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let mirror = MirrorMetrics {
+            entries: prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "mirror_entries",
+                    "Entries in this instance's revocation mirror, by kind.",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            bytes: prometheus::IntGauge::new(
+                "mirror_bytes",
+                "Approximate heap bytes of this instance's revocation mirror.",
+            )
+            .expect("valid metric"),
+            feed_lag: prometheus::Gauge::new(
+                "mirror_feed_lag_seconds",
+                "Seconds since the change feed last answered (0 while it is current).",
+            )
+            .expect("valid metric"),
+            resyncs: prometheus::IntCounter::new(
+                "mirror_resyncs_total",
+                "Full loads of the mirror from a store snapshot (start-up included).",
+            )
+            .expect("valid metric"),
+        };
+        let check_duration = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "check_duration_seconds",
+                "Time to find the facts of one check (mirror or store).",
+            )
+            .buckets(vec![
+                0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01,
+                0.05, 0.1, 0.5, 1.0,
+            ]),
+        )
+        .expect("valid metric");
+
         for collector in [
             Box::new(http.requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http.duration.clone()),
@@ -118,6 +159,11 @@ impl Metrics {
             Box::new(logout_tokens.clone()),
             Box::new(logout_propagation.clone()),
             Box::new(forward_auth.clone()),
+            Box::new(mirror.entries.clone()),
+            Box::new(mirror.bytes.clone()),
+            Box::new(mirror.feed_lag.clone()),
+            Box::new(mirror.resyncs.clone()),
+            Box::new(check_duration.clone()),
         ] {
             registry
                 .register(collector)
@@ -143,6 +189,8 @@ impl Metrics {
             logout_tokens,
             logout_propagation,
             forward_auth,
+            mirror,
+            check_duration,
         }
     }
 
@@ -183,6 +231,14 @@ impl Default for Metrics {
 const LATENCY_BUCKETS: [f64; 14] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5,
 ];
+
+#[derive(Clone)]
+pub struct MirrorMetrics {
+    pub entries: prometheus::IntGaugeVec,
+    pub bytes: prometheus::IntGauge,
+    pub feed_lag: prometheus::Gauge,
+    pub resyncs: prometheus::IntCounter,
+}
 
 #[derive(Clone)]
 pub struct HttpMetrics {

@@ -9,8 +9,11 @@ use crate::domain::{
     Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
     SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
 };
+use std::sync::Arc;
+
 use crate::metrics::Metrics;
-use crate::store::{RevocationStore, Store, StoreError};
+use crate::replica::Replica;
+use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
 
 /// Verifiers commonly accept a token up to a minute past its `exp` to
 /// absorb clock skew, so a revocation outlives the token by as much.
@@ -30,6 +33,9 @@ pub struct Revocations {
     store: Store,
     lifetimes: Lifetimes,
     metrics: Metrics,
+    /// Where checks read when set; without one, every check asks the store
+    /// (`check.source = "store"`).
+    replica: Option<Arc<Replica>>,
 }
 
 impl Revocations {
@@ -38,11 +44,36 @@ impl Revocations {
             store,
             lifetimes,
             metrics,
+            replica: None,
         }
+    }
+
+    /// Checks read `replica`, and every write here updates it before it is
+    /// acknowledged.
+    #[must_use]
+    pub fn with_replica(mut self, replica: Arc<Replica>) -> Self {
+        self.replica = Some(replica);
+        self
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn replica(&self) -> Option<&Arc<Replica>> {
+        self.replica.as_ref()
+    }
+
+    /// Brings this instance's mirror up to date with a write the store has
+    /// accepted. A failure cannot undo the write: it marks the mirror as
+    /// needing a reload (checks fail closed until then) and is logged.
+    async fn mirror(&self, keys: &[MirroredKey]) {
+        if let Some(replica) = &self.replica
+            && let Err(err) = replica.learn(&self.store, keys).await
+        {
+            tracing::error!(error.cause_chain = ?err, "a recorded change could not reach the mirror; reloading it");
+            replica.invalidate();
+        }
     }
 
     async fn apply(
@@ -52,7 +83,9 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Event, StoreError> {
         let kind = change.kind();
+        let key = MirroredKey::of_change(&change);
         let event = self.store.apply(change, provenance, now).await?;
+        self.mirror(&[key]).await;
         self.metrics.record_change(kind);
         tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
         Ok(event)
@@ -89,9 +122,11 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
         let kind = change.kind();
+        let key = MirroredKey::of_change(&change);
         let event = self.store.apply_once(seen, change, provenance, now).await?;
         match &event {
             Some(event) => {
+                self.mirror(&[key]).await;
                 self.metrics.record_change(kind);
                 tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
             }
@@ -120,6 +155,17 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let outcome = self.store.register_session(reg, provenance, now).await?;
+        let keys: Vec<MirroredKey> = reg
+            .token_ids()
+            .iter()
+            .flat_map(|jti| {
+                [
+                    MirroredKey::Token(jti.clone()),
+                    MirroredKey::Binding(jti.clone()),
+                ]
+            })
+            .collect();
+        self.mirror(&keys).await;
         if let Registration::Refused { reason, events } = &outcome {
             for event in events {
                 self.metrics.record_change(event.change.kind());
@@ -145,11 +191,12 @@ impl Revocations {
         sid: &SessionId,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .store
-            .unregister_session(iss, sid, now)
-            .await?
-            .is_some())
+        let Some(unbound) = self.store.unregister_session(iss, sid, now).await? else {
+            return Ok(false);
+        };
+        let keys: Vec<MirroredKey> = unbound.into_iter().map(MirroredKey::Binding).collect();
+        self.mirror(&keys).await;
+        Ok(true)
     }
 
     /// Revokes one token until its `exp` (plus [`EXPIRY_LEEWAY`]), or for
@@ -291,7 +338,15 @@ impl Revocations {
         request: &CheckRequest,
         now: UnixTime,
     ) -> Result<Verdict, StoreError> {
-        match self.store.lookup(request.lookup(), now).await {
+        let started = std::time::Instant::now();
+        let facts = match &self.replica {
+            Some(replica) => replica.lookup(request.lookup(), now),
+            None => self.store.lookup(request.lookup(), now).await,
+        };
+        self.metrics
+            .check_duration
+            .observe(started.elapsed().as_secs_f64());
+        match facts {
             Ok(facts) => {
                 let verdict = decide(request, &facts);
                 self.metrics.record_check(verdict);

@@ -11,13 +11,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Role;
-use crate::config::{Settings, StoreKind};
+use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
 use crate::gateway::Gate;
 use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
 use crate::oidc::provider::Providers;
 use crate::oidc::receiver::LogoutReceiver;
+use crate::replica::Replica;
 use crate::revocations::Revocations;
 use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
 
@@ -73,7 +74,29 @@ impl Application {
                 "forward_auth.require_client_key = false: anyone who reaches the listener can probe tokens"
             );
         }
-        let revocations = Revocations::new(store, settings.lifetimes.clone(), metrics.clone());
+        let mut revocations =
+            Revocations::new(store.clone(), settings.lifetimes.clone(), metrics.clone());
+        let replica = match settings.check.source {
+            CheckSource::Store => None,
+            CheckSource::Mirror => {
+                let has_feed = matches!(backend, Backend::Redis(_));
+                let replica = Arc::new(Replica::new(
+                    has_feed,
+                    settings.mirror.max_staleness,
+                    metrics.clone(),
+                ));
+                if !has_feed {
+                    // In-process and fast: the instance listens only once
+                    // its mirror holds everything the file does.
+                    replica
+                        .resync(&store)
+                        .await
+                        .context("cannot load the revocation mirror from the embedded store")?;
+                }
+                revocations = revocations.with_replica(replica.clone());
+                Some(replica)
+            }
+        };
         let logouts = LogoutReceiver::new(
             providers.clone(),
             revocations.clone(),
@@ -111,6 +134,24 @@ impl Application {
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         tasks.extend(providers.spawn_refresh(cancel.clone()));
+        if let Some(replica) = &replica {
+            if let Backend::Redis(redis) = &backend {
+                tasks.push(tokio::spawn(crate::replica::follow(
+                    replica.clone(),
+                    store.clone(),
+                    redis.clone(),
+                    settings.redis.clone(),
+                    cancel.clone(),
+                )));
+            }
+            tasks.push(tokio::spawn(maintain_mirror(
+                replica.clone(),
+                store.clone(),
+                matches!(backend, Backend::Embedded(_)),
+                settings.mirror.sweep_interval,
+                cancel.clone(),
+            )));
+        }
         if let Backend::Embedded(embedded) = backend {
             tasks.push(tokio::spawn(sweep(
                 embedded,
@@ -202,6 +243,41 @@ fn serve(
         server = server.workers(settings.http.workers);
     }
     Ok(server.run())
+}
+
+/// Drops expired mirror entries on schedule and, for the embedded store
+/// (which has no feed to resync from), reloads a mirror that missed a
+/// change (see `Replica::invalidate`) within a second.
+async fn maintain_mirror(
+    replica: Arc<Replica>,
+    store: Store,
+    reload_here: bool,
+    sweep_every: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sweep = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if reload_here
+            && replica.take_resync_request()
+            && let Err(err) = replica.resync(&store).await
+        {
+            tracing::warn!(error.cause_chain = ?err, "reloading the revocation mirror failed; retrying");
+            replica.invalidate();
+        }
+        if last_sweep.elapsed() >= sweep_every {
+            last_sweep = tokio::time::Instant::now();
+            let removed = replica.sweep(UnixTime::now());
+            if removed > 0 {
+                tracing::debug!(removed, "swept expired mirror entries");
+            }
+        }
+    }
 }
 
 /// Removes expired facts from the embedded store on schedule. Reads never

@@ -36,8 +36,9 @@ pub struct DependencyStatus {
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
-    /// One entry per dependency, by name: `store`, and `provider:{name}`
-    /// for each identity provider.
+    /// One entry per dependency, by name: `store`, `mirror` (this
+    /// instance's copy of the revocations, when checks read it), and
+    /// `provider:{name}` for each identity provider.
     pub checks: BTreeMap<String, DependencyStatus>,
 }
 
@@ -55,8 +56,9 @@ pub async fn get_healthz() -> HttpResponse {
 
 /// Can this instance answer correctly?
 ///
-/// Ready when the store answers; `503` otherwise, with the failing
-/// dependency named. Identity providers are listed too (`up` once their
+/// Ready when the store answers and the mirror is loaded and current (its
+/// change feed answered within `mirror.max_staleness`); `503` otherwise,
+/// with the failing dependency named. Identity providers are listed too (`up` once their
 /// keys are loaded), but do not make the instance unready: checks do not
 /// need them, and a logout token for a provider whose keys never loaded is
 /// answered `503`, so the provider retries.
@@ -79,8 +81,21 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         latency_ms: Some(latency_ms),
         error: result.as_ref().err().map(ToString::to_string),
     };
-    let ready = result.is_ok();
+    let mut ready = result.is_ok();
     let mut checks = BTreeMap::from([("store".to_owned(), store_status)]);
+    if let Some(replica) = state.revocations.replica() {
+        let mirror = replica.status();
+        ready &= mirror.ready;
+        checks.insert(
+            "mirror".to_owned(),
+            DependencyStatus {
+                status: if mirror.ready { "up" } else { "down" },
+                kind: "mirror",
+                latency_ms: None,
+                error: mirror.detail,
+            },
+        );
+    }
     for provider in state.logouts.providers().iter() {
         let loaded = provider.loaded().is_some();
         checks.insert(
@@ -120,6 +135,9 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/metrics")]
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(replica) = state.revocations.replica() {
+        replica.publish_stats();
+    }
     HttpResponse::Ok()
         .insert_header(ContentType(
             "text/plain; version=0.0.4; charset=utf-8"

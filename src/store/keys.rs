@@ -10,7 +10,7 @@
 //! through keys built here and look up through keys built there, so the two
 //! cannot drift apart unnoticed.
 
-use crate::domain::{Issuer, SeenKey, Session, SessionId, Subject, SubjectId, TokenId};
+use crate::domain::{Change, Issuer, SeenKey, Session, SessionId, Subject, SubjectId, TokenId};
 
 /// One fact a store may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,20 @@ impl MirroredKey {
 
     pub fn encode(&self) -> String {
         self.fact_key().encode()
+    }
+
+    /// The key a change writes.
+    pub fn of_change(change: &Change) -> Self {
+        match change {
+            Change::TokenRevoked { jti, .. } => Self::Token(jti.clone()),
+            Change::SessionRevoked { session, .. } => Self::Session(session.clone()),
+            Change::SubjectDisabled { subject, .. } | Change::SubjectEnabled { subject } => {
+                Self::SubjectDisabled(subject.clone())
+            }
+            Change::SubjectRevokedBefore { subject, .. } => {
+                Self::SubjectRevokedBefore(subject.clone())
+            }
+        }
     }
 
     /// The inverse of [`FactKey::encode`] for the mirrored kinds; `None`

@@ -1,16 +1,38 @@
-//! Redis stopped mid-test: writes get 503, checks fail closed (or open when
-//! configured), nothing acknowledged is lost, and the service recovers by
+//! Redis stopped mid-test: writes get 503; checks keep answering from the
+//! mirror for `mirror.max_staleness`, then fail closed (or open when
+//! configured); nothing acknowledged is lost, and the service recovers by
 //! itself when Redis returns.
+
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, ISS, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, ISS, TestApp, assert_error, spawn_app, spawn_app_with};
+
+/// The staleness bound these tests run with.
+const STALE_AFTER: Duration = Duration::from_secs(1);
+
+/// Waits (bounded) until a check of `jti` answers `status`; returns when.
+async fn until_check_status(app: &TestApp, jti: &str, status: StatusCode) -> Instant {
+    let deadline = Instant::now() + STALE_AFTER * 5;
+    loop {
+        let answered = app.check(&[("jti", jti)]).await.status();
+        if answered == status {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checks never answered {status}; last {answered}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
     // Arrange: acknowledged revocations before the outage.
-    let app = spawn_app(Backend::Redis).await;
+    let app = spawn_app_with(Backend::Redis, |s| s.mirror.max_staleness = STALE_AFTER).await;
     app.admin_ok("/v1/admin/tokens/revoke", &json!({"jti": "before-outage"}))
         .await;
     app.admin_ok(
@@ -21,6 +43,7 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
 
     // Act: Redis goes away.
     app.infra.stop_redis();
+    let stopped = Instant::now();
 
     // Assert: no false 200 anywhere.
     let write = app
@@ -35,7 +58,18 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
     )
     .await;
 
-    let check = app.check(&[("jti", "anything")]).await;
+    // Within the staleness bound the mirror still enforces what it knows.
+    assert_eq!(
+        app.verdict(&[("jti", "before-outage")]).await["reason"],
+        "token_revoked"
+    );
+    // Past it, checks fail closed: the mirror may be missing changes.
+    let closed = until_check_status(&app, "anything", StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        closed.duration_since(stopped) >= STALE_AFTER - Duration::from_millis(100),
+        "checks failed closed before the staleness bound"
+    );
+    let check = app.check(&[("jti", "before-outage")]).await;
     assert_error(
         check,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -48,6 +82,14 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["store"]["status"], "down");
+    assert_eq!(body["checks"]["mirror"]["status"], "down", "{body}");
+    assert!(
+        body["checks"]["mirror"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stale"),
+        "{body}"
+    );
 
     let live = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(
@@ -101,10 +143,17 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_open_lets_checks_through_flagged() {
     let app = spawn_app_with(Backend::Redis, |s| {
-        s.check.fail_mode = revokd::config::FailMode::Open
+        s.check.fail_mode = revokd::config::FailMode::Open;
+        s.mirror.max_staleness = STALE_AFTER;
     })
     .await;
     app.infra.stop_redis();
+    // Wait until the mirror is stale: then the fail mode applies.
+    let deadline = Instant::now() + STALE_AFTER * 5;
+    while app.readiness().await["checks"]["mirror"]["status"] != "down" {
+        assert!(Instant::now() < deadline, "the mirror never went stale");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let check = app.check(&[("jti", "anything")]).await;
     assert_eq!(check.status(), StatusCode::OK);

@@ -63,9 +63,21 @@ async fn metrics_count_requests_checks_revocations_and_store_latency() {
     ] {
         assert!(text.contains(line), "metrics lack {line:?}:\n{text}");
     }
-    assert!(text.contains(
-        "revokd_store_operation_seconds_bucket{op=\"lookup\",outcome=\"ok\",store=\"embedded\""
-    ));
+    for line in [
+        // The write, and the mirror learning it: store calls are timed.
+        "revokd_store_operation_seconds_bucket{op=\"apply\",outcome=\"ok\",store=\"embedded\"",
+        "revokd_store_operation_seconds_bucket{op=\"read_states\",outcome=\"ok\",store=\"embedded\"",
+        // Checks are answered from the mirror, not the store.
+        "revokd_check_duration_seconds_count 2",
+        "revokd_mirror_entries{kind=\"token\"} 1",
+        "revokd_mirror_resyncs_total 1",
+    ] {
+        assert!(text.contains(line), "metrics lack {line:?}:\n{text}");
+    }
+    assert!(
+        !text.contains("op=\"lookup\""),
+        "a check never asks the store"
+    );
     assert!(
         !text.contains("route=\"/metrics\""),
         "scrapes are not counted"

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Integration tests: the real application on port 0, against a real Redis
 //! server (started per test) and the embedded store.
 

@@ -1,0 +1,336 @@
+//! This instance's copy of the revocations: the [`Mirror`] that checks
+//! read, kept current from the store (decision 2 of DESIGN.md: the check
+//! path never waits on the network).
+//!
+//! - **Local writes** reach the mirror before the write is acknowledged:
+//!   after the store accepted it, [`Replica::learn`] reads the current state
+//!   of the keys it touched and applies it. The write is in the store before
+//!   it is in any mirror.
+//! - **Other instances' writes** (Redis) arrive through the change feed:
+//!   [`follow`] reads `{prefix}feed` with `XREAD BLOCK` from its last id and
+//!   learns the keys each entry names. A reconnect resumes from that id; a
+//!   feed trimmed past it, or reset, forces a full resync.
+//! - **Start-up and resync** load a snapshot into a fresh mirror and swap it
+//!   in whole, so checks keep answering from the old one meanwhile.
+//! - **Staleness**: when the feed has not answered for longer than
+//!   `mirror.max_staleness`, [`Replica::lookup`] fails, checks follow the
+//!   fail mode (closed by default) and `/readyz` fails, until it answers
+//!   again. Until the first load completes the instance is not ready either.
+//!
+//! Every read of the store followed by an apply happens under one async
+//! lock, so a state read later is never overwritten by one read earlier.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Facts, Lookup, UnixTime};
+use crate::metrics::Metrics;
+use crate::mirror::Mirror;
+use crate::store::{
+    FeedInfo, MirroredKey, RedisSettings, RedisStore, RevocationStore, Store, StoreError, feed_id,
+};
+
+/// How long one `XREAD` waits for an entry; also how often an idle feed
+/// proves it is alive.
+pub const FEED_BLOCK: Duration = Duration::from_millis(500);
+/// Feed entries read per round trip.
+const FEED_BATCH: usize = 1000;
+
+/// Why the mirror cannot answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("the revocation mirror has not finished loading")]
+    Loading,
+    #[error("the revocation mirror is stale: the change feed has not answered for {0:?}")]
+    Stale(Duration),
+}
+
+#[derive(Debug)]
+struct FeedState {
+    loaded: bool,
+    /// The last time the feed answered; `None` for a store without a feed
+    /// (embedded), whose mirror cannot fall behind.
+    contact: Option<Instant>,
+    last_error: Option<String>,
+    /// Keys learned while a resync was loading, to learn again once the
+    /// new mirror is in place.
+    pending: Option<Vec<MirroredKey>>,
+}
+
+/// What `/readyz` shows of the mirror.
+#[derive(Debug, Clone)]
+pub struct ReplicaStatus {
+    pub ready: bool,
+    pub detail: Option<String>,
+}
+
+pub struct Replica {
+    mirror: ArcSwap<Mirror>,
+    learning: tokio::sync::Mutex<()>,
+    state: Mutex<FeedState>,
+    max_staleness: Duration,
+    metrics: Metrics,
+    resync_wanted: std::sync::atomic::AtomicBool,
+}
+
+impl Replica {
+    /// `has_feed`: whether writes of other instances arrive through a feed
+    /// (Redis), which can go stale.
+    pub fn new(has_feed: bool, max_staleness: Duration, metrics: Metrics) -> Self {
+        Self {
+            mirror: ArcSwap::from_pointee(Mirror::new()),
+            learning: tokio::sync::Mutex::new(()),
+            state: Mutex::new(FeedState {
+                loaded: false,
+                contact: has_feed.then(Instant::now),
+                last_error: None,
+                pending: None,
+            }),
+            max_staleness,
+            metrics,
+            resync_wanted: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn usable(&self) -> Result<(), ReplicaError> {
+        let state = self.state();
+        if !state.loaded {
+            return Err(ReplicaError::Loading);
+        }
+        match state.contact {
+            Some(at) if at.elapsed() > self.max_staleness => Err(ReplicaError::Stale(at.elapsed())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The facts of `lookup`, from memory.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] wrapping a [`ReplicaError`] while the
+    /// mirror is loading or stale: the caller applies its fail mode.
+    pub fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
+        self.usable().map_err(StoreError::unavailable)?;
+        Ok(self.mirror.load().lookup(lookup, now))
+    }
+
+    /// For `/readyz`.
+    pub fn status(&self) -> ReplicaStatus {
+        let usable = self.usable();
+        let state = self.state();
+        ReplicaStatus {
+            ready: usable.is_ok(),
+            detail: usable.err().map(|e| match &state.last_error {
+                Some(cause) => format!("{e} ({cause})"),
+                None => e.to_string(),
+            }),
+        }
+    }
+
+    /// Learns the current state of `keys` from `store` (after a local write,
+    /// or a feed entry).
+    ///
+    /// # Errors
+    /// The store cannot be read; the mirror keeps what it had.
+    pub async fn learn(&self, store: &Store, keys: &[MirroredKey]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let _order = self.learning.lock().await;
+        let updates = store.read_states(keys).await?;
+        let mirror = self.mirror.load();
+        for update in &updates {
+            mirror.apply(update);
+        }
+        if let Some(pending) = self.state().pending.as_mut() {
+            pending.extend_from_slice(keys);
+        }
+        Ok(())
+    }
+
+    /// Loads a snapshot into a fresh mirror and swaps it in. Returns the
+    /// feed position to follow from.
+    ///
+    /// # Errors
+    /// The store cannot be read; the old mirror stays.
+    pub async fn resync(&self, store: &Store) -> Result<Option<String>, StoreError> {
+        let started = Instant::now();
+        self.state().pending = Some(Vec::new());
+        let fresh = Mirror::new();
+        let loaded = store
+            .snapshot(&mut |batch| {
+                for update in &batch {
+                    fresh.apply(update);
+                }
+            })
+            .await;
+        let position = match loaded {
+            Ok(position) => position,
+            Err(err) => {
+                self.state().pending = None;
+                return Err(err);
+            }
+        };
+        let _order = self.learning.lock().await;
+        let pending = self.state().pending.take().unwrap_or_default();
+        // What was learned during the load may be newer than the snapshot.
+        let updates = store.read_states(&pending).await?;
+        for update in &updates {
+            fresh.apply(update);
+        }
+        self.mirror.store(Arc::new(fresh));
+        {
+            let mut state = self.state();
+            state.loaded = true;
+            if state.contact.is_some() {
+                state.contact = Some(Instant::now());
+            }
+            state.last_error = None;
+        }
+        self.metrics.mirror.resyncs.inc();
+        self.publish_stats();
+        tracing::info!(
+            entries = self.mirror.load().stats().total(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "revocation mirror loaded"
+        );
+        Ok(position)
+    }
+
+    /// Marks the mirror as unusable until the next resync (a change the
+    /// store accepted could not be learned): checks fail closed meanwhile.
+    pub fn invalidate(&self) {
+        self.state().loaded = false;
+        self.resync_wanted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether [`Replica::invalidate`] asked for a resync; clears the flag.
+    pub fn take_resync_request(&self) -> bool {
+        self.resync_wanted
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Removes expired entries and refreshes the gauges.
+    pub fn sweep(&self, now: UnixTime) -> usize {
+        let removed = self.mirror.load().sweep(now);
+        self.publish_stats();
+        removed
+    }
+
+    /// Sets the mirror gauges (entries by kind, bytes, feed lag); called
+    /// at every scrape, so they are never older than the scrape.
+    pub fn publish_stats(&self) {
+        let stats = self.mirror.load().stats();
+        let m = &self.metrics.mirror;
+        for (kind, n) in stats.by_kind() {
+            m.entries.with_label_values(&[kind]).set(n as i64);
+        }
+        m.bytes.set(stats.bytes as i64);
+        if let Some(at) = self.state().contact {
+            m.feed_lag.set(at.elapsed().as_secs_f64());
+        }
+    }
+
+    fn contact(&self) {
+        let mut state = self.state();
+        state.contact = Some(Instant::now());
+        state.last_error = None;
+        self.metrics.mirror.feed_lag.set(0.0);
+    }
+
+    fn feed_failed(&self, err: &StoreError) {
+        let mut state = self.state();
+        let since = state.contact.map_or(Duration::ZERO, |at| at.elapsed());
+        self.metrics.mirror.feed_lag.set(since.as_secs_f64());
+        if state.last_error.is_none() {
+            tracing::warn!(error.cause_chain = ?err, "change feed unavailable; the mirror may fall behind");
+        }
+        state.last_error = Some(err.to_string());
+    }
+}
+
+/// Whether the feed lost entries after `position`, or was reset below it.
+fn lost_entries(info: FeedInfo, position: &str) -> bool {
+    let Some(position) = feed_id(position) else {
+        return true;
+    };
+    info.max_deleted > position || info.last_generated < position
+}
+
+/// Keeps `replica` current from the Redis change feed until `cancel`: the
+/// first load, then `XREAD BLOCK` from the last id, with a resync whenever
+/// entries were lost. Reconnects with backoff (100 ms doubling to 5 s).
+pub async fn follow(
+    replica: Arc<Replica>,
+    store: Store,
+    redis: RedisStore,
+    settings: RedisSettings,
+    cancel: CancellationToken,
+) {
+    let mut position: Option<String> = None;
+    let mut backoff = Duration::from_millis(100);
+    while !cancel.is_cancelled() {
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            outcome = follow_once(&replica, &store, &redis, &settings, &mut position) => outcome,
+        };
+        if let Err(err) = outcome {
+            replica.feed_failed(&err);
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        } else {
+            backoff = Duration::from_millis(100);
+        }
+    }
+}
+
+/// One connection's worth of following; returns on the first error, or
+/// `Ok` when a resync is needed.
+async fn follow_once(
+    replica: &Replica,
+    store: &Store,
+    redis: &RedisStore,
+    settings: &RedisSettings,
+    position: &mut Option<String>,
+) -> Result<(), StoreError> {
+    let mut reader = redis.feed_reader(settings, FEED_BLOCK).await?;
+    if let Some(at) = position.as_deref()
+        && lost_entries(reader.info().await?, at)
+    {
+        tracing::warn!("the change feed lost entries while disconnected; resyncing");
+        *position = None;
+    }
+    let mut at = match position.take() {
+        Some(at) => at,
+        None => replica.resync(store).await?.unwrap_or_else(|| "0-0".into()),
+    };
+    replica.contact();
+    loop {
+        *position = Some(at.clone());
+        let batch = reader.next(&at, FEED_BATCH).await?;
+        replica.learn(store, &batch.keys).await?;
+        if lost_entries(reader.info().await?, &at) {
+            tracing::warn!("the change feed was trimmed or reset past this instance; resyncing");
+            *position = None;
+            return Ok(());
+        }
+        if let Some(last) = batch.last_id {
+            at = last;
+        }
+        replica.contact();
+        if replica.take_resync_request() {
+            *position = None;
+            return Ok(());
+        }
+    }
+}
