@@ -242,7 +242,11 @@ fn hash_key_prints_what_sha256_expects() {
 #[test]
 fn the_example_configurations_in_deploy_are_valid() {
     let root = env!("CARGO_MANIFEST_DIR");
-    for file in ["deploy/revokd.toml", "deploy/revokd-redis.toml"] {
+    for file in [
+        "deploy/revokd.toml",
+        "deploy/revokd-redis.toml",
+        "deploy/revokd-home-assistant.toml",
+    ] {
         // The examples point at key files that exist only on a server.
         let output = Command::new(BIN)
             .args(["--config", &format!("{root}/{file}"), "check-config"])

@@ -16,4 +16,5 @@ mod gateway;
 mod health;
 mod helpers;
 mod openapi;
+mod proxies;
 mod restart;

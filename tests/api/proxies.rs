@@ -1,0 +1,281 @@
+//! Real nginx and real Caddy in front of a stand-in Home Assistant, with
+//! revokd as their auth service, each running the committed `deploy/`
+//! configuration (addresses and key replaced): what a user copies is what
+//! is tested.
+
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use reqwest::StatusCode;
+use revokd::gateway::ForwardAuthSettings;
+use serde_json::{Value, json};
+
+use crate::backchannel::{provider, register, wait_for_provider};
+use crate::common::gateway::{
+    DEPLOY_REVOKD, Proxy, Upstream, Wiring, deploy_file, free_port, start_caddy, start_nginx,
+};
+use crate::common::test_idp::TestIdp;
+use crate::gateway::ha_token;
+use crate::helpers::{Backend, CLIENT_KEY, TestApp, spawn_app_with};
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Nginx,
+    Caddy,
+}
+
+/// `[forward_auth]` of `deploy/revokd-home-assistant.toml`, over the defaults.
+fn deployed_forward_auth() -> ForwardAuthSettings {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/revokd-home-assistant.toml");
+    Figment::from(Toml::string(revokd::config::DEFAULT_TOML))
+        .merge(Toml::file_exact(path))
+        .extract_inner("forward_auth")
+        .expect("the deployed [forward_auth] is valid")
+}
+
+struct Stack {
+    app: TestApp,
+    idp: TestIdp,
+    upstream: Upstream,
+    proxy: Proxy,
+    client: reqwest::Client,
+}
+
+async fn stack(kind: Kind, backend: Backend) -> Stack {
+    let idp = TestIdp::start();
+    let settings = provider("idp", idp.issuer(), idp.client_id());
+    let app = spawn_app_with(backend, move |s| {
+        s.forward_auth = deployed_forward_auth();
+        s.providers = vec![settings];
+    })
+    .await;
+    wait_for_provider(&app, "idp").await;
+    let upstream = Upstream::start().await;
+    let revokd = app.address.trim_start_matches("http://").to_owned();
+    let port = free_port();
+    let proxy = match kind {
+        Kind::Nginx => {
+            let wiring = Wiring {
+                revokd: &revokd,
+                upstream: &upstream.addr,
+                key_placeholder: "CHANGE-ME-client-key-for-nginx",
+                key: CLIENT_KEY,
+            };
+            let listen = format!("listen 127.0.0.1:{port};");
+            let site = wiring.apply(
+                &deploy_file("nginx/home-assistant.conf"),
+                ("listen 80;", &listen),
+            );
+            tokio::task::spawn_blocking(move || start_nginx(&site, port))
+                .await
+                .unwrap()
+        }
+        Kind::Caddy => {
+            let wiring = Wiring {
+                revokd: &revokd,
+                upstream: &upstream.addr,
+                key_placeholder: "CHANGE-ME-client-key-for-caddy",
+                key: CLIENT_KEY,
+            };
+            let listen = format!("http://127.0.0.1:{port} {{");
+            let file = wiring.apply(
+                &deploy_file("caddy/home-assistant.Caddyfile"),
+                (":80 {", &listen),
+            );
+            tokio::task::spawn_blocking(move || start_caddy(&file, port))
+                .await
+                .unwrap()
+        }
+    };
+    assert_ne!(revokd, DEPLOY_REVOKD);
+    Stack {
+        app,
+        idp,
+        upstream,
+        proxy,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Stack {
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.proxy.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Asserts the request reached the upstream, exactly once.
+    async fn assert_passes(&self, path: &str, token: Option<&str>) -> Value {
+        let before = self.upstream.hits.count();
+        let response = self.get(path, token).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {body}\n{}",
+            self.proxy.log()
+        );
+        assert_eq!(
+            self.upstream.hits.count(),
+            before + 1,
+            "{path} reached upstream once"
+        );
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Asserts the proxy refused with 401 and revokd's challenge, without
+    /// touching the upstream.
+    async fn assert_refused(&self, path: &str, token: &str, reason: &str) {
+        let before = self.upstream.hits.count();
+        let response = self.get(path, Some(token)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}\n{}",
+            self.proxy.log()
+        );
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{challenge}"
+        );
+        assert_eq!(response.headers()["revokd-reason"], reason);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(
+            self.upstream.hits.count(),
+            before,
+            "{path} must not reach upstream"
+        );
+    }
+}
+
+async fn revocations_are_enforced_at_the_proxy(kind: Kind) {
+    let s = stack(kind, Backend::Embedded).await;
+    let (token, other) = (ha_token("rt-1"), ha_token("rt-2"));
+    let seen = s.assert_passes("/api/states", Some(&token)).await;
+    assert_eq!(seen["path"], "/api/states");
+    assert_eq!(
+        seen["x-revokd-key"],
+        Value::Null,
+        "the proxy's key stays with the proxy"
+    );
+
+    s.app
+        .admin_ok("/v1/admin/tokens/revoke", &json!({"jti": "rt-1"}))
+        .await;
+
+    s.assert_refused("/api/states", &token, "token_revoked")
+        .await;
+    s.assert_refused("/api/services/light/turn_on", &token, "token_revoked")
+        .await;
+    s.assert_passes("/api/states", Some(&other)).await;
+    // Paths that carry no bearer token pass without one.
+    for open in [
+        "/auth/authorize?client_id=x",
+        "/auth/token",
+        "/frontend_latest/app.js",
+        "/manifest.json",
+        "/api/webhook/some-webhook-id",
+        "/api/websocket",
+    ] {
+        s.assert_passes(open, None).await;
+    }
+}
+
+async fn a_logout_at_the_provider_is_enforced_at_the_proxy(kind: Kind) {
+    let s = stack(kind, Backend::Redis).await;
+    let iss = s.idp.issuer().to_owned();
+    for (sid, sub, refresh) in [
+        ("sid-a", "alice", "ha-rt-alice"),
+        ("sid-b", "bob", "ha-rt-bob"),
+    ] {
+        let registered = register(&s.app, &iss, sid, sub, refresh).await;
+        assert_eq!(registered.status(), StatusCode::OK);
+    }
+    let (alice, bob) = (ha_token("ha-rt-alice"), ha_token("ha-rt-bob"));
+    s.assert_passes("/api/states", Some(&alice)).await;
+
+    // The provider sends a signed logout token for alice's session.
+    let logout = s.idp.logout_token().sid("sid-a").sub("alice").sign();
+    let response = s
+        .app
+        .client
+        .post(s.app.url("/backchannel-logout"))
+        .form(&[("logout_token", logout)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    s.assert_refused("/api/states", &alice, "session_revoked")
+        .await;
+    s.assert_passes("/api/states", Some(&bob)).await;
+}
+
+async fn revokd_down_means_the_proxy_refuses(kind: Kind) {
+    let s = stack(kind, Backend::Embedded).await;
+    let token = ha_token("rt");
+    s.assert_passes("/api/states", Some(&token)).await;
+    let Stack {
+        app,
+        upstream,
+        proxy,
+        client,
+        ..
+    } = s;
+    app.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let before = upstream.hits.count();
+    let response = client
+        .get(proxy.url("/api/states"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_server_error(),
+        "fail closed: {}",
+        response.status()
+    );
+    assert_eq!(upstream.hits.count(), before, "nothing reached upstream");
+    // What needs no revokd still works.
+    let open = client.get(proxy.url("/auth/token")).send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+}
+
+macro_rules! on_both_proxies {
+    ($($name:ident),* $(,)?) => {
+        mod nginx {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Kind::Nginx).await;
+                }
+            )*
+        }
+        mod caddy {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Kind::Caddy).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_proxies!(
+    revocations_are_enforced_at_the_proxy,
+    a_logout_at_the_provider_is_enforced_at_the_proxy,
+    revokd_down_means_the_proxy_refuses,
+);
