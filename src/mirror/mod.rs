@@ -1,7 +1,50 @@
-//! Placeholder for the per-instance mirror (being written on branch
-//! `mirror`): only the update type the stores produce.
+//! This instance's in-memory copy of the live revocations: what checks
+//! read (see [`crate::replica`] for how it is kept current).
+//!
+//! # Compactness
+//!
+//! Identifiers are never stored. Each is reduced to a 64-bit keyed hash
+//! (SipHash-1-3 with a per-process random key, [`RandomState`]), so nobody
+//! can precompute colliding identifiers, and instants to `u32` seconds
+//! (saturating: 2106 and later, and "until enabled", are `u32::MAX`). One map
+//! per kind, each a [`DashMap`] (sharded read-write locks: readers never wait
+//! for each other, and a writer blocks one shard only) keyed by the hash
+//! through an identity hasher, since the key already is a hash:
+//!
+//! | kind | value | bytes per entry (payload) |
+//! |---|---|---|
+//! | token revoked, session revoked, subject disabled | expiry | 16 |
+//! | subject revoked-before | `before`, expiry | 16 |
+//! | binding (registered token id) | session and subject hashes, `registered_at`, expiry | 32 |
+//!
+//! plus a control byte per slot and the table's load factor (7/8 at most).
+//! `benches/mirror.rs` measures the real heap use.
+//!
+//! # Collisions
+//!
+//! Two identifiers of one kind share a hash with probability 2^-64 per pair:
+//! with 10 million revoked tokens, a given live token is mistaken for a
+//! revoked one with probability about 5 × 10^-13. A collision can only make a
+//! token look revoked, never look active: it fails closed.
+//!
+//! # Semantics
+//!
+//! [`Mirror::apply`] *replaces* an entry with the state a store reports
+//! ([`FactUpdate`]); it never merges, so the store's merge rules live in the
+//! store alone. [`Mirror::lookup`] answers exactly as
+//! [`crate::store::RevocationStore::lookup`] does for the same contents: an
+//! entry whose expiry is at or before `now` is absent.
 
-use crate::domain::{Session, Subject, TokenId, UnixTime};
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+use dashmap::DashMap;
+
+use crate::domain::{BoundFacts, Facts, Lookup, Session, Subject, TokenId, UnixTime};
 
 /// The state of one fact after a write, as a store reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +59,7 @@ pub enum FactUpdate {
     },
     SubjectDisabled {
         subject: Subject,
+        /// `None`: until enabled.
         expires_at: Option<UnixTime>,
     },
     SubjectRevokedBefore {
@@ -30,22 +74,77 @@ pub enum FactUpdate {
         registered_at: UnixTime,
         expires_at: UnixTime,
     },
+    /// The disable is gone.
     SubjectEnabled {
         subject: Subject,
     },
+    /// The binding is gone.
     Unbound {
         jti: TokenId,
     },
 }
 
-/// Placeholder mirror: owned keys in one locked map. Replaced by the
-/// compact, hashed mirror on branch `mirror`.
+/// A `u64` key is already a uniformly distributed hash: use it as is.
 #[derive(Default)]
-pub struct Mirror {
-    facts: std::sync::RwLock<std::collections::HashMap<crate::store::MirroredKey, FactUpdate>>,
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in, just in case.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
-/// Entries by kind and approximate heap bytes.
+type Table<V> = DashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// An instant as stored: seconds since the epoch, saturating.
+type Secs = u32;
+const FOREVER: Secs = Secs::MAX;
+
+fn secs(t: UnixTime) -> Secs {
+    Secs::try_from(t.as_secs().max(0)).unwrap_or(FOREVER)
+}
+
+fn is_live(expires: Secs, now: Secs) -> bool {
+    expires > now
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    before: Secs,
+    expires: Secs,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Binding {
+    /// 0: no session.
+    session: u64,
+    subject: u64,
+    registered_at: Secs,
+    expires: Secs,
+}
+
+/// See the module documentation.
+pub struct Mirror {
+    keys: RandomState,
+    tokens: Table<Secs>,
+    sessions: Table<Secs>,
+    disabled: Table<Secs>,
+    marks: Table<Mark>,
+    bindings: Table<Binding>,
+}
+
+/// Entries by kind and the heap the tables hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MirrorStats {
     pub tokens: usize,
@@ -53,6 +152,8 @@ pub struct MirrorStats {
     pub subjects_disabled: usize,
     pub subjects_revoked_before: usize,
     pub bindings: usize,
+    /// Table capacity times slot size (entry plus control byte): what the
+    /// tables hold on the heap, whether or not every slot is used.
     pub bytes: usize,
 }
 
@@ -76,135 +177,179 @@ impl MirrorStats {
     }
 }
 
+impl Default for Mirror {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Mirror {
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(0)
     }
 
+    /// Room for `tokens` token entries without growing (a bulk load).
+    pub fn with_capacity(tokens: usize) -> Self {
+        Self {
+            keys: RandomState::new(),
+            tokens: Table::with_capacity_and_hasher(tokens, BuildHasherDefault::default()),
+            sessions: Table::default(),
+            disabled: Table::default(),
+            marks: Table::default(),
+            bindings: Table::default(),
+        }
+    }
+
+    /// Never 0, which a binding uses for "no session".
+    fn hash(&self, kind: u8, parts: &[&str]) -> u64 {
+        let mut h = self.keys.build_hasher();
+        h.write_u8(kind);
+        for part in parts {
+            // Length-prefixed: ("ab", "c") and ("a", "bc") differ.
+            h.write_usize(part.len());
+            h.write(part.as_bytes());
+        }
+        h.finish().max(1)
+    }
+
+    fn token(&self, jti: &TokenId) -> u64 {
+        self.hash(b't', &[jti.as_ref()])
+    }
+
+    fn session(&self, s: &Session) -> u64 {
+        self.hash(b's', &[s.iss.as_ref(), s.sid.as_ref()])
+    }
+
+    fn subject(&self, s: &Subject) -> u64 {
+        self.hash(b'u', &[s.iss.as_ref(), s.sub.as_ref()])
+    }
+
+    /// Makes the entry of `update`'s key hold what the store holds.
     pub fn apply(&self, update: &FactUpdate) {
-        use crate::store::MirroredKey as K;
-        let key = match update {
-            FactUpdate::Token { jti, .. } => K::Token(jti.clone()),
-            FactUpdate::Session { session, .. } => K::Session(session.clone()),
-            FactUpdate::SubjectDisabled { subject, .. }
-            | FactUpdate::SubjectEnabled { subject } => K::SubjectDisabled(subject.clone()),
-            FactUpdate::SubjectRevokedBefore { subject, .. } => {
-                K::SubjectRevokedBefore(subject.clone())
-            }
-            FactUpdate::Binding { jti, .. } | FactUpdate::Unbound { jti } => {
-                K::Binding(jti.clone())
-            }
-        };
-        let mut facts = self
-            .facts
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match update {
-            FactUpdate::SubjectEnabled { .. } | FactUpdate::Unbound { .. } => {
-                facts.remove(&key);
+            FactUpdate::Token { jti, expires_at } => {
+                self.tokens.insert(self.token(jti), secs(*expires_at));
             }
-            _ => {
-                facts.insert(key, update.clone());
+            FactUpdate::Session {
+                session,
+                expires_at,
+            } => {
+                self.sessions
+                    .insert(self.session(session), secs(*expires_at));
+            }
+            FactUpdate::SubjectDisabled {
+                subject,
+                expires_at,
+            } => {
+                let expires = expires_at.map_or(FOREVER, secs);
+                self.disabled.insert(self.subject(subject), expires);
+            }
+            FactUpdate::SubjectEnabled { subject } => {
+                self.disabled.remove(&self.subject(subject));
+            }
+            FactUpdate::SubjectRevokedBefore {
+                subject,
+                before,
+                expires_at,
+            } => {
+                let mark = Mark {
+                    before: secs(*before),
+                    expires: secs(*expires_at),
+                };
+                self.marks.insert(self.subject(subject), mark);
+            }
+            FactUpdate::Binding {
+                jti,
+                session,
+                subject,
+                registered_at,
+                expires_at,
+            } => {
+                let binding = Binding {
+                    session: session.as_ref().map_or(0, |s| self.session(s)),
+                    subject: self.subject(subject),
+                    registered_at: secs(*registered_at),
+                    expires: secs(*expires_at),
+                };
+                self.bindings.insert(self.token(jti), binding);
+            }
+            FactUpdate::Unbound { jti } => {
+                self.bindings.remove(&self.token(jti));
             }
         }
     }
 
-    pub fn lookup(&self, lookup: crate::domain::Lookup<'_>, now: UnixTime) -> crate::domain::Facts {
-        use crate::store::MirroredKey as K;
-        let facts = self
-            .facts
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let live = |key: &K| -> Option<&FactUpdate> {
-            let f = facts.get(key)?;
-            let exp = match f {
-                FactUpdate::Token { expires_at, .. }
-                | FactUpdate::Session { expires_at, .. }
-                | FactUpdate::SubjectRevokedBefore { expires_at, .. }
-                | FactUpdate::Binding { expires_at, .. } => Some(*expires_at),
-                FactUpdate::SubjectDisabled { expires_at, .. } => *expires_at,
-                _ => return None,
-            };
-            exp.is_none_or(|e| e > now).then_some(f)
-        };
-        let mark = |s: &Subject| match live(&K::SubjectRevokedBefore(s.clone())) {
-            Some(FactUpdate::SubjectRevokedBefore { before, .. }) => Some(*before),
-            _ => None,
-        };
-        let bound = lookup
-            .jti
-            .and_then(|jti| match live(&K::Binding(jti.clone())) {
-                Some(FactUpdate::Binding {
-                    session,
-                    subject,
-                    registered_at,
-                    ..
-                }) => Some(crate::domain::BoundFacts {
-                    session_revoked: session
-                        .as_ref()
-                        .is_some_and(|s| live(&K::Session(s.clone())).is_some()),
-                    subject_disabled: live(&K::SubjectDisabled(subject.clone())).is_some(),
-                    subject_revoked_before: mark(subject),
-                    registered_at: *registered_at,
-                }),
-                _ => None,
-            });
-        crate::domain::Facts {
-            token_revoked: lookup
-                .jti
-                .is_some_and(|j| live(&K::Token(j.clone())).is_some()),
+    fn live(table: &Table<Secs>, key: u64, now: Secs) -> bool {
+        table.get(&key).is_some_and(|e| is_live(*e, now))
+    }
+
+    fn mark(&self, subject: u64, now: Secs) -> Option<UnixTime> {
+        self.marks
+            .get(&subject)
+            .filter(|m| is_live(m.expires, now))
+            .map(|m| UnixTime::from_secs(i64::from(m.before)))
+    }
+
+    /// The live facts about `lookup`'s keys at `now`.
+    pub fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Facts {
+        let now = secs(now);
+        let token = lookup.jti.map(|jti| self.token(jti));
+        let subject = lookup.subject.map(|s| self.subject(s));
+        let bound = token.and_then(|t| {
+            let binding = *self.bindings.get(&t)?;
+            is_live(binding.expires, now).then(|| BoundFacts {
+                session_revoked: binding.session != 0
+                    && Self::live(&self.sessions, binding.session, now),
+                subject_disabled: Self::live(&self.disabled, binding.subject, now),
+                subject_revoked_before: self.mark(binding.subject, now),
+                registered_at: UnixTime::from_secs(i64::from(binding.registered_at)),
+            })
+        });
+        Facts {
+            token_revoked: token.is_some_and(|t| Self::live(&self.tokens, t, now)),
             session_revoked: lookup
                 .session
-                .is_some_and(|s| live(&K::Session(s.clone())).is_some()),
-            subject_disabled: lookup
-                .subject
-                .is_some_and(|s| live(&K::SubjectDisabled(s.clone())).is_some()),
-            subject_revoked_before: lookup.subject.and_then(mark),
+                .is_some_and(|s| Self::live(&self.sessions, self.session(s), now)),
+            subject_disabled: subject.is_some_and(|s| Self::live(&self.disabled, s, now)),
+            subject_revoked_before: subject.and_then(|s| self.mark(s, now)),
             bound,
         }
     }
 
+    /// Drops every entry expired at `now`; returns how many.
     pub fn sweep(&self, now: UnixTime) -> usize {
-        let mut facts = self
-            .facts
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let before = facts.len();
-        facts.retain(|_, f| match f {
-            FactUpdate::Token { expires_at, .. }
-            | FactUpdate::Session { expires_at, .. }
-            | FactUpdate::SubjectRevokedBefore { expires_at, .. }
-            | FactUpdate::Binding { expires_at, .. } => *expires_at > now,
-            FactUpdate::SubjectDisabled { expires_at, .. } => expires_at.is_none_or(|e| e > now),
-            _ => false,
-        });
-        before - facts.len()
-    }
-
-    pub fn clear(&self) {
-        self.facts
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-    }
-
-    pub fn stats(&self) -> MirrorStats {
-        let facts = self
-            .facts
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut stats = MirrorStats::default();
-        for f in facts.values() {
-            match f {
-                FactUpdate::Token { .. } => stats.tokens += 1,
-                FactUpdate::Session { .. } => stats.sessions += 1,
-                FactUpdate::SubjectDisabled { .. } => stats.subjects_disabled += 1,
-                FactUpdate::SubjectRevokedBefore { .. } => stats.subjects_revoked_before += 1,
-                FactUpdate::Binding { .. } => stats.bindings += 1,
-                _ => {}
+        let now = secs(now);
+        let mut removed = 0;
+        let mut retain = |live: bool| {
+            if !live {
+                removed += 1;
             }
+            live
+        };
+        self.tokens.retain(|_, e| retain(is_live(*e, now)));
+        self.sessions.retain(|_, e| retain(is_live(*e, now)));
+        self.disabled.retain(|_, e| retain(is_live(*e, now)));
+        self.marks.retain(|_, m| retain(is_live(m.expires, now)));
+        self.bindings.retain(|_, b| retain(is_live(b.expires, now)));
+        removed
+    }
+
+    /// Entries by kind, and heap bytes.
+    pub fn stats(&self) -> MirrorStats {
+        fn heap<V>(table: &Table<V>) -> usize {
+            table.capacity() * (std::mem::size_of::<(u64, V)>() + 1)
         }
-        stats.bytes = facts.len() * 200;
-        stats
+        MirrorStats {
+            tokens: self.tokens.len(),
+            sessions: self.sessions.len(),
+            subjects_disabled: self.disabled.len(),
+            subjects_revoked_before: self.marks.len(),
+            bindings: self.bindings.len(),
+            bytes: heap(&self.tokens)
+                + heap(&self.sessions)
+                + heap(&self.disabled)
+                + heap(&self.marks)
+                + heap(&self.bindings),
+        }
     }
 }
