@@ -30,7 +30,7 @@ use crate::domain::{Facts, Lookup, UnixTime};
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 use crate::store::{
-    FeedInfo, MirroredKey, RedisSettings, RedisStore, RevocationStore, Store, StoreError, feed_id,
+    FeedPosition, MirroredKey, RedisSettings, RedisStore, RevocationStore, Store, StoreError,
 };
 
 /// How long one `XREAD` waits for an entry; also how often an idle feed
@@ -159,7 +159,7 @@ impl Replica {
     ///
     /// # Errors
     /// The store cannot be read; the old mirror stays.
-    pub async fn resync(&self, store: &Store) -> Result<Option<String>, StoreError> {
+    pub async fn resync(&self, store: &Store) -> Result<Option<FeedPosition>, StoreError> {
         let started = Instant::now();
         self.state().pending = Some(Vec::new());
         let fresh = Mirror::new();
@@ -256,14 +256,6 @@ impl Replica {
     }
 }
 
-/// Whether the feed lost entries after `position`, or was reset below it.
-fn lost_entries(info: FeedInfo, position: &str) -> bool {
-    let Some(position) = feed_id(position) else {
-        return true;
-    };
-    info.max_deleted > position || info.last_generated < position
-}
-
 /// Keeps `replica` current from the Redis change feed until `cancel`: the
 /// first load, then `XREAD BLOCK` from the last id, with a resync whenever
 /// entries were lost. Reconnects with backoff (100 ms doubling to 5 s).
@@ -274,7 +266,7 @@ pub async fn follow(
     settings: RedisSettings,
     cancel: CancellationToken,
 ) {
-    let mut position: Option<String> = None;
+    let mut position: Option<FeedPosition> = None;
     let mut backoff = Duration::from_millis(100);
     while !cancel.is_cancelled() {
         let outcome = tokio::select! {
@@ -301,31 +293,37 @@ async fn follow_once(
     store: &Store,
     redis: &RedisStore,
     settings: &RedisSettings,
-    position: &mut Option<String>,
+    position: &mut Option<FeedPosition>,
 ) -> Result<(), StoreError> {
     let mut reader = redis.feed_reader(settings, FEED_BLOCK).await?;
-    if let Some(at) = position.as_deref()
-        && lost_entries(reader.info().await?, at)
+    if let Some(at) = position.as_ref()
+        && reader.info().await?.lost_entries_after(at)
     {
         tracing::warn!("the change feed lost entries while disconnected; resyncing");
         *position = None;
     }
     let mut at = match position.take() {
         Some(at) => at,
-        None => replica.resync(store).await?.unwrap_or_else(|| "0-0".into()),
+        None => replica.resync(store).await?.unwrap_or(FeedPosition {
+            id: "0-0".into(),
+            consumed: 0,
+        }),
     };
     replica.contact();
     loop {
         *position = Some(at.clone());
-        let batch = reader.next(&at, FEED_BATCH).await?;
+        let batch = reader.next(&at.id, FEED_BATCH).await?;
         replica.learn(store, &batch.keys).await?;
-        if lost_entries(reader.info().await?, &at) {
+        if let Some(last) = batch.last_id {
+            at = FeedPosition {
+                id: last,
+                consumed: at.consumed + batch.entries,
+            };
+        }
+        if reader.info().await?.lost_entries_after(&at) {
             tracing::warn!("the change feed was trimmed or reset past this instance; resyncing");
             *position = None;
             return Ok(());
-        }
-        if let Some(last) = batch.last_id {
-            at = last;
         }
         replica.contact();
         if replica.take_resync_request() {

@@ -2742,8 +2742,15 @@ mod redis_only {
         assert_eq!(batch.keys, [MirroredKey::Binding(jti("r1"))]);
 
         let info = reader.info().await.expect("info");
-        let newest = revokd::store::feed_id(batch.last_id.as_deref().expect("id")).expect("id");
-        assert_eq!(info.last_generated, newest);
-        assert_eq!(info.max_deleted, (0, 0), "nothing trimmed yet");
+        assert_eq!(info.entries_added, 9, "8 writes, then the unregistration");
+        assert_eq!(info.length, 9, "nothing trimmed yet");
+        let head = h
+            .store
+            .snapshot(&mut |_| {})
+            .await
+            .expect("snapshot")
+            .expect("Redis has a feed");
+        assert_eq!(head.id, batch.last_id.expect("an id"));
+        assert_eq!(head.consumed, 9);
     }
 }

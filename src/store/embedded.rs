@@ -224,7 +224,7 @@ impl RevocationStore for EmbeddedStore {
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<super::FeedPosition>, StoreError> {
         // One read transaction on the blocking pool, handing batches over a
         // bounded channel so that memory stays at a few batches.
         let inner = Arc::clone(&self.inner);

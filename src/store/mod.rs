@@ -19,7 +19,7 @@ use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::{FactKey, MirroredKey};
-pub use redis::{FeedBatch, FeedInfo, FeedReader, RedisSettings, RedisStore, feed_id};
+pub use redis::{FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore};
 
 use crate::domain::{
     Change, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey, SessionId,
@@ -152,13 +152,13 @@ pub trait RevocationStore {
     ) -> impl Future<Output = Result<Vec<FactUpdate>, StoreError>> + Send;
 
     /// Every mirrored fact, handed to `sink` in batches. Returns the change
-    /// feed position to follow from (Redis: the feed id read before the
-    /// scan), or `None` for a store without a feed (embedded: its writes
+    /// feed position to follow from (Redis: read before the scan), or
+    /// `None` for a store without a feed (embedded: its writes
     /// reach the mirror in-process).
     fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<FeedPosition>, StoreError>> + Send;
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -291,7 +291,7 @@ impl RevocationStore for Store {
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<FeedPosition>, StoreError> {
         self.timed("snapshot", async { dispatch!(self, s => s.snapshot(sink)) })
             .await
     }

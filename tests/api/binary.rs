@@ -11,10 +11,10 @@ use tempfile::TempDir;
 
 use crate::helpers::ADMIN_KEY;
 
-const BIN: &str = env!("CARGO_BIN_EXE_revokd");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_revokd");
 
 /// A running `revokd` process and the JSON log lines it printed.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     lines: mpsc::Receiver<Value>,
 }
@@ -22,7 +22,7 @@ struct Process {
 impl Process {
     /// Starts the binary in `dir` with only the given environment (plus a
     /// free port and JSON logs), and waits for its "listening" line.
-    fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Self, Value) {
+    pub(crate) fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Self, Value) {
         let mut command = Command::new(BIN);
         command
             .current_dir(dir)
@@ -51,7 +51,7 @@ impl Process {
         (process, listening)
     }
 
-    fn wait_for(&mut self, message: &str) -> Value {
+    pub(crate) fn wait_for(&mut self, message: &str) -> Value {
         loop {
             let line = self
                 .lines
@@ -71,6 +71,10 @@ impl Process {
         self.lines.try_iter().collect()
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn kill_9(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
@@ -84,7 +88,7 @@ impl Drop for Process {
     }
 }
 
-fn base_url(listening: &Value) -> String {
+pub(crate) fn base_url(listening: &Value) -> String {
     format!(
         "http://127.0.0.1:{}",
         listening["port"]

@@ -9,6 +9,7 @@ mod admin;
 mod backchannel;
 mod binary;
 mod check;
+mod cluster;
 mod errors;
 mod faults;
 mod forged;

@@ -6,19 +6,19 @@
 //! A follower reads that stream from its last id with `XREAD BLOCK` and
 //! then reads the *current* state of the named keys: the mirror replays
 //! store state, never intents, so it cannot drift from the store's merge
-//! rules. Entries trimmed before a follower read them, or a stream that
-//! was reset, are detected from `XINFO STREAM` (`max-deleted-entry-id`,
-//! `last-generated-id`), and the follower then resyncs from a snapshot.
+//! rules. A follower counts the entries it consumed; `XINFO STREAM` says how
+//! many were ever added (`entries-added`, Redis >= 7.0) and how many remain
+//! (`length`). More unconsumed entries than remain means some were trimmed
+//! before the follower read them (trimming removes the oldest first), and
+//! fewer added than consumed means the stream was reset: either way the
+//! follower resyncs from a snapshot.
 
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncConnectionConfig, Script, Value};
 use secrecy::ExposeSecret;
 
-use super::{
-    Fault, NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, parse_stream_id,
-    store_error,
-};
+use super::{Fault, NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
 use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, UnixTime};
 use crate::mirror::FactUpdate;
 use crate::store::{MirroredKey, StoreError};
@@ -67,6 +67,20 @@ end
 return out
 "#;
 
+/// The feed's newest id and `entries-added`, in one step. `KEYS`: the feed.
+const HEAD_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', 0} end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #newest > 0 then id = newest[1][1] end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'entries-added' then return {id, info[i + 1]} end
+end
+return redis.error_reply('ERR XINFO STREAM has no entries-added: revokd needs Redis 7.0 or later')
+"#;
+
+static HEAD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(HEAD_LUA));
 static READ: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(READ_LUA));
 static SNAPSHOT: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::new(SNAPSHOT_LUA));
@@ -212,36 +226,36 @@ impl RedisStore {
             .collect()
     }
 
-    /// The id of the newest feed entry, or `0-0` when the feed is empty:
-    /// changes after it are not guaranteed to be in a snapshot taken next.
-    async fn feed_head(&self) -> Result<String, StoreError> {
-        let mut range = redis::cmd("XREVRANGE");
-        range
-            .arg(self.feed_key())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1);
+    /// The newest feed entry and how many entries were ever added, read
+    /// together: changes after it are not guaranteed to be in a snapshot
+    /// taken next.
+    async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+        let mut call = HEAD.prepare_invoke();
+        call.key(self.feed_key());
         let reply: Value = self
-            .run(|mut conn| async move { range.query_async(&mut conn).await.map_err(store_error) })
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
-        match reply {
-            Value::Array(entries) => match entries.first() {
-                None => Ok("0-0".to_owned()),
-                Some(Value::Array(entry)) => entry
-                    .first()
-                    .and_then(|id| opt_str(id, "feed id").ok().flatten())
-                    .map(str::to_owned)
-                    .ok_or_else(|| corrupt("a feed entry has no id")),
-                Some(_) => Err(corrupt("a feed entry is not an array")),
-            },
-            _ => Err(corrupt("XREVRANGE did not return an array")),
-        }
+        let Value::Array(parts) = reply else {
+            return Err(corrupt("the feed head script did not return an array"));
+        };
+        let [id, added] = parts.as_slice() else {
+            return Err(corrupt("the feed head script returned the wrong shape"));
+        };
+        let id = opt_str(id, "feed head")?.unwrap_or("0-0").to_owned();
+        let consumed = match added {
+            Value::Int(n) => u64::try_from(*n).map_err(corrupt)?,
+            other => parse_secs(
+                opt_str(other, "entries-added")?.unwrap_or("0"),
+                "entries-added",
+            )
+            .and_then(|n| u64::try_from(n).map_err(corrupt))?,
+        };
+        Ok(FeedPosition { id, consumed })
     }
 
     /// Every mirrored fact, `SNAPSHOT_BATCH` keys per round trip, handed to
-    /// `sink` batch by batch. Returns the feed id to follow from: it is
-    /// read before the scan starts, so a change made during the scan is
+    /// `sink` batch by batch. Returns the feed position to follow from: it
+    /// is read before the scan starts, so a change made during the scan is
     /// either in the snapshot or after that id (or both; replaying it is
     /// harmless).
     ///
@@ -250,7 +264,7 @@ impl RedisStore {
     pub(super) async fn snapshot_from_scan(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<String, StoreError> {
+    ) -> Result<FeedPosition, StoreError> {
         let head = self.feed_head().await?;
         let pattern = glob_escape(&self.prefix);
         let mut cursor = "0".to_owned();
@@ -325,13 +339,34 @@ impl RedisStore {
     }
 }
 
-/// Where a feed stands: what `XINFO STREAM` says about it.
+/// Where a follower stands in the feed: the last entry it consumed and how
+/// many entries it has consumed since the stream began (counting those
+/// before its snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPosition {
+    pub id: String,
+    pub consumed: u64,
+}
+
+/// What `XINFO STREAM` says about the feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedInfo {
-    /// The id of the newest entry ever added (`0-0` for none).
-    pub last_generated: (u64, u64),
-    /// The newest id trimmed away (`0-0` for none).
-    pub max_deleted: (u64, u64),
+    /// Entries ever added (`entries-added`).
+    pub entries_added: u64,
+    /// Entries still in the stream (`length`).
+    pub length: u64,
+}
+
+impl FeedInfo {
+    /// Whether a follower at `position` can no longer read everything after
+    /// it: entries it had not consumed were trimmed, or the stream was
+    /// reset below it.
+    pub fn lost_entries_after(&self, position: &FeedPosition) -> bool {
+        match self.entries_added.checked_sub(position.consumed) {
+            None => true,
+            Some(unconsumed) => unconsumed > self.length,
+        }
+    }
 }
 
 /// One read of the feed: the keys changed after the reader's position and
@@ -340,6 +375,8 @@ pub struct FeedInfo {
 pub struct FeedBatch {
     pub keys: Vec<MirroredKey>,
     pub last_id: Option<String>,
+    /// How many entries were read.
+    pub entries: u64,
 }
 
 /// Reads the change feed on its own connection.
@@ -395,6 +432,7 @@ impl FeedReader {
                     .and_then(|id| opt_str(id, "feed id").ok().flatten())
                     .ok_or_else(|| corrupt("a feed entry has no id"))?;
                 batch.last_id = Some(id.to_owned());
+                batch.entries += 1;
                 if let Some(Value::Array(fields)) = entry.get(1) {
                     for pair in fields.chunks_exact(2) {
                         if opt_str(&pair[0], "feed field")? != Some("k") {
@@ -411,7 +449,7 @@ impl FeedReader {
         Ok(batch)
     }
 
-    /// `XINFO STREAM` of the feed; an absent feed is `0-0` throughout.
+    /// `XINFO STREAM` of the feed; an absent feed has nothing.
     ///
     /// # Errors
     /// The connection failed or the reply is not stream information.
@@ -424,8 +462,8 @@ impl FeedReader {
             .map_err(store_error)?;
         if present == 0 {
             return Ok(FeedInfo {
-                last_generated: (0, 0),
-                max_deleted: (0, 0),
+                entries_added: 0,
+                length: 0,
             });
         }
         let mut xinfo = redis::cmd("XINFO");
@@ -442,29 +480,23 @@ impl FeedReader {
             Value::Map(map) => map,
             _ => return Err(corrupt("XINFO STREAM did not return a map")),
         };
-        let id_of = |name: &str| -> Result<(u64, u64), StoreError> {
-            let value = pairs
+        let number = |name: &str| -> Result<u64, StoreError> {
+            match pairs
                 .iter()
                 .find(|(k, _)| matches!(opt_str(k, "xinfo"), Ok(Some(n)) if n == name))
                 .map(|(_, v)| v)
-                .ok_or_else(|| {
-                    corrupt(format_args!(
-                        "XINFO STREAM has no `{name}` (Redis >= 7.0 is needed)"
-                    ))
-                })?;
-            let text = opt_str(value, name)?.unwrap_or("0-0");
-            parse_stream_id(text).ok_or_else(|| corrupt(format_args!("{name}: {text:?}")))
+            {
+                Some(Value::Int(n)) => u64::try_from(*n).map_err(corrupt),
+                _ => Err(corrupt(format_args!(
+                    "XINFO STREAM has no `{name}` (revokd needs Redis 7.0 or later)"
+                ))),
+            }
         };
         Ok(FeedInfo {
-            last_generated: id_of("last-generated-id")?,
-            max_deleted: id_of("max-deleted-entry-id")?,
+            entries_added: number("entries-added")?,
+            length: number("length")?,
         })
     }
-}
-
-/// Parses a feed position.
-pub fn feed_id(text: &str) -> Option<(u64, u64)> {
-    parse_stream_id(text)
 }
 
 #[cfg(test)]
@@ -476,6 +508,26 @@ mod tests {
     fn match_patterns_escape_globs() {
         assert_eq!(glob_escape("revokd:"), "revokd:*");
         assert_eq!(glob_escape("{a*}[x]?:"), "{a\\*}\\[x\\]\\?:*");
+    }
+
+    #[test]
+    fn lost_entries_are_counted_not_guessed() {
+        let at = |consumed| FeedPosition {
+            id: "1-0".into(),
+            consumed,
+        };
+        let info = |entries_added, length| FeedInfo {
+            entries_added,
+            length,
+        };
+        // 10 added, 4 unconsumed, all 4 still there (and 2 consumed ones).
+        assert!(!info(10, 6).lost_entries_after(&at(6)));
+        assert!(!info(10, 4).lost_entries_after(&at(6)));
+        // One unconsumed entry was trimmed.
+        assert!(info(10, 3).lost_entries_after(&at(6)));
+        // Reset: fewer entries than this follower consumed.
+        assert!(info(2, 2).lost_entries_after(&at(6)));
+        assert!(!info(0, 0).lost_entries_after(&at(0)));
     }
 
     #[test]

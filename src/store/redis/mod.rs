@@ -59,7 +59,7 @@
 
 mod feed;
 
-pub use feed::{FeedBatch, FeedInfo, FeedReader, feed_id};
+pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -1094,7 +1094,7 @@ impl RevocationStore for RedisStore {
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<FeedPosition>, StoreError> {
         self.snapshot_from_scan(sink).await.map(Some)
     }
 
