@@ -33,8 +33,8 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-    for _ in $(seq 600); do
+wait_ready() { # url [seconds, default 30]
+    for _ in $(seq $((${2:-30} * 20))); do
         [[ $(curl -s -o /dev/null -w '%{http_code}' "$1/readyz") == 200 ]] && return 0
         sleep 0.05
     done
@@ -56,17 +56,18 @@ until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
 admin="bench-admin-key-0123456789"
 client="bench-client-key-0123456789"
 keys="[{name=\"bench\", role=\"admin\", key=\"$admin\"}, {name=\"load\", role=\"client\", key=\"$client\"}]"
-start_revokd() { # source -> prints the base URL
+started_url=""
+start_revokd() { # source -> sets started_url (no subshell: its pid must reach the cleanup)
     local port; port=$(free_port)
     REVOKD_LISTEN="127.0.0.1:$port" REVOKD_STORE=redis \
     REVOKD_REDIS__URL="redis://127.0.0.1:$redis_port" REVOKD_LOG__FILTER=warn \
     REVOKD_CHECK__SOURCE="$1" REVOKD_FORWARD_AUTH__PROFILE=home-assistant \
     REVOKD_KEYS="$keys" "$bin" >>"$work/revokd.log" 2>&1 &
     pids+=($!)
-    echo "http://127.0.0.1:$port"
+    started_url="http://127.0.0.1:$port"
 }
-mirror=$(start_revokd mirror)
-naive=$(start_revokd store)
+start_revokd mirror; mirror=$started_url
+start_revokd store; naive=$started_url
 wait_ready "$mirror"
 wait_ready "$naive"
 
@@ -151,7 +152,7 @@ echo
 echo "mirror / naive: $(awk -v a="$check_rps" -v b="$naive_rps" 'BEGIN { printf "%.2f", a / b }')"
 
 echo "== propagation" >&2
-other=$(start_revokd mirror)
+start_revokd mirror; other=$started_url
 wait_ready "$other"
 PROPAGATION_A="$mirror" PROPAGATION_B="$other" ADMIN_KEY="$admin" CLIENT_KEY="$client" \
     cargo bench --quiet --bench propagation 2>>"$work/bench.err" | grep propagation
@@ -171,8 +172,8 @@ for i in range(n):
     out.write(b"$%d\r\n%s\r\n" % (len(e), e))
 PY
     started=$(date +%s.%N)
-    fresh=$(start_revokd mirror)
-    wait_ready "$fresh"
+    start_revokd mirror; fresh=$started_url
+    wait_ready "$fresh" 300
     ended=$(date +%s.%N)
     echo "a new instance loaded $n revocations and was ready in $(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.1f", b - a }') s"
     curl -s "$fresh/metrics" | grep -E '^revokd_mirror_(entries\{kind="token"\}|bytes)'
