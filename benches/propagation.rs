@@ -18,7 +18,10 @@ async fn main() {
     let b = std::env::var("PROPAGATION_B").expect("PROPAGATION_B");
     let admin = std::env::var("ADMIN_KEY").expect("ADMIN_KEY");
     let client_key = std::env::var("CLIENT_KEY").expect("CLIENT_KEY");
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(300);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(300);
     let http = reqwest::Client::new();
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -33,7 +36,11 @@ async fn main() {
             .send()
             .await
             .expect("revoke on A");
-        assert!(response.status().is_success(), "A refused: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "A refused: {}",
+            response.status()
+        );
         let acknowledged = Instant::now();
         loop {
             let answer: serde_json::Value = http
@@ -50,7 +57,10 @@ async fn main() {
                 samples.push(acknowledged.elapsed());
                 break;
             }
-            assert!(acknowledged.elapsed() < Duration::from_secs(5), "B never saw {jti}");
+            assert!(
+                acknowledged.elapsed() < Duration::from_secs(5),
+                "B never saw {jti}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
