@@ -12,8 +12,10 @@
 //! - `/readyz` on Redis: `200`, then `503` once Redis is stopped.
 //!
 //! So these tests prove the wiring (what is guarded, what stays open,
-//! what a refusal and an outage become at the proxy), and the end-to-end
-//! tests of the endpoint reuse the same harness with the real path.
+//! what a refusal and an outage become at the proxy) whatever the endpoint
+//! decides. One scenario, [`the_real_endpoint_names_verified_subjects_and_refuses_revoked_tokens`],
+//! runs the real `/v1/forward-auth`; `tests/api/proxies.rs` has the Home
+//! Assistant ones.
 
 mod common;
 
@@ -202,6 +204,14 @@ async fn refused_requests_stop_at_the_proxy(kind: ProxyKind) {
     assert!(
         challenge.starts_with("Bearer") && challenge.contains("revokd"),
         "WWW-Authenticate: {challenge:?}"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .count(),
+        1
     );
     assert_eq!(gateway.app.hits(), 0, "a refused request reached the app");
 }
@@ -469,6 +479,94 @@ fn is_open(path: &str) -> bool {
         || path.starts_with("/api/hassio_ingress/")
 }
 
+async fn the_real_endpoint_names_verified_subjects_and_refuses_revoked_tokens(kind: ProxyKind) {
+    const SECRET: &[u8] = b"gateway-harness-hs256-secret-0123456789";
+    let secrets = tempfile::TempDir::new().expect("temp dir");
+    let secret_file = secrets.path().join("hs256.key");
+    std::fs::write(&secret_file, SECRET).expect("write the secret");
+    let revokd = Revokd::start(&[
+        ("REVOKD_KEYS", &keys_env()),
+        ("REVOKD_FORWARD_AUTH__PROFILE", "jwt"),
+        (
+            "REVOKD_FORWARD_AUTH__JWT__HMAC_SECRET_FILE",
+            secret_file.to_str().expect("UTF-8 path"),
+        ),
+        ("REVOKD_FORWARD_AUTH__HEADERS__SUBJECT", "x-auth-subject"),
+    ]);
+    let admin = revokd.url("/v1/admin/tokens/revoke");
+    let gateway = Gateway::start_with(kind, revokd, FORWARD_AUTH_PATH);
+    let alice = app_token("alice", "alice-token-1", SECRET);
+    let forged = app_token(
+        "alice",
+        "alice-token-2",
+        b"not-the-app-secret-0123456789abcdef",
+    );
+
+    let response = client()
+        .get(gateway.proxy.url("/api/states"))
+        .bearer_auth(&alice)
+        .header("x-auth-subject", "mallory")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen: Seen = response.json().await.expect("the app's JSON");
+    assert_eq!(seen.header("x-auth-subject"), Some("alice"));
+
+    let revoked = client()
+        .post(admin)
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({"jti": "alice-token-1"}))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+
+    for (token, reason) in [(&alice, "token_revoked"), (&forged, "unverified")] {
+        let response = client()
+            .get(gateway.proxy.url("/api/states"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{reason}");
+        assert_eq!(response.headers()["revokd-reason"], reason);
+        let challenges: Vec<_> = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .collect();
+        assert_eq!(challenges.len(), 1, "{challenges:?}");
+        assert!(
+            challenges[0]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("Bearer error=\"invalid_token\""),
+            "{challenges:?}"
+        );
+    }
+    assert_eq!(gateway.app.hits(), 1, "a refused token reached the app");
+}
+
+/// An HS256 JWT of the app's, as revokd's `jwt` profile reads it.
+fn app_token(sub: &str, jti: &str, secret: &[u8]) -> String {
+    use josekit::jws::{HS256, JwsHeader};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "https://app.example", "sub": sub, "jti": jti, "iat": now, "exp": now + 600,
+    });
+    let mut header = JwsHeader::new();
+    header.set_token_type("JWT");
+    let payload =
+        josekit::jwt::JwtPayload::from_map(claims.as_object().expect("an object").clone())
+            .expect("claims");
+    let signer = HS256.signer_from_bytes(secret).expect("HS256 key");
+    josekit::jwt::encode_with_signer(&payload, &header, &signer).expect("signed")
+}
+
 /// Instantiates each scenario for nginx and for Caddy.
 macro_rules! on_both_proxies {
     ($($name:ident),* $(,)?) => {
@@ -501,6 +599,7 @@ on_both_proxies!(
     only_revokd_names_the_subject,
     websockets_pass_through,
     dot_segments_cannot_smuggle_a_guarded_path,
+    the_real_endpoint_names_verified_subjects_and_refuses_revoked_tokens,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
