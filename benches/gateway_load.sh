@@ -22,7 +22,8 @@
 # Usage: benches/gateway_load.sh [seconds per run, default 10]   (from anywhere)
 #   AUTH_URI=/healthz benches/gateway_load.sh   # the wiring alone, any revokd
 # Environment: AUTH_URI (/v1/forward-auth), THREADS (2), CONNECTIONS (64),
-# WARMUP (2s).
+# WARMUP (2s), NGINX_WORKERS (auto, Debian's default; with 1, nginx gets a
+# single core in both runs and leaves more to revokd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ DURATION=${1:-10}s
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WARMUP=${WARMUP:-2s}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
 ADMIN_KEY=bench-admin-key-0123456789abcdef
 GATEWAY_KEY=bench-gateway-key-0123456789abcdef
 TOKENS=16
@@ -168,7 +170,7 @@ start_nginx() {
     guarded_port=$(free_port)
     cat >"$work/nginx.conf" <<EOF
 $user_line
-worker_processes auto;
+worker_processes $NGINX_WORKERS;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log warn;
 events { worker_connections 4096; }
@@ -251,7 +253,7 @@ load() {
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency -s "$work/tokens.lua" \
         "http://127.0.0.1:$1/" | tee "$work/wrk-$1.txt" | grep '^RESULT'
 }
-echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION, without auth"
+echo "== nginx worker_processes $NGINX_WORKERS; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, without auth"
 plain=$(load "$plain_port")
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION, with auth ($AUTH_URI)"
 guarded=$(load "$guarded_port")
