@@ -12,18 +12,10 @@ use revokd::gateway::ForwardAuthSettings;
 use serde_json::{Value, json};
 
 use crate::backchannel::{provider, register, wait_for_provider};
-use crate::common::gateway::{
-    DEPLOY_REVOKD, Proxy, Upstream, Wiring, deploy_file, free_port, start_caddy, start_nginx,
-};
+use crate::common::gateway::{Placeholders, Proxy, ProxyKind, Upstream};
 use crate::common::test_idp::TestIdp;
 use crate::gateway::ha_token;
 use crate::helpers::{Backend, CLIENT_KEY, TestApp, spawn_app_with};
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Nginx,
-    Caddy,
-}
 
 /// `[forward_auth]` of `deploy/revokd-home-assistant.toml`, over the defaults.
 fn deployed_forward_auth() -> ForwardAuthSettings {
@@ -43,7 +35,7 @@ struct Stack {
     client: reqwest::Client,
 }
 
-async fn stack(kind: Kind, backend: Backend) -> Stack {
+async fn stack(kind: ProxyKind, backend: Backend) -> Stack {
     let idp = TestIdp::start();
     let settings = provider("idp", idp.issuer(), idp.client_id());
     let app = spawn_app_with(backend, move |s| {
@@ -52,44 +44,12 @@ async fn stack(kind: Kind, backend: Backend) -> Stack {
     })
     .await;
     wait_for_provider(&app, "idp").await;
-    let upstream = Upstream::start().await;
+    let upstream = Upstream::start();
     let revokd = app.address.trim_start_matches("http://").to_owned();
-    let port = free_port();
-    let proxy = match kind {
-        Kind::Nginx => {
-            let wiring = Wiring {
-                revokd: &revokd,
-                upstream: &upstream.addr,
-                key_placeholder: "CHANGE-ME-client-key-for-nginx",
-                key: CLIENT_KEY,
-            };
-            let listen = format!("listen 127.0.0.1:{port};");
-            let site = wiring.apply(
-                &deploy_file("nginx/home-assistant.conf"),
-                ("listen 80;", &listen),
-            );
-            tokio::task::spawn_blocking(move || start_nginx(&site, port))
-                .await
-                .unwrap()
-        }
-        Kind::Caddy => {
-            let wiring = Wiring {
-                revokd: &revokd,
-                upstream: &upstream.addr,
-                key_placeholder: "CHANGE-ME-client-key-for-caddy",
-                key: CLIENT_KEY,
-            };
-            let listen = format!("http://127.0.0.1:{port} {{");
-            let file = wiring.apply(
-                &deploy_file("caddy/home-assistant.Caddyfile"),
-                (":80 {", &listen),
-            );
-            tokio::task::spawn_blocking(move || start_caddy(&file, port))
-                .await
-                .unwrap()
-        }
-    };
-    assert_ne!(revokd, DEPLOY_REVOKD);
+    let vars = Placeholders::new(&revokd, &upstream.addr(), CLIENT_KEY);
+    let proxy = tokio::task::spawn_blocking(move || Proxy::home_assistant(kind, &vars))
+        .await
+        .unwrap();
     Stack {
         app,
         idp,
@@ -110,7 +70,7 @@ impl Stack {
 
     /// Asserts the request reached the upstream, exactly once.
     async fn assert_passes(&self, path: &str, token: Option<&str>) -> Value {
-        let before = self.upstream.hits.count();
+        let before = self.upstream.hits();
         let response = self.get(path, token).await;
         let status = response.status();
         let body = response.text().await.unwrap();
@@ -121,7 +81,7 @@ impl Stack {
             self.proxy.log()
         );
         assert_eq!(
-            self.upstream.hits.count(),
+            self.upstream.hits(),
             before + 1,
             "{path} reached upstream once"
         );
@@ -131,7 +91,7 @@ impl Stack {
     /// Asserts the proxy refused with 401 and revokd's challenge, without
     /// touching the upstream.
     async fn assert_refused(&self, path: &str, token: &str, reason: &str) {
-        let before = self.upstream.hits.count();
+        let before = self.upstream.hits();
         let response = self.get(path, Some(token)).await;
         assert_eq!(
             response.status(),
@@ -151,20 +111,20 @@ impl Stack {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "invalid_token");
         assert_eq!(
-            self.upstream.hits.count(),
+            self.upstream.hits(),
             before,
             "{path} must not reach upstream"
         );
     }
 }
 
-async fn revocations_are_enforced_at_the_proxy(kind: Kind) {
+async fn revocations_are_enforced_at_the_proxy(kind: ProxyKind) {
     let s = stack(kind, Backend::Embedded).await;
     let (token, other) = (ha_token("rt-1"), ha_token("rt-2"));
     let seen = s.assert_passes("/api/states", Some(&token)).await;
-    assert_eq!(seen["path"], "/api/states");
+    assert_eq!(seen["uri"], "/api/states");
     assert_eq!(
-        seen["x-revokd-key"],
+        seen["headers"]["x-revokd-key"],
         Value::Null,
         "the proxy's key stays with the proxy"
     );
@@ -191,7 +151,7 @@ async fn revocations_are_enforced_at_the_proxy(kind: Kind) {
     }
 }
 
-async fn a_logout_at_the_provider_is_enforced_at_the_proxy(kind: Kind) {
+async fn a_logout_at_the_provider_is_enforced_at_the_proxy(kind: ProxyKind) {
     let s = stack(kind, Backend::Redis).await;
     let iss = s.idp.issuer().to_owned();
     for (sid, sub, refresh) in [
@@ -221,7 +181,7 @@ async fn a_logout_at_the_provider_is_enforced_at_the_proxy(kind: Kind) {
     s.assert_passes("/api/states", Some(&bob)).await;
 }
 
-async fn revokd_down_means_the_proxy_refuses(kind: Kind) {
+async fn revokd_down_means_the_proxy_refuses(kind: ProxyKind) {
     let s = stack(kind, Backend::Embedded).await;
     let token = ha_token("rt");
     s.assert_passes("/api/states", Some(&token)).await;
@@ -235,7 +195,7 @@ async fn revokd_down_means_the_proxy_refuses(kind: Kind) {
     app.stop().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let before = upstream.hits.count();
+    let before = upstream.hits();
     let response = client
         .get(proxy.url("/api/states"))
         .bearer_auth(&token)
@@ -247,7 +207,7 @@ async fn revokd_down_means_the_proxy_refuses(kind: Kind) {
         "fail closed: {}",
         response.status()
     );
-    assert_eq!(upstream.hits.count(), before, "nothing reached upstream");
+    assert_eq!(upstream.hits(), before, "nothing reached upstream");
     // What needs no revokd still works.
     let open = client.get(proxy.url("/auth/token")).send().await.unwrap();
     assert_eq!(open.status(), StatusCode::OK);
@@ -259,7 +219,7 @@ macro_rules! on_both_proxies {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Kind::Nginx).await;
+                    super::$name(super::ProxyKind::Nginx).await;
                 }
             )*
         }
@@ -267,7 +227,7 @@ macro_rules! on_both_proxies {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Kind::Caddy).await;
+                    super::$name(super::ProxyKind::Caddy).await;
                 }
             )*
         }
