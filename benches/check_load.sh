@@ -8,12 +8,11 @@
 #                     Redis round trip per request
 #
 # then the propagation between two instances on one Redis (p50/p99 from A's
-# acknowledgement to B's answer), and, with BIG=1, the time a new instance
-# takes to load 10M revocations from Redis before it is ready.
+# acknowledgement to B's answer). benches/startup_load.sh measures loading.
 # wrk: 2 threads, 64 connections, ids drawn at random, half of them revoked.
 # Everything binds 127.0.0.1 and stops when the script ends.
 #
-# Usage: benches/check_load.sh [seconds per run, default 10]   (BIG=1 for the 10M load)
+# Usage: benches/check_load.sh [seconds per run, default 10]
 #        (needs redis-server, wrk, curl, python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -157,24 +156,3 @@ wait_ready "$other"
 PROPAGATION_A="$mirror" PROPAGATION_B="$other" ADMIN_KEY="$admin" CLIENT_KEY="$client" \
     cargo bench --quiet --bench propagation 2>>"$work/bench.err" | grep propagation
 
-if [[ "${BIG:-0}" == 1 ]]; then
-    n=10000000
-    echo "== loading $n token revocations into Redis" >&2
-    exp=$((now + 86400))
-    python3 - "$n" "$exp" <<'PY' | redis-cli -p "$redis_port" --pipe >&2
-import sys
-n, exp = int(sys.argv[1]), sys.argv[2]
-out = sys.stdout.buffer
-for i in range(n):
-    key = b"revokd:tok:big-%024x" % i
-    e = exp.encode()
-    out.write(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$4\r\nEXAT\r\n" % (len(key), key, len(e), e))
-    out.write(b"$%d\r\n%s\r\n" % (len(e), e))
-PY
-    started=$(date +%s.%N)
-    start_revokd mirror; fresh=$started_url
-    wait_ready "$fresh" 300
-    ended=$(date +%s.%N)
-    echo "a new instance loaded $n revocations and was ready in $(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.1f", b - a }') s"
-    curl -s "$fresh/metrics" | grep -E '^revokd_mirror_(entries\{kind="token"\}|bytes)'
-fi

@@ -152,6 +152,13 @@ impl Application {
                 cancel.clone(),
             )));
         }
+        if let Backend::Redis(redis) = &backend {
+            tasks.push(tokio::spawn(sweep_index(
+                redis.clone(),
+                settings.mirror.sweep_interval,
+                cancel.clone(),
+            )));
+        }
         if let Backend::Embedded(embedded) = backend {
             tasks.push(tokio::spawn(sweep(
                 embedded,
@@ -275,6 +282,30 @@ async fn maintain_mirror(
             let removed = replica.sweep(UnixTime::now());
             if removed > 0 {
                 tracing::debug!(removed, "swept expired mirror entries");
+            }
+        }
+    }
+}
+
+/// `HSCAN` steps per sweep of the Redis snapshot index: a bounded share of
+/// Redis's time per interval, resumed at the next one (by any instance).
+const INDEX_SWEEP_STEPS: usize = 10;
+
+/// Drops expired facts from the Redis store's snapshot index on schedule.
+/// Snapshots skip them anyway; this only keeps the index from growing.
+async fn sweep_index(store: RedisStore, every: std::time::Duration, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        match store.sweep_index(UnixTime::now(), INDEX_SWEEP_STEPS).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::debug!(dropped, "swept expired entries of the snapshot index"),
+            Err(err) => {
+                tracing::warn!(error.cause_chain = ?err, "sweeping the snapshot index failed")
             }
         }
     }

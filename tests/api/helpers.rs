@@ -154,14 +154,16 @@ pub async fn spawn_on(infra: Infra, customise: impl FnOnce(&mut Settings)) -> Te
     let server = tokio::spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
-    TestApp {
+    let app = TestApp {
         address,
         ops_address,
         client: reqwest::Client::new(),
         infra,
         shutdown: Some(tx),
         server: Some(server),
-    }
+    };
+    app.wait_for_mirror().await;
+    app
 }
 
 impl TestApp {
@@ -177,6 +179,27 @@ impl TestApp {
                 .expect("server stopped cleanly");
         }
         self.infra.clone()
+    }
+
+    /// On Redis an instance listens while its mirror loads (the embedded
+    /// store loads before listening): waits, bounded, until the load is
+    /// over, whatever its outcome, so that tests start from a loaded
+    /// instance as a real deployment's first request would after /readyz.
+    async fn wait_for_mirror(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let loading = match self.client.get(self.url("/readyz")).send().await {
+                Ok(response) => response
+                    .text()
+                    .await
+                    .is_ok_and(|body| body.contains("has not finished loading")),
+                Err(_) => false,
+            };
+            if !loading {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops the application and starts a new one on the same store.

@@ -19,15 +19,12 @@ use deadpool_redis::redis::{self, AsyncConnectionConfig, Script, Value};
 use secrecy::ExposeSecret;
 
 use super::{Fault, NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
-use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, UnixTime};
+use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
 use crate::mirror::FactUpdate;
 use crate::store::{MirroredKey, StoreError};
 
-/// Keys read per snapshot step: one script run, one round trip.
-const SNAPSHOT_BATCH: usize = 10_000;
-
 /// The binding fields, in the order every script reads them.
-const BINDING_FIELDS: [&str; 5] = ["exp", "at", "iss", "sub", "sid"];
+pub(super) const BINDING_FIELDS: [&str; 5] = ["exp", "at", "iss", "sub", "sid"];
 
 /// `KEYS`: mirrored keys. Returns, per key, its string value, or for a
 /// binding the array of [`BINDING_FIELDS`] (nil when absent).
@@ -39,29 +36,6 @@ for i, key in ipairs(KEYS) do
     out[i] = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
   else
     out[i] = redis.call('GET', key)
-  end
-end
-return out
-"#;
-
-/// One `SCAN` step over the deployment's keys. `ARGV`: the escaped `MATCH`
-/// pattern, the prefix length, the cursor, the count. Returns the next
-/// cursor, then a key and its value (as [`READ_LUA`]) for each mirrored key.
-const SNAPSHOT_LUA: &str = r#"
-local pattern, prefix_len = ARGV[1], tonumber(ARGV[2])
-local r = redis.call('SCAN', ARGV[3], 'MATCH', pattern, 'COUNT', ARGV[4])
-local out = {r[1]}
-for _, key in ipairs(r[2]) do
-  local kind = string.match(string.sub(key, prefix_len + 1), '^(%a+):')
-  if kind == 'tok' or kind == 'ses' or kind == 'dis' or kind == 'rb' then
-    local v = redis.call('GET', key)
-    if v then
-      out[#out + 1] = key
-      out[#out + 1] = v
-    end
-  elseif kind == 'bnd' then
-    out[#out + 1] = key
-    out[#out + 1] = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
   end
 end
 return out
@@ -82,63 +56,96 @@ return redis.error_reply('ERR XINFO STREAM has no entries-added: revokd needs Re
 
 static HEAD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(HEAD_LUA));
 static READ: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(READ_LUA));
-static SNAPSHOT: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(SNAPSHOT_LUA));
 
 /// `secs` or `never` as an instant; `never` as the end of time.
-fn instant(text: &str, key: &str) -> Result<UnixTime, StoreError> {
+fn instant(text: &str, key: &MirroredKey) -> Result<UnixTime, StoreError> {
     if text == NEVER {
         return Ok(UnixTime::from_secs(i64::MAX));
     }
-    parse_secs(text, key).map(UnixTime::from_secs)
+    text.parse().map(UnixTime::from_secs).map_err(|_| {
+        corrupt(format_args!(
+            "{}: {text:?} is not a Unix time",
+            key.encode()
+        ))
+    })
 }
 
-/// The update that makes a mirror hold what Redis holds under `key`.
-fn state_of(key: &MirroredKey, value: &Value) -> Result<FactUpdate, StoreError> {
-    let name = key.encode();
+/// The update that makes a mirror hold what Redis holds under `key`, as a
+/// script reads it: a string, or a binding's [`BINDING_FIELDS`].
+pub(super) fn state_of(key: &MirroredKey, value: &Value) -> Result<FactUpdate, StoreError> {
     if let MirroredKey::Binding(jti) = key {
         let fields = match value {
             Value::Array(fields) if fields.len() == BINDING_FIELDS.len() => fields,
-            _ => return Err(corrupt(format_args!("{name}: not a binding"))),
+            _ => return Err(corrupt(format_args!("{}: not a binding", key.encode()))),
         };
-        let [exp, at, iss, sub, sid] = fields.as_slice() else {
-            unreachable!("length checked above");
-        };
-        let Some(exp) = opt_str(exp, &name)? else {
-            return Ok(FactUpdate::Unbound { jti: jti.clone() });
-        };
-        let field = |v: &Value, what: &str| -> Result<String, StoreError> {
-            opt_str(v, &name)?
-                .map(str::to_owned)
-                .ok_or_else(|| corrupt(format_args!("{name} has no `{what}`")))
-        };
-        let iss = Issuer::parse(field(iss, "iss")?).map_err(corrupt)?;
-        let sub = SubjectId::parse(field(sub, "sub")?).map_err(corrupt)?;
-        let session = opt_str(sid, &name)?
-            .map(|sid| SessionId::parse(sid).map_err(corrupt))
-            .transpose()?
-            .map(|sid| Session {
-                iss: iss.clone(),
-                sid,
-            });
-        return Ok(FactUpdate::Binding {
-            jti: jti.clone(),
-            session,
-            subject: Subject { iss, sub },
-            registered_at: instant(&field(at, "at")?, &name)?,
-            expires_at: instant(exp, &name)?,
-        });
+        let mut text = [None; BINDING_FIELDS.len()];
+        for (slot, field) in text.iter_mut().zip(fields) {
+            *slot = text_of(field, key)?;
+        }
+        return binding_update(jti, text, key);
     }
-    let text = opt_str(value, &name)?;
+    fact_update(key, text_of(value, key)?)
+}
+
+/// A reply value as text; `None` for nil.
+fn text_of<'v>(value: &'v Value, key: &MirroredKey) -> Result<Option<&'v str>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| corrupt(format_args!("{} is not UTF-8", key.encode()))),
+        Value::SimpleString(s) => Ok(Some(s)),
+        other => Err(corrupt(format_args!(
+            "{}: unexpected reply {other:?}",
+            key.encode()
+        ))),
+    }
+}
+
+/// The update for a binding whose [`BINDING_FIELDS`] read as `fields`.
+pub(super) fn binding_update(
+    jti: &TokenId,
+    fields: [Option<&str>; BINDING_FIELDS.len()],
+    key: &MirroredKey,
+) -> Result<FactUpdate, StoreError> {
+    let [exp, at, iss, sub, sid] = fields;
+    let Some(exp) = exp else {
+        return Ok(FactUpdate::Unbound { jti: jti.clone() });
+    };
+    let field = |v: Option<&str>, what: &str| -> Result<String, StoreError> {
+        v.filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| corrupt(format_args!("{} has no `{what}`", key.encode())))
+    };
+    let iss = Issuer::parse(field(iss, "iss")?).map_err(corrupt)?;
+    let sub = SubjectId::parse(field(sub, "sub")?).map_err(corrupt)?;
+    let session = sid
+        .map(|sid| SessionId::parse(sid).map_err(corrupt))
+        .transpose()?
+        .map(|sid| Session {
+            iss: iss.clone(),
+            sid,
+        });
+    Ok(FactUpdate::Binding {
+        jti: jti.clone(),
+        session,
+        subject: Subject { iss, sub },
+        registered_at: instant(&field(at, "at")?, key)?,
+        expires_at: instant(exp, key)?,
+    })
+}
+
+/// The update for a simple fact (not a binding) whose value reads `text`.
+pub(super) fn fact_update(key: &MirroredKey, text: Option<&str>) -> Result<FactUpdate, StoreError> {
     let gone = UnixTime::from_secs(0);
     Ok(match key {
         MirroredKey::Token(jti) => FactUpdate::Token {
             jti: jti.clone(),
-            expires_at: text.map_or(Ok(gone), |t| instant(t, &name))?,
+            expires_at: text.map_or(Ok(gone), |t| instant(t, key))?,
         },
         MirroredKey::Session(session) => FactUpdate::Session {
             session: session.clone(),
-            expires_at: text.map_or(Ok(gone), |t| instant(t, &name))?,
+            expires_at: text.map_or(Ok(gone), |t| instant(t, key))?,
         },
         MirroredKey::SubjectDisabled(subject) => match text {
             None => FactUpdate::SubjectEnabled {
@@ -146,17 +153,17 @@ fn state_of(key: &MirroredKey, value: &Value) -> Result<FactUpdate, StoreError> 
             },
             Some(t) => FactUpdate::SubjectDisabled {
                 subject: subject.clone(),
-                expires_at: (t != NEVER).then(|| instant(t, &name)).transpose()?,
+                expires_at: (t != NEVER).then(|| instant(t, key)).transpose()?,
             },
         },
         MirroredKey::SubjectRevokedBefore(subject) => {
             let (before, expires_at) = match text {
                 None => (gone, gone),
                 Some(t) => {
-                    let (before, exp) = t
-                        .split_once(' ')
-                        .ok_or_else(|| corrupt(format_args!("{name}: {t:?} is not a mark")))?;
-                    (instant(before, &name)?, instant(exp, &name)?)
+                    let (before, exp) = t.split_once(' ').ok_or_else(|| {
+                        corrupt(format_args!("{}: {t:?} is not a mark", key.encode()))
+                    })?;
+                    (instant(before, key)?, instant(exp, key)?)
                 }
             };
             FactUpdate::SubjectRevokedBefore {
@@ -165,21 +172,13 @@ fn state_of(key: &MirroredKey, value: &Value) -> Result<FactUpdate, StoreError> 
                 expires_at,
             }
         }
-        MirroredKey::Binding(_) => unreachable!("handled above"),
-    })
-}
-
-/// Escapes the glob characters of `MATCH` in a key prefix.
-fn glob_escape(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 2);
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
+        MirroredKey::Binding(_) => {
+            return Err(corrupt(format_args!(
+                "{}: a binding is not a string",
+                key.encode()
+            )));
         }
-        out.push(c);
-    }
-    out.push('*');
-    out
+    })
 }
 
 impl RedisStore {
@@ -229,7 +228,7 @@ impl RedisStore {
     /// The newest feed entry and how many entries were ever added, read
     /// together: changes after it are not guaranteed to be in a snapshot
     /// taken next.
-    async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
+    pub(super) async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
         let mut call = HEAD.prepare_invoke();
         call.key(self.feed_key());
         let reply: Value = self
@@ -251,58 +250,6 @@ impl RedisStore {
             .and_then(|n| u64::try_from(n).map_err(corrupt))?,
         };
         Ok(FeedPosition { id, consumed })
-    }
-
-    /// Every mirrored fact, `SNAPSHOT_BATCH` keys per round trip, handed to
-    /// `sink` batch by batch. Returns the feed position to follow from: it
-    /// is read before the scan starts, so a change made during the scan is
-    /// either in the snapshot or after that id (or both; replaying it is
-    /// harmless).
-    ///
-    /// # Errors
-    /// Redis is unavailable, or a value is not in this module's format.
-    pub(super) async fn snapshot_from_scan(
-        &self,
-        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<FeedPosition, StoreError> {
-        let head = self.feed_head().await?;
-        let pattern = glob_escape(&self.prefix);
-        let mut cursor = "0".to_owned();
-        loop {
-            let mut call = SNAPSHOT.prepare_invoke();
-            call.arg(&pattern)
-                .arg(self.prefix.len())
-                .arg(&cursor)
-                .arg(SNAPSHOT_BATCH);
-            let reply: Value =
-                self.run(|mut conn| async move {
-                    call.invoke_async(&mut conn).await.map_err(store_error)
-                })
-                .await?;
-            let Value::Array(items) = reply else {
-                return Err(corrupt("the snapshot script did not return an array"));
-            };
-            let Some((next, pairs)) = items.split_first() else {
-                return Err(corrupt("the snapshot script returned no cursor"));
-            };
-            let mut batch = Vec::with_capacity(pairs.len() / 2);
-            for pair in pairs.chunks_exact(2) {
-                let name = opt_str(&pair[0], "snapshot key")?.unwrap_or_default();
-                let Some(key) = self.mirrored(name) else {
-                    continue;
-                };
-                batch.push(state_of(&key, &pair[1])?);
-            }
-            if !batch.is_empty() {
-                sink(batch);
-            }
-            cursor = opt_str(next, "SCAN cursor")?
-                .ok_or_else(|| corrupt("SCAN returned no cursor"))?
-                .to_owned();
-            if cursor == "0" {
-                return Ok(head);
-            }
-        }
     }
 
     /// A dedicated connection for the blocking feed reads, so that they
@@ -502,13 +449,6 @@ impl FeedReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TokenId;
-
-    #[test]
-    fn match_patterns_escape_globs() {
-        assert_eq!(glob_escape("revokd:"), "revokd:*");
-        assert_eq!(glob_escape("{a*}[x]?:"), "{a\\*}\\[x\\]\\?:*");
-    }
 
     #[test]
     fn lost_entries_are_counted_not_guessed() {

@@ -18,6 +18,10 @@
 //! | token binding          | `bnd:{jti}`            | hash: `exp`, `at` (registered_at), `iss`, `sub`, `sid` (absent without a session) |
 //! | registered session     | `reg:{n}:{iss}:{sid}`  | hash: `exp`, and `t:{jti}` → `1` per registered token id |
 //!
+//! Mirrored facts (`tok`, `ses`, `dis`, `rb`, `bnd`) are also copied, by
+//! the same script that writes them, into the snapshot index
+//! `{key_prefix}mirror:{hhhh}` that starting instances read (see `index.rs`).
+//!
 //! Times are decimal Unix seconds. A `never` key has no TTL. Identifiers
 //! are stored as they are; hashes keep them out of any separator-parsing.
 //!
@@ -58,6 +62,7 @@
 //! as soon as Redis is back.
 
 mod feed;
+mod index;
 
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 
@@ -212,11 +217,40 @@ local function append(stream, max_events, event)
   return redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'event', event)
 end
 
+-- Copies the current state of each mirrored key into the snapshot index
+-- (see index.rs): its bucket `{prefix}mirror:{first 4 hex digits of the
+-- SHA-1 of the field}`, field: the key without its prefix; or drops it
+-- there. A binding is its fields joined by newlines (identifiers hold no
+-- control characters).
+local function index(feed, keys)
+  local prefix = string.sub(feed, 1, #feed - #'feed')
+  for _, key in ipairs(keys) do
+    local field = string.sub(key, #prefix + 1)
+    local bucket = prefix .. 'mirror:' .. string.sub(redis.sha1hex(field), 1, 4)
+    local v
+    if string.sub(field, 1, 4) == 'bnd:' then
+      local b = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
+      if b[1] then
+        v = b[1] .. '\n' .. (b[2] or '') .. '\n' .. (b[3] or '') .. '\n' .. (b[4] or '')
+        if b[5] then v = v .. '\n' .. b[5] end
+      end
+    else
+      v = redis.call('GET', key)
+    end
+    if v then
+      redis.call('HSET', bucket, field, v)
+    else
+      redis.call('HDEL', bucket, field)
+    end
+  end
+end
+
 -- Tells every instance's mirror which keys this write changed: one feed
 -- entry, field `k`, the full key names separated by newlines (identifiers
--- hold no control characters).
+-- hold no control characters); and keeps the snapshot index current.
 local function publish(feed, max_events, keys)
   if #keys > 0 then
+    index(feed, keys)
     redis.call('XADD', feed, 'MAXLEN', '~', max_events, '*', 'k', table.concat(keys, '\n'))
   end
 end
@@ -1095,7 +1129,7 @@ impl RevocationStore for RedisStore {
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> Result<Option<FeedPosition>, StoreError> {
-        self.snapshot_from_scan(sink).await.map(Some)
+        self.read_snapshot(sink).await.map(Some)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

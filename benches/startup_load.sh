@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# How long a new instance takes to load N revocations from Redis before it
+# is ready: once from the snapshot index (`{prefix}mirror:*`, what every
+# write keeps current) and once without it (the one-time `SCAN` that builds
+# the index for data older than it), in one run on this machine.
+#
+# Writes N token revocations straight into Redis with `redis-cli --pipe`,
+# as revokd's scripts store them: the key with its value and `EXAT`, and its
+# field in its bucket of the index. Then starts revokd (release build) with the mirror and
+# times start to a 200 from /readyz, which revokd answers only once the
+# mirror is loaded; prints the mirror's entries and bytes from /metrics.
+# Everything binds 127.0.0.1 and stops when the script ends.
+#
+# Usage: benches/startup_load.sh [N, default 10000000]
+#        SCAN=0 skips the second instance (the build takes ~10 µs per fact)
+#        (needs redis-server, redis-cli, curl, python3; about 4 GB of memory
+#        for 10M: Redis holds each fact twice)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-10000000}
+
+for tool in redis-server redis-cli curl python3; do
+    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== cargo build --release" >&2
+cargo build --release --quiet
+target=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target/release/revokd"
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work" >"$work/redis.log" 2>&1 &
+pids+=($!)
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+
+echo "== writing $n token revocations into Redis" >&2
+exp=$(($(date +%s) + 86400))
+python3 - "$n" "$exp" <<'PY' | redis-cli -p "$redis_port" --pipe >&2
+import hashlib, sys
+n, exp = int(sys.argv[1]), sys.argv[2].encode()
+out = sys.stdout.buffer
+def cmd(*args):
+    out.write(b"*%d\r\n" % len(args))
+    for a in args:
+        out.write(b"$%d\r\n%s\r\n" % (len(a), a))
+for i in range(n):
+    field = b"tok:big-%024x" % i
+    cmd(b"SET", b"revokd:" + field, exp, b"EXAT", exp)
+    bucket = hashlib.sha1(field).hexdigest()[:4].encode()
+    cmd(b"HSET", b"revokd:mirror:" + bucket, field, exp)
+cmd(b"HSET", b"revokd:mirror", b"complete", b"0")
+PY
+echo "redis used_memory: $(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory_human/ { print $2 }' | tr -d '\r')" >&2
+
+# Starts revokd on the Redis store, waits for /readyz, prints the seconds.
+time_to_ready() {
+    local port; port=$(free_port)
+    local started; started=$(date +%s.%N)
+    REVOKD_LISTEN="127.0.0.1:$port" REVOKD_STORE=redis \
+    REVOKD_REDIS__URL="redis://127.0.0.1:$redis_port" REVOKD_LOG__FILTER=warn \
+    REVOKD_CHECK__SOURCE=mirror "$bin" >>"$work/revokd.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]]; do
+        kill -0 "$pid" 2>/dev/null || { echo "revokd exited; see its log:" >&2; cat "$work/revokd.log" >&2; exit 2; }
+        sleep 0.05
+    done
+    local ended; ended=$(date +%s.%N)
+    awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.1f", b - a }'
+    curl -s "http://127.0.0.1:$port/metrics" |
+        grep -E '^revokd_mirror_(entries\{kind="token"\}|bytes)' | tr '\n' ' ' >&2
+    echo >&2
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+echo "== a new instance, from the snapshot index" >&2
+indexed=$(time_to_ready)
+if [[ ${SCAN:-1} == 0 ]]; then
+    echo
+    echo "$n revocations loaded from the snapshot index and ready after $indexed s"
+    exit 0
+fi
+echo "== a new instance, without a complete index (SCAN, builds it)" >&2
+redis-cli -p "$redis_port" hdel revokd:mirror complete >/dev/null
+scanned=$(time_to_ready)
+
+echo
+echo "| $n revocations in Redis | ready after |"
+echo "|---|---|"
+echo "| from the snapshot index (HGETALL of its buckets) | $indexed s |"
+echo "| without it (SCAN + GET, builds the index) | $scanned s |"
+echo
+echo "index / scan: $(awk -v a="$indexed" -v b="$scanned" 'BEGIN { printf "%.2f", a / b }')"
