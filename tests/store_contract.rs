@@ -221,6 +221,8 @@ fn redis_settings(server: &RedisServer, key_prefix: &str) -> RedisSettings {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
         max_events: 10_000,
+        sentinels: Vec::new(),
+        sentinel_service: "mymaster".into(),
     }
 }
 

@@ -61,6 +61,7 @@
 //! replaces dead ones (see [`RedisStore::connect`]), so calls succeed again
 //! as soon as Redis is back.
 
+mod connector;
 mod feed;
 mod index;
 
@@ -69,8 +70,13 @@ pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig, ErrorKind, RedisError, Script, Value};
-use deadpool_redis::{Manager, Pool, PoolConfig, QueueMode, Runtime, Timeouts};
+use deadpool::Runtime;
+use deadpool::managed::{PoolConfig, QueueMode, Timeouts};
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Script, Value,
+};
+
+use connector::{Connector, Pool, Pooled};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +102,12 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     /// Approximate length of the audit stream (`XADD ... MAXLEN ~`).
     pub max_events: u64,
+    /// Redis Sentinel addresses; when any, the primary is the one they name
+    /// for `sentinel_service`, and `url` only gives its credentials and
+    /// database.
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    pub sentinel_service: String,
 }
 
 /// The error code the scripts answer with when a stored value is not in
@@ -557,8 +569,10 @@ enum Fault {
     /// Carries the parser's reason, never the URL: it may hold a password.
     #[error("`redis.url` is not a usable Redis URL")]
     BadUrl(#[source] RedisError),
+    #[error("`redis.sentinels` holds an address that is not a Redis URL")]
+    BadSentinel(#[source] RedisError),
     #[error("cannot build the Redis connection pool")]
-    Pool(#[source] deadpool_redis::BuildError),
+    Pool(#[source] deadpool::managed::BuildError),
     #[error("Redis did not answer within {0:?}")]
     Deadline(Duration),
     #[error("Redis answered PING with something other than PONG")]
@@ -583,12 +597,10 @@ impl RedisStore {
     /// Builds the connection pool. Does not connect: a Redis that is down at
     /// start-up makes `/readyz` fail, not revokd exit.
     ///
-    /// Connections are opened lazily, bounded by `connect_timeout`; each
-    /// command waits at most `command_timeout` for its answer. On every
-    /// checkout deadpool-redis sends `UNWATCH` + `PING` (one pipelined round
-    /// trip) and drops connections that fail it: that is what makes a
-    /// restarted Redis transparent, at the cost of one extra round trip per
-    /// call (deadpool-redis 0.23 has no setting to skip it).
+    /// Connections are opened lazily (to `redis.url`, or to the primary
+    /// Sentinel names), bounded by `connect_timeout`; each command waits at
+    /// most `command_timeout` for its answer. See [`connector`] for how
+    /// broken connections and failovers are handled.
     ///
     /// # Errors
     /// The URL cannot be parsed ([`StoreError::Unavailable`], the only
@@ -597,8 +609,22 @@ impl RedisStore {
         let connection = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.command_timeout));
-        let manager = Manager::new_with_config(settings.url.expose_secret(), connection)
-            .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
+        let url = settings.url.expose_secret();
+        let connector = if settings.sentinels.is_empty() {
+            Connector::direct(url, connection)
+                .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?
+        } else {
+            // The URL parse first, so that its error names the right key.
+            url.into_connection_info()
+                .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
+            Connector::sentinel(
+                &settings.sentinels,
+                &settings.sentinel_service,
+                url,
+                connection,
+            )
+            .map_err(|err| StoreError::unavailable(Fault::BadSentinel(err)))?
+        };
         let config = PoolConfig {
             max_size: settings.pool_size,
             timeouts: Timeouts {
@@ -608,7 +634,7 @@ impl RedisStore {
             },
             queue_mode: QueueMode::Fifo,
         };
-        let pool = Pool::builder(manager)
+        let pool = Pool::builder(connector)
             .config(config)
             .runtime(Runtime::Tokio1)
             .build()
@@ -703,10 +729,7 @@ impl RedisStore {
     }
 
     /// Runs `op` on a pooled connection within [`RedisStore::deadline`].
-    async fn run<T, F>(
-        &self,
-        op: impl FnOnce(deadpool_redis::Connection) -> F,
-    ) -> Result<T, StoreError>
+    async fn run<T, F>(&self, op: impl FnOnce(Pooled) -> F) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, StoreError>>,
     {
@@ -1160,6 +1183,8 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
             max_events: 100,
+            sentinels: Vec::new(),
+            sentinel_service: "mymaster".into(),
         }
     }
 
