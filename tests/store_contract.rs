@@ -279,6 +279,9 @@ contract!(
     events_respect_the_limit,
     paging_with_before_yields_each_event_once,
     an_invalid_cursor_is_rejected,
+    events_after_a_cursor_are_oldest_first_and_exclusive,
+    a_cursor_beyond_the_newest_event_means_resync,
+    an_invalid_cursor_after_is_rejected,
     issuers_sharing_a_sub_or_sid_do_not_collide,
     apply_once_applies_then_ignores_a_replay,
     concurrent_apply_once_with_one_key_applies_exactly_once,
@@ -1010,6 +1013,68 @@ async fn paging_with_before_yields_each_event_once(store: &impl RevocationStore)
     // Assert: every id once, newest first, and nothing after the last page.
     ids.reverse();
     assert_eq!(seen, ids);
+}
+
+/// An id that sorts after `id`, in the same store's format.
+fn beyond(id: &EventId) -> EventId {
+    let (major, minor) = id.order().expect("a store id");
+    EventId(match id.0.contains('-') {
+        true => format!("{}-{minor}", major + 1000),
+        false => (major + 10).to_string(),
+    })
+}
+
+async fn revoke_n(store: &impl RevocationStore, n: usize) -> Vec<Event> {
+    let t = now();
+    let mut events = Vec::new();
+    for i in 0..n {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("t{i}")),
+            expires_at: at(t, 3600),
+        };
+        events.push(apply(store, change, t).await);
+    }
+    events
+}
+
+async fn events_after_a_cursor_are_oldest_first_and_exclusive(store: &impl RevocationStore) {
+    let events = revoke_n(store, 5).await;
+    let ids = |events: Vec<Event>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let after = |i: usize, limit| store.events_after(&events[i].id, limit);
+
+    let page = after(0, 2).await.expect("read").expect("all retained");
+    assert_eq!(ids(page), [events[1].id.clone(), events[2].id.clone()]);
+    let rest = after(2, 100).await.expect("read").expect("all retained");
+    assert_eq!(rest, events[3..].to_vec(), "whole events, oldest first");
+    let none = after(4, 100).await.expect("read").expect("all retained");
+    assert!(none.is_empty(), "nothing after the newest");
+    // Ids increase in the order the store wrote them.
+    let orders: Vec<_> = events
+        .iter()
+        .map(|e| e.id.order().expect("order"))
+        .collect();
+    assert!(orders.windows(2).all(|w| w[0] < w[1]), "{orders:?}");
+}
+
+async fn a_cursor_beyond_the_newest_event_means_resync(store: &impl RevocationStore) {
+    let events = revoke_n(store, 2).await;
+    let ahead = beyond(&events[1].id);
+    assert_eq!(
+        store.events_after(&ahead, 10).await.expect("read"),
+        None,
+        "an id this log never handed out: it was reset, or belongs to another"
+    );
+}
+
+async fn an_invalid_cursor_after_is_rejected(store: &impl RevocationStore) {
+    revoke_n(store, 1).await;
+    for cursor in ["not an id", "", "1.5", "-1", "1-x"] {
+        let result = store.events_after(&EventId(cursor.to_owned()), 10).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidCursor)),
+            "{cursor:?}: {result:?}"
+        );
+    }
 }
 
 async fn an_invalid_cursor_is_rejected(store: &impl RevocationStore) {
@@ -2970,5 +3035,58 @@ mod redis_only {
             .await
             .expect_err("a corrupt entry is not skipped");
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cursor_whose_successors_were_trimmed_means_resync() {
+        let h = redis();
+        let mut conn = raw(&h.server).await;
+        let events = super::revoke_n(&h.store, 5).await;
+        let _: i64 = raw_redis::cmd("XTRIM")
+            .arg("revokd-test:events")
+            .arg("MAXLEN")
+            .arg(2)
+            .query_async(&mut conn)
+            .await
+            .expect("XTRIM");
+        // events[2] was trimmed: a consumer at events[1] missed it.
+        assert_eq!(
+            h.store.events_after(&events[1].id, 10).await.expect("read"),
+            None
+        );
+        // At the last trimmed id nothing is missing, but the stream cannot
+        // tell (MAXLEN trimming keeps no record): resync, never a gap.
+        assert_eq!(
+            h.store.events_after(&events[2].id, 10).await.expect("read"),
+            None
+        );
+        // From the first retained entry on, reading goes on.
+        let rest = h
+            .store
+            .events_after(&events[3].id, 10)
+            .await
+            .expect("read")
+            .expect("retained");
+        assert_eq!(rest, events[4..].to_vec());
+        // The beginning of an empty log is fine; of a trimmed one it is not.
+        assert_eq!(
+            h.store
+                .events_after(&EventId("0-0".into()), 10)
+                .await
+                .expect("read"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_beginning_of_an_absent_log_is_empty_not_a_resync() {
+        let h = redis();
+        assert_eq!(
+            h.store
+                .events_after(&EventId("0-0".into()), 10)
+                .await
+                .expect("read"),
+            Some(Vec::new())
+        );
     }
 }

@@ -216,6 +216,16 @@ impl RevocationStore for EmbeddedStore {
             .await
     }
 
+    async fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        let after = parse_event_id(after)?;
+        self.blocking(move |db| read_events_after(db, after, limit))
+            .await
+    }
+
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
         let keys = keys.to_vec();
         self.blocking(move |db| read_states(db, &keys)).await
@@ -1079,6 +1089,47 @@ fn read_events(db: &Database, before: Option<u64>, limit: usize) -> Result<Vec<E
         .collect()
 }
 
+/// Events after `after`, oldest first; `None` when some of them were
+/// trimmed or `after` was never handed out (see
+/// [`RevocationStore::events_after`]). Ids are a gapless sequence, so the
+/// first retained id tells whether anything after `after` is gone.
+fn read_events_after(
+    db: &Database,
+    after: u64,
+    limit: usize,
+) -> Result<Option<Vec<Event>>, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let next = match txn.open_table(META) {
+        Ok(meta) => meta
+            .get(NEXT_EVENT_ID)
+            .map_err(db_error)?
+            .map_or(1, |g| g.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => 1,
+        Err(err) => return Err(db_error(err)),
+    };
+    if after >= next {
+        return Ok(None);
+    }
+    let events = txn.open_table(EVENTS).map_err(db_error)?;
+    let first = events
+        .first()
+        .map_err(db_error)?
+        .map_or(next, |(id, _)| id.value());
+    if after.saturating_add(1) < first {
+        return Ok(None);
+    }
+    events
+        .range(after.saturating_add(1)..)
+        .map_err(db_error)?
+        .take(limit)
+        .map(|entry| {
+            let (id, json) = entry.map_err(db_error)?;
+            decode_event(id.value(), json.value())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 fn decode_event(id: u64, json: &[u8]) -> Result<Event, StoreError> {
     serde_json::from_slice(json)
         .map_err(|err| StoreError::Corrupt(format!("event {id} cannot be decoded: {err}")))
@@ -1774,6 +1825,46 @@ mod tests {
                 "t{i}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn events_after_know_exactly_what_was_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for i in 0..5 {
+            apply(&store, token_revoked(&format!("t{i}"), 500), 100 + i).await;
+        }
+        trim_events(&store.inner.db, 2).unwrap();
+        let store = &store;
+        let after =
+            |id: &'static str| async move { store.events_after(&EventId(id.to_owned()), 10).await };
+        let ids = |events: Option<Vec<Event>>| {
+            events.map(|e| e.into_iter().map(|e| e.id.0).collect::<Vec<_>>())
+        };
+
+        // 4 and 5 remain; ids are gapless, so a consumer at 3 missed nothing.
+        assert_eq!(
+            ids(after("3").await.unwrap()),
+            Some(vec!["4".into(), "5".into()])
+        );
+        assert_eq!(after("2").await.unwrap(), None, "3 was trimmed");
+        assert_eq!(after("0").await.unwrap(), None);
+        assert_eq!(after("6").await.unwrap(), None, "never handed out");
+        assert_eq!(ids(after("5").await.unwrap()), Some(vec![]));
+    }
+
+    #[tokio::test]
+    async fn events_after_the_beginning_of_an_empty_log_are_none_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert_eq!(
+            store.events_after(&EventId("0".into()), 10).await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(
+            store.events_after(&EventId("1".into()), 10).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -22,8 +22,8 @@ pub use keys::{FactKey, MirroredKey};
 pub use redis::{FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore};
 
 use crate::domain::{
-    Change, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey, SessionId,
-    SessionRegistration, TokenId, UnixTime,
+    Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey,
+    SessionId, SessionRegistration, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
 use crate::mirror::FactUpdate;
@@ -143,6 +143,21 @@ pub trait RevocationStore {
         &self,
         page: &EventPage,
     ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// Audit events strictly after `after`, oldest first, at most `limit`.
+    /// `None` when the log no longer holds every event after `after`: older
+    /// ones were trimmed (the log keeps about `max_events`), or `after` lies
+    /// beyond the newest id ever handed out (the log was reset). A consumer
+    /// told `None` must resynchronise from current state.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidCursor`] when `after` is not an id this store
+    /// writes.
+    fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Option<Vec<Event>>, StoreError>> + Send;
 
     /// The current state of each of `keys`, as the updates that make a
     /// mirror hold it (an absent key removes, or expires, its entry).
@@ -279,6 +294,17 @@ impl RevocationStore for Store {
     async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
         self.timed("events", async { dispatch!(self, s => s.events(page)) })
             .await
+    }
+
+    async fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        self.timed("events_after", async {
+            dispatch!(self, s => s.events_after(after, limit))
+        })
+        .await
     }
 
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {

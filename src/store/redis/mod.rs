@@ -501,6 +501,48 @@ return ids
 
 static UNREGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(UNREGISTER_LUA));
 
+/// Audit events strictly after a stream id, oldest first, or word that
+/// the stream no longer holds all of them. `KEYS`: the stream. `ARGV`: the
+/// id, the count.
+///
+/// Returns `{1, entry...}`, or `{0}` when the id lies beyond the last id
+/// the stream ever generated (a reset), or before its first entry while
+/// entries were ever removed (`entries-added` > `length`): `MAXLEN`
+/// trimming does not record what it removed (`max-deleted-entry-id` moves
+/// only on `XDEL`), so a consumer exactly at the last trimmed id is told to
+/// resync too, never left with a silent gap.
+const EVENTS_AFTER_LUA: &str = r#"
+local stream, after, count = KEYS[1], ARGV[1], ARGV[2]
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('EXISTS', stream) == 0 then
+  if after == '0-0' then return {1} end
+  return {0}
+end
+local info = redis.call('XINFO', 'STREAM', stream)
+local fields = {}
+for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+if before(fields['last-generated-id'], after) then return {0} end
+local first = fields['first-entry']
+if first and first ~= false and before(after, first[1]) and fields['entries-added'] > fields['length'] then
+  return {0}
+end
+local out = {1}
+for _, entry in ipairs(redis.call('XRANGE', stream, '(' .. after, '+', 'COUNT', count)) do
+  out[#out + 1] = entry
+end
+return out
+"#;
+
+static EVENTS_AFTER: LazyLock<Script> = LazyLock::new(|| Script::new(EVENTS_AFTER_LUA));
+
 /// Reads the facts of a lookup and, for a token id, its binding and the
 /// facts of the bound session and subject. Writes nothing.
 ///
@@ -1142,6 +1184,34 @@ impl RevocationStore for RedisStore {
             return Err(corrupt("XREVRANGE did not return an array"));
         };
         entries.iter().map(decode_event).collect()
+    }
+
+    async fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        if parse_stream_id(&after.0).is_none() {
+            return Err(StoreError::InvalidCursor);
+        }
+        let mut call = EVENTS_AFTER.prepare_invoke();
+        call.key(&*self.stream).arg(&after.0).arg(limit.max(1));
+        let reply: Value = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        let Value::Array(parts) = reply else {
+            return Err(corrupt("the events-after script did not return an array"));
+        };
+        match parts.split_first() {
+            Some((Value::Int(0), _)) => Ok(None),
+            Some((Value::Int(1), entries)) => entries
+                .iter()
+                .take(limit)
+                .map(decode_event)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            _ => Err(corrupt("the events-after script returned the wrong shape")),
+        }
     }
 
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
