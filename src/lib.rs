@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod jwt;

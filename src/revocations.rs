@@ -11,6 +11,7 @@ use crate::domain::{
 };
 use std::sync::Arc;
 
+use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::replica::Replica;
 use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
@@ -36,6 +37,8 @@ pub struct Revocations {
     /// Where checks read when set; without one, every check asks the store
     /// (`check.source = "store"`).
     replica: Option<Arc<Replica>>,
+    /// Told of every write here, so that event streams see it at once.
+    hub: Option<Arc<EventHub>>,
 }
 
 impl Revocations {
@@ -45,7 +48,15 @@ impl Revocations {
             lifetimes,
             metrics,
             replica: None,
+            hub: None,
         }
+    }
+
+    /// Every write here wakes `hub`.
+    #[must_use]
+    pub fn with_hub(mut self, hub: Arc<EventHub>) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// Checks read `replica`, and every write here updates it before it is
@@ -65,9 +76,13 @@ impl Revocations {
     }
 
     /// Brings this instance's mirror up to date with a write the store has
-    /// accepted. A failure cannot undo the write: it marks the mirror as
-    /// needing a reload (checks fail closed until then) and is logged.
+    /// accepted, and wakes the event streams. A failure cannot undo the
+    /// write: it marks the mirror as needing a reload (checks fail closed
+    /// until then) and is logged.
     async fn mirror(&self, keys: &[MirroredKey]) {
+        if let Some(hub) = &self.hub {
+            hub.wake();
+        }
         if let Some(replica) = &self.replica
             && let Err(err) = replica.learn(&self.store, keys).await
         {

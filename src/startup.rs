@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Role;
 use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
+use crate::events::EventHub;
 use crate::gateway::Gate;
 use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
@@ -97,6 +98,8 @@ impl Application {
                 Some(replica)
             }
         };
+        let hub = EventHub::new(settings.events.buffer);
+        let revocations = revocations.with_hub(Arc::clone(&hub));
         let logouts = LogoutReceiver::new(
             providers.clone(),
             revocations.clone(),
@@ -112,6 +115,8 @@ impl Application {
             metrics,
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
+            hub: Arc::clone(&hub),
+            events_heartbeat: settings.events.heartbeat,
         });
 
         let listener = TcpListener::bind(settings.listen)
@@ -134,6 +139,11 @@ impl Application {
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         tasks.extend(providers.spawn_refresh(cancel.clone()));
+        tasks.push(tokio::spawn(hub.follow(
+            store.clone(),
+            settings.events.poll_interval,
+            cancel.clone(),
+        )));
         if let Some(replica) = &replica {
             if let Backend::Redis(redis) = &backend {
                 tasks.push(tokio::spawn(crate::replica::follow(
