@@ -282,6 +282,8 @@ contract!(
     events_after_a_cursor_are_oldest_first_and_exclusive,
     a_cursor_beyond_the_newest_event_means_resync,
     an_invalid_cursor_after_is_rejected,
+    the_live_set_pages_through_live_revocations_only,
+    an_invalid_live_set_cursor_is_rejected,
     issuers_sharing_a_sub_or_sid_do_not_collide,
     apply_once_applies_then_ignores_a_replay,
     concurrent_apply_once_with_one_key_applies_exactly_once,
@@ -1070,6 +1072,82 @@ async fn an_invalid_cursor_after_is_rejected(store: &impl RevocationStore) {
     revoke_n(store, 1).await;
     for cursor in ["not an id", "", "1.5", "-1", "1-x"] {
         let result = store.events_after(&EventId(cursor.to_owned()), 10).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidCursor)),
+            "{cursor:?}: {result:?}"
+        );
+    }
+}
+
+async fn the_live_set_pages_through_live_revocations_only(store: &impl RevocationStore) {
+    let t = now();
+    // Live: 30 tokens, a session, a disable, a revoked-before mark, and the
+    // facts of one_of_each (minus what is not a revocation).
+    let mut expected: Vec<Change> = Vec::new();
+    for i in 0..30 {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("live-{i}")),
+            expires_at: at(t, 600),
+        };
+        apply(store, change.clone(), t).await;
+        expected.push(change);
+    }
+    for update in one_of_each(store, t).await {
+        if let Some(change) = revokd::store::live_change(update, t) {
+            expected.push(change);
+        }
+    }
+    // Not live: expired by the time of reading, enabled again.
+    apply(
+        store,
+        Change::TokenRevoked {
+            jti: jti("short"),
+            expires_at: at(t, 5),
+        },
+        t,
+    )
+    .await;
+    let bob = subject(IDP_A, "bob");
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: bob.clone(),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    apply(store, Change::SubjectEnabled { subject: bob }, t).await;
+
+    let read_at = at(t, 10);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .live_page(cursor.as_deref(), 4, read_at)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(pages < 100, "the cursor must move on");
+        if page.next.is_some() {
+            assert!(page.revocations.len() >= 4, "only the last page is short");
+        }
+        seen.extend(page.revocations);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let key = |c: &Change| format!("{c:?}");
+    seen.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert_eq!(seen, expected);
+}
+
+async fn an_invalid_live_set_cursor_is_rejected(store: &impl RevocationStore) {
+    for cursor in ["zz", "", "99999999", "-1", "not a cursor"] {
+        let result = store.live_page(Some(cursor), 10, now()).await;
         assert!(
             matches!(result, Err(StoreError::InvalidCursor)),
             "{cursor:?}: {result:?}"

@@ -15,6 +15,7 @@ mod extract;
 mod forward_auth;
 mod health;
 mod introspect;
+mod live;
 mod middleware;
 mod openapi;
 mod sessions;
@@ -57,7 +58,8 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(forward_auth::forward_auth)
         .service(forward_auth::forward_auth_prefixed)
         .service(introspect::post_introspect)
-        .service(events::get_events);
+        .service(events::get_events)
+        .service(live::get_revocations);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

@@ -27,6 +27,7 @@
 //! redb has a single writer, so concurrent calls are serialised.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, MirroredKey, RevocationStore, StoreError};
+use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_change};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding, TokenId,
@@ -223,6 +224,17 @@ impl RevocationStore for EmbeddedStore {
     ) -> Result<Option<Vec<Event>>, StoreError> {
         let after = parse_event_id(after)?;
         self.blocking(move |db| read_events_after(db, after, limit))
+            .await
+    }
+
+    async fn live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<LivePage, StoreError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        self.blocking(move |db| read_live_page(db, after.as_deref(), limit, now))
             .await
     }
 
@@ -982,6 +994,53 @@ fn snapshot(
         sink(batch);
     }
     Ok(())
+}
+
+/// A live-set cursor: the hex of the last fact key of the previous page,
+/// so that it is opaque and URL-safe.
+fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| MirroredKey::decode(key).is_some())
+        .ok_or(StoreError::InvalidCursor)
+}
+
+/// Live revocations in key order, strictly after `after`.
+fn read_live_page(
+    db: &Database,
+    after: Option<&str>,
+    limit: usize,
+    now: UnixTime,
+) -> Result<LivePage, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let facts = txn.open_table(FACTS).map_err(db_error)?;
+    let rows = match after {
+        Some(after) => facts.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
+        None => facts.range::<&str>(..),
+    }
+    .map_err(db_error)?;
+    let mut revocations = Vec::new();
+    for row in rows {
+        let (name, value) = row.map_err(db_error)?;
+        let name = name.value();
+        let Some(key) = MirroredKey::decode(name) else {
+            continue;
+        };
+        if let Some(change) = live_change(fact_update(&key, Some(value.value())), now) {
+            revocations.push(change);
+            if revocations.len() == limit {
+                return Ok(LivePage {
+                    revocations,
+                    next: Some(hex::encode(name)),
+                });
+            }
+        }
+    }
+    Ok(LivePage {
+        revocations,
+        next: None,
+    })
 }
 
 /// The encoded keys of a [`Lookup`], owned so they can move to the blocking

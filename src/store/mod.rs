@@ -19,6 +19,7 @@ use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::{FactKey, MirroredKey};
+
 pub use redis::{FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore};
 
 use crate::domain::{
@@ -159,6 +160,24 @@ pub trait RevocationStore {
         limit: usize,
     ) -> impl Future<Output = Result<Option<Vec<Event>>, StoreError>> + Send;
 
+    /// One page of the live revocations — token and session revocations,
+    /// disabled subjects, revoked-before marks; not registrations — in an
+    /// order of the store's, from `cursor` (`None`: the start). A page holds
+    /// at least `limit` revocations unless it is the last, and may hold
+    /// somewhat more (Redis reads whole index buckets). A revocation that
+    /// changes while the pages are read may show in its old or new state:
+    /// follow the event stream from before the first page to converge.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidCursor`] for a cursor this store did not hand
+    /// out.
+    fn live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<LivePage, StoreError>> + Send;
+
     /// The current state of each of `keys`, as the updates that make a
     /// mirror hold it (an absent key removes, or expires, its entry).
     fn read_states(
@@ -177,6 +196,54 @@ pub trait RevocationStore {
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// One page of [`RevocationStore::live_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePage {
+    /// As the changes that would record them again.
+    pub revocations: Vec<Change>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
+}
+
+/// A mirrored fact as the change that records it, if it is a live
+/// revocation at `now` (bindings, removals and expired facts are not).
+pub fn live_change(update: FactUpdate, now: UnixTime) -> Option<Change> {
+    let live = |expires_at: UnixTime| expires_at > now;
+    match update {
+        FactUpdate::Token { jti, expires_at } => {
+            live(expires_at).then_some(Change::TokenRevoked { jti, expires_at })
+        }
+        FactUpdate::Session {
+            session,
+            expires_at,
+        } => live(expires_at).then_some(Change::SessionRevoked {
+            session,
+            expires_at,
+        }),
+        FactUpdate::SubjectDisabled {
+            subject,
+            expires_at,
+        } => expires_at
+            .is_none_or(live)
+            .then_some(Change::SubjectDisabled {
+                subject,
+                expires_at,
+            }),
+        FactUpdate::SubjectRevokedBefore {
+            subject,
+            before,
+            expires_at,
+        } => live(expires_at).then_some(Change::SubjectRevokedBefore {
+            subject,
+            before,
+            expires_at,
+        }),
+        FactUpdate::Binding { .. }
+        | FactUpdate::SubjectEnabled { .. }
+        | FactUpdate::Unbound { .. } => None,
+    }
 }
 
 /// The configured store.
@@ -303,6 +370,18 @@ impl RevocationStore for Store {
     ) -> Result<Option<Vec<Event>>, StoreError> {
         self.timed("events_after", async {
             dispatch!(self, s => s.events_after(after, limit))
+        })
+        .await
+    }
+
+    async fn live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<LivePage, StoreError> {
+        self.timed("live_page", async {
+            dispatch!(self, s => s.live_page(cursor, limit, now))
         })
         .await
     }

@@ -286,7 +286,101 @@ async fn a_stream_that_falls_behind_catches_up_from_the_store(backend: Backend) 
     assert_eq!(sse.quiet_for(Duration::from_millis(400)).await, None);
 }
 
+async fn live_page(app: &TestApp, query: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/revocations"))
+        .bearer_auth(CLIENT_KEY)
+        .query(query)
+        .send()
+        .await
+        .expect("request")
+}
+
+async fn the_live_set_then_the_stream_miss_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..7 {
+        revoke(&app, &format!("t{i}")).await;
+    }
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": crate::helpers::ISS, "sub": "alice"}),
+    )
+    .await;
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": crate::helpers::ISS, "sub": "bob"}),
+    )
+    .await;
+    app.admin_ok(
+        "/v1/admin/subjects/enable",
+        &json!({"iss": crate::helpers::ISS, "sub": "bob"}),
+    )
+    .await;
+
+    // Every page, with the first page's as_of.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut as_of: Option<Value> = None;
+    loop {
+        let response = live_page(&app, &[("limit", "3"), ("cursor", &cursor)]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Value = response.json().await.expect("JSON");
+        as_of.get_or_insert(page["as_of"].clone());
+        for item in page["revocations"].as_array().expect("array") {
+            seen.push(match item["kind"].as_str() {
+                Some("token_revoked") => format!("token {}", item["jti"].as_str().unwrap()),
+                Some("subject_disabled") => format!("disabled {}", item["sub"].as_str().unwrap()),
+                // A disable is recorded with a revoked-before mark.
+                Some("subject_revoked_before") => {
+                    format!("before {}", item["sub"].as_str().unwrap())
+                }
+                other => panic!("unexpected {other:?}: {item}"),
+            });
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<String> = (0..7).map(|i| format!("token t{i}")).collect();
+    expected.extend([
+        "before alice".to_owned(),
+        "before bob".to_owned(),
+        "disabled alice".to_owned(),
+    ]);
+    expected.sort();
+    assert_eq!(seen, expected, "bob's disable was lifted; his mark stays");
+
+    // A change after the listing arrives on the stream from as_of.
+    revoke(&app, "after-listing").await;
+    let as_of = as_of.expect("a first page");
+    let mut sse = Sse::open(&app, Some(as_of.as_str().expect("an id"))).await;
+    assert_eq!(next_revocation(&mut sse).await.1, "after-listing");
+}
+
+async fn a_bad_live_set_request_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (query, needle) in [
+        (&[("limit", "0")][..], "limit"),
+        (&[("limit", "1001")][..], "limit"),
+        (&[("cursor", "nonsense")][..], "cursor"),
+    ] {
+        let response = live_page(&app, query).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request", needle).await;
+    }
+    let response = app
+        .client
+        .get(app.url("/v1/revocations"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
 on_both_stores!(
+    the_live_set_then_the_stream_miss_nothing,
+    a_bad_live_set_request_is_refused,
     a_stream_that_falls_behind_catches_up_from_the_store,
     live_revocations_arrive_in_order_with_ids,
     a_consumer_that_reconnects_misses_nothing,

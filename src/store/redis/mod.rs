@@ -80,7 +80,7 @@ use connector::{Connector, Pool, Pooled};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, MirroredKey, RevocationStore, StoreError};
+use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId, UnixTime,
@@ -1212,6 +1212,15 @@ impl RevocationStore for RedisStore {
                 .map(Some),
             _ => Err(corrupt("the events-after script returned the wrong shape")),
         }
+    }
+
+    async fn live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<LivePage, StoreError> {
+        self.read_live_page(cursor, limit, now).await
     }
 
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
