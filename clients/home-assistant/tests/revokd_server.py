@@ -61,9 +61,9 @@ class RevokdProcess:
                 self.process.wait()
 
 
-def start_revokd(binary: Path, workdir: Path) -> RevokdProcess:
-    """Start revokd and wait for ``/readyz``."""
-    port = free_port()
+def start_revokd(binary: Path, workdir: Path, port: int | None = None) -> RevokdProcess:
+    """Start revokd and wait for ``/readyz`` (``port``: restart on the same one)."""
+    port = port or free_port()
     env = {
         **os.environ,
         "REVOKD_LISTEN": f"127.0.0.1:{port}",
