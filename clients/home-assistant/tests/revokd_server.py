@@ -64,8 +64,10 @@ class RevokdProcess:
 def start_revokd(binary: Path, workdir: Path, port: int | None = None) -> RevokdProcess:
     """Start revokd and wait for ``/readyz`` (``port``: restart on the same one)."""
     port = port or free_port()
+    # revokd reads every REVOKD_* variable as configuration and refuses
+    # unknown ones, REVOKD_BIN included: pass only ours.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("REVOKD_")},
         "REVOKD_LISTEN": f"127.0.0.1:{port}",
         "REVOKD_STORE": "embedded",
         "REVOKD_EMBEDDED__PATH": str(workdir / "data"),
