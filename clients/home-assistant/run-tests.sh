@@ -27,5 +27,9 @@ if [[ -z ${REVOKD_BIN:-} ]]; then
   export REVOKD_BIN=$PWD/../../target/debug/revokd
 fi
 
+echo "--- ruff check, ruff format --check"
+.venv/bin/ruff check --quiet custom_components tests
+.venv/bin/ruff format --quiet --check custom_components tests
+
 echo "--- pytest (revokd: $REVOKD_BIN)"
 exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider "$@"

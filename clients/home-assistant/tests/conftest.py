@@ -59,12 +59,15 @@ class Admin:
     async def call(
         self, method: str, path: str, *, key: str = ADMIN_KEY, **kwargs: Any
     ) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as session, session.request(
-            method,
-            self.url + path,
-            headers={"Authorization": f"Bearer {key}"},
-            **kwargs,
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method,
+                self.url + path,
+                headers={"Authorization": f"Bearer {key}"},
+                **kwargs,
+            ) as resp,
+        ):
             try:
                 body = await resp.json(content_type=None)
             except ValueError:
@@ -77,19 +80,20 @@ class Admin:
         return answer
 
     async def check(self, jti: str) -> dict[str, Any]:
-        status, answer = await self.call(
-            "GET", "/v1/check", key=CLIENT_KEY, params={"jti": jti}
-        )
+        status, answer = await self.call("GET", "/v1/check", key=CLIENT_KEY, params={"jti": jti})
         assert status == 200, answer
         return answer
 
     async def has_event_stream(self) -> bool:
         """Whether this binary serves /v1/events (not yet on main)."""
-        async with aiohttp.ClientSession() as session, session.get(
-            self.url + "/v1/events",
-            headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-            timeout=aiohttp.ClientTimeout(total=5),
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                self.url + "/v1/events",
+                headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as resp,
+        ):
             return resp.status != 404
 
 
@@ -146,6 +150,8 @@ def dead_url(socket_enabled: None) -> str:
 async def _setup_http(hass: HomeAssistant) -> bool:
     from homeassistant.setup import async_setup_component  # noqa: PLC0415
 
-    return await async_setup_component(hass, "auth", {}) and await async_setup_component(
-        hass, "websocket_api", {}
-    ) and await async_setup_component(hass, "api", {})
+    return (
+        await async_setup_component(hass, "auth", {})
+        and await async_setup_component(hass, "websocket_api", {})
+        and await async_setup_component(hass, "api", {})
+    )

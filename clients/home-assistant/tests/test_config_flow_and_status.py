@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from custom_components.revokd.const import DOMAIN, ISSUE_UNREACHABLE
+from custom_components.revokd.diagnostics import async_get_config_entry_diagnostics
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-
-from custom_components.revokd.const import DOMAIN, ISSUE_UNREACHABLE
-from custom_components.revokd.diagnostics import async_get_config_entry_diagnostics
 
 from .conftest import Admin, setup_integration
 from .helpers import local_login, make_local_user
@@ -94,7 +93,9 @@ async def test_sensors_and_diagnostics_show_applied_events_and_mask_the_key(
     from .helpers import make_openid_user  # noqa: PLC0415
 
     user, cred = await make_openid_user(hass, "https://idp.test/", "jo", "s-jo")
-    rt = await hass.auth.async_create_refresh_token(user, "https://example.com/app", credential=cred)
+    rt = await hass.auth.async_create_refresh_token(
+        user, "https://example.com/app", credential=cred
+    )
     await runtime.async_idle()
     await admin.post("/v1/admin/tokens/revoke", {"jti": rt.id})
     await runtime.async_poll_once()
@@ -119,7 +120,9 @@ async def test_revokd_coming_back_clears_the_issue_and_registers_pending_tokens(
     from .helpers import make_openid_user  # noqa: PLC0415
 
     user, cred = await make_openid_user(hass, "https://idp.test/", "kim", "s-kim")
-    rt = await hass.auth.async_create_refresh_token(user, "https://example.com/app", credential=cred)
+    rt = await hass.auth.async_create_refresh_token(
+        user, "https://example.com/app", credential=cred
+    )
     await runtime.async_idle()
     assert not runtime.registry.entries[rt.id].registered
     issue_id = f"{ISSUE_UNREACHABLE}_{entry.entry_id}"

@@ -129,7 +129,9 @@ def _cred(provider: str, data: dict) -> Credentials:
 
 
 def test_identity_from_hass_openid_id_token_and_fallbacks() -> None:
-    openid = _cred("openid", {"openid_id_token": fake_id_token({"iss": ISS, "sub": "a", "sid": "s"})})
+    openid = _cred(
+        "openid", {"openid_id_token": fake_id_token({"iss": ISS, "sub": "a", "sid": "s"})}
+    )
     found = resolve_identity(
         user_id="u", credential=openid, user_credentials=[openid], local_issuer="L", mappings={}
     )
@@ -147,7 +149,10 @@ def test_identity_from_hass_openid_id_token_and_fallbacks() -> None:
     assert (found.iss, found.sub, found.source) == ("L", "u", "local")
     # A manual mapping wins.
     found = resolve_identity(
-        user_id="u", credential=hashed, user_credentials=[hashed], local_issuer="L",
+        user_id="u",
+        credential=hashed,
+        user_credentials=[hashed],
+        local_issuer="L",
         mappings={"u": ("https://kc.test/", "k-1")},
     )
     assert (found.iss, found.sub, found.source) == ("https://kc.test/", "k-1", "manual")
@@ -155,6 +160,9 @@ def test_identity_from_hass_openid_id_token_and_fallbacks() -> None:
 
 def test_mapping_text_is_parsed_and_bad_lines_are_named() -> None:
     text = "# user iss sub\nu1 https://a.test/ s1\n\nu2 https://b.test/ s2\n"
-    assert parse_mappings(text) == {"u1": ("https://a.test/", "s1"), "u2": ("https://b.test/", "s2")}
+    assert parse_mappings(text) == {
+        "u1": ("https://a.test/", "s1"),
+        "u2": ("https://b.test/", "s2"),
+    }
     with pytest.raises(ValueError, match="line 2"):
         parse_mappings("u1 a b\nu2 only-two\n")

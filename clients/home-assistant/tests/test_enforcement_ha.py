@@ -45,7 +45,11 @@ async def test_admin_token_revocation_rejects_access_refresh_and_closes_websocke
     assert (await api.get("/api/")).status == 401
     assert await refresh(await hass_client_no_auth(), tokens["refresh_token"]) == 400
     msg = await ws.receive(timeout=5)
-    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    assert msg.type in (
+        aiohttp.WSMsgType.CLOSE,
+        aiohttp.WSMsgType.CLOSED,
+        aiohttp.WSMsgType.CLOSING,
+    )
     assert runtime.status.events_applied == 1
 
 
@@ -61,7 +65,9 @@ async def test_subject_disable_removes_every_token_of_the_user_and_can_deactivat
         user, "https://example.com/app", credential=credential
     )
     llat = await hass.auth.async_create_refresh_token(
-        user, client_name="script", token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+        user,
+        client_name="script",
+        token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
         access_token_expiration=timedelta(days=365),
     )
     bystander = await hass.auth.async_create_refresh_token(

@@ -9,7 +9,6 @@ header and nowhere else (never in a log line or an exception text).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 import json
@@ -110,7 +109,7 @@ class RevokdClient:
                 if not isinstance(body, dict):
                     body = {}
                 return resp.status, body
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
             raise RevokdUnreachable(type(err).__name__) from err
 
     @staticmethod
@@ -235,5 +234,5 @@ class RevokdClient:
                 async for chunk in resp.content.iter_any():
                     for event in parser.feed(chunk):
                         yield event
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
             raise RevokdUnreachable(type(err).__name__) from err

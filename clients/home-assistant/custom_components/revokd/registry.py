@@ -41,9 +41,7 @@ class LocalRegistry:
     """Refresh-token id → identity, plus the revocation state and cursor."""
 
     def __init__(self, hass: HomeAssistant) -> None:
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, STORAGE_KEY, private=True
-        )
+        self._store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, STORAGE_KEY, private=True)
         self.entries: dict[str, RegistryEntry] = {}
         self.state = RevocationState()
         self.last_event_id: str | None = None

@@ -12,6 +12,7 @@ registered token id every ``poll_interval`` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 import json
@@ -133,11 +134,7 @@ class RevokdRuntime:
         tasks = [t for t in (self._task, *self._pending) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
         self._pending.clear()
         await self.registry.async_save()
@@ -225,9 +222,7 @@ class RevokdRuntime:
         entry = self._new_entry(refresh_token)
         self.registry.entries[refresh_token.id] = entry
         self.registry.async_schedule_save()
-        self._spawn(
-            self._async_register(refresh_token.id), f"{DOMAIN} register token"
-        )
+        self._spawn(self._async_register(refresh_token.id), f"{DOMAIN} register token")
 
     def on_refresh_token_removed(self, refresh_token: RefreshToken) -> None:
         """A token is gone: drop it; a local logout ends its revokd session."""
@@ -235,13 +230,14 @@ class RevokdRuntime:
         if entry is None:
             return
         self.registry.async_schedule_save()
-        if entry.registered and entry.sid and not any(
-            e.iss == entry.iss and e.sid == entry.sid
-            for e in self.registry.entries.values()
-        ):
-            self._spawn(
-                self._async_forget(entry.iss, entry.sid), f"{DOMAIN} forget session"
+        if (
+            entry.registered
+            and entry.sid
+            and not any(
+                e.iss == entry.iss and e.sid == entry.sid for e in self.registry.entries.values()
             )
+        ):
+            self._spawn(self._async_forget(entry.iss, entry.sid), f"{DOMAIN} forget session")
 
     # ---- registration -----------------------------------------------
 
@@ -386,7 +382,9 @@ class RevokdRuntime:
                 continue
             if user.is_owner:
                 # Never lock the owner out of their own Home Assistant.
-                _LOGGER.warning("revokd disabled the owner's subject: tokens removed, owner kept active")
+                _LOGGER.warning(
+                    "revokd disabled the owner's subject: tokens removed, owner kept active"
+                )
                 continue
             await self.hass.auth.async_deactivate_user(user)
             self.registry.deactivated_users.add(user_id)
@@ -492,10 +490,8 @@ class RevokdRuntime:
         for _ in range(STREAM_RETRY_POLLS):
             await self.async_poll_once()
             self._wake.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
-            except asyncio.TimeoutError:
-                pass
 
     async def async_poll_once(self) -> None:
         """One round of ``/v1/check`` on every registered token still alive."""
@@ -558,4 +554,3 @@ class RevokdRuntime:
             },
             "local_issuer": self.local_issuer,
         }
-

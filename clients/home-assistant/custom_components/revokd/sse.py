@@ -114,9 +114,8 @@ class SseParser:
         elif field == "id":
             if "\0" not in value:
                 self._last_id = value
-        elif field == "retry":
-            if value.isdigit():
-                self._retry = int(value)
+        elif field == "retry" and value.isdigit():
+            self._retry = int(value)
         # Any other field is ignored (§9.2.6).
         return None
 
