@@ -66,3 +66,47 @@ async def test_openid_sign_in_registers_session_and_long_lived_token_without_sid
     await hass.async_block_till_done()
     assert hass.auth.async_get_refresh_token(login.id) is None
     assert hass.auth.async_get_refresh_token(llat.id) is not None
+
+
+async def test_long_lived_tokens_die_with_the_session_when_not_offline(
+    hass: HomeAssistant, revokd: Any, admin: Admin
+) -> None:
+    from .conftest import setup_integration  # noqa: PLC0415
+
+    entry, runtime = await setup_integration(hass, revokd.url, {"long_lived_tokens_offline": False})
+    user, _ = await make_openid_user(hass, ISS, "olga", "sid-o")
+    llat = await hass.auth.async_create_refresh_token(
+        user,
+        client_name="dashboard",
+        token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+        access_token_expiration=timedelta(days=30),
+    )
+    await runtime.async_idle()
+    assert runtime.registry.entries[llat.id].sid == "sid-o"
+
+    await admin.post("/v1/admin/sessions/revoke", {"iss": ISS, "sid": "sid-o"})
+    assert await admin.check(llat.id) == {"active": False, "reason": "session_revoked"}
+    await runtime.async_poll_once()
+    await hass.async_block_till_done()
+    assert hass.auth.async_get_refresh_token(llat.id) is None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_tokens_older_than_the_integration_are_registered_without_a_session(
+    hass: HomeAssistant, revokd: Any, admin: Admin
+) -> None:
+    from .conftest import setup_integration  # noqa: PLC0415
+
+    user, credential = await make_openid_user(hass, ISS, "pia", "sid-latest")
+    old = await hass.auth.async_create_refresh_token(
+        user, "https://example.com/app", credential=credential
+    )
+    entry, runtime = await setup_integration(hass, revokd.url)
+    await runtime.async_register_pending()
+
+    adopted = runtime.registry.entries[old.id]
+    # The credential holds the latest login's ID token, maybe not this one's.
+    assert (adopted.iss, adopted.sub, adopted.sid, adopted.registered) == (ISS, "pia", None, True)
+    await admin.post("/v1/admin/subjects/disable", {"iss": ISS, "sub": "pia"})
+    assert await admin.check(old.id) == {"active": False, "reason": "subject_disabled"}
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -81,12 +81,15 @@ def resolve_identity(
     user_credentials: Iterable[Any],
     local_issuer: str,
     mappings: Mapping[str, tuple[str, str]],
+    session_for_credentialless: bool = False,
 ) -> Identity:
     """Pick the identity to register a new refresh token under.
 
     A manual mapping wins (the operator said so). Then the credential the
-    login used; a token made without one (a long-lived access token) gets
-    the user's OIDC subject but no ``sid``: it belongs to no login session.
+    login used. A token made without one (a long-lived access token, made
+    from a signed-in session) gets the user's OIDC subject, and the ``sid``
+    of that credential's latest login only when
+    ``session_for_credentialless`` (long-lived tokens not "offline").
     """
     if user_id in mappings:
         iss, sub = mappings[user_id]
@@ -98,7 +101,7 @@ def resolve_identity(
     if credential is None:
         for cred in user_credentials:
             if cred.auth_provider_type == PROVIDER_HASS_OPENID:
-                found = openid_identity(cred.data, with_sid=False)
+                found = openid_identity(cred.data, with_sid=session_for_credentialless)
                 if found is not None:
                     return found
     return Identity(local_issuer, user_id, None, "local")

@@ -12,9 +12,10 @@ registered token id every ``poll_interval`` seconds.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 import json
 import logging
 import random
@@ -30,11 +31,13 @@ from homeassistant.auth.models import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .api import (
     RegistrationRefused,
     RevokdAuthError,
+    RevokdBadRequest,
     RevokdClient,
     RevokdError,
     RevokdNotSupported,
@@ -117,6 +120,10 @@ class RevokdRuntime:
         self._pending: set[asyncio.Task[Any]] = set()
         self._need_resync = True
         self._wake = asyncio.Event()
+        # Ids being removed because revokd said so: their removal is not a
+        # local logout, so revokd's session registration is left alone.
+        self._removing: set[str] = set()
+        self._unsub_maintenance: Callable[[], None] | None = None
 
     # ---- life cycle -------------------------------------------------
 
@@ -124,6 +131,9 @@ class RevokdRuntime:
         """Enforce what we know at once, then catch up in the background."""
         self._hooks.install()
         self._adopt_existing_tokens()
+        self._unsub_maintenance = async_track_time_interval(
+            self.hass, self._async_maintain, timedelta(seconds=MAINTENANCE_INTERVAL)
+        )
         self._task = self.hass.async_create_background_task(
             self._async_follow(), f"{DOMAIN} follow {self.client.url}"
         )
@@ -131,6 +141,9 @@ class RevokdRuntime:
     async def async_stop(self) -> None:
         """Stop the follower, remove the hooks, write the registry."""
         self._hooks.uninstall()
+        if self._unsub_maintenance is not None:
+            self._unsub_maintenance()
+            self._unsub_maintenance = None
         tasks = [t for t in (self._task, *self._pending) if t is not None]
         for task in tasks:
             task.cancel()
@@ -227,7 +240,9 @@ class RevokdRuntime:
     def on_refresh_token_removed(self, refresh_token: RefreshToken) -> None:
         """A token is gone: drop it; a local logout ends its revokd session."""
         entry = self.registry.entries.pop(refresh_token.id, None)
-        if entry is None:
+        if entry is None or refresh_token.id in self._removing:
+            if entry is not None:
+                self.registry.async_schedule_save()
             return
         self.registry.async_schedule_save()
         if (
@@ -241,21 +256,24 @@ class RevokdRuntime:
 
     # ---- registration -----------------------------------------------
 
-    def _new_entry(self, rt: RefreshToken) -> RegistryEntry:
+    def _new_entry(self, rt: RefreshToken, *, adopted: bool = False) -> RegistryEntry:
+        """``adopted``: the token predates us, so the credential's current
+        ID token may be a later login's: its ``sid`` is not this token's."""
         identity = resolve_identity(
             user_id=rt.user.id,
             credential=rt.credential,
             user_credentials=rt.user.credentials,
             local_issuer=self.local_issuer,
             mappings=self.options.mappings,
+            session_for_credentialless=not self.options.llat_offline,
         )
         long_lived = rt.token_type == TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
         return RegistryEntry(
             user_id=rt.user.id,
             iss=identity.iss,
             sub=identity.sub,
-            # A long-lived token belongs to no login session.
-            sid=None if long_lived else identity.sid,
+            # An "offline" long-lived token belongs to no login session.
+            sid=None if adopted or (long_lived and self.options.llat_offline) else identity.sid,
             source=identity.source,
             long_lived=long_lived,
             created_at=rt.created_at.timestamp(),
@@ -277,7 +295,7 @@ class RevokdRuntime:
                 del self.registry.entries[token_id]
         for token_id, rt in live.items():
             if token_id not in self.registry.entries:
-                self.registry.entries[token_id] = self._new_entry(rt)
+                self.registry.entries[token_id] = self._new_entry(rt, adopted=True)
         self.registry.async_schedule_save()
 
     async def _async_register(self, token_id: str) -> bool:
@@ -307,6 +325,12 @@ class RevokdRuntime:
         except RevokdUnreachable as err:
             self._set_disconnected(str(err))
             return False
+        except RevokdBadRequest as err:
+            # Not retried: the same body would be refused again.
+            _LOGGER.warning("revokd refused a registration as invalid: %s", err)
+            entry.refused = "invalid_request"
+            self.registry.async_schedule_save()
+            return True
         except RevokdError as err:
             _LOGGER.warning("revokd did not register a token: %s", type(err).__name__)
             return True
@@ -319,6 +343,12 @@ class RevokdRuntime:
             await self.client.async_forget_session(iss=iss, sid=sid)
         except RevokdError as err:
             _LOGGER.debug("revokd did not forget a session: %s", type(err).__name__)
+
+    async def _async_maintain(self, _now: datetime) -> None:
+        """Hourly: HA slides refresh-token expiry on use; keep revokd's
+        registration ahead of it, and retry what could not be registered."""
+        await self.async_register_pending()
+        self.registry.state.purge_expired()
 
     async def async_register_pending(self) -> None:
         """Register what is unregistered, renew what expires soon."""
@@ -371,7 +401,11 @@ class RevokdRuntime:
             return
         # Through hass.auth so that every wrapper (and the websocket's
         # revoke callbacks) runs: open connections of the token close.
-        self.hass.auth.async_remove_refresh_token(rt)
+        self._removing.add(token_id)
+        try:
+            self.hass.auth.async_remove_refresh_token(rt)
+        finally:
+            self._removing.discard(token_id)
         self.status.tokens_removed += 1
         _LOGGER.info("Removed a refresh token of user %s revoked by revokd", rt.user.id)
 
