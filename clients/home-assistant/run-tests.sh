@@ -3,7 +3,7 @@
 # (pytest-homeassistant-custom-component) against a real revokd binary:
 # $REVOKD_BIN if set, else the repository's debug build (cargo build).
 # Creates clients/home-assistant/.venv on first use. Extra arguments go to
-# pytest.
+# pytest; --install-only sets up the venv and stops (CI's install step).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +19,10 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements_test.txt
   echo "$want" >"$stamp"
+fi
+
+if [[ ${1:-} == --install-only ]]; then
+  exit 0
 fi
 
 if [[ -z ${REVOKD_BIN:-} ]]; then
