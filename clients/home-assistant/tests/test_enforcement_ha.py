@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -153,3 +154,32 @@ async def test_local_logout_forgets_the_session_at_revokd(
     # does not name this (already gone) token any more.
     await admin.post("/v1/admin/sessions/revoke", {"iss": ISS, "sid": "sid-h"})
     assert (await admin.check(rt.id))["active"] is True
+
+
+async def test_sign_out_everywhere_removes_existing_tokens_and_allows_a_new_login(
+    hass: HomeAssistant, integration: Any, admin: Admin
+) -> None:
+    _, runtime = integration
+    user, credential = await make_openid_user(hass, ISS, "lisa", "sid-l1")
+    before = await hass.auth.async_create_refresh_token(
+        user, "https://example.com/app", credential=credential
+    )
+    await runtime.async_idle()
+
+    await admin.post("/v1/admin/subjects/revoke-tokens", {"iss": ISS, "sub": "lisa"})
+    assert (await admin.check(before.id))["reason"] == "subject_revoked_before"
+    await runtime.async_poll_once()
+    await hass.async_block_till_done()
+    assert hass.auth.async_get_refresh_token(before.id) is None
+
+    # "Revoked before T" is not a disable: signing in again works (a second
+    # later: revokd's rule is "issued at or before T", in whole seconds).
+    await asyncio.sleep(1.1)
+    after = await hass.auth.async_create_refresh_token(
+        user, "https://example.com/app", credential=credential
+    )
+    await runtime.async_idle()
+    await runtime.async_poll_once()
+    await hass.async_block_till_done()
+    assert runtime.registry.entries[after.id].registered
+    assert hass.auth.async_get_refresh_token(after.id) is not None
