@@ -123,3 +123,23 @@ async def test_resync_event_rereads_the_live_set(
     await runtime.async_idle()
     assert not runtime.is_revoked(token)
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_disable_deactivates_the_user_and_enable_activates_it_again(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    entry, runtime = await setup_integration(hass, url, {"subject_disable": "deactivate_user"})
+    token = await _login(hass, "gus", "s-gus")
+    user = token.user
+    await runtime.async_idle()
+    await until(lambda: runtime.status.mode == "stream")
+
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "gus"})
+    await until(lambda: not user.is_active)
+    assert hass.auth.async_get_refresh_token(token.id) is None
+
+    await contract.push({"kind": "subject_enabled", "iss": ISS, "sub": "gus"})
+    await until(lambda: user.is_active)
+    assert user.id not in runtime.registry.deactivated_users
+    await hass.config_entries.async_unload(entry.entry_id)

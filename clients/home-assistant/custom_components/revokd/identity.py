@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 import hashlib
 import json
 from typing import Any
@@ -48,6 +49,16 @@ def oidc_auth_subject_hash(iss: str, sub: str) -> str:
     return hashlib.sha256(f"{iss}.{sub}".encode()).hexdigest()
 
 
+@lru_cache(maxsize=512)
+def _identity_claims(jwt: str) -> tuple[str | None, str | None, str | None]:
+    """(iss, sub, sid) of a stored ID token, cached: the backstop asks on
+    every request and the same few tokens come back again and again."""
+    claims = unverified_claims(jwt)
+    values = (claims.get("iss"), claims.get("sub"), claims.get("sid"))
+    iss, sub, sid = (v if isinstance(v, str) and v else None for v in values)
+    return iss, sub, sid
+
+
 def unverified_claims(jwt: str) -> dict[str, Any]:
     """Claims of a JWT that was verified when it was stored; {} if unreadable."""
     parts = jwt.split(".")
@@ -66,12 +77,10 @@ def openid_identity(data: Mapping[str, Any], *, with_sid: bool) -> Identity | No
     token = data.get(OPENID_ID_TOKEN)
     if not isinstance(token, str):
         return None
-    claims = unverified_claims(token)
-    iss, sub = claims.get("iss"), claims.get("sub")
-    if not isinstance(iss, str) or not isinstance(sub, str) or not iss or not sub:
+    iss, sub, sid = _identity_claims(token)
+    if iss is None or sub is None:
         return None
-    sid = claims.get("sid") if with_sid else None
-    return Identity(iss, sub, sid if isinstance(sid, str) and sid else None, "openid")
+    return Identity(iss, sub, sid if with_sid else None, "openid")
 
 
 def resolve_identity(
