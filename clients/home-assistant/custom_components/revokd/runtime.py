@@ -518,6 +518,13 @@ class RevokdRuntime:
                 self._set_disconnected(str(err))
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, BACKOFF_MAX)
+            except Exception:  # noqa: BLE001
+                # A bug here must not end enforcement for good: log it and
+                # start over (resync), as after a lost connection.
+                _LOGGER.exception("Following revokd failed; starting over")
+                self._need_resync = True
+                self._set_disconnected("internal error")
+                await asyncio.sleep(BACKOFF_MAX)
 
     async def _async_poll_mode(self) -> None:
         """No event stream here: check registered ids, retry the stream now and then."""
