@@ -154,13 +154,16 @@ class RevokdRuntime:
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = self.hass.async_create_background_task(coro, name)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        # Newer HA starts tasks eagerly: this one may be finished already.
+        if not task.done():
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def async_idle(self) -> None:
         """Wait until registrations and other one-off work have finished."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        while pending := [t for t in self._pending if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._pending.clear()
 
     @callback
     def _notify(self) -> None:
