@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-python=${PYTHON:-python3}
+# The pinned harness (HA 2024.3) wants Python 3.11; prefer it where several exist.
+python=${PYTHON:-$(command -v python3.11 || command -v python3)}
 if [[ ! -x .venv/bin/python ]]; then
   echo "--- creating .venv ($("$python" --version))"
   "$python" -m venv .venv
