@@ -97,3 +97,33 @@ async def make_openid_user(
     )
     await hass.auth.async_link_user(user, credential)
     return user, credential
+
+
+async def settle(hass: HomeAssistant, runtime: Any, admin: Any) -> None:
+    """Let the integration act on what revokd recorded so far.
+
+    Following the event stream: wait (bounded) until it has applied
+    revokd's newest event. Without a stream (an older revokd): one poll
+    round. Either way exactly one path applies each revocation, so counts
+    stay exact.
+    """
+    import asyncio  # noqa: PLC0415
+
+    for _ in range(100):
+        if runtime.status.mode != "starting":
+            break
+        await asyncio.sleep(0.05)
+    if runtime.status.mode != "stream":
+        await runtime.async_poll_once()
+        await hass.async_block_till_done()
+        return
+    status, body = await admin.call("GET", "/v1/admin/events", params={"limit": "1"})
+    assert status == 200, body
+    newest = body["events"][0]["id"] if body["events"] else None
+    for _ in range(200):
+        await runtime.async_idle()
+        await hass.async_block_till_done()
+        if runtime.registry.last_event_id == newest:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"the stream did not reach event {newest}")

@@ -12,7 +12,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 
 from .conftest import Admin, setup_integration
-from .helpers import local_login, make_local_user
+from .helpers import local_login, make_local_user, settle
 from .revokd_server import ADMIN_KEY, CLIENT_KEY
 
 
@@ -98,7 +98,7 @@ async def test_sensors_and_diagnostics_show_applied_events_and_mask_the_key(
     )
     await runtime.async_idle()
     await admin.post("/v1/admin/tokens/revoke", {"jti": rt.id})
-    await runtime.async_poll_once()
+    await settle(hass, runtime, admin)
     await hass.async_block_till_done()
 
     assert hass.states.get("binary_sensor.revokd_connected").state == "on"

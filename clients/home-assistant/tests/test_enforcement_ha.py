@@ -12,7 +12,7 @@ from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
 
 from .conftest import Admin, setup_integration
-from .helpers import local_login, make_local_user, make_openid_user, refresh
+from .helpers import local_login, make_local_user, make_openid_user, refresh, settle
 
 ISS = "https://idp.test/application/o/ha/"
 
@@ -39,7 +39,7 @@ async def test_admin_token_revocation_rejects_access_refresh_and_closes_websocke
     ws = await hass_ws_client(hass, access)
 
     await admin.post("/v1/admin/tokens/revoke", {"jti": rt.id, "reason": "lost phone"})
-    await runtime.async_poll_once()
+    await settle(hass, runtime, admin)
     await hass.async_block_till_done()
 
     assert hass.auth.async_get_refresh_token(rt.id) is None
@@ -77,7 +77,7 @@ async def test_subject_disable_removes_every_token_of_the_user_and_can_deactivat
     await runtime.async_idle()
 
     await admin.post("/v1/admin/subjects/disable", {"iss": ISS, "sub": "dave"})
-    await runtime.async_poll_once()
+    await settle(hass, runtime, admin)
     await runtime.async_idle()
     await hass.async_block_till_done()
 
@@ -168,7 +168,7 @@ async def test_sign_out_everywhere_removes_existing_tokens_and_allows_a_new_logi
 
     await admin.post("/v1/admin/subjects/revoke-tokens", {"iss": ISS, "sub": "lisa"})
     assert (await admin.check(before.id))["reason"] == "subject_revoked_before"
-    await runtime.async_poll_once()
+    await settle(hass, runtime, admin)
     await hass.async_block_till_done()
     assert hass.auth.async_get_refresh_token(before.id) is None
 

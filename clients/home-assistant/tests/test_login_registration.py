@@ -9,7 +9,7 @@ from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
 from homeassistant.core import HomeAssistant
 
 from .conftest import Admin
-from .helpers import local_login, make_local_user, make_openid_user
+from .helpers import local_login, make_local_user, make_openid_user, settle
 
 ISS = "https://idp.test/application/o/ha/"
 
@@ -62,7 +62,7 @@ async def test_openid_sign_in_registers_session_and_long_lived_token_without_sid
     assert (await admin.check(llat.id))["active"] is True
 
     # Home Assistant follows: the login's token goes, the offline one stays.
-    await runtime.async_poll_once()
+    await settle(hass, runtime, admin)
     await hass.async_block_till_done()
     assert hass.auth.async_get_refresh_token(login.id) is None
     assert hass.auth.async_get_refresh_token(llat.id) is not None
@@ -86,7 +86,7 @@ async def test_long_lived_tokens_die_with_the_session_when_not_offline(
 
     await admin.post("/v1/admin/sessions/revoke", {"iss": ISS, "sid": "sid-o"})
     assert await admin.check(llat.id) == {"active": False, "reason": "session_revoked"}
-    await runtime.async_poll_once()
+    await settle(hass, runtime, admin)
     await hass.async_block_till_done()
     assert hass.auth.async_get_refresh_token(llat.id) is None
     await hass.config_entries.async_unload(entry.entry_id)

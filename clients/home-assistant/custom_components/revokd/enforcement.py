@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+import math
 import time
 from typing import Any
 
@@ -107,8 +108,9 @@ def plan_for(
         elif kind == SUBJECT_REVOKED_BEFORE and iss and sub and user.is_subject(iss, sub):
             before = rev.get("before")
             if isinstance(before, (int, float)):
-                # revokd's rule: a token issued at or before T is dead.
-                plan.remove |= {t.id for t in user.tokens if t.created_at <= before}
+                # revokd's rule: a token issued at or before T is dead, in
+                # whole seconds (it registered the token at floor(created)).
+                plan.remove |= {t.id for t in user.tokens if math.floor(t.created_at) <= before}
     return plan
 
 
@@ -172,7 +174,7 @@ class RevocationState:
         for subject in subjects:
             if subject in self.disabled:
                 return True
-            if subject in self.before and token.created_at <= self.before[subject]:
+            if subject in self.before and math.floor(token.created_at) <= self.before[subject]:
                 return True
         if user is not None and user.oidc_auth_hashes:
             for iss, sub in self.disabled:
