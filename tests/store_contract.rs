@@ -25,8 +25,8 @@ use revokd::domain::{
 };
 use revokd::mirror::FactUpdate;
 use revokd::store::{
-    EmbeddedSettings, EmbeddedStore, MirroredKey, RedisSettings, RedisStore, RevocationStore,
-    StoreError,
+    EmbeddedSettings, EmbeddedStore, EventsAfter, MirroredKey, RedisSettings, RedisStore,
+    RevocationStore, StoreError,
 };
 use secrecy::SecretString;
 use tempfile::TempDir;
@@ -298,6 +298,10 @@ contract!(
     bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
     read_states_reports_each_mirrored_fact_as_stored,
     a_snapshot_holds_every_mirrored_fact_and_nothing_else,
+    events_after_reads_forward_from_any_id_they_issued,
+    events_after_an_id_never_issued_is_refused,
+    the_live_set_pages_through_every_live_revocation_once,
+    a_foreign_live_set_cursor_is_refused,
 );
 
 // ---------------------------------------------------------------------------
@@ -2176,6 +2180,258 @@ async fn a_snapshot_holds_every_mirrored_fact_and_nothing_else(store: &impl Revo
         .await
         .expect("snapshot");
     assert_eq!(sorted(seen_updates), sorted(expected));
+}
+
+/// An id of the same store's format that sorts after `id`: never issued.
+fn later_id(id: &EventId) -> EventId {
+    match id.0.split_once('-') {
+        Some((ms, seq)) => EventId(format!("{}-{seq}", ms.parse::<u64>().unwrap() + 1000)),
+        None => EventId((id.0.parse::<u64>().unwrap() + 1000).to_string()),
+    }
+}
+
+async fn events_after(store: &impl RevocationStore, after: &EventId, limit: usize) -> Vec<Event> {
+    match store
+        .events_after(after, limit)
+        .await
+        .expect("events_after")
+    {
+        EventsAfter::Events(events) => events,
+        EventsAfter::BehindRetention => panic!("{after} is within retention"),
+    }
+}
+
+async fn events_after_reads_forward_from_any_id_they_issued(store: &impl RevocationStore) {
+    let t = now();
+    let origin = store.last_event_id().await.expect("last_event_id");
+    assert!(events_after(store, &origin, 10).await.is_empty());
+
+    let mut recorded = Vec::new();
+    for i in 0..3 {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("t{i}")),
+            expires_at: at(t, 3600),
+        };
+        recorded.push(apply(store, change, t).await);
+    }
+
+    assert_eq!(store.last_event_id().await.unwrap(), recorded[2].id);
+    assert_eq!(events_after(store, &origin, 10).await, recorded);
+    assert_eq!(
+        events_after(store, &recorded[0].id, 10).await,
+        recorded[1..]
+    );
+    assert_eq!(
+        events_after(store, &recorded[0].id, 1).await,
+        recorded[1..2]
+    );
+    assert!(events_after(store, &recorded[2].id, 10).await.is_empty());
+}
+
+async fn events_after_an_id_never_issued_is_refused(store: &impl RevocationStore) {
+    let t = now();
+    let event = apply(
+        store,
+        Change::TokenRevoked {
+            jti: jti("t1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+    for after in [
+        EventId("not an id".into()),
+        EventId(String::new()),
+        EventId("1.5".into()),
+        later_id(&event.id),
+    ] {
+        let result = store.events_after(&after, 10).await;
+        assert!(
+            matches!(result, Err(StoreError::UnknownEventId(ref id)) if *id == after.0),
+            "{after}: {result:?}"
+        );
+    }
+}
+
+async fn the_live_set_pages_through_every_live_revocation_once(store: &impl RevocationStore) {
+    let t = now();
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("tok-{i}")),
+            expires_at: at(t, 3600 + i),
+        };
+        apply(store, change.clone(), t).await;
+        expected.push(change);
+    }
+    let live = [
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        Change::SubjectDisabled {
+            subject: subject(IDP_U, "alice"),
+            expires_at: None,
+        },
+        Change::SubjectRevokedBefore {
+            subject: subject(IDP_B, "bob"),
+            before: t,
+            expires_at: at(t, 3600),
+        },
+    ];
+    for change in live {
+        apply(store, change.clone(), t).await;
+        expected.push(change);
+    }
+    // Dead for the `now` of the listing, enabled again, or not a revocation.
+    let dead = Change::TokenRevoked {
+        jti: jti("short"),
+        expires_at: at(t, 5),
+    };
+    apply(store, dead, t).await;
+    for change in [
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "carol"),
+            expires_at: None,
+        },
+        Change::SubjectEnabled {
+            subject: subject(IDP_A, "carol"),
+        },
+    ] {
+        apply(store, change, t).await;
+    }
+    register(
+        store,
+        &registration(IDP_A, Some("s2"), "dave", &["bound-1"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    let listed_at = at(t, 10);
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .live_revocations(cursor.as_deref(), 7, listed_at)
+            .await
+            .expect("live_revocations");
+        assert!(page.revocations.len() <= 7);
+        listed.extend(page.revocations);
+        pages += 1;
+        assert!(pages < 100, "paging does not end");
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 4, "26 revocations fit in {pages} pages of 7");
+    let key = |c: &Change| serde_json::to_string(c).unwrap();
+    let mut listed_keys: Vec<String> = listed.iter().map(key).collect();
+    let mut expected_keys: Vec<String> = expected.iter().map(key).collect();
+    listed_keys.sort();
+    expected_keys.sort();
+    assert_eq!(listed_keys, expected_keys);
+}
+
+async fn a_foreign_live_set_cursor_is_refused(store: &impl RevocationStore) {
+    for cursor in ["not a cursor!", "zzzz"] {
+        let result = store.live_revocations(Some(cursor), 10, now()).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidListCursor)),
+            "{cursor}: {result:?}"
+        );
+    }
+}
+
+mod retention {
+    use super::*;
+
+    #[tokio::test]
+    async fn embedded_an_id_behind_retention_is_told_so() {
+        let dir = TempDir::new().unwrap();
+        let store = EmbeddedStore::open(&EmbeddedSettings {
+            path: dir.path().join("data"),
+            sweep_interval: Duration::from_secs(60),
+            max_events: 2,
+        })
+        .unwrap();
+        let origin = store.last_event_id().await.unwrap();
+        let events = record_tokens(&store, 5).await;
+        store.sweep(now()).await.unwrap();
+        assert_behind(&store, &origin, &events, 3).await;
+    }
+
+    #[tokio::test]
+    async fn redis_an_id_behind_retention_is_told_so() {
+        let server = RedisServer::start();
+        let mut settings = redis_settings(&server, "revokd-test:");
+        settings.max_events = 10;
+        let store = RedisStore::connect(&settings).unwrap();
+        let origin = store.last_event_id().await.unwrap();
+        // `MAXLEN ~` trims whole stream nodes (100 entries by default).
+        let events = record_tokens(&store, 250).await;
+        let kept = match store.events_after(&origin, 1000).await {
+            Err(err) => panic!("{err:?}"),
+            Ok(EventsAfter::Events(_)) => panic!("the stream was not trimmed"),
+            Ok(EventsAfter::BehindRetention) => {
+                let mut kept = 0;
+                for event in events.iter().rev() {
+                    match store.events_after(&event.id, 1000).await.unwrap() {
+                        EventsAfter::Events(_) => kept += 1,
+                        EventsAfter::BehindRetention => break,
+                    }
+                }
+                kept
+            }
+        };
+        assert!((10..250).contains(&kept), "{kept}");
+        assert_behind(&store, &origin, &events, kept).await;
+    }
+
+    async fn record_tokens(store: &impl RevocationStore, n: usize) -> Vec<Event> {
+        let t = now();
+        let mut events = Vec::new();
+        for i in 0..n {
+            let change = Change::TokenRevoked {
+                jti: jti(&format!("t{i}")),
+                expires_at: at(t, 3600),
+            };
+            events.push(apply(store, change, t).await);
+        }
+        events
+    }
+
+    /// Of `events`, only the last `kept` are still retained: resuming
+    /// after any id older than the one before them is behind retention,
+    /// and after the newest ones reads on.
+    async fn assert_behind(
+        store: &impl RevocationStore,
+        origin: &EventId,
+        events: &[Event],
+        kept: usize,
+    ) {
+        let first_kept = events.len() - kept;
+        for after in [origin, &events[0].id, &events[first_kept - 2].id] {
+            assert_eq!(
+                store.events_after(after, 10).await.unwrap(),
+                EventsAfter::BehindRetention,
+                "{after}"
+            );
+        }
+        let newest = &events[events.len() - 1].id;
+        assert_eq!(
+            store
+                .events_after(&events[events.len() - 2].id, 10)
+                .await
+                .unwrap(),
+            EventsAfter::Events(vec![events[events.len() - 1].clone()])
+        );
+        assert_eq!(
+            store.events_after(newest, 10).await.unwrap(),
+            EventsAfter::Events(vec![])
+        );
+    }
 }
 
 mod redis_only {

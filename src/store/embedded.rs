@@ -38,7 +38,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, MirroredKey, RevocationStore, StoreError};
+use super::{EventsAfter, FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding, TokenId,
@@ -91,6 +91,10 @@ pub struct EmbeddedStore {
 struct Inner {
     db: Database,
     max_events: u64,
+    /// Bumped after every committed transaction that recorded an event, so
+    /// that the event hub (`crate::events`) learns of new events without
+    /// polling: in-process, this store has no feed.
+    appended: tokio::sync::watch::Sender<u64>,
 }
 
 impl EmbeddedStore {
@@ -117,6 +121,7 @@ impl EmbeddedStore {
             inner: Arc::new(Inner {
                 db,
                 max_events: settings.max_events,
+                appended: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -142,6 +147,17 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Changes (to an opaque count) after every commit that recorded an
+    /// audit event; read the events themselves with
+    /// [`RevocationStore::events_after`].
+    pub fn appended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.appended.subscribe()
+    }
+
+    fn notify_appended(&self) {
+        self.inner.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Runs `f` on the blocking pool: redb calls block on disk I/O and, for
     /// writes, on the single write lock.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -163,8 +179,11 @@ impl RevocationStore for EmbeddedStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
-        self.blocking(move |db| apply_in_transaction(db, change, provenance, now))
-            .await
+        let event = self
+            .blocking(move |db| apply_in_transaction(db, change, provenance, now))
+            .await?;
+        self.notify_appended();
+        Ok(event)
     }
 
     async fn apply_once(
@@ -175,8 +194,13 @@ impl RevocationStore for EmbeddedStore {
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
         let marker = (FactKey::Seen(seen).encode(), seen.expires_at);
-        self.blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
-            .await
+        let event = self
+            .blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
+            .await?;
+        if event.is_some() {
+            self.notify_appended();
+        }
+        Ok(event)
     }
 
     async fn register_session(
@@ -186,8 +210,13 @@ impl RevocationStore for EmbeddedStore {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let reg = reg.clone();
-        self.blocking(move |db| register_in_transaction(db, &reg, provenance, now))
-            .await
+        let registration = self
+            .blocking(move |db| register_in_transaction(db, &reg, provenance, now))
+            .await?;
+        if matches!(registration, Registration::Refused { .. }) {
+            self.notify_appended();
+        }
+        Ok(registration)
     }
 
     async fn unregister_session(
@@ -213,6 +242,35 @@ impl RevocationStore for EmbeddedStore {
         let before = page.before.as_ref().map(parse_event_id).transpose()?;
         let limit = page.limit;
         self.blocking(move |db| read_events(db, before, limit))
+            .await
+    }
+
+    async fn last_event_id(&self) -> Result<EventId, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(db_error)?;
+            let next = next_event_id(&txn.open_table(META).map_err(db_error)?)?;
+            Ok(EventId((next - 1).to_string()))
+        })
+        .await
+    }
+
+    async fn events_after(&self, after: &EventId, limit: usize) -> Result<EventsAfter, StoreError> {
+        let unknown = || StoreError::UnknownEventId(after.0.clone());
+        let after = parse_event_id(after).map_err(|_| unknown())?;
+        let found = self
+            .blocking(move |db| read_events_after(db, after, limit))
+            .await?;
+        found.ok_or_else(unknown)
+    }
+
+    async fn live_revocations(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<LivePage, StoreError> {
+        let after = cursor.map(super::decode_list_cursor).transpose()?;
+        self.blocking(move |db| read_live(db, after.as_deref(), limit, now))
             .await
     }
 
@@ -1077,6 +1135,84 @@ fn read_events(db: &Database, before: Option<u64>, limit: usize) -> Result<Vec<E
             decode_event(id.value(), json.value())
         })
         .collect()
+}
+
+/// The next id [`take_event_id`] would hand out: 1 before the first event.
+fn next_event_id(meta: &impl ReadableTable<&'static str, u64>) -> Result<u64, StoreError> {
+    Ok(meta
+        .get(NEXT_EVENT_ID)
+        .map_err(db_error)?
+        .map_or(1, |g| g.value()))
+}
+
+/// Up to `limit` events after `after`, oldest first, from one read
+/// transaction; `None` when `after` was never issued. Ids are consecutive,
+/// so an event after `after` is missing exactly when the oldest retained
+/// one is not `after + 1` while newer ones were issued.
+fn read_events_after(
+    db: &Database,
+    after: u64,
+    limit: usize,
+) -> Result<Option<EventsAfter>, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let newest = next_event_id(&txn.open_table(META).map_err(db_error)?)? - 1;
+    if after > newest {
+        return Ok(None);
+    }
+    if after == newest {
+        return Ok(Some(EventsAfter::Events(Vec::new())));
+    }
+    let events = txn.open_table(EVENTS).map_err(db_error)?;
+    let oldest = events.first().map_err(db_error)?.map(|(id, _)| id.value());
+    if oldest.is_none_or(|oldest| oldest > after + 1) {
+        return Ok(Some(EventsAfter::BehindRetention));
+    }
+    let found = events
+        .range(after + 1..)
+        .map_err(db_error)?
+        .take(limit)
+        .map(|entry| {
+            let (id, json) = entry.map_err(db_error)?;
+            decode_event(id.value(), json.value())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(EventsAfter::Events(found)))
+}
+
+/// Up to `limit` live revocations from the `facts` table, in key order,
+/// after the key `after`. The next cursor is the last key returned, and
+/// only when another live revocation follows it.
+fn read_live(
+    db: &Database,
+    after: Option<&str>,
+    limit: usize,
+    now: UnixTime,
+) -> Result<LivePage, StoreError> {
+    use std::ops::Bound;
+    let txn = db.begin_read().map_err(db_error)?;
+    let facts = txn.open_table(FACTS).map_err(db_error)?;
+    let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut page = LivePage::default();
+    let mut last: Option<String> = None;
+    for row in facts
+        .range::<&str>((start, Bound::Unbounded))
+        .map_err(db_error)?
+    {
+        let (name, value) = row.map_err(db_error)?;
+        let Some(key) = MirroredKey::decode(name.value()) else {
+            continue;
+        };
+        let Some(change) = super::live_change(fact_update(&key, Some(value.value())), now) else {
+            continue;
+        };
+        if page.revocations.len() == limit {
+            page.next = last.as_deref().map(super::encode_list_cursor);
+            break;
+        }
+        page.revocations.push(change);
+        last = Some(name.value().to_owned());
+    }
+    Ok(page)
 }
 
 fn decode_event(id: u64, json: &[u8]) -> Result<Event, StoreError> {

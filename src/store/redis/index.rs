@@ -141,7 +141,7 @@ static BUILD: LazyLock<Script> = LazyLock::new(|| Script::new(BUILD_LUA));
 static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(SWEEP_LUA));
 
 /// The record's field that says the index holds every mirrored fact.
-const COMPLETE: &str = "complete";
+pub(super) const COMPLETE: &str = "complete";
 
 impl RedisStore {
     /// The index's own record (`complete`, `sweep`).
@@ -150,7 +150,7 @@ impl RedisStore {
     }
 
     /// What every bucket's key starts with.
-    fn bucket_prefix(&self) -> String {
+    pub(super) fn bucket_prefix(&self) -> String {
         format!("{}mirror:", self.prefix)
     }
 
@@ -244,7 +244,7 @@ impl RedisStore {
     /// Every mirrored fact from a `SCAN` of the keys themselves, copied
     /// into the index as it goes ([`BUILD_BATCH`] keys per round trip); the
     /// index is marked complete at the end.
-    async fn build_index(
+    pub(super) async fn build_index(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> Result<(), StoreError> {
@@ -340,7 +340,11 @@ impl RedisStore {
 ///
 /// # Errors
 /// The value is not in the index's format.
-fn indexed_state(field: &str, value: &str, now: i64) -> Result<Option<FactUpdate>, StoreError> {
+pub(super) fn indexed_state(
+    field: &str,
+    value: &str,
+    now: i64,
+) -> Result<Option<FactUpdate>, StoreError> {
     let Some(key) = MirroredKey::decode(field) else {
         return Ok(None);
     };

@@ -61,8 +61,10 @@
 //! replaces dead ones (see [`RedisStore::connect`]), so calls succeed again
 //! as soon as Redis is back.
 
+mod events;
 mod feed;
 mod index;
+mod live;
 
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 
@@ -1119,6 +1121,27 @@ impl RevocationStore for RedisStore {
             return Err(corrupt("XREVRANGE did not return an array"));
         };
         entries.iter().map(decode_event).collect()
+    }
+
+    async fn last_event_id(&self) -> Result<EventId, StoreError> {
+        self.newest_event_id().await
+    }
+
+    async fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> Result<super::EventsAfter, StoreError> {
+        self.read_events_after(after, limit).await
+    }
+
+    async fn live_revocations(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<super::LivePage, StoreError> {
+        self.read_live(cursor, limit, now).await
     }
 
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
