@@ -85,6 +85,7 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     pub check: CheckSettings,
     pub mirror: MirrorSettings,
+    pub events: crate::events::EventsSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub keys: Vec<KeySettings>,
@@ -256,6 +257,7 @@ impl Settings {
             ("redis.command_timeout", self.redis.command_timeout),
             ("mirror.max_staleness", self.mirror.max_staleness),
             ("mirror.sweep_interval", self.mirror.sweep_interval),
+            ("events.heartbeat", self.events.heartbeat),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -273,6 +275,9 @@ impl Settings {
                 "http.body_limit",
                 "must be at least 1024 bytes",
             ));
+        }
+        if self.events.buffer == 0 {
+            return Err(ConfigError::invalid("events.buffer", "must be at least 1"));
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::invalid(

@@ -31,6 +31,10 @@ pub struct Metrics {
     /// `/v1/forward-auth` answers by profile (`none` when no token was
     /// read) and outcome.
     pub forward_auth: IntCounterVec,
+    /// Open `GET /v1/events` streams on this instance.
+    pub events_subscribers: prometheus::IntGauge,
+    /// Revocation events written to `GET /v1/events` streams.
+    pub events_sent: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -150,6 +154,17 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let events_subscribers = prometheus::IntGauge::new(
+            "events_subscribers",
+            "Open GET /v1/events streams on this instance.",
+        )
+        .expect("valid metric");
+        let events_sent = prometheus::IntCounter::new(
+            "events_sent_total",
+            "Revocation events written to GET /v1/events streams.",
+        )
+        .expect("valid metric");
+
         for collector in [
             Box::new(http.requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http.duration.clone()),
@@ -164,6 +179,8 @@ impl Metrics {
             Box::new(mirror.feed_lag.clone()),
             Box::new(mirror.resyncs.clone()),
             Box::new(check_duration.clone()),
+            Box::new(events_subscribers.clone()),
+            Box::new(events_sent.clone()),
         ] {
             registry
                 .register(collector)
@@ -191,6 +208,8 @@ impl Metrics {
             forward_auth,
             mirror,
             check_duration,
+            events_subscribers,
+            events_sent,
         }
     }
 

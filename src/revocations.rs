@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use crate::config::Lifetimes;
 use crate::domain::{
-    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
-    SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
+    Change, CheckRequest, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance,
+    Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime,
+    Verdict, decide,
 };
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
 use crate::replica::Replica;
-use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
+use crate::store::{LivePage, MirroredKey, RevocationStore, Store, StoreError};
 
 /// Verifiers commonly accept a token up to a minute past its `exp` to
 /// absorb clock skew, so a revocation outlives the token by as much.
@@ -327,6 +328,23 @@ impl Revocations {
     /// The cursor is not an event id, or the store failed.
     pub async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
         self.store.events(page).await
+    }
+
+    /// A page of the live revocations, with the newest event id read
+    /// before the listing began (`as_of`): replaying the events after it
+    /// on top of the listing misses nothing, whatever happened meanwhile.
+    ///
+    /// # Errors
+    /// The cursor is not one of the listing's, or the store failed.
+    pub async fn live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<(EventId, LivePage), StoreError> {
+        let as_of = self.store.last_event_id().await?;
+        let page = self.store.live_revocations(cursor, limit, now).await?;
+        Ok((as_of, page))
     }
 
     /// Is the token described by `request` active? Counts the answer.

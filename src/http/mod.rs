@@ -10,6 +10,7 @@ mod auth;
 mod backchannel;
 mod check;
 mod error;
+mod events;
 mod extract;
 mod forward_auth;
 mod health;
@@ -17,6 +18,7 @@ mod introspect;
 mod middleware;
 mod openapi;
 mod sessions;
+mod sse;
 mod state;
 
 use actix_web::body::MessageBody;
@@ -55,7 +57,9 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(sessions::delete_session)
         .service(forward_auth::forward_auth)
         .service(forward_auth::forward_auth_prefixed)
-        .service(introspect::post_introspect);
+        .service(introspect::post_introspect)
+        .service(events::get_events)
+        .service(events::get_revocations);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

@@ -19,4 +19,6 @@ pub struct AppState {
     pub body_limit: usize,
     /// `lifetimes.max_token_exp`: the furthest a registration may reach.
     pub max_token_exp: std::time::Duration,
+    /// The hub behind `GET /v1/events`.
+    pub events: std::sync::Arc<crate::events::EventHub>,
 }

@@ -9,10 +9,14 @@
 //! (`entries-added` > `length`), may have missed some.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use deadpool_redis::redis::{Script, Value};
+use deadpool_redis::redis::{self, AsyncConnectionConfig, Script, Value};
+use secrecy::ExposeSecret;
 
-use super::{RedisStore, corrupt, decode_event, opt_str, parse_stream_id, store_error};
+use super::{
+    Fault, RedisSettings, RedisStore, corrupt, decode_event, opt_str, parse_stream_id, store_error,
+};
 use crate::domain::EventId;
 use crate::store::{EventsAfter, StoreError};
 
@@ -159,6 +163,71 @@ impl RedisStore {
             .map(decode_event)
             .collect::<Result<Vec<_>, _>>()
             .map(EventsAfter::Events)
+    }
+}
+
+impl RedisStore {
+    /// A dedicated connection that waits for new audit events with
+    /// `XREAD BLOCK`, so that the wait never holds a pooled connection.
+    ///
+    /// # Errors
+    /// Redis cannot be reached.
+    pub async fn events_waiter(
+        &self,
+        settings: &RedisSettings,
+        block: Duration,
+    ) -> Result<EventsWaiter, StoreError> {
+        let client = redis::Client::open(settings.url.expose_secret())
+            .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
+        let deadline = settings
+            .connect_timeout
+            .saturating_add(settings.command_timeout);
+        let connection = tokio::time::timeout(
+            deadline,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| StoreError::unavailable(Fault::Deadline(deadline)))?
+        .map_err(store_error)?;
+        Ok(EventsWaiter {
+            connection,
+            stream: self.stream.to_string(),
+            block,
+        })
+    }
+}
+
+/// Waits on its own connection for audit events after an id.
+pub struct EventsWaiter {
+    connection: redis::aio::MultiplexedConnection,
+    stream: String,
+    block: Duration,
+}
+
+impl EventsWaiter {
+    /// Returns once an event after `after` exists, or after the block time
+    /// (`false`). Reads at most one entry: the caller reads the events
+    /// themselves with `events_after`, which also tells a trimmed stream.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub async fn wait(&mut self, after: &EventId) -> Result<bool, StoreError> {
+        let mut read = redis::cmd("XREAD");
+        read.arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(u64::try_from(self.block.as_millis()).unwrap_or(u64::MAX))
+            .arg("STREAMS")
+            .arg(&self.stream)
+            .arg(&after.0);
+        let reply: Value = read
+            .query_async(&mut self.connection)
+            .await
+            .map_err(store_error)?;
+        Ok(reply != Value::Nil)
     }
 }
 

@@ -66,6 +66,7 @@ mod feed;
 mod index;
 mod live;
 
+pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 
 use std::sync::{Arc, LazyLock};
