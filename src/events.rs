@@ -353,6 +353,95 @@ async fn follow_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Change, Provenance, TokenId, UnixTime};
+    use crate::store::{Backend, EmbeddedSettings};
+
+    async fn hub_on_embedded(buffer: usize, dir: &std::path::Path) -> (EventHub, Store) {
+        let store = EmbeddedStore::open(&EmbeddedSettings {
+            path: dir.to_owned(),
+            sweep_interval: Duration::from_secs(60),
+            max_events: 1000,
+        })
+        .unwrap();
+        let metrics = Metrics::new();
+        let store = Store::new(Backend::Embedded(store), metrics.store.clone());
+        let settings = EventsSettings {
+            heartbeat: Duration::from_secs(60),
+            buffer,
+        };
+        let hub = EventHub::new(store.clone(), &settings, metrics, CancellationToken::new());
+        (hub, store)
+    }
+
+    async fn record(store: &Store, jti: &str) -> Event {
+        let now = UnixTime::now();
+        let change = Change::TokenRevoked {
+            jti: TokenId::parse(jti).unwrap(),
+            expires_at: UnixTime::from_secs(now.as_secs() + 3600),
+        };
+        let by = Provenance {
+            actor: "admin:test".into(),
+            reason: None,
+        };
+        store.apply(change, by, now).await.unwrap()
+    }
+
+    async fn next_event(subscription: &mut Subscription) -> EventId {
+        match tokio::time::timeout(Duration::from_secs(5), subscription.next()).await {
+            Ok(Some(Frame::Event(event))) => event.id.clone(),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_behind_the_channel_rereads_from_the_store_without_loss_or_duplicates() {
+        // Arrange: a channel of one, a subscriber that reads nothing yet.
+        let dir = tempfile::TempDir::new().unwrap();
+        let (hub, store) = hub_on_embedded(1, dir.path()).await;
+        let mut subscription = hub.subscribe(None).await.unwrap();
+        assert!(matches!(
+            subscription.next().await,
+            Some(Frame::Hello { .. })
+        ));
+
+        // Act: five events fanned out while it does not read.
+        let mut recorded = Vec::new();
+        for i in 0..5 {
+            let event = record(&store, &format!("t{i}")).await;
+            hub.publish(Broadcast::Event(Arc::new(event.clone())));
+            recorded.push(event.id);
+        }
+
+        // Assert: all five, in order, then an old one fanned out again is
+        // not repeated while a new one is delivered.
+        for id in &recorded {
+            assert_eq!(&next_event(&mut subscription).await, id);
+        }
+        let again = store.events_after(&EventId("0".into()), 1).await.unwrap();
+        let EventsAfter::Events(again) = again else {
+            panic!("retained")
+        };
+        hub.publish(Broadcast::Event(Arc::new(again[0].clone())));
+        let newer = record(&store, "t5").await;
+        hub.publish(Broadcast::Event(Arc::new(newer.clone())));
+        assert_eq!(next_event(&mut subscription).await, newer.id);
+        assert_eq!(hub.metrics.events_subscribers.get(), 1);
+        drop(subscription);
+        assert_eq!(hub.metrics.events_subscribers.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn streams_end_when_the_instance_starts_to_stop() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (hub, _store) = hub_on_embedded(8, dir.path()).await;
+        let mut subscription = hub.subscribe(None).await.unwrap();
+        assert!(matches!(
+            subscription.next().await,
+            Some(Frame::Hello { .. })
+        ));
+        hub.closing.cancel();
+        assert_eq!(subscription.next().await, None);
+    }
 
     #[test]
     fn ids_of_both_stores_are_ordered_numerically() {

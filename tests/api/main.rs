@@ -11,6 +11,7 @@ mod binary;
 mod check;
 mod cluster;
 mod errors;
+mod events;
 mod faults;
 mod forged;
 mod gateway;
