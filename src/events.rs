@@ -281,6 +281,13 @@ pub async fn follow(hub: Arc<EventHub>, source: Source, cancel: CancellationToke
             outcome = follow_once(&hub, &source, &mut position) => outcome,
         };
         if let Err(err) = outcome {
+            if matches!(err, StoreError::UnknownEventId(_)) {
+                // The audit log was reset below our position (a flushed
+                // Redis): start again from its newest event, and let every
+                // subscriber check its own position.
+                position = None;
+                hub.publish(Broadcast::Lost);
+            }
             tracing::warn!(error.cause_chain = ?err, "the event hub cannot read new events; retrying");
             tokio::select! {
                 () = cancel.cancelled() => return,
