@@ -111,6 +111,8 @@ fn redis(c: &mut Criterion) {
         connect_timeout: Duration::from_secs(2),
         command_timeout: Duration::from_secs(2),
         max_events: 100_000,
+        sentinels: Vec::new(),
+        sentinel_service: "mymaster".into(),
     };
     let store = rt
         .block_on(async { RedisStore::connect(&settings) })

@@ -85,13 +85,13 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     pub check: CheckSettings,
     pub mirror: MirrorSettings,
-    pub events: crate::events::EventsSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub keys: Vec<KeySettings>,
     pub backchannel: BackchannelSettings,
     pub providers: Vec<ProviderSettings>,
     pub forward_auth: ForwardAuthSettings,
+    pub events: EventsSettings,
 }
 
 /// `[backchannel]`: how logout tokens are judged and keys fetched.
@@ -186,6 +186,21 @@ pub enum CheckSource {
     Store,
 }
 
+/// `[events]`: the `/v1/events` stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSettings {
+    /// A comment line this often keeps proxies from closing an idle stream.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// How often the audit log is read for events written by other
+    /// instances (writes made here are seen at once).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Events a stream may fall behind before it catches up from the store.
+    pub buffer: usize,
+}
+
 /// `[mirror]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,6 +273,7 @@ impl Settings {
             ("mirror.max_staleness", self.mirror.max_staleness),
             ("mirror.sweep_interval", self.mirror.sweep_interval),
             ("events.heartbeat", self.events.heartbeat),
+            ("events.poll_interval", self.events.poll_interval),
         ];
         for (key, value) in positive {
             if value.is_zero() {

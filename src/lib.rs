@@ -10,7 +10,6 @@
 //! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
 //! - [`revocations`]: the operations behind the API (revoke, disable, check).
 //! - [`jwt`]: reading a JWT's identifying claims for look-up only.
-//! - [`events`]: the per-instance hub behind the resumable event stream.
 //! - [`oidc`]: Back-Channel Logout token validation (keys, JWS/JWE, rules).
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
 //!   OpenAPI document.

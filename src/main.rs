@@ -1,5 +1,9 @@
 //! The `revokd` command.
 
+// The store futures nest deeply enough (pool, Sentinel, scripts) to need more
+// than the default limit when the whole server future is type-checked.
+#![recursion_limit = "256"]
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -31,9 +31,9 @@ pub struct Metrics {
     /// `/v1/forward-auth` answers by profile (`none` when no token was
     /// read) and outcome.
     pub forward_auth: IntCounterVec,
-    /// Open `GET /v1/events` streams on this instance.
+    /// Open `/v1/events` streams.
     pub events_subscribers: prometheus::IntGauge,
-    /// Revocation events written to `GET /v1/events` streams.
+    /// Events written to `/v1/events` streams (each stream counts).
     pub events_sent: prometheus::IntCounter,
 }
 
@@ -156,12 +156,12 @@ impl Metrics {
 
         let events_subscribers = prometheus::IntGauge::new(
             "events_subscribers",
-            "Open GET /v1/events streams on this instance.",
+            "Open /v1/events streams on this instance.",
         )
         .expect("valid metric");
         let events_sent = prometheus::IntCounter::new(
             "events_sent_total",
-            "Revocation events written to GET /v1/events streams.",
+            "Revocation events written to /v1/events streams (each stream counts).",
         )
         .expect("valid metric");
 

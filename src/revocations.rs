@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use crate::config::Lifetimes;
 use crate::domain::{
-    Change, CheckRequest, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance,
-    Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime,
-    Verdict, decide,
+    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
+    SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
 };
 use std::sync::Arc;
 
+use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::replica::Replica;
-use crate::store::{LivePage, MirroredKey, RevocationStore, Store, StoreError};
+use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
 
 /// Verifiers commonly accept a token up to a minute past its `exp` to
 /// absorb clock skew, so a revocation outlives the token by as much.
@@ -37,6 +37,8 @@ pub struct Revocations {
     /// Where checks read when set; without one, every check asks the store
     /// (`check.source = "store"`).
     replica: Option<Arc<Replica>>,
+    /// Told of every write here, so that event streams see it at once.
+    hub: Option<Arc<EventHub>>,
 }
 
 impl Revocations {
@@ -46,7 +48,15 @@ impl Revocations {
             lifetimes,
             metrics,
             replica: None,
+            hub: None,
         }
+    }
+
+    /// Every write here wakes `hub`.
+    #[must_use]
+    pub fn with_hub(mut self, hub: Arc<EventHub>) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// Checks read `replica`, and every write here updates it before it is
@@ -66,9 +76,13 @@ impl Revocations {
     }
 
     /// Brings this instance's mirror up to date with a write the store has
-    /// accepted. A failure cannot undo the write: it marks the mirror as
-    /// needing a reload (checks fail closed until then) and is logged.
+    /// accepted, and wakes the event streams. A failure cannot undo the
+    /// write: it marks the mirror as needing a reload (checks fail closed
+    /// until then) and is logged.
     async fn mirror(&self, keys: &[MirroredKey]) {
+        if let Some(hub) = &self.hub {
+            hub.wake();
+        }
         if let Some(replica) = &self.replica
             && let Err(err) = replica.learn(&self.store, keys).await
         {
@@ -328,23 +342,6 @@ impl Revocations {
     /// The cursor is not an event id, or the store failed.
     pub async fn events(&self, page: &EventPage) -> Result<Vec<Event>, StoreError> {
         self.store.events(page).await
-    }
-
-    /// A page of the live revocations, with the newest event id read
-    /// before the listing began (`as_of`): replaying the events after it
-    /// on top of the listing misses nothing, whatever happened meanwhile.
-    ///
-    /// # Errors
-    /// The cursor is not one of the listing's, or the store failed.
-    pub async fn live_page(
-        &self,
-        cursor: Option<&str>,
-        limit: usize,
-        now: UnixTime,
-    ) -> Result<(EventId, LivePage), StoreError> {
-        let as_of = self.store.last_event_id().await?;
-        let page = self.store.live_revocations(cursor, limit, now).await?;
-        Ok((as_of, page))
     }
 
     /// Is the token described by `request` active? Counts the answer.

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Role;
 use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
-use crate::events::{EventHub, Source as EventSource};
+use crate::events::EventHub;
 use crate::gateway::Gate;
 use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
@@ -30,10 +30,6 @@ pub struct Application {
     servers: Vec<Server>,
     /// Cancelled when the servers stop; background tasks watch it.
     cancel: CancellationToken,
-    /// Cancelled when stopping begins, before the servers wait for
-    /// in-flight requests: event streams end then instead of holding the
-    /// shutdown for `http.shutdown_timeout`.
-    closing: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -102,19 +98,14 @@ impl Application {
                 Some(replica)
             }
         };
+        let hub = EventHub::new(settings.events.buffer);
+        let revocations = revocations.with_hub(Arc::clone(&hub));
         let logouts = LogoutReceiver::new(
             providers.clone(),
             revocations.clone(),
             metrics.clone(),
             settings.backchannel.recent_tokens,
         );
-        let closing = CancellationToken::new();
-        let events = Arc::new(EventHub::new(
-            store.clone(),
-            &settings.events,
-            metrics.clone(),
-            closing.clone(),
-        ));
         let state = web::Data::new(AppState {
             revocations,
             logouts,
@@ -124,7 +115,8 @@ impl Application {
             metrics,
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
-            events: events.clone(),
+            hub: Arc::clone(&hub),
+            events_heartbeat: settings.events.heartbeat,
         });
 
         let listener = TcpListener::bind(settings.listen)
@@ -147,16 +139,9 @@ impl Application {
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         tasks.extend(providers.spawn_refresh(cancel.clone()));
-        let source = match &backend {
-            Backend::Embedded(embedded) => EventSource::Embedded(embedded.clone()),
-            Backend::Redis(redis) => EventSource::Redis {
-                store: redis.clone(),
-                settings: settings.redis.clone(),
-            },
-        };
-        tasks.push(tokio::spawn(crate::events::follow(
-            events,
-            source,
+        tasks.push(tokio::spawn(hub.follow(
+            store.clone(),
+            settings.events.poll_interval,
             cancel.clone(),
         )));
         if let Some(replica) = &replica {
@@ -214,7 +199,6 @@ impl Application {
             ops_port,
             servers,
             cancel,
-            closing,
             tasks,
         })
     }
@@ -241,10 +225,8 @@ impl Application {
         // so they must keep being polled while it runs: ask for the stop
         // here, then wait for the servers (which resolve once their workers
         // have finished in-flight requests and dropped their state).
-        let closing = self.closing.clone();
         let stop_on_shutdown = async move {
             shutdown.await;
-            closing.cancel();
             tracing::info!("stopping: finishing in-flight requests");
             futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
             std::future::pending::<()>().await;
@@ -253,7 +235,6 @@ impl Application {
             result = servers => result.map(|_| ()).context("a listener failed"),
             () = stop_on_shutdown => unreachable!("never resolves"),
         };
-        self.closing.cancel();
         self.cancel.cancel();
         for task in self.tasks {
             let _ = task.await;

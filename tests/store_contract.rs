@@ -25,8 +25,8 @@ use revokd::domain::{
 };
 use revokd::mirror::FactUpdate;
 use revokd::store::{
-    EmbeddedSettings, EmbeddedStore, EventsAfter, MirroredKey, RedisSettings, RedisStore,
-    RevocationStore, StoreError,
+    EmbeddedSettings, EmbeddedStore, MirroredKey, RedisSettings, RedisStore, RevocationStore,
+    StoreError,
 };
 use secrecy::SecretString;
 use tempfile::TempDir;
@@ -221,6 +221,8 @@ fn redis_settings(server: &RedisServer, key_prefix: &str) -> RedisSettings {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
         max_events: 10_000,
+        sentinels: Vec::new(),
+        sentinel_service: "mymaster".into(),
     }
 }
 
@@ -277,6 +279,11 @@ contract!(
     events_respect_the_limit,
     paging_with_before_yields_each_event_once,
     an_invalid_cursor_is_rejected,
+    events_after_a_cursor_are_oldest_first_and_exclusive,
+    a_cursor_beyond_the_newest_event_means_resync,
+    an_invalid_cursor_after_is_rejected,
+    the_live_set_pages_through_live_revocations_only,
+    an_invalid_live_set_cursor_is_rejected,
     issuers_sharing_a_sub_or_sid_do_not_collide,
     apply_once_applies_then_ignores_a_replay,
     concurrent_apply_once_with_one_key_applies_exactly_once,
@@ -298,10 +305,6 @@ contract!(
     bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
     read_states_reports_each_mirrored_fact_as_stored,
     a_snapshot_holds_every_mirrored_fact_and_nothing_else,
-    events_after_reads_forward_from_any_id_they_issued,
-    events_after_an_id_never_issued_is_refused,
-    the_live_set_pages_through_every_live_revocation_once,
-    a_foreign_live_set_cursor_is_refused,
 );
 
 // ---------------------------------------------------------------------------
@@ -1012,6 +1015,144 @@ async fn paging_with_before_yields_each_event_once(store: &impl RevocationStore)
     // Assert: every id once, newest first, and nothing after the last page.
     ids.reverse();
     assert_eq!(seen, ids);
+}
+
+/// An id that sorts after `id`, in the same store's format.
+fn beyond(id: &EventId) -> EventId {
+    let (major, minor) = id.order().expect("a store id");
+    EventId(match id.0.contains('-') {
+        true => format!("{}-{minor}", major + 1000),
+        false => (major + 10).to_string(),
+    })
+}
+
+async fn revoke_n(store: &impl RevocationStore, n: usize) -> Vec<Event> {
+    let t = now();
+    let mut events = Vec::new();
+    for i in 0..n {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("t{i}")),
+            expires_at: at(t, 3600),
+        };
+        events.push(apply(store, change, t).await);
+    }
+    events
+}
+
+async fn events_after_a_cursor_are_oldest_first_and_exclusive(store: &impl RevocationStore) {
+    let events = revoke_n(store, 5).await;
+    let ids = |events: Vec<Event>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let after = |i: usize, limit| store.events_after(&events[i].id, limit);
+
+    let page = after(0, 2).await.expect("read").expect("all retained");
+    assert_eq!(ids(page), [events[1].id.clone(), events[2].id.clone()]);
+    let rest = after(2, 100).await.expect("read").expect("all retained");
+    assert_eq!(rest, events[3..].to_vec(), "whole events, oldest first");
+    let none = after(4, 100).await.expect("read").expect("all retained");
+    assert!(none.is_empty(), "nothing after the newest");
+    // Ids increase in the order the store wrote them.
+    let orders: Vec<_> = events
+        .iter()
+        .map(|e| e.id.order().expect("order"))
+        .collect();
+    assert!(orders.windows(2).all(|w| w[0] < w[1]), "{orders:?}");
+}
+
+async fn a_cursor_beyond_the_newest_event_means_resync(store: &impl RevocationStore) {
+    let events = revoke_n(store, 2).await;
+    let ahead = beyond(&events[1].id);
+    assert_eq!(
+        store.events_after(&ahead, 10).await.expect("read"),
+        None,
+        "an id this log never handed out: it was reset, or belongs to another"
+    );
+}
+
+async fn an_invalid_cursor_after_is_rejected(store: &impl RevocationStore) {
+    revoke_n(store, 1).await;
+    for cursor in ["not an id", "", "1.5", "-1", "1-x"] {
+        let result = store.events_after(&EventId(cursor.to_owned()), 10).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidCursor)),
+            "{cursor:?}: {result:?}"
+        );
+    }
+}
+
+async fn the_live_set_pages_through_live_revocations_only(store: &impl RevocationStore) {
+    let t = now();
+    // Live: 30 tokens, a session, a disable, a revoked-before mark, and the
+    // facts of one_of_each (minus what is not a revocation).
+    let mut expected: Vec<Change> = Vec::new();
+    for i in 0..30 {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("live-{i}")),
+            expires_at: at(t, 600),
+        };
+        apply(store, change.clone(), t).await;
+        expected.push(change);
+    }
+    for update in one_of_each(store, t).await {
+        if let Some(change) = revokd::store::live_change(update, t) {
+            expected.push(change);
+        }
+    }
+    // Not live: expired by the time of reading, enabled again.
+    apply(
+        store,
+        Change::TokenRevoked {
+            jti: jti("short"),
+            expires_at: at(t, 5),
+        },
+        t,
+    )
+    .await;
+    let bob = subject(IDP_A, "bob");
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: bob.clone(),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    apply(store, Change::SubjectEnabled { subject: bob }, t).await;
+
+    let read_at = at(t, 10);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .live_page(cursor.as_deref(), 4, read_at)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(pages < 100, "the cursor must move on");
+        if page.next.is_some() {
+            assert!(page.revocations.len() >= 4, "only the last page is short");
+        }
+        seen.extend(page.revocations);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let key = |c: &Change| format!("{c:?}");
+    seen.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert_eq!(seen, expected);
+}
+
+async fn an_invalid_live_set_cursor_is_rejected(store: &impl RevocationStore) {
+    for cursor in ["zz", "", "99999999", "-1", "not a cursor"] {
+        let result = store.live_page(Some(cursor), 10, now()).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidCursor)),
+            "{cursor:?}: {result:?}"
+        );
+    }
 }
 
 async fn an_invalid_cursor_is_rejected(store: &impl RevocationStore) {
@@ -2182,258 +2323,6 @@ async fn a_snapshot_holds_every_mirrored_fact_and_nothing_else(store: &impl Revo
     assert_eq!(sorted(seen_updates), sorted(expected));
 }
 
-/// An id of the same store's format that sorts after `id`: never issued.
-fn later_id(id: &EventId) -> EventId {
-    match id.0.split_once('-') {
-        Some((ms, seq)) => EventId(format!("{}-{seq}", ms.parse::<u64>().unwrap() + 1000)),
-        None => EventId((id.0.parse::<u64>().unwrap() + 1000).to_string()),
-    }
-}
-
-async fn events_after(store: &impl RevocationStore, after: &EventId, limit: usize) -> Vec<Event> {
-    match store
-        .events_after(after, limit)
-        .await
-        .expect("events_after")
-    {
-        EventsAfter::Events(events) => events,
-        EventsAfter::BehindRetention => panic!("{after} is within retention"),
-    }
-}
-
-async fn events_after_reads_forward_from_any_id_they_issued(store: &impl RevocationStore) {
-    let t = now();
-    let origin = store.last_event_id().await.expect("last_event_id");
-    assert!(events_after(store, &origin, 10).await.is_empty());
-
-    let mut recorded = Vec::new();
-    for i in 0..3 {
-        let change = Change::TokenRevoked {
-            jti: jti(&format!("t{i}")),
-            expires_at: at(t, 3600),
-        };
-        recorded.push(apply(store, change, t).await);
-    }
-
-    assert_eq!(store.last_event_id().await.unwrap(), recorded[2].id);
-    assert_eq!(events_after(store, &origin, 10).await, recorded);
-    assert_eq!(
-        events_after(store, &recorded[0].id, 10).await,
-        recorded[1..]
-    );
-    assert_eq!(
-        events_after(store, &recorded[0].id, 1).await,
-        recorded[1..2]
-    );
-    assert!(events_after(store, &recorded[2].id, 10).await.is_empty());
-}
-
-async fn events_after_an_id_never_issued_is_refused(store: &impl RevocationStore) {
-    let t = now();
-    let event = apply(
-        store,
-        Change::TokenRevoked {
-            jti: jti("t1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    for after in [
-        EventId("not an id".into()),
-        EventId(String::new()),
-        EventId("1.5".into()),
-        later_id(&event.id),
-    ] {
-        let result = store.events_after(&after, 10).await;
-        assert!(
-            matches!(result, Err(StoreError::UnknownEventId(ref id)) if *id == after.0),
-            "{after}: {result:?}"
-        );
-    }
-}
-
-async fn the_live_set_pages_through_every_live_revocation_once(store: &impl RevocationStore) {
-    let t = now();
-    let mut expected = Vec::new();
-    for i in 0..23 {
-        let change = Change::TokenRevoked {
-            jti: jti(&format!("tok-{i}")),
-            expires_at: at(t, 3600 + i),
-        };
-        apply(store, change.clone(), t).await;
-        expected.push(change);
-    }
-    let live = [
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        Change::SubjectDisabled {
-            subject: subject(IDP_U, "alice"),
-            expires_at: None,
-        },
-        Change::SubjectRevokedBefore {
-            subject: subject(IDP_B, "bob"),
-            before: t,
-            expires_at: at(t, 3600),
-        },
-    ];
-    for change in live {
-        apply(store, change.clone(), t).await;
-        expected.push(change);
-    }
-    // Dead for the `now` of the listing, enabled again, or not a revocation.
-    let dead = Change::TokenRevoked {
-        jti: jti("short"),
-        expires_at: at(t, 5),
-    };
-    apply(store, dead, t).await;
-    for change in [
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "carol"),
-            expires_at: None,
-        },
-        Change::SubjectEnabled {
-            subject: subject(IDP_A, "carol"),
-        },
-    ] {
-        apply(store, change, t).await;
-    }
-    register(
-        store,
-        &registration(IDP_A, Some("s2"), "dave", &["bound-1"], at(t, 3600)),
-        t,
-    )
-    .await;
-
-    let listed_at = at(t, 10);
-    let mut listed = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let page = store
-            .live_revocations(cursor.as_deref(), 7, listed_at)
-            .await
-            .expect("live_revocations");
-        assert!(page.revocations.len() <= 7);
-        listed.extend(page.revocations);
-        pages += 1;
-        assert!(pages < 100, "paging does not end");
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    assert!(pages >= 4, "26 revocations fit in {pages} pages of 7");
-    let key = |c: &Change| serde_json::to_string(c).unwrap();
-    let mut listed_keys: Vec<String> = listed.iter().map(key).collect();
-    let mut expected_keys: Vec<String> = expected.iter().map(key).collect();
-    listed_keys.sort();
-    expected_keys.sort();
-    assert_eq!(listed_keys, expected_keys);
-}
-
-async fn a_foreign_live_set_cursor_is_refused(store: &impl RevocationStore) {
-    for cursor in ["not a cursor!", "zzzz"] {
-        let result = store.live_revocations(Some(cursor), 10, now()).await;
-        assert!(
-            matches!(result, Err(StoreError::InvalidListCursor)),
-            "{cursor}: {result:?}"
-        );
-    }
-}
-
-mod retention {
-    use super::*;
-
-    #[tokio::test]
-    async fn embedded_an_id_behind_retention_is_told_so() {
-        let dir = TempDir::new().unwrap();
-        let store = EmbeddedStore::open(&EmbeddedSettings {
-            path: dir.path().join("data"),
-            sweep_interval: Duration::from_secs(60),
-            max_events: 2,
-        })
-        .unwrap();
-        let origin = store.last_event_id().await.unwrap();
-        let events = record_tokens(&store, 5).await;
-        store.sweep(now()).await.unwrap();
-        assert_behind(&store, &origin, &events, 3).await;
-    }
-
-    #[tokio::test]
-    async fn redis_an_id_behind_retention_is_told_so() {
-        let server = RedisServer::start();
-        let mut settings = redis_settings(&server, "revokd-test:");
-        settings.max_events = 10;
-        let store = RedisStore::connect(&settings).unwrap();
-        let origin = store.last_event_id().await.unwrap();
-        // `MAXLEN ~` trims whole stream nodes (100 entries by default).
-        let events = record_tokens(&store, 250).await;
-        let kept = match store.events_after(&origin, 1000).await {
-            Err(err) => panic!("{err:?}"),
-            Ok(EventsAfter::Events(_)) => panic!("the stream was not trimmed"),
-            Ok(EventsAfter::BehindRetention) => {
-                let mut kept = 0;
-                for event in events.iter().rev() {
-                    match store.events_after(&event.id, 1000).await.unwrap() {
-                        EventsAfter::Events(_) => kept += 1,
-                        EventsAfter::BehindRetention => break,
-                    }
-                }
-                kept
-            }
-        };
-        assert!((10..250).contains(&kept), "{kept}");
-        assert_behind(&store, &origin, &events, kept).await;
-    }
-
-    async fn record_tokens(store: &impl RevocationStore, n: usize) -> Vec<Event> {
-        let t = now();
-        let mut events = Vec::new();
-        for i in 0..n {
-            let change = Change::TokenRevoked {
-                jti: jti(&format!("t{i}")),
-                expires_at: at(t, 3600),
-            };
-            events.push(apply(store, change, t).await);
-        }
-        events
-    }
-
-    /// Of `events`, only the last `kept` are still retained: resuming
-    /// after any id older than the one before them is behind retention,
-    /// and after the newest ones reads on.
-    async fn assert_behind(
-        store: &impl RevocationStore,
-        origin: &EventId,
-        events: &[Event],
-        kept: usize,
-    ) {
-        let first_kept = events.len() - kept;
-        for after in [origin, &events[0].id, &events[first_kept - 2].id] {
-            assert_eq!(
-                store.events_after(after, 10).await.unwrap(),
-                EventsAfter::BehindRetention,
-                "{after}"
-            );
-        }
-        let newest = &events[events.len() - 1].id;
-        assert_eq!(
-            store
-                .events_after(&events[events.len() - 2].id, 10)
-                .await
-                .unwrap(),
-            EventsAfter::Events(vec![events[events.len() - 1].clone()])
-        );
-        assert_eq!(
-            store.events_after(newest, 10).await.unwrap(),
-            EventsAfter::Events(vec![])
-        );
-    }
-}
-
 mod redis_only {
     use super::*;
 
@@ -3224,5 +3113,58 @@ mod redis_only {
             .await
             .expect_err("a corrupt entry is not skipped");
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cursor_whose_successors_were_trimmed_means_resync() {
+        let h = redis();
+        let mut conn = raw(&h.server).await;
+        let events = super::revoke_n(&h.store, 5).await;
+        let _: i64 = raw_redis::cmd("XTRIM")
+            .arg("revokd-test:events")
+            .arg("MAXLEN")
+            .arg(2)
+            .query_async(&mut conn)
+            .await
+            .expect("XTRIM");
+        // events[2] was trimmed: a consumer at events[1] missed it.
+        assert_eq!(
+            h.store.events_after(&events[1].id, 10).await.expect("read"),
+            None
+        );
+        // At the last trimmed id nothing is missing, but the stream cannot
+        // tell (MAXLEN trimming keeps no record): resync, never a gap.
+        assert_eq!(
+            h.store.events_after(&events[2].id, 10).await.expect("read"),
+            None
+        );
+        // From the first retained entry on, reading goes on.
+        let rest = h
+            .store
+            .events_after(&events[3].id, 10)
+            .await
+            .expect("read")
+            .expect("retained");
+        assert_eq!(rest, events[4..].to_vec());
+        // The beginning of an empty log is fine; of a trimmed one it is not.
+        assert_eq!(
+            h.store
+                .events_after(&EventId("0-0".into()), 10)
+                .await
+                .expect("read"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_beginning_of_an_absent_log_is_empty_not_a_resync() {
+        let h = redis();
+        assert_eq!(
+            h.store
+                .events_after(&EventId("0-0".into()), 10)
+                .await
+                .expect("read"),
+            Some(Vec::new())
+        );
     }
 }

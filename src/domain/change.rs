@@ -96,6 +96,23 @@ impl Change {
 #[serde(transparent)]
 pub struct EventId(pub String);
 
+impl EventId {
+    /// The id's place in the log, comparable across the ids of one store:
+    /// the embedded store's `n` is `(n, 0)`, a Redis stream id `ms-seq` is
+    /// `(ms, seq)`. `None` for text neither store writes.
+    pub fn order(&self) -> Option<(u64, u64)> {
+        let number = |text: &str| {
+            (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| text.parse().ok())
+                .flatten()
+        };
+        match self.0.split_once('-') {
+            None => Some((number(&self.0)?, 0)),
+            Some((ms, seq)) => Some((number(ms)?, number(seq)?)),
+        }
+    }
+}
+
 impl std::fmt::Display for EventId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

@@ -211,9 +211,7 @@ impl From<CheckRequestError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::InvalidCursor
-            | StoreError::UnknownEventId(_)
-            | StoreError::InvalidListCursor => Self::invalid(err),
+            StoreError::InvalidCursor => Self::invalid(err),
             StoreError::Unavailable(_) => Self::StoreUnavailable(err),
             StoreError::Corrupt(_) => Self::Internal(anyhow::Error::new(err)),
         }

@@ -1,172 +1,332 @@
-//! `GET /v1/events` and `GET /v1/revocations`: how a consumer (the Home
-//! Assistant integration first) learns every revocation. Read the live set
-//! once, then follow the event stream from its `as_of`; after a `resync`,
-//! do the same again.
+//! `GET /v1/events`: revocation events as Server-Sent Events, resumable.
+//!
+//! The first page of a resume is read before the response starts, so that
+//! a bad cursor is a 400 and a store that is down a 503; the rest, and then
+//! the live events of [`crate::events::EventHub`], are written by a task
+//! that ends when the client goes away.
 
-use actix_web::http::header::{self, HeaderValue};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
 
 use super::auth::ClientKey;
 use super::error::{ApiError, ErrorBody};
 use super::extract::QueryParams;
-use super::sse;
 use super::state::AppState;
-use crate::domain::{Change, EventId, UnixTime};
+use crate::domain::{Event, EventId};
+use crate::events::{HubMessage, beginning, is_after, newest_event_id};
+use crate::metrics::Metrics;
+use crate::store::{RevocationStore, Store, StoreError};
 
-/// Largest page of `GET /v1/revocations`.
-pub const MAX_LIVE_PAGE: usize = 1000;
-const DEFAULT_LIVE_PAGE: usize = 100;
+/// Events read from the store per catch-up step.
+const CATCH_UP_PAGE: usize = 500;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct StreamParams {
-    /// Resume after this event id (the `id` of the last event received, or
-    /// a live-set `as_of`). The `Last-Event-ID` header wins when both are
-    /// given.
-    pub after: Option<String>,
-}
+/// Frames buffered between the writer task and the socket.
+const SOCKET_BUFFER: usize = 64;
+
+/// What the client should wait before reconnecting, in milliseconds.
+const RETRY_MS: u64 = 2_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LiveParams {
-    /// The previous page's `next_cursor`; absent for the first page.
-    pub cursor: Option<String>,
-    /// Revocations per page, 1 to 1000 (default 100).
-    pub limit: Option<usize>,
+pub struct EventsQuery {
+    /// Resume after this event id (as `Last-Event-ID`; the header wins).
+    after: Option<String>,
 }
 
-/// A page of the live revocation set.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RevocationsPage {
-    /// Live token and session revocations, disabled subjects and
-    /// revoked-before marks, shaped like the changes that made them.
-    pub revocations: Vec<Change>,
-    /// Pass as `cursor` for the next page; `null` after the last page.
-    pub next_cursor: Option<String>,
-    /// The newest event id when this page was read (an id that precedes
-    /// every event when none was ever recorded). Stream `GET /v1/events`
-    /// after the *first* page's `as_of` to miss nothing.
-    pub as_of: EventId,
-}
-
-/// The id to resume after: `Last-Event-ID`, else `?after=`; an empty value
-/// counts as absent (an EventSource with no id yet sends none).
-fn resume_id(req: &HttpRequest, query: Option<String>) -> Result<Option<EventId>, ApiError> {
-    let header = match req.headers().get("last-event-id") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ApiError::invalid("`Last-Event-ID` is not an event id of this store"))?
-                .trim()
-                .to_owned(),
-        ),
-        None => None,
-    };
-    Ok(header
-        .filter(|id| !id.is_empty())
-        .or(query.filter(|id| !id.is_empty()))
-        .map(EventId))
-}
-
-/// A Server-Sent Events stream of every revocation, in order.
+/// Revocation events, live, as Server-Sent Events.
 ///
-/// Each revocation is a message `id: <event id>`, `event: revocation`,
-/// `data: <the event as JSON on one line>` (the items of
-/// `GET /v1/admin/events`), in increasing id order.
+/// Every change to the revocations (`token_revoked`, `session_revoked`,
+/// `subject_disabled`, `subject_enabled`, `subject_revoked_before`) is sent
+/// as `event: revocation` with its id and the event's JSON (the shape of
+/// `GET /v1/admin/events` items) as `data`, oldest first.
 ///
-/// - **Resume** with the `Last-Event-ID` header (or `?after=`): everything
-///   after that id, then live events. Without either, only live events,
-///   preceded by `event: hello` with `data: {"last_event_id": "<id>"}` to
-///   checkpoint.
-/// - **Resync**: when the id is older than the retained audit log, the
-///   only message is `event: resync` with
-///   `data: {"reason":"behind_retention"}`, and the stream ends: read
-///   `GET /v1/revocations` and resume from its `as_of`.
-/// - **Heartbeat**: a comment `: keepalive` every `events.heartbeat`.
-///
-/// The stream also ends when the instance stops; reconnect with the last
-/// id received.
+/// - With `Last-Event-ID` (or `after`): every event after that id, then
+///   live ones. When the audit log no longer holds all of them (it keeps
+///   about `max_events`), an `event: resync` is sent and the stream ends:
+///   re-read the state you care about (e.g. `GET /v1/check` for each token
+///   id you hold), then reconnect without an id.
+/// - Without: `event: hello` with `{"last_event_id": …}` (the newest id, a
+///   checkpoint), then live events.
+/// - A `: keepalive` comment every `events.heartbeat`.
 #[utoipa::path(
     tag = "events",
-    params(
-        StreamParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id; wins over `after`"),
-    ),
+    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
-        (status = 400, description = "The id is not an event id of this store (malformed, or newer than any event)", body = ErrorBody),
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "The id is not an event id of this revokd", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
-        (status = 503, description = "The store cannot be read: retry later", body = ErrorBody),
+        (status = 503, description = "Store unavailable; retry", body = ErrorBody),
     ),
     security(("client_key" = []))
 )]
 #[get("/v1/events")]
 pub async fn get_events(
-    _caller: ClientKey,
+    _client: ClientKey,
     state: web::Data<AppState>,
     req: HttpRequest,
-    params: QueryParams<StreamParams>,
+    query: QueryParams<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let after = resume_id(&req, params.0.after)?;
-    let subscription = state.events.subscribe(after).await?;
-    let body = futures_util::stream::unfold(subscription, |mut subscription| async move {
-        let frame = subscription.next().await?;
-        Some((
-            Ok::<_, std::convert::Infallible>(sse::encode(&frame)),
-            subscription,
-        ))
-    });
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        ))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
-        .streaming(body))
+    let header = req
+        .headers()
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::invalid("`Last-Event-ID` is not text"))
+        })
+        .transpose()?;
+    let cursor = header.or(query.0.after).filter(|id| !id.is_empty());
+    let store = state.revocations.store().clone();
+    let hub = Arc::clone(&state.hub);
+    // Subscribed before anything is read, so nothing falls in between.
+    let live = hub.subscribe();
+
+    let mut first = Vec::new();
+    let (last, caught_up) = match cursor {
+        Some(id) => {
+            let after = EventId(id);
+            if after.order().is_none() {
+                return Err(ApiError::invalid("`Last-Event-ID` is not an event id"));
+            }
+            match store.events_after(&after, CATCH_UP_PAGE).await {
+                Err(StoreError::InvalidCursor) => {
+                    return Err(ApiError::invalid(
+                        "`Last-Event-ID` is not an event id of this revokd",
+                    ));
+                }
+                Err(err) => return Err(err.into()),
+                Ok(None) => {
+                    first.push(resync_frame());
+                    return Ok(stream_response(finished(first)));
+                }
+                Ok(Some(events)) => {
+                    let full = events.len() == CATCH_UP_PAGE;
+                    let last = events.last().map_or(after, |e| e.id.clone());
+                    first.extend(events.iter().map(event_frame));
+                    (last, !full)
+                }
+            }
+        }
+        None => {
+            let newest = newest_event_id(&store).await?;
+            first.push(hello_frame(newest.as_ref()));
+            (newest.unwrap_or_else(|| beginning(&store)), true)
+        }
+    };
+
+    let (tx, rx) = mpsc::channel(SOCKET_BUFFER);
+    let stream = Subscriber {
+        store,
+        live,
+        tx,
+        last,
+        metrics: state.metrics.clone(),
+        heartbeat: state.events_heartbeat,
+    };
+    tokio::spawn(stream.run(first, caught_up));
+    Ok(stream_response(rx))
 }
 
-/// The live revocation set, a page at a time.
-///
-/// Read every page (following `next_cursor`), then stream
-/// `GET /v1/events` after the first page's `as_of`: together they hold
-/// every revocation, whatever happens in between.
-#[utoipa::path(
-    tag = "events",
-    params(LiveParams),
-    responses(
-        (status = 200, description = "A page of live revocations", body = RevocationsPage),
-        (status = 400, description = "`limit` out of range or a `cursor` this listing did not hand out", body = ErrorBody),
-        (status = 401, description = "No or wrong client key", body = ErrorBody),
-        (status = 503, description = "The store cannot be read: retry later", body = ErrorBody),
-    ),
-    security(("client_key" = []))
-)]
-#[get("/v1/revocations")]
-pub async fn get_revocations(
-    _caller: ClientKey,
-    state: web::Data<AppState>,
-    params: QueryParams<LiveParams>,
-) -> Result<HttpResponse, ApiError> {
-    let LiveParams { cursor, limit } = params.0;
-    let limit = limit.unwrap_or(DEFAULT_LIVE_PAGE);
-    if !(1..=MAX_LIVE_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(format!(
-            "`limit` must be between 1 and {MAX_LIVE_PAGE}"
-        )));
+fn stream_response(mut frames: mpsc::Receiver<Bytes>) -> HttpResponse {
+    let body = futures_util::stream::poll_fn(move |cx| {
+        frames
+            .poll_recv(cx)
+            .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
+    });
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        // nginx: pass each event on at once.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+/// A channel that yields `frames` and ends.
+fn finished(frames: Vec<Bytes>) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(frames.len().max(1));
+    for frame in frames {
+        let _ = tx.try_send(frame);
     }
-    let (as_of, page) = state
-        .revocations
-        .live_page(cursor.as_deref(), limit, UnixTime::now())
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(RevocationsPage {
-            revocations: page.revocations,
-            next_cursor: page.next,
-            as_of,
-        }))
+    rx
+}
+
+/// One open stream.
+struct Subscriber {
+    store: Store,
+    live: broadcast::Receiver<HubMessage>,
+    tx: mpsc::Sender<Bytes>,
+    /// The last event sent (or the position the stream started from).
+    last: EventId,
+    metrics: Metrics,
+    heartbeat: Duration,
+}
+
+/// Why a stream ends.
+enum End {
+    ClientGone,
+    Resync,
+    StoreFailed(StoreError),
+}
+
+impl Subscriber {
+    async fn run(mut self, first: Vec<Bytes>, caught_up: bool) {
+        self.metrics.events_subscribers.inc();
+        let end = self.serve(first, caught_up).await;
+        self.metrics.events_subscribers.dec();
+        match end {
+            End::ClientGone => {}
+            End::Resync => {
+                tracing::info!(after = %self.last, "an event stream fell behind the audit log; told to resync")
+            }
+            // The client reconnects with Last-Event-ID and resumes.
+            End::StoreFailed(err) => {
+                tracing::warn!(error.cause_chain = ?err, "an event stream ended: the store failed")
+            }
+        }
+    }
+
+    async fn serve(&mut self, first: Vec<Bytes>, caught_up: bool) -> End {
+        for frame in first {
+            if let Err(end) = self.send(frame).await {
+                return end;
+            }
+        }
+        if !caught_up && let Err(end) = self.catch_up().await {
+            return end;
+        }
+        let mut beat =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.heartbeat, self.heartbeat);
+        loop {
+            let outcome = tokio::select! {
+                _ = beat.tick() => self.send(Bytes::from_static(b": keepalive\n\n")).await,
+                () = self.tx.closed() => Err(End::ClientGone),
+                message = self.live.recv() => match message {
+                    Ok(HubMessage::Event(event)) => self.send_event(&event).await,
+                    Ok(HubMessage::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.catch_up().await
+                    }
+                    Err(broadcast::error::RecvError::Closed) => Err(End::ClientGone),
+                },
+            };
+            if let Err(end) = outcome {
+                return end;
+            }
+        }
+    }
+
+    /// Everything after `last` from the store, up to its newest event.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        loop {
+            match self.store.events_after(&self.last, CATCH_UP_PAGE).await {
+                Err(err) => return Err(End::StoreFailed(err)),
+                Ok(None) => {
+                    let _ = self.tx.send(resync_frame()).await;
+                    return Err(End::Resync);
+                }
+                Ok(Some(events)) => {
+                    let full = events.len() == CATCH_UP_PAGE;
+                    for event in &events {
+                        self.send_event(event).await?;
+                    }
+                    if !full {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `event` unless it was already sent.
+    async fn send_event(&mut self, event: &Event) -> Result<(), End> {
+        if !is_after(&event.id, &self.last) {
+            return Ok(());
+        }
+        self.send(event_frame(event)).await?;
+        self.last = event.id.clone();
+        self.metrics.events_sent.inc();
+        Ok(())
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<(), End> {
+        self.tx.send(frame).await.map_err(|_| End::ClientGone)
+    }
+}
+
+/// `id`, `event: revocation` and the event's JSON on one `data` line
+/// (serde_json escapes every newline, so one line is all it takes).
+fn event_frame(event: &Event) -> Bytes {
+    let json = serde_json::to_string(event).expect("an event always serialises");
+    Bytes::from(format!(
+        "id: {}\nevent: revocation\ndata: {json}\n\n",
+        event.id
+    ))
+}
+
+fn hello_frame(newest: Option<&EventId>) -> Bytes {
+    let data = serde_json::json!({ "last_event_id": newest.map(|id| id.0.as_str()) });
+    Bytes::from(format!("retry: {RETRY_MS}\nevent: hello\ndata: {data}\n\n"))
+}
+
+fn resync_frame() -> Bytes {
+    Bytes::from_static(b"event: resync\ndata: {\"reason\":\"behind_retention\"}\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Change, Note, TokenId, UnixTime};
+
+    #[test]
+    fn an_event_is_one_frame_with_its_id_and_one_data_line() {
+        let event = Event {
+            id: EventId("42".into()),
+            at: UnixTime::from_secs(1_700_000_000),
+            change: Change::TokenRevoked {
+                jti: TokenId::parse("t1").unwrap(),
+                expires_at: UnixTime::from_secs(1_700_003_600),
+            },
+            actor: "admin:ops".into(),
+            // Identifiers and notes refuse control characters (CR, LF); a
+            // line separator is not one, and SSE does not split on it.
+            reason: Some(Note::parse("line one\u{2028}data: forged").unwrap()),
+        };
+        let frame = String::from_utf8(event_frame(&event).to_vec()).unwrap();
+        assert!(
+            frame.starts_with("id: 42\nevent: revocation\ndata: {"),
+            "{frame}"
+        );
+        assert!(frame.ends_with("}\n\n"));
+        // Nothing in an event can add a field or end the frame early.
+        assert_eq!(frame.matches('\n').count(), 4, "{frame}");
+        let data = frame
+            .lines()
+            .nth(2)
+            .unwrap()
+            .strip_prefix("data: ")
+            .unwrap();
+        let back: Event = serde_json::from_str(data).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn hello_carries_the_checkpoint_or_null() {
+        let hello = String::from_utf8(hello_frame(Some(&EventId("7-0".into()))).to_vec()).unwrap();
+        assert!(
+            hello.contains("event: hello\ndata: {\"last_event_id\":\"7-0\"}\n\n"),
+            "{hello}"
+        );
+        assert!(
+            !hello.contains("\nid:"),
+            "hello must not move the client's Last-Event-ID"
+        );
+        let empty = String::from_utf8(hello_frame(None).to_vec()).unwrap();
+        assert!(empty.contains("{\"last_event_id\":null}"));
+    }
 }

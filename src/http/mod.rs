@@ -15,10 +15,10 @@ mod extract;
 mod forward_auth;
 mod health;
 mod introspect;
+mod live;
 mod middleware;
 mod openapi;
 mod sessions;
-mod sse;
 mod state;
 
 use actix_web::body::MessageBody;
@@ -59,7 +59,7 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(forward_auth::forward_auth_prefixed)
         .service(introspect::post_introspect)
         .service(events::get_events)
-        .service(events::get_revocations);
+        .service(live::get_revocations);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

@@ -14,9 +14,9 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "check", description = "Is a token still active? The hot path, for apps and gateways."),
         (name = "admin", description = "Operator actions and the audit log. Admin key required."),
-        (name = "events", description = "Every revocation for consumers: the live set, then a resumable Server-Sent Events stream."),
         (name = "sessions", description = "The session registry: apps register which of their tokens belong to which provider session."),
         (name = "backchannel", description = "OpenID Connect Back-Channel Logout 1.0: where identity providers send logout tokens."),
+        (name = "events", description = "Revocation events as they happen, for apps that must act on them (Server-Sent Events). Client key required."),
         (name = "operations", description = "Health and metrics; may be served on `ops_listen`."),
     ),
     modifiers(&SecuritySchemes),

@@ -19,6 +19,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// `lifetimes.max_token_exp`: the furthest a registration may reach.
     pub max_token_exp: std::time::Duration,
-    /// The hub behind `GET /v1/events`.
-    pub events: std::sync::Arc<crate::events::EventHub>,
+    /// Where `/v1/events` streams get live events.
+    pub hub: std::sync::Arc<crate::events::EventHub>,
+    /// `events.heartbeat`.
+    pub events_heartbeat: std::time::Duration,
 }

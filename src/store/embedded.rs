@@ -27,6 +27,7 @@
 //! redb has a single writer, so concurrent calls are serialised.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,7 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{EventsAfter, FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
+use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_change};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding, TokenId,
@@ -91,10 +92,6 @@ pub struct EmbeddedStore {
 struct Inner {
     db: Database,
     max_events: u64,
-    /// Bumped after every committed transaction that recorded an event, so
-    /// that the event hub (`crate::events`) learns of new events without
-    /// polling: in-process, this store has no feed.
-    appended: tokio::sync::watch::Sender<u64>,
 }
 
 impl EmbeddedStore {
@@ -121,7 +118,6 @@ impl EmbeddedStore {
             inner: Arc::new(Inner {
                 db,
                 max_events: settings.max_events,
-                appended: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -147,17 +143,6 @@ impl EmbeddedStore {
         .await
     }
 
-    /// Changes (to an opaque count) after every commit that recorded an
-    /// audit event; read the events themselves with
-    /// [`RevocationStore::events_after`].
-    pub fn appended(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.appended.subscribe()
-    }
-
-    fn notify_appended(&self) {
-        self.inner.appended.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
     /// Runs `f` on the blocking pool: redb calls block on disk I/O and, for
     /// writes, on the single write lock.
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -179,11 +164,8 @@ impl RevocationStore for EmbeddedStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
-        let event = self
-            .blocking(move |db| apply_in_transaction(db, change, provenance, now))
-            .await?;
-        self.notify_appended();
-        Ok(event)
+        self.blocking(move |db| apply_in_transaction(db, change, provenance, now))
+            .await
     }
 
     async fn apply_once(
@@ -194,13 +176,8 @@ impl RevocationStore for EmbeddedStore {
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
         let marker = (FactKey::Seen(seen).encode(), seen.expires_at);
-        let event = self
-            .blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
-            .await?;
-        if event.is_some() {
-            self.notify_appended();
-        }
-        Ok(event)
+        self.blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
+            .await
     }
 
     async fn register_session(
@@ -210,13 +187,8 @@ impl RevocationStore for EmbeddedStore {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let reg = reg.clone();
-        let registration = self
-            .blocking(move |db| register_in_transaction(db, &reg, provenance, now))
-            .await?;
-        if matches!(registration, Registration::Refused { .. }) {
-            self.notify_appended();
-        }
-        Ok(registration)
+        self.blocking(move |db| register_in_transaction(db, &reg, provenance, now))
+            .await
     }
 
     async fn unregister_session(
@@ -245,32 +217,24 @@ impl RevocationStore for EmbeddedStore {
             .await
     }
 
-    async fn last_event_id(&self) -> Result<EventId, StoreError> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(db_error)?;
-            let next = next_event_id(&txn.open_table(META).map_err(db_error)?)?;
-            Ok(EventId((next - 1).to_string()))
-        })
-        .await
+    async fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        let after = parse_event_id(after)?;
+        self.blocking(move |db| read_events_after(db, after, limit))
+            .await
     }
 
-    async fn events_after(&self, after: &EventId, limit: usize) -> Result<EventsAfter, StoreError> {
-        let unknown = || StoreError::UnknownEventId(after.0.clone());
-        let after = parse_event_id(after).map_err(|_| unknown())?;
-        let found = self
-            .blocking(move |db| read_events_after(db, after, limit))
-            .await?;
-        found.ok_or_else(unknown)
-    }
-
-    async fn live_revocations(
+    async fn live_page(
         &self,
         cursor: Option<&str>,
         limit: usize,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
-        let after = cursor.map(super::decode_list_cursor).transpose()?;
-        self.blocking(move |db| read_live(db, after.as_deref(), limit, now))
+        let after = cursor.map(decode_cursor).transpose()?;
+        self.blocking(move |db| read_live_page(db, after.as_deref(), limit, now))
             .await
     }
 
@@ -1032,6 +996,53 @@ fn snapshot(
     Ok(())
 }
 
+/// A live-set cursor: the hex of the last fact key of the previous page,
+/// so that it is opaque and URL-safe.
+fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| MirroredKey::decode(key).is_some())
+        .ok_or(StoreError::InvalidCursor)
+}
+
+/// Live revocations in key order, strictly after `after`.
+fn read_live_page(
+    db: &Database,
+    after: Option<&str>,
+    limit: usize,
+    now: UnixTime,
+) -> Result<LivePage, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let facts = txn.open_table(FACTS).map_err(db_error)?;
+    let rows = match after {
+        Some(after) => facts.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
+        None => facts.range::<&str>(..),
+    }
+    .map_err(db_error)?;
+    let mut revocations = Vec::new();
+    for row in rows {
+        let (name, value) = row.map_err(db_error)?;
+        let name = name.value();
+        let Some(key) = MirroredKey::decode(name) else {
+            continue;
+        };
+        if let Some(change) = live_change(fact_update(&key, Some(value.value())), now) {
+            revocations.push(change);
+            if revocations.len() == limit {
+                return Ok(LivePage {
+                    revocations,
+                    next: Some(hex::encode(name)),
+                });
+            }
+        }
+    }
+    Ok(LivePage {
+        revocations,
+        next: None,
+    })
+}
+
 /// The encoded keys of a [`Lookup`], owned so they can move to the blocking
 /// pool.
 struct LookupKeys {
@@ -1137,82 +1148,45 @@ fn read_events(db: &Database, before: Option<u64>, limit: usize) -> Result<Vec<E
         .collect()
 }
 
-/// The next id [`take_event_id`] would hand out: 1 before the first event.
-fn next_event_id(meta: &impl ReadableTable<&'static str, u64>) -> Result<u64, StoreError> {
-    Ok(meta
-        .get(NEXT_EVENT_ID)
-        .map_err(db_error)?
-        .map_or(1, |g| g.value()))
-}
-
-/// Up to `limit` events after `after`, oldest first, from one read
-/// transaction; `None` when `after` was never issued. Ids are consecutive,
-/// so an event after `after` is missing exactly when the oldest retained
-/// one is not `after + 1` while newer ones were issued.
+/// Events after `after`, oldest first; `None` when some of them were
+/// trimmed or `after` was never handed out (see
+/// [`RevocationStore::events_after`]). Ids are a gapless sequence, so the
+/// first retained id tells whether anything after `after` is gone.
 fn read_events_after(
     db: &Database,
     after: u64,
     limit: usize,
-) -> Result<Option<EventsAfter>, StoreError> {
+) -> Result<Option<Vec<Event>>, StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
-    let newest = next_event_id(&txn.open_table(META).map_err(db_error)?)? - 1;
-    if after > newest {
+    let next = match txn.open_table(META) {
+        Ok(meta) => meta
+            .get(NEXT_EVENT_ID)
+            .map_err(db_error)?
+            .map_or(1, |g| g.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => 1,
+        Err(err) => return Err(db_error(err)),
+    };
+    if after >= next {
         return Ok(None);
     }
-    if after == newest {
-        return Ok(Some(EventsAfter::Events(Vec::new())));
-    }
     let events = txn.open_table(EVENTS).map_err(db_error)?;
-    let oldest = events.first().map_err(db_error)?.map(|(id, _)| id.value());
-    if oldest.is_none_or(|oldest| oldest > after + 1) {
-        return Ok(Some(EventsAfter::BehindRetention));
+    let first = events
+        .first()
+        .map_err(db_error)?
+        .map_or(next, |(id, _)| id.value());
+    if after.saturating_add(1) < first {
+        return Ok(None);
     }
-    let found = events
-        .range(after + 1..)
+    events
+        .range(after.saturating_add(1)..)
         .map_err(db_error)?
         .take(limit)
         .map(|entry| {
             let (id, json) = entry.map_err(db_error)?;
             decode_event(id.value(), json.value())
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(EventsAfter::Events(found)))
-}
-
-/// Up to `limit` live revocations from the `facts` table, in key order,
-/// after the key `after`. The next cursor is the last key returned, and
-/// only when another live revocation follows it.
-fn read_live(
-    db: &Database,
-    after: Option<&str>,
-    limit: usize,
-    now: UnixTime,
-) -> Result<LivePage, StoreError> {
-    use std::ops::Bound;
-    let txn = db.begin_read().map_err(db_error)?;
-    let facts = txn.open_table(FACTS).map_err(db_error)?;
-    let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-    let mut page = LivePage::default();
-    let mut last: Option<String> = None;
-    for row in facts
-        .range::<&str>((start, Bound::Unbounded))
-        .map_err(db_error)?
-    {
-        let (name, value) = row.map_err(db_error)?;
-        let Some(key) = MirroredKey::decode(name.value()) else {
-            continue;
-        };
-        let Some(change) = super::live_change(fact_update(&key, Some(value.value())), now) else {
-            continue;
-        };
-        if page.revocations.len() == limit {
-            page.next = last.as_deref().map(super::encode_list_cursor);
-            break;
-        }
-        page.revocations.push(change);
-        last = Some(name.value().to_owned());
-    }
-    Ok(page)
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 fn decode_event(id: u64, json: &[u8]) -> Result<Event, StoreError> {
@@ -1910,6 +1884,46 @@ mod tests {
                 "t{i}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn events_after_know_exactly_what_was_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for i in 0..5 {
+            apply(&store, token_revoked(&format!("t{i}"), 500), 100 + i).await;
+        }
+        trim_events(&store.inner.db, 2).unwrap();
+        let store = &store;
+        let after =
+            |id: &'static str| async move { store.events_after(&EventId(id.to_owned()), 10).await };
+        let ids = |events: Option<Vec<Event>>| {
+            events.map(|e| e.into_iter().map(|e| e.id.0).collect::<Vec<_>>())
+        };
+
+        // 4 and 5 remain; ids are gapless, so a consumer at 3 missed nothing.
+        assert_eq!(
+            ids(after("3").await.unwrap()),
+            Some(vec!["4".into(), "5".into()])
+        );
+        assert_eq!(after("2").await.unwrap(), None, "3 was trimmed");
+        assert_eq!(after("0").await.unwrap(), None);
+        assert_eq!(after("6").await.unwrap(), None, "never handed out");
+        assert_eq!(ids(after("5").await.unwrap()), Some(vec![]));
+    }
+
+    #[tokio::test]
+    async fn events_after_the_beginning_of_an_empty_log_are_none_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert_eq!(
+            store.events_after(&EventId("0".into()), 10).await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(
+            store.events_after(&EventId("1".into()), 10).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -19,9 +19,8 @@ use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::{FactKey, MirroredKey};
-pub use redis::{
-    EventsWaiter, FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore,
-};
+
+pub use redis::{FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore};
 
 use crate::domain::{
     Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey,
@@ -45,98 +44,11 @@ pub enum StoreError {
     /// A paging cursor that is not an event id of this store.
     #[error("`before` is not an event id of this store")]
     InvalidCursor,
-    /// An event id to resume after that this store never issued: malformed,
-    /// or newer than its newest event.
-    #[error("`{0}` is not an event id of this store")]
-    UnknownEventId(String),
-    /// A live-set cursor that this store did not hand out.
-    #[error("`cursor` is not a cursor of this listing")]
-    InvalidListCursor,
 }
 
 impl StoreError {
     pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unavailable(Box::new(err))
-    }
-}
-
-/// What [`RevocationStore::events_after`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventsAfter {
-    /// The events recorded after the given id, oldest first, up to the
-    /// limit; empty when none was recorded since.
-    Events(Vec<Event>),
-    /// Some event recorded after the given id is no longer retained (the
-    /// audit log is capped): a reader cannot resume from there and must
-    /// start over from the live set.
-    BehindRetention,
-}
-
-/// One page of the live revocation set: the facts as the changes that
-/// would recreate them, and the cursor of the next page (`None` after the
-/// last).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LivePage {
-    pub revocations: Vec<Change>,
-    pub next: Option<String>,
-}
-
-/// A live-set cursor as handed to callers: opaque and URL-safe, whatever
-/// the store puts in it.
-pub(crate) fn encode_list_cursor(text: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
-}
-
-/// The text inside a cursor from [`encode_list_cursor`].
-///
-/// # Errors
-/// [`StoreError::InvalidListCursor`] for anything else.
-pub(crate) fn decode_list_cursor(cursor: &str) -> Result<String, StoreError> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or(StoreError::InvalidListCursor)
-}
-
-/// The change that recreates a live fact; `None` for what is not a
-/// revocation (bindings, removals) and for what is dead at `now`.
-pub fn live_change(update: FactUpdate, now: UnixTime) -> Option<Change> {
-    let live = |at: UnixTime| at > now;
-    match update {
-        FactUpdate::Token { jti, expires_at } => {
-            live(expires_at).then_some(Change::TokenRevoked { jti, expires_at })
-        }
-        FactUpdate::Session {
-            session,
-            expires_at,
-        } => live(expires_at).then_some(Change::SessionRevoked {
-            session,
-            expires_at,
-        }),
-        FactUpdate::SubjectDisabled {
-            subject,
-            expires_at,
-        } => expires_at
-            .is_none_or(live)
-            .then_some(Change::SubjectDisabled {
-                subject,
-                expires_at,
-            }),
-        FactUpdate::SubjectRevokedBefore {
-            subject,
-            before,
-            expires_at,
-        } => live(expires_at).then_some(Change::SubjectRevokedBefore {
-            subject,
-            before,
-            expires_at,
-        }),
-        FactUpdate::Binding { .. }
-        | FactUpdate::SubjectEnabled { .. }
-        | FactUpdate::Unbound { .. } => None,
     }
 }
 
@@ -233,35 +145,33 @@ pub trait RevocationStore {
         page: &EventPage,
     ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 
-    /// The id of the newest event ever recorded (even if no longer
-    /// retained), or, before the first, the store's origin id: an id that
-    /// sorts before every event, so that reading after it yields them all.
-    /// Never `None`, so a reader can always checkpoint without a gap.
-    fn last_event_id(&self) -> impl Future<Output = Result<EventId, StoreError>> + Send;
-
-    /// Up to `limit` events recorded after `after`, oldest first: the
-    /// resumable read behind `GET /v1/events`.
+    /// Audit events strictly after `after`, oldest first, at most `limit`.
+    /// `None` when the log no longer holds every event after `after`: older
+    /// ones were trimmed (the log keeps about `max_events`), or `after` lies
+    /// beyond the newest id ever handed out (the log was reset). A consumer
+    /// told `None` must resynchronise from current state.
     ///
     /// # Errors
-    /// [`StoreError::UnknownEventId`] when `after` is malformed or newer
-    /// than the newest event this store issued.
+    /// [`StoreError::InvalidCursor`] when `after` is not an id this store
+    /// writes.
     fn events_after(
         &self,
         after: &EventId,
         limit: usize,
-    ) -> impl Future<Output = Result<EventsAfter, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<Event>>, StoreError>> + Send;
 
-    /// One page of the live revocations (token and session revocations,
-    /// disables, revoked-before marks; never bindings, seen markers or
-    /// anything dead at `now`), at most `limit` long, from `cursor` (a
-    /// `next` this method returned; `None` for the first page). Not a
-    /// point-in-time snapshot: pair it with [`RevocationStore::last_event_id`]
-    /// read first and replay the events after it.
+    /// One page of the live revocations — token and session revocations,
+    /// disabled subjects, revoked-before marks; not registrations — in an
+    /// order of the store's, from `cursor` (`None`: the start). A page holds
+    /// at least `limit` revocations unless it is the last, and may hold
+    /// somewhat more (Redis reads whole index buckets). A revocation that
+    /// changes while the pages are read may show in its old or new state:
+    /// follow the event stream from before the first page to converge.
     ///
     /// # Errors
-    /// [`StoreError::InvalidListCursor`] for a cursor this store did not
-    /// hand out.
-    fn live_revocations(
+    /// [`StoreError::InvalidCursor`] for a cursor this store did not hand
+    /// out.
+    fn live_page(
         &self,
         cursor: Option<&str>,
         limit: usize,
@@ -286,6 +196,54 @@ pub trait RevocationStore {
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// One page of [`RevocationStore::live_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePage {
+    /// As the changes that would record them again.
+    pub revocations: Vec<Change>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
+}
+
+/// A mirrored fact as the change that records it, if it is a live
+/// revocation at `now` (bindings, removals and expired facts are not).
+pub fn live_change(update: FactUpdate, now: UnixTime) -> Option<Change> {
+    let live = |expires_at: UnixTime| expires_at > now;
+    match update {
+        FactUpdate::Token { jti, expires_at } => {
+            live(expires_at).then_some(Change::TokenRevoked { jti, expires_at })
+        }
+        FactUpdate::Session {
+            session,
+            expires_at,
+        } => live(expires_at).then_some(Change::SessionRevoked {
+            session,
+            expires_at,
+        }),
+        FactUpdate::SubjectDisabled {
+            subject,
+            expires_at,
+        } => expires_at
+            .is_none_or(live)
+            .then_some(Change::SubjectDisabled {
+                subject,
+                expires_at,
+            }),
+        FactUpdate::SubjectRevokedBefore {
+            subject,
+            before,
+            expires_at,
+        } => live(expires_at).then_some(Change::SubjectRevokedBefore {
+            subject,
+            before,
+            expires_at,
+        }),
+        FactUpdate::Binding { .. }
+        | FactUpdate::SubjectEnabled { .. }
+        | FactUpdate::Unbound { .. } => None,
+    }
 }
 
 /// The configured store.
@@ -405,28 +363,25 @@ impl RevocationStore for Store {
             .await
     }
 
-    async fn last_event_id(&self) -> Result<EventId, StoreError> {
-        self.timed("last_event_id", async {
-            dispatch!(self, s => s.last_event_id())
-        })
-        .await
-    }
-
-    async fn events_after(&self, after: &EventId, limit: usize) -> Result<EventsAfter, StoreError> {
+    async fn events_after(
+        &self,
+        after: &EventId,
+        limit: usize,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
         self.timed("events_after", async {
             dispatch!(self, s => s.events_after(after, limit))
         })
         .await
     }
 
-    async fn live_revocations(
+    async fn live_page(
         &self,
         cursor: Option<&str>,
         limit: usize,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
-        self.timed("live_revocations", async {
-            dispatch!(self, s => s.live_revocations(cursor, limit, now))
+        self.timed("live_page", async {
+            dispatch!(self, s => s.live_page(cursor, limit, now))
         })
         .await
     }

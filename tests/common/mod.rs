@@ -4,5 +4,6 @@
 
 pub mod gateway;
 pub mod oidc_provider;
+pub mod redis_sentinel;
 pub mod redis_server;
 pub mod test_idp;

@@ -27,6 +27,7 @@ pub struct RedisServer {
     /// Holds the append-only file across `stop`/`restart`; removed on drop.
     dir: TempDir,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -36,6 +37,12 @@ impl RedisServer {
     /// `redis-server` is not installed, or does not answer within
     /// [`READY_WITHIN`].
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra command-line settings (e.g. `--replicaof
+    /// 127.0.0.1 6379`), as [`RedisServer::start`] does.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("revokd-redis-")
             .tempdir()
@@ -46,6 +53,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             child: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         for _ in 0..5 {
             if server.spawn_and_wait() {
@@ -57,6 +65,10 @@ impl RedisServer {
             "redis-server exited at once on 5 free ports in a row\n{}",
             server.log()
         );
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `redis://127.0.0.1:{port}`.
@@ -173,6 +185,7 @@ impl RedisServer {
                 "",
             ])
             .args(["--daemonize", "no"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -16,7 +16,6 @@
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncConnectionConfig, Script, Value};
-use secrecy::ExposeSecret;
 
 use super::{Fault, NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
 use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
@@ -253,7 +252,7 @@ impl RedisStore {
     }
 
     /// A dedicated connection for the blocking feed reads, so that they
-    /// never hold a pooled connection.
+    /// never hold a pooled connection; to the current primary.
     ///
     /// # Errors
     /// Redis cannot be reached.
@@ -262,21 +261,16 @@ impl RedisStore {
         settings: &RedisSettings,
         block: Duration,
     ) -> Result<FeedReader, StoreError> {
-        let client = redis::Client::open(settings.url.expose_secret())
-            .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
         let deadline = settings
             .connect_timeout
             .saturating_add(settings.command_timeout);
-        let connection = tokio::time::timeout(
-            deadline,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| StoreError::unavailable(Fault::Deadline(deadline)))?
-        .map_err(store_error)?;
+        let connection = tokio::time::timeout(deadline, self.pool.manager().open(&config))
+            .await
+            .map_err(|_| StoreError::unavailable(Fault::Deadline(deadline)))?
+            .map_err(store_error)?;
         Ok(FeedReader {
             connection,
             feed: self.feed_key(),

@@ -45,7 +45,7 @@ use super::feed::{BINDING_FIELDS, FeedPosition, binding_update, fact_update, sta
 use super::{NEVER, RedisStore, corrupt, opt_str, store_error};
 use crate::domain::UnixTime;
 use crate::mirror::FactUpdate;
-use crate::store::{MirroredKey, StoreError};
+use crate::store::{LivePage, MirroredKey, StoreError, live_change};
 
 /// Buckets of the index: 16^4, one per 4 hex digits of a SHA-1.
 pub const BUCKETS: u32 = 1 << 16;
@@ -57,6 +57,9 @@ const READ_CHUNK: u32 = 1024;
 /// decoded on its own task: Redis, the decoding and the mirror's inserts
 /// overlap.
 const READS_IN_FLIGHT: usize = 3;
+
+/// Buckets read per round trip for a page of the live set.
+const LIVE_CHUNK: u32 = 256;
 
 /// Buckets swept per script run: a few milliseconds of Redis time at 10M.
 const SWEEP_CHUNK: u32 = 64;
@@ -141,7 +144,7 @@ static BUILD: LazyLock<Script> = LazyLock::new(|| Script::new(BUILD_LUA));
 static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(SWEEP_LUA));
 
 /// The record's field that says the index holds every mirrored fact.
-pub(super) const COMPLETE: &str = "complete";
+const COMPLETE: &str = "complete";
 
 impl RedisStore {
     /// The index's own record (`complete`, `sweep`).
@@ -150,7 +153,7 @@ impl RedisStore {
     }
 
     /// What every bucket's key starts with.
-    pub(super) fn bucket_prefix(&self) -> String {
+    fn bucket_prefix(&self) -> String {
         format!("{}mirror:", self.prefix)
     }
 
@@ -174,12 +177,7 @@ impl RedisStore {
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> Result<FeedPosition, StoreError> {
         let head = self.feed_head().await?;
-        let mut exists = redis::cmd("HEXISTS");
-        exists.arg(self.index_record()).arg(COMPLETE);
-        let complete: bool = self
-            .run(|mut conn| async move { exists.query_async(&mut conn).await.map_err(store_error) })
-            .await?;
-        if complete {
+        if self.index_complete().await? {
             self.read_index(sink).await?;
         } else {
             self.build_index(sink).await?;
@@ -195,7 +193,7 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let now = UnixTime::now().as_secs();
         let mut chunks = futures_util::stream::iter((0..BUCKETS).step_by(READ_CHUNK as usize))
-            .map(|first| tokio::spawn(self.clone().read_buckets(first, now)))
+            .map(|first| tokio::spawn(self.clone().read_buckets(first, READ_CHUNK, now)))
             .buffered(READS_IN_FLIGHT);
         while let Some(chunk) = chunks.next().await {
             let batch = chunk.map_err(corrupt)??;
@@ -206,10 +204,15 @@ impl RedisStore {
         Ok(())
     }
 
-    /// The live facts of buckets `first..first + READ_CHUNK`.
-    async fn read_buckets(self, first: u32, now: i64) -> Result<Vec<FactUpdate>, StoreError> {
+    /// The live facts of buckets `first..first + count`.
+    async fn read_buckets(
+        self,
+        first: u32,
+        count: u32,
+        now: i64,
+    ) -> Result<Vec<FactUpdate>, StoreError> {
         let mut pipe = redis::pipe();
-        for bucket in first..(first + READ_CHUNK).min(BUCKETS) {
+        for bucket in first..first.saturating_add(count).min(BUCKETS) {
             pipe.cmd("HGETALL")
                 .arg(format!("{}{bucket:04x}", self.bucket_prefix()));
         }
@@ -244,7 +247,7 @@ impl RedisStore {
     /// Every mirrored fact from a `SCAN` of the keys themselves, copied
     /// into the index as it goes ([`BUILD_BATCH`] keys per round trip); the
     /// index is marked complete at the end.
-    pub(super) async fn build_index(
+    async fn build_index(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> Result<(), StoreError> {
@@ -303,6 +306,56 @@ impl RedisStore {
         Ok(())
     }
 
+    /// One page of live revocations from the index, whole buckets at a
+    /// time from bucket `cursor` (decimal); builds the index first when it
+    /// is not complete.
+    ///
+    /// # Errors
+    /// Redis is unavailable, the cursor is not a bucket, or an entry is not
+    /// in the index's format.
+    pub(super) async fn read_live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<LivePage, StoreError> {
+        let mut bucket = match cursor {
+            None => 0,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|b| *b < BUCKETS && text == b.to_string())
+                .ok_or(StoreError::InvalidCursor)?,
+        };
+        if bucket == 0 && !self.index_complete().await? {
+            self.build_index(&mut |_| {}).await?;
+        }
+        let mut revocations = Vec::new();
+        while bucket < BUCKETS && revocations.len() < limit {
+            let updates = self
+                .clone()
+                .read_buckets(bucket, LIVE_CHUNK, now.as_secs())
+                .await?;
+            revocations.extend(
+                updates
+                    .into_iter()
+                    .filter_map(|update| live_change(update, now)),
+            );
+            bucket = (bucket + LIVE_CHUNK).min(BUCKETS);
+        }
+        Ok(LivePage {
+            revocations,
+            next: (bucket < BUCKETS).then(|| bucket.to_string()),
+        })
+    }
+
+    async fn index_complete(&self) -> Result<bool, StoreError> {
+        let mut exists = redis::cmd("HEXISTS");
+        exists.arg(self.index_record()).arg(COMPLETE);
+        self.run(|mut conn| async move { exists.query_async(&mut conn).await.map_err(store_error) })
+            .await
+    }
+
     /// Drops expired facts from the index: up to `steps` script runs of
     /// [`SWEEP_CHUNK`] buckets, resuming where the last sweep (of any
     /// instance) stopped and stopping after the last bucket. Returns how
@@ -340,11 +393,7 @@ impl RedisStore {
 ///
 /// # Errors
 /// The value is not in the index's format.
-pub(super) fn indexed_state(
-    field: &str,
-    value: &str,
-    now: i64,
-) -> Result<Option<FactUpdate>, StoreError> {
+fn indexed_state(field: &str, value: &str, now: i64) -> Result<Option<FactUpdate>, StoreError> {
     let Some(key) = MirroredKey::decode(field) else {
         return Ok(None);
     };

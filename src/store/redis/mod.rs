@@ -61,23 +61,26 @@
 //! replaces dead ones (see [`RedisStore::connect`]), so calls succeed again
 //! as soon as Redis is back.
 
-mod events;
+mod connector;
 mod feed;
 mod index;
-mod live;
 
-pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig, ErrorKind, RedisError, Script, Value};
-use deadpool_redis::{Manager, Pool, PoolConfig, QueueMode, Runtime, Timeouts};
+use deadpool::Runtime;
+use deadpool::managed::{PoolConfig, QueueMode, Timeouts};
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, ErrorKind, IntoConnectionInfo, RedisError, Script, Value,
+};
+
+use connector::{Connector, Pool, Pooled};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, MirroredKey, RevocationStore, StoreError};
+use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Reason,
     Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId, UnixTime,
@@ -99,6 +102,12 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     /// Approximate length of the audit stream (`XADD ... MAXLEN ~`).
     pub max_events: u64,
+    /// Redis Sentinel addresses; when any, the primary is the one they name
+    /// for `sentinel_service`, and `url` only gives its credentials and
+    /// database.
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    pub sentinel_service: String,
 }
 
 /// The error code the scripts answer with when a stored value is not in
@@ -492,6 +501,48 @@ return ids
 
 static UNREGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(UNREGISTER_LUA));
 
+/// Audit events strictly after a stream id, oldest first, or word that
+/// the stream no longer holds all of them. `KEYS`: the stream. `ARGV`: the
+/// id, the count.
+///
+/// Returns `{1, entry...}`, or `{0}` when the id lies beyond the last id
+/// the stream ever generated (a reset), or before its first entry while
+/// entries were ever removed (`entries-added` > `length`): `MAXLEN`
+/// trimming does not record what it removed (`max-deleted-entry-id` moves
+/// only on `XDEL`), so a consumer exactly at the last trimmed id is told to
+/// resync too, never left with a silent gap.
+const EVENTS_AFTER_LUA: &str = r#"
+local stream, after, count = KEYS[1], ARGV[1], ARGV[2]
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+if redis.call('EXISTS', stream) == 0 then
+  if after == '0-0' then return {1} end
+  return {0}
+end
+local info = redis.call('XINFO', 'STREAM', stream)
+local fields = {}
+for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+if before(fields['last-generated-id'], after) then return {0} end
+local first = fields['first-entry']
+if first and first ~= false and before(after, first[1]) and fields['entries-added'] > fields['length'] then
+  return {0}
+end
+local out = {1}
+for _, entry in ipairs(redis.call('XRANGE', stream, '(' .. after, '+', 'COUNT', count)) do
+  out[#out + 1] = entry
+end
+return out
+"#;
+
+static EVENTS_AFTER: LazyLock<Script> = LazyLock::new(|| Script::new(EVENTS_AFTER_LUA));
+
 /// Reads the facts of a lookup and, for a token id, its binding and the
 /// facts of the bound session and subject. Writes nothing.
 ///
@@ -560,8 +611,10 @@ enum Fault {
     /// Carries the parser's reason, never the URL: it may hold a password.
     #[error("`redis.url` is not a usable Redis URL")]
     BadUrl(#[source] RedisError),
+    #[error("`redis.sentinels` holds an address that is not a Redis URL")]
+    BadSentinel(#[source] RedisError),
     #[error("cannot build the Redis connection pool")]
-    Pool(#[source] deadpool_redis::BuildError),
+    Pool(#[source] deadpool::managed::BuildError),
     #[error("Redis did not answer within {0:?}")]
     Deadline(Duration),
     #[error("Redis answered PING with something other than PONG")]
@@ -586,12 +639,10 @@ impl RedisStore {
     /// Builds the connection pool. Does not connect: a Redis that is down at
     /// start-up makes `/readyz` fail, not revokd exit.
     ///
-    /// Connections are opened lazily, bounded by `connect_timeout`; each
-    /// command waits at most `command_timeout` for its answer. On every
-    /// checkout deadpool-redis sends `UNWATCH` + `PING` (one pipelined round
-    /// trip) and drops connections that fail it: that is what makes a
-    /// restarted Redis transparent, at the cost of one extra round trip per
-    /// call (deadpool-redis 0.23 has no setting to skip it).
+    /// Connections are opened lazily (to `redis.url`, or to the primary
+    /// Sentinel names), bounded by `connect_timeout`; each command waits at
+    /// most `command_timeout` for its answer. See [`connector`] for how
+    /// broken connections and failovers are handled.
     ///
     /// # Errors
     /// The URL cannot be parsed ([`StoreError::Unavailable`], the only
@@ -600,8 +651,22 @@ impl RedisStore {
         let connection = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.command_timeout));
-        let manager = Manager::new_with_config(settings.url.expose_secret(), connection)
-            .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
+        let url = settings.url.expose_secret();
+        let connector = if settings.sentinels.is_empty() {
+            Connector::direct(url, connection)
+                .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?
+        } else {
+            // The URL parse first, so that its error names the right key.
+            url.into_connection_info()
+                .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?;
+            Connector::sentinel(
+                &settings.sentinels,
+                &settings.sentinel_service,
+                url,
+                connection,
+            )
+            .map_err(|err| StoreError::unavailable(Fault::BadSentinel(err)))?
+        };
         let config = PoolConfig {
             max_size: settings.pool_size,
             timeouts: Timeouts {
@@ -611,7 +676,7 @@ impl RedisStore {
             },
             queue_mode: QueueMode::Fifo,
         };
-        let pool = Pool::builder(manager)
+        let pool = Pool::builder(connector)
             .config(config)
             .runtime(Runtime::Tokio1)
             .build()
@@ -706,10 +771,7 @@ impl RedisStore {
     }
 
     /// Runs `op` on a pooled connection within [`RedisStore::deadline`].
-    async fn run<T, F>(
-        &self,
-        op: impl FnOnce(deadpool_redis::Connection) -> F,
-    ) -> Result<T, StoreError>
+    async fn run<T, F>(&self, op: impl FnOnce(Pooled) -> F) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, StoreError>>,
     {
@@ -1124,25 +1186,41 @@ impl RevocationStore for RedisStore {
         entries.iter().map(decode_event).collect()
     }
 
-    async fn last_event_id(&self) -> Result<EventId, StoreError> {
-        self.newest_event_id().await
-    }
-
     async fn events_after(
         &self,
         after: &EventId,
         limit: usize,
-    ) -> Result<super::EventsAfter, StoreError> {
-        self.read_events_after(after, limit).await
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        if parse_stream_id(&after.0).is_none() {
+            return Err(StoreError::InvalidCursor);
+        }
+        let mut call = EVENTS_AFTER.prepare_invoke();
+        call.key(&*self.stream).arg(&after.0).arg(limit.max(1));
+        let reply: Value = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        let Value::Array(parts) = reply else {
+            return Err(corrupt("the events-after script did not return an array"));
+        };
+        match parts.split_first() {
+            Some((Value::Int(0), _)) => Ok(None),
+            Some((Value::Int(1), entries)) => entries
+                .iter()
+                .take(limit)
+                .map(decode_event)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            _ => Err(corrupt("the events-after script returned the wrong shape")),
+        }
     }
 
-    async fn live_revocations(
+    async fn live_page(
         &self,
         cursor: Option<&str>,
         limit: usize,
         now: UnixTime,
-    ) -> Result<super::LivePage, StoreError> {
-        self.read_live(cursor, limit, now).await
+    ) -> Result<LivePage, StoreError> {
+        self.read_live_page(cursor, limit, now).await
     }
 
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
@@ -1184,6 +1262,8 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
             max_events: 100,
+            sentinels: Vec::new(),
+            sentinel_service: "mymaster".into(),
         }
     }
 

@@ -1,0 +1,129 @@
+"""A stand-in for revokd's coming event-stream contract, in-process.
+
+The real ``/v1/events`` and ``/v1/revocations`` are being built on another
+branch; until they land, this stub serves exactly the contract the
+integration is written against (hello, revocation events with ids,
+``Last-Event-ID`` resume, ``resync`` then close, ``: keepalive``) so the
+follower's reconnect and resync logic runs in real Home Assistant now.
+Tests against the real binary (``test_event_stream_real.py``) take over
+when it serves the stream. Events are written in awkward pieces on purpose,
+to exercise the parser over a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+class ContractStub:
+    """Live set + event log + open streams, driven by the test."""
+
+    def __init__(self) -> None:
+        self.log: list[dict[str, Any]] = []  # every event, ids "1", "2", ...
+        self.live: list[dict[str, Any]] = []
+        self.retention_floor = 0  # ids <= this are forgotten: resync
+        self.last_event_ids_seen: list[str | None] = []
+        self.registrations: list[dict[str, Any]] = []
+        self.live_set_reads = 0
+        # Bumped to end every open stream (drop_streams / shutdown).
+        self._generation = 0
+        self._streams: set[web.StreamResponse] = set()
+        self.app = web.Application()
+        self.app.router.add_get("/readyz", self._ready)
+        self.app.router.add_get("/v1/check", self._check)
+        self.app.router.add_post("/v1/sessions", self._register)
+        self.app.router.add_get("/v1/revocations", self._revocations)
+        self.app.router.add_get("/v1/events", self._events)
+
+    @property
+    def head(self) -> str | None:
+        return str(len(self.log)) if self.log else None
+
+    async def push(self, rev: dict[str, Any], *, live: bool = True) -> str:
+        """Record a revocation and stream it to open connections."""
+        event_id = str(len(self.log) + 1)
+        event = {"id": event_id, "at": 0, "actor": "admin", **rev}
+        self.log.append(event)
+        if live:
+            self.live.append(rev)
+        return event_id
+
+    async def drop_streams(self) -> None:
+        """Cut every open stream (a revokd restart, a proxy timeout)."""
+        self._generation += 1
+        old = set(self._streams)
+        while old & self._streams:
+            await asyncio.sleep(0.01)
+
+    async def _ready(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ready"})
+
+    async def _check(self, _: web.Request) -> web.Response:
+        return web.json_response({"active": True})
+
+    async def _register(self, request: web.Request) -> web.Response:
+        self.registrations.append(await request.json())
+        return web.json_response({"registered": True})
+
+    async def _revocations(self, request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "500"))
+        start = int(request.query.get("cursor") or 0)
+        limit = min(limit, 2)  # force pagination
+        if start == 0:
+            self.live_set_reads += 1
+        page = self.live[start : start + limit]
+        more = start + limit < len(self.live)
+        return web.json_response(
+            {
+                "revocations": page,
+                "next_cursor": str(start + limit) if more else None,
+                "as_of": self.head,
+            }
+        )
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        last = request.headers.get("Last-Event-ID")
+        self.last_event_ids_seen.append(last)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        self._streams.add(resp)
+        generation = self._generation
+        try:
+            if last is None:
+                hello = json.dumps({"last_event_id": self.head})
+                await resp.write(f"event: hello\ndata: {hello}\n\n".encode())
+                sent = len(self.log)
+            elif int(last) < self.retention_floor:
+                await resp.write(b'event: resync\ndata: {"reason":"behind_retention"}\n\n')
+                return resp
+            else:
+                sent = int(last)
+            while True:
+                for event in self.log[sent:]:
+                    frame = (
+                        f"id: {event['id']}\r\nevent: revocation\r\n"
+                        f"data: {json.dumps(event)}\r\n\r\n"
+                    ).encode()
+                    # Split mid-line, and between CR and LF.
+                    await resp.write(b": keepalive\n")
+                    await resp.write(frame[:7])
+                    await resp.write(frame[7:-1])
+                    await resp.write(frame[-1:])
+                    sent += 1
+                idle = 0.0
+                while len(self.log) == sent and generation == self._generation:
+                    await asyncio.sleep(0.01)
+                    idle += 0.01
+                    if idle >= 15:
+                        await resp.write(b": keepalive\n\n")
+                        idle = 0.0
+                if generation != self._generation:
+                    # Ending the handler closes the connection mid-stream.
+                    request.transport.close()
+                    return resp
+        finally:
+            self._streams.discard(resp)

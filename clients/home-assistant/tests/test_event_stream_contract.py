@@ -1,0 +1,145 @@
+"""The follower against the event-stream contract (in-process stub).
+
+See ``contract_stub.py`` for why a stub: the real stream is not on main
+yet. ``test_event_stream_real.py`` runs the same kind of checks against
+the real binary when it serves ``/v1/events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+import pytest
+
+from homeassistant.core import HomeAssistant
+
+from .conftest import setup_integration
+from .contract_stub import ContractStub
+from .helpers import make_openid_user
+
+ISS = "https://idp.test/"
+
+
+@pytest.fixture
+async def stub(socket_enabled: None) -> AsyncIterator[tuple[ContractStub, str]]:
+    contract = ContractStub()
+    server = TestServer(contract.app, host="127.0.0.1")
+    await server.start_server()
+    yield contract, str(server.make_url("")).rstrip("/")
+    await contract.drop_streams()
+    await server.close()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for something the background follower does."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def _login(hass: HomeAssistant, sub: str, sid: str) -> Any:
+    user, credential = await make_openid_user(hass, ISS, sub, sid)
+    return await hass.auth.async_create_refresh_token(
+        user, "https://example.com/app", credential=credential
+    )
+
+
+async def test_startup_resync_removes_what_was_revoked_while_ha_was_down_then_follows(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    entry, runtime = await setup_integration(hass, url)
+    early = await _login(hass, "amy", "s-amy")
+    later = await _login(hass, "ben", "s-ben")
+    await runtime.async_idle()
+    assert {r["sid"] for r in contract.registrations} == {"s-amy", "s-ben"}
+    await hass.config_entries.async_unload(entry.entry_id)
+
+    # While the integration is down, the provider logs amy's session out,
+    # plus unrelated facts to make the live set span pages.
+    await contract.push({"kind": "session_revoked", "iss": ISS, "sid": "s-amy"})
+    await contract.push({"kind": "token_revoked", "jti": "someone-else"})
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "zed"})
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    runtime = hass.data["revokd"][entry.entry_id]
+    await until(lambda: hass.auth.async_get_refresh_token(early.id) is None)
+    assert hass.auth.async_get_refresh_token(later.id) is not None
+    await until(lambda: runtime.status.mode == "stream" and len(contract.last_event_ids_seen) >= 1)
+    # Resumed from the live set's as_of, not from scratch.
+    assert contract.last_event_ids_seen[-1] == "3"
+
+    await contract.push({"kind": "token_revoked", "jti": later.id})
+    await until(lambda: hass.auth.async_get_refresh_token(later.id) is None)
+    assert runtime.status.events_applied == 1
+    assert runtime.registry.last_event_id == "4"
+    assert hass.states.get("sensor.revokd_events_applied").state == "1"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconnect_resumes_with_last_event_id(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    entry, runtime = await setup_integration(hass, url)
+    first = await _login(hass, "cat", "s-cat")
+    second = await _login(hass, "dan", "s-dan")
+    await runtime.async_idle()
+    await until(lambda: runtime.status.mode == "stream")
+    await contract.push({"kind": "session_revoked", "iss": ISS, "sid": "s-cat"})
+    await until(lambda: hass.auth.async_get_refresh_token(first.id) is None)
+
+    await contract.drop_streams()
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "dan"})
+    await until(lambda: hass.auth.async_get_refresh_token(second.id) is None)
+    assert "1" in contract.last_event_ids_seen[1:]
+    assert runtime.status.events_applied == 2
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_resync_event_rereads_the_live_set(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "eve"})
+    entry, runtime = await setup_integration(hass, url)
+    await until(lambda: runtime.status.mode == "stream")
+    assert (ISS, "eve") in runtime.registry.state.disabled
+
+    assert contract.live_set_reads == 1
+    # eve is enabled again while our position falls behind retention: the
+    # enabling event is gone from the log, only a resync can tell us.
+    contract.live.clear()
+    contract.retention_floor = 10
+    await contract.drop_streams()
+    await until(lambda: (ISS, "eve") not in runtime.registry.state.disabled)
+    assert contract.live_set_reads == 2
+    # Without the resync, the backstop would still refuse eve's new logins.
+    token = await _login(hass, "eve", "s-eve")
+    await runtime.async_idle()
+    assert not runtime.is_revoked(token)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_disable_deactivates_the_user_and_enable_activates_it_again(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    entry, runtime = await setup_integration(hass, url, {"subject_disable": "deactivate_user"})
+    token = await _login(hass, "gus", "s-gus")
+    user = token.user
+    await runtime.async_idle()
+    await until(lambda: runtime.status.mode == "stream")
+
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "gus"})
+    await until(lambda: not user.is_active)
+    assert hass.auth.async_get_refresh_token(token.id) is None
+
+    await contract.push({"kind": "subject_enabled", "iss": ISS, "sub": "gus"})
+    await until(lambda: user.is_active)
+    assert user.id not in runtime.registry.deactivated_users
+    await hass.config_entries.async_unload(entry.entry_id)

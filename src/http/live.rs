@@ -1,0 +1,90 @@
+//! `GET /v1/revocations`: the live revocations, paged — what a consumer of
+//! `/v1/events` reads when it starts, or when the stream tells it to resync.
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::ClientKey;
+use super::error::{ApiError, ErrorBody};
+use super::extract::QueryParams;
+use super::state::AppState;
+use crate::domain::{Change, UnixTime};
+use crate::events::newest_event_id;
+use crate::store::{RevocationStore, StoreError};
+
+const DEFAULT_PAGE: usize = 500;
+const MAX_PAGE: usize = 1000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LiveParams {
+    /// The previous page's `next_cursor`; omit for the first page.
+    cursor: Option<String>,
+    /// Revocations per page, 1 to 1000 (default 500). A page may hold
+    /// somewhat more.
+    limit: Option<usize>,
+}
+
+/// One page of the live set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LivePageBody {
+    /// Live revocations, as the changes that record them (the `kind`s of
+    /// the event stream, without `subject_enabled`).
+    revocations: Vec<Change>,
+    /// Pass as `cursor` for the next page; `null` after the last.
+    next_cursor: Option<String>,
+    /// The newest event id before this page was read. Read every page,
+    /// then follow `/v1/events` with the first page's `as_of` as
+    /// `Last-Event-ID`: nothing is missed (replayed events are harmless).
+    as_of: Option<String>,
+}
+
+/// The live revocations, paged.
+///
+/// Token and session revocations, disabled subjects and revoked-before
+/// marks that are in force now; expired and lifted ones are not listed.
+#[utoipa::path(
+    tag = "events",
+    params(LiveParams),
+    responses(
+        (status = 200, description = "A page", body = LivePageBody),
+        (status = 400, description = "`limit` out of range or `cursor` not one of this revokd's", body = ErrorBody),
+        (status = 401, description = "No or wrong client key", body = ErrorBody),
+        (status = 503, description = "Store unavailable; retry", body = ErrorBody),
+    ),
+    security(("client_key" = []))
+)]
+#[get("/v1/revocations")]
+pub async fn get_revocations(
+    _client: ClientKey,
+    state: web::Data<AppState>,
+    params: QueryParams<LiveParams>,
+) -> Result<HttpResponse, ApiError> {
+    let LiveParams { cursor, limit } = params.0;
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "`limit` must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let store = state.revocations.store();
+    let as_of = newest_event_id(store).await?;
+    let cursor = cursor.filter(|c| !c.is_empty());
+    let page = match store
+        .live_page(cursor.as_deref(), limit, UnixTime::now())
+        .await
+    {
+        Err(StoreError::InvalidCursor) => {
+            return Err(ApiError::invalid("`cursor` is not a cursor of this revokd"));
+        }
+        other => other?,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(LivePageBody {
+            revocations: page.revocations,
+            next_cursor: page.next,
+            as_of: as_of.map(|id| id.0),
+        }))
+}

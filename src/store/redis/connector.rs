@@ -1,0 +1,253 @@
+//! Connections to the Redis primary: straight to `redis.url`, or to the
+//! primary that Redis Sentinel names, followed across failovers; pooled.
+//!
+//! # Why not deadpool-redis's managers
+//!
+//! deadpool-redis's Sentinel manager checks a connection with `PING`, which
+//! a demoted primary passes, so writes would fail with `READONLY` until the
+//! process restarts. Here:
+//!
+//! - every connection is checked before it is handed out: `PING`, or with
+//!   Sentinel `ROLE`, which must say `master` (one round trip, as
+//!   deadpool-redis's `UNWATCH` + `PING`; revokd never `WATCH`es). That is
+//!   what makes a Redis restart or failover transparent to the next call.
+//!   The check path does not pay it: it reads the in-memory mirror;
+//! - a connection that failed in a way that leaves it unusable (dropped,
+//!   I/O error, timeout, `READONLY`, `LOADING`) is never handed out again
+//!   ([`Pooled`] takes it out of the pool when dropped), so the next call
+//!   opens a new one, asking Sentinel again.
+//!
+//! (Skipping the check for recently used connections would save that round
+//! trip, but redis-rs reports a closed connection only to RESP3 clients, so
+//! a restart would then fail one call per pooled connection.)
+
+use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::sentinel::{
+    SentinelClient, SentinelNodeConnectionInfo, SentinelServerType,
+};
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, RedisFuture, RedisResult,
+    Value,
+};
+
+/// Where the primary is.
+enum Target {
+    Direct(Client),
+    /// Sentinel's client caches nothing about the primary: each connection
+    /// it opens asks a Sentinel, and checks that the node it names says it
+    /// is the primary.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+}
+
+/// Opens connections to the primary.
+pub struct Connector {
+    target: Target,
+    /// For pooled connections: the command timeout.
+    config: AsyncConnectionConfig,
+}
+
+impl Connector {
+    /// Straight to `url`.
+    pub fn direct(url: &str, config: AsyncConnectionConfig) -> RedisResult<Self> {
+        Ok(Self {
+            target: Target::Direct(Client::open(url)?),
+            config,
+        })
+    }
+
+    /// To the primary of `service` as `sentinels` name it, with the
+    /// credentials and database of `url` (whose host is not used).
+    pub fn sentinel(
+        sentinels: &[String],
+        service: &str,
+        url: &str,
+        config: AsyncConnectionConfig,
+    ) -> RedisResult<Self> {
+        let primary = url.into_connection_info()?;
+        let node = SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(primary.redis_settings().clone());
+        let client = SentinelClient::build(
+            sentinels.to_vec(),
+            service.to_owned(),
+            Some(node),
+            SentinelServerType::Master,
+        )?;
+        Ok(Self {
+            target: Target::Sentinel(tokio::sync::Mutex::new(client)),
+            config,
+        })
+    }
+
+    /// A new connection to the primary with `config`'s timeouts.
+    pub async fn open(&self, config: &AsyncConnectionConfig) -> RedisResult<MultiplexedConnection> {
+        match &self.target {
+            Target::Direct(client) => {
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+            }
+            Target::Sentinel(client) => {
+                client
+                    .lock()
+                    .await
+                    .get_async_connection_with_config(config)
+                    .await
+            }
+        }
+    }
+}
+
+impl managed::Manager for Connector {
+    type Type = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn create(&self) -> RedisResult<MultiplexedConnection> {
+        self.open(&self.config).await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut MultiplexedConnection,
+        _: &Metrics,
+    ) -> RecycleResult<RedisError> {
+        match self.target {
+            Target::Direct(_) => {
+                let pong: String = redis::cmd("PING").query_async(conn).await?;
+                if pong == "PONG" {
+                    Ok(())
+                } else {
+                    Err(RecycleError::message("PING was not answered with PONG"))
+                }
+            }
+            Target::Sentinel(_) => {
+                let role: Value = redis::cmd("ROLE").query_async(conn).await?;
+                if is_primary(&role) {
+                    Ok(())
+                } else {
+                    Err(RecycleError::message("no longer the primary"))
+                }
+            }
+        }
+    }
+}
+
+/// Whether a `ROLE` reply is a primary's.
+fn is_primary(role: &Value) -> bool {
+    let Value::Array(parts) = role else {
+        return false;
+    };
+    matches!(parts.first(), Some(Value::BulkString(b)) if b == b"master")
+        || matches!(parts.first(), Some(Value::SimpleString(s)) if s == "master")
+}
+
+/// Whether a connection that returned `err` must not be used again.
+fn leaves_connection_unusable(err: &RedisError) -> bool {
+    err.is_unrecoverable_error()
+        || err.is_connection_dropped()
+        || err.is_io_error()
+        || err.is_timeout()
+        || matches!(err.code(), Some("READONLY" | "LOADING"))
+}
+
+/// A connection checked out of the pool. Back into the pool when dropped,
+/// unless a command failed in a way that leaves it unusable.
+pub struct Pooled {
+    conn: Option<Object<Connector>>,
+    broken: bool,
+}
+
+impl From<Object<Connector>> for Pooled {
+    fn from(conn: Object<Connector>) -> Self {
+        Self {
+            conn: Some(conn),
+            broken: false,
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if self.broken
+            && let Some(conn) = self.conn.take()
+        {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+impl Pooled {
+    fn inner(&mut self) -> &mut MultiplexedConnection {
+        self.conn.as_mut().expect("present until dropped")
+    }
+
+    fn note<T>(&mut self, result: &RedisResult<T>) {
+        if let Err(err) = result
+            && leaves_connection_unusable(err)
+        {
+            self.broken = true;
+        }
+    }
+}
+
+impl ConnectionLike for Pooled {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let result = self.inner().req_packed_command(cmd).await;
+            self.note(&result);
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let result = self.inner().req_packed_commands(cmd, offset, count).await;
+            self.note(&result);
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.as_ref().map_or(0, |conn| conn.get_db())
+    }
+}
+
+/// The pool of [`Pooled`] connections.
+pub type Pool = managed::Pool<Connector, Pooled>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deadpool_redis::redis::ErrorKind;
+
+    #[test]
+    fn only_a_primary_role_passes() {
+        let role = |name: &str| Value::Array(vec![Value::BulkString(name.as_bytes().to_vec())]);
+        assert!(is_primary(&role("master")));
+        assert!(!is_primary(&role("slave")));
+        assert!(!is_primary(&role("sentinel")));
+        assert!(!is_primary(&Value::Nil));
+    }
+
+    #[test]
+    fn a_demoted_primary_or_a_dead_socket_retires_the_connection() {
+        let readonly = RedisError::from((
+            ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        assert!(leaves_connection_unusable(&readonly));
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(leaves_connection_unusable(&io));
+        // A script's own error says nothing about the connection.
+        let script = RedisError::from((
+            ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "CORRUPT unreadable value",
+        ));
+        assert!(!leaves_connection_unusable(&script));
+    }
+}
