@@ -17,7 +17,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Event, EventId, EventPage};
-use crate::store::{Backend, RevocationStore, Store};
+use crate::store::{Backend, RedisSettings, RedisStore, RevocationStore, Store, StoreError};
 
 /// Events read from the store per step of the follower.
 const FOLLOW_BATCH: usize = 256;
@@ -35,6 +35,10 @@ pub enum HubMessage {
 pub struct EventHub {
     sender: broadcast::Sender<HubMessage>,
     wake: Notify,
+    /// Cancelled when the instance begins to stop: streams end then, so
+    /// that graceful shutdown does not wait `http.shutdown_timeout` for
+    /// them (they never end by themselves).
+    closing: CancellationToken,
 }
 
 impl EventHub {
@@ -45,7 +49,13 @@ impl EventHub {
         Arc::new(Self {
             sender,
             wake: Notify::new(),
+            closing: CancellationToken::new(),
         })
+    }
+
+    /// Cancelled when the instance begins to stop; streams watch it.
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
     }
 
     /// Live messages from now on. Subscribe before catching up, so that
@@ -119,6 +129,52 @@ impl EventHub {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// How long one `XREAD` of [`wake_on_redis`] blocks.
+const WAKE_BLOCK: Duration = Duration::from_secs(1);
+
+/// Wakes `hub` whenever any instance on the same Redis records an event:
+/// one blocking `XREAD` on the audit stream, on a dedicated connection, so
+/// that other instances' events stream within milliseconds rather than at
+/// the next `events.poll_interval` (which stays as the fallback while this
+/// connection is down). Reconnects with backoff (100 ms doubling to 5 s).
+pub async fn wake_on_redis(
+    hub: Arc<EventHub>,
+    redis: RedisStore,
+    settings: RedisSettings,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            outcome = wake_until_error(&hub, &redis, &settings) => outcome,
+        };
+        if let Err(err) = outcome {
+            tracing::debug!(error.cause_chain = ?err, "the event wake-up connection failed; polling until it is back");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn wake_until_error(
+    hub: &EventHub,
+    redis: &RedisStore,
+    settings: &RedisSettings,
+) -> Result<(), StoreError> {
+    let mut waiter = redis.events_waiter(settings, WAKE_BLOCK).await?;
+    // Whatever was written while this connection was down.
+    hub.wake();
+    loop {
+        if waiter.wait().await? {
+            hub.wake();
         }
     }
 }

@@ -30,6 +30,10 @@ pub struct Application {
     servers: Vec<Server>,
     /// Cancelled when the servers stop; background tasks watch it.
     cancel: CancellationToken,
+    /// Cancelled when stopping begins, before the servers wait for
+    /// in-flight requests: event streams end then instead of holding the
+    /// shutdown for `http.shutdown_timeout`.
+    closing: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -139,6 +143,15 @@ impl Application {
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         tasks.extend(providers.spawn_refresh(cancel.clone()));
+        if let Backend::Redis(redis) = &backend {
+            tasks.push(tokio::spawn(crate::events::wake_on_redis(
+                Arc::clone(&hub),
+                redis.clone(),
+                settings.redis.clone(),
+                cancel.clone(),
+            )));
+        }
+        let closing = hub.closing();
         tasks.push(tokio::spawn(hub.follow(
             store.clone(),
             settings.events.poll_interval,
@@ -199,6 +212,7 @@ impl Application {
             ops_port,
             servers,
             cancel,
+            closing,
             tasks,
         })
     }
@@ -225,8 +239,10 @@ impl Application {
         // so they must keep being polled while it runs: ask for the stop
         // here, then wait for the servers (which resolve once their workers
         // have finished in-flight requests and dropped their state).
+        let closing = self.closing.clone();
         let stop_on_shutdown = async move {
             shutdown.await;
+            closing.cancel();
             tracing::info!("stopping: finishing in-flight requests");
             futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
             std::future::pending::<()>().await;
@@ -235,6 +251,7 @@ impl Application {
             result = servers => result.map(|_| ()).context("a listener failed"),
             () = stop_on_shutdown => unreachable!("never resolves"),
         };
+        self.closing.cancel();
         self.cancel.cancel();
         for task in self.tasks {
             let _ = task.await;

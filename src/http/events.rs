@@ -13,6 +13,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use super::auth::ClientKey;
 use super::error::{ApiError, ErrorBody};
@@ -129,6 +130,7 @@ pub async fn get_events(
         last,
         metrics: state.metrics.clone(),
         heartbeat: state.events_heartbeat,
+        closing: hub.closing(),
     };
     tokio::spawn(stream.run(first, caught_up));
     Ok(stream_response(rx))
@@ -166,6 +168,9 @@ struct Subscriber {
     last: EventId,
     metrics: Metrics,
     heartbeat: Duration,
+    /// The instance is stopping: end the stream (the client reconnects
+    /// with its last id, to this instance once it is back, or another).
+    closing: CancellationToken,
 }
 
 /// Why a stream ends.
@@ -207,6 +212,7 @@ impl Subscriber {
             let outcome = tokio::select! {
                 _ = beat.tick() => self.send(Bytes::from_static(b": keepalive\n\n")).await,
                 () = self.tx.closed() => Err(End::ClientGone),
+                () = self.closing.cancelled() => Err(End::ClientGone),
                 message = self.live.recv() => match message {
                     Ok(HubMessage::Event(event)) => self.send_event(&event).await,
                     Ok(HubMessage::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {

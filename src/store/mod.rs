@@ -20,7 +20,9 @@ use std::time::Instant;
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::{FactKey, MirroredKey};
 
-pub use redis::{FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore};
+pub use redis::{
+    EventsWaiter, FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore,
+};
 
 use crate::domain::{
     Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey,

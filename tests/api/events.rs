@@ -402,3 +402,53 @@ async fn a_revocation_through_one_instance_streams_from_another() {
     revoke(&a, "through-a").await;
     assert_eq!(next_revocation(&mut sse).await.1, "through-a");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instances_revocation_streams_without_waiting_for_a_poll() {
+    // Arrange: B polls the log only once a minute; only the blocking read
+    // of the audit stream can bring A's revocation over in time.
+    let a = spawn_app(Backend::Redis).await;
+    let b = spawn_on(a.infra.clone(), |s| {
+        s.events.poll_interval = Duration::from_secs(60);
+    })
+    .await;
+    let mut sse = Sse::open(&b, None).await;
+    sse.next_event().await; // hello
+
+    // Act
+    let started = std::time::Instant::now();
+    revoke(&a, "through-a").await;
+
+    // Assert
+    assert_eq!(next_revocation(&mut sse).await.1, "through-a");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+async fn an_open_stream_does_not_hold_up_shutdown(backend: Backend) {
+    // Arrange: a consumer connected and idle.
+    let app = spawn_app(backend).await;
+    let mut sse = Sse::open(&app, None).await;
+    sse.next_event().await; // hello
+
+    // Act
+    let started = std::time::Instant::now();
+    app.stop().await;
+
+    // Assert: well within http.shutdown_timeout (10 s), and the stream
+    // ended rather than hanging.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    assert!(sse.quiet_for(Duration::from_secs(1)).await.is_none());
+}
+
+mod shutdown {
+    use super::*;
+    on_both_stores!(an_open_stream_does_not_hold_up_shutdown);
+}

@@ -62,9 +62,11 @@
 //! as soon as Redis is back.
 
 mod connector;
+mod events;
 mod feed;
 mod index;
 
+pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 
 use std::sync::{Arc, LazyLock};
