@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig, Value};
+use deadpool_redis::redis::{self, Value};
 
-use super::{Fault, RedisSettings, RedisStore, corrupt, opt_str, store_error};
+use super::{RedisSettings, RedisStore, corrupt, opt_str, store_error};
 use crate::store::StoreError;
 
 impl RedisStore {
@@ -24,16 +24,7 @@ impl RedisStore {
         settings: &RedisSettings,
         block: Duration,
     ) -> Result<EventsWaiter, StoreError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
-        let deadline = settings
-            .connect_timeout
-            .saturating_add(settings.command_timeout);
-        let connection = tokio::time::timeout(deadline, self.pool.manager().open(&config))
-            .await
-            .map_err(|_| StoreError::unavailable(Fault::Deadline(deadline)))?
-            .map_err(store_error)?;
+        let connection = self.blocking_connection(settings, block).await?;
         Ok(EventsWaiter {
             connection,
             stream: self.stream.to_string(),

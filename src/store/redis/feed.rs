@@ -15,9 +15,9 @@
 
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig, Script, Value};
+use deadpool_redis::redis::{self, Script, Value};
 
-use super::{Fault, NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
+use super::{NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
 use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
 use crate::mirror::FactUpdate;
 use crate::store::{MirroredKey, StoreError};
@@ -261,16 +261,7 @@ impl RedisStore {
         settings: &RedisSettings,
         block: Duration,
     ) -> Result<FeedReader, StoreError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
-        let deadline = settings
-            .connect_timeout
-            .saturating_add(settings.command_timeout);
-        let connection = tokio::time::timeout(deadline, self.pool.manager().open(&config))
-            .await
-            .map_err(|_| StoreError::unavailable(Fault::Deadline(deadline)))?
-            .map_err(store_error)?;
+        let connection = self.blocking_connection(settings, block).await?;
         Ok(FeedReader {
             connection,
             feed: self.feed_key(),

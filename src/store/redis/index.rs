@@ -69,38 +69,38 @@ const SWEEP_CHUNK: u32 = 64;
 const BUILD_BATCH: usize = 2_000;
 
 /// One `SCAN` step over the deployment's keys that also copies each
-/// mirrored key into the index. `ARGV`: the escaped `MATCH` pattern, the
-/// prefix length, the cursor, the count, the buckets' key prefix. Returns
-/// the next cursor, then a key and its value (as the read script returns
-/// them) for each mirrored key.
-const BUILD_LUA: &str = r#"
-local pattern, prefix_len, base = ARGV[1], tonumber(ARGV[2]), ARGV[5]
+/// mirrored key into the index, with the write scripts' own `index` (so the
+/// encoding has one source). `ARGV`: the escaped `MATCH` pattern, the
+/// prefix length, the cursor, the count. Returns the next cursor, then a
+/// key and its value (as the read script returns them) for each mirrored
+/// key.
+const BUILD_LUA: &str = concat!(
+    lua_prelude!(),
+    r#"
+local pattern, prefix_len = ARGV[1], tonumber(ARGV[2])
 local r = redis.call('SCAN', ARGV[3], 'MATCH', pattern, 'COUNT', ARGV[4])
 local out = {r[1]}
+local found = {}
 for _, key in ipairs(r[2]) do
-  local field = string.sub(key, prefix_len + 1)
-  local kind = string.match(field, '^(%a+):')
-  local idx = base .. string.sub(redis.sha1hex(field), 1, 4)
+  local kind = string.match(string.sub(key, prefix_len + 1), '^(%a+):')
+  local v = nil
   if kind == 'tok' or kind == 'ses' or kind == 'dis' or kind == 'rb' then
-    local v = redis.call('GET', key)
-    if v then
-      out[#out + 1] = key
-      out[#out + 1] = v
-      redis.call('HSET', idx, field, v)
-    end
+    v = redis.call('GET', key)
   elseif kind == 'bnd' then
-    local b = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
+    v = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
+  end
+  if v then
     out[#out + 1] = key
-    out[#out + 1] = b
-    if b[1] then
-      local v = b[1] .. '\n' .. (b[2] or '') .. '\n' .. (b[3] or '') .. '\n' .. (b[4] or '')
-      if b[5] then v = v .. '\n' .. b[5] end
-      redis.call('HSET', idx, field, v)
-    end
+    out[#out + 1] = v
+    found[#found + 1] = key
   end
 end
+if #found > 0 then
+  index(string.sub(found[1], 1, prefix_len) .. 'feed', found)
+end
 return out
-"#;
+"#
+);
 
 /// One step of the sweep: drops the entries of up to `ARGV[2]` buckets
 /// whose fact expired before `now`, starting at the record's `sweep`.
@@ -259,8 +259,7 @@ impl RedisStore {
             call.arg(&pattern)
                 .arg(self.prefix.len())
                 .arg(&cursor)
-                .arg(BUILD_BATCH)
-                .arg(self.bucket_prefix());
+                .arg(BUILD_BATCH);
             let reply: Value =
                 self.run(|mut conn| async move {
                     call.invoke_async(&mut conn).await.map_err(store_error)

@@ -64,7 +64,6 @@
 mod connector;
 mod events;
 mod feed;
-mod index;
 
 pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
@@ -271,6 +270,9 @@ end
 "#
     };
 }
+
+// After `lua_prelude!`, which its build script uses.
+mod index;
 
 /// Applies one [`Change`] and appends its event, atomically; with a
 /// seen-marker, only if the marker is not live.
@@ -770,6 +772,26 @@ impl RedisStore {
         }
         let id = stream_id(&reply)?;
         Ok(Some(stored.into_event(id)))
+    }
+
+    /// A connection of its own to the current primary, outside the pool,
+    /// for a blocking read (`XREAD BLOCK`) that waits up to `block`: its
+    /// response timeout allows for that wait.
+    ///
+    /// # Errors
+    /// Redis cannot be reached within `connect_timeout + command_timeout`.
+    async fn blocking_connection(
+        &self,
+        settings: &RedisSettings,
+        block: Duration,
+    ) -> Result<redis::aio::MultiplexedConnection, StoreError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
+        tokio::time::timeout(self.deadline, self.pool.manager().open(&config))
+            .await
+            .map_err(|_| StoreError::unavailable(Fault::Deadline(self.deadline)))?
+            .map_err(store_error)
     }
 
     /// Runs `op` on a pooled connection within [`RedisStore::deadline`].
