@@ -12,7 +12,7 @@
 # Everything binds 127.0.0.1 and stops when the script ends.
 #
 # Usage: benches/startup_load.sh [N, default 10000000]
-#        SCAN=0 skips the second instance (the build takes ~10 µs per fact)
+#        SCAN=0 skips the second instance (the build takes ~14 µs per fact)
 #        (needs redis-server, redis-cli, curl, python3; about 4 GB of memory
 #        for 10M: Redis holds each fact twice)
 set -euo pipefail
