@@ -61,8 +61,17 @@ class RevokdProcess:
                 self.process.wait()
 
 
-def start_revokd(binary: Path, workdir: Path, port: int | None = None) -> RevokdProcess:
-    """Start revokd and wait for ``/readyz`` (``port``: restart on the same one)."""
+def start_revokd(
+    binary: Path,
+    workdir: Path,
+    port: int | None = None,
+    config: dict[str, str] | None = None,
+) -> RevokdProcess:
+    """Start revokd and wait for ``/readyz``.
+
+    ``port``: a chosen port (a restart on the same one, or one a provider
+    was told about); ``config``: more ``REVOKD_*`` settings.
+    """
     port = port or free_port()
     # revokd reads every REVOKD_* variable as configuration and refuses
     # unknown ones, REVOKD_BIN included: pass only ours.
@@ -76,6 +85,7 @@ def start_revokd(binary: Path, workdir: Path, port: int | None = None) -> Revokd
             f'[{{name="admin", role="admin", key="{ADMIN_KEY}"}}, '
             f'{{name="ha", role="client", key="{CLIENT_KEY}"}}]'
         ),
+        **(config or {}),
     }
     log = workdir / "revokd.log"
     with log.open("wb") as out:
