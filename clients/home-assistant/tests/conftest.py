@@ -84,33 +84,11 @@ class Admin:
         assert status == 200, answer
         return answer
 
-    async def has_event_stream(self) -> bool:
-        """Whether this binary serves /v1/events (not yet on main)."""
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(
-                self.url + "/v1/events",
-                headers={"Authorization": f"Bearer {CLIENT_KEY}"},
-                timeout=aiohttp.ClientTimeout(total=5),
-            ) as resp,
-        ):
-            return resp.status != 404
-
 
 @pytest.fixture
 def admin(revokd: RevokdProcess) -> Admin:
     """Admin calls against the test's revokd."""
     return Admin(revokd.url)
-
-
-@pytest.fixture
-async def require_event_stream(admin: Admin) -> None:
-    """Skip a test that needs /v1/events on a binary that lacks it."""
-    if not await admin.has_event_stream():
-        pytest.skip(
-            "this revokd binary answers 404 on /v1/events (the event stream is "
-            "not on main yet): set REVOKD_BIN to a build that has it"
-        )
 
 
 async def setup_integration(

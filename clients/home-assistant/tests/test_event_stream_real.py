@@ -1,11 +1,5 @@
-"""The event stream of the real revokd binary.
-
-These need ``GET /v1/events`` and ``GET /v1/revocations``, which are being
-built on another branch: against a binary that answers 404 there they skip
-(``require_event_stream``); set ``REVOKD_BIN`` to a build that has them.
-The restart test at the end runs on every binary: without a stream it is
-the poll fallback that catches up.
-"""
+"""The event stream of the real revokd binary: ``GET /v1/events`` and the
+live set ``GET /v1/revocations`` as the integration follows them."""
 
 from __future__ import annotations
 
@@ -36,7 +30,7 @@ async def _login(hass: HomeAssistant, sub: str, sid: str) -> Any:
 
 
 async def test_stream_applies_an_admin_revocation_without_polling(
-    hass: HomeAssistant, revokd: Any, admin: Admin, require_event_stream: None
+    hass: HomeAssistant, revokd: Any, admin: Admin
 ) -> None:
     entry, runtime = await setup_integration(hass, revokd.url, {"poll_interval": 3600})
     rt = await _login(hass, "lena", "s-lena")
@@ -51,7 +45,7 @@ async def test_stream_applies_an_admin_revocation_without_polling(
 
 
 async def test_stream_resync_at_start_removes_what_was_revoked_while_down(
-    hass: HomeAssistant, revokd: Any, admin: Admin, require_event_stream: None
+    hass: HomeAssistant, revokd: Any, admin: Admin
 ) -> None:
     entry, runtime = await setup_integration(hass, revokd.url, {"poll_interval": 3600})
     rt = await _login(hass, "mona", "s-mona")
@@ -75,7 +69,6 @@ async def test_restart_catches_up_with_revocations_made_while_down(
 
     await admin.post("/v1/admin/sessions/revoke", {"iss": ISS, "sid": "s-nina"})
     assert await hass.config_entries.async_setup(entry.entry_id)
-    # Stream (resync) or poll fallback, whichever this binary offers.
     await until(lambda: hass.auth.async_get_refresh_token(rt.id) is None)
     runtime = hass.data["revokd"][entry.entry_id]
     assert runtime.status.connected
