@@ -1,13 +1,12 @@
-"""A stand-in for revokd's coming event-stream contract, in-process.
+"""revokd's event-stream contract, served in-process for edge cases.
 
-The real ``/v1/events`` and ``/v1/revocations`` are being built on another
-branch; until they land, this stub serves exactly the contract the
-integration is written against (hello, revocation events with ids,
-``Last-Event-ID`` resume, ``resync`` then close, ``: keepalive``) so the
-follower's reconnect and resync logic runs in real Home Assistant now.
-Tests against the real binary (``test_event_stream_real.py``) take over
-when it serves the stream. Events are written in awkward pieces on purpose,
-to exercise the parser over a real socket.
+The real binary is what most tests use. This stub serves the same
+contract (hello, revocation events with ids, ``Last-Event-ID`` resume,
+``resync`` then close, ``: keepalive``, ``openapi/revokd.yaml``) but lets a
+test force what revokd does only under load or over time: a log trimmed
+past the client's id, a connection cut between two events. Events are
+written in awkward pieces on purpose, to exercise the parser over a real
+socket.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ class ContractStub:
         self.last_event_ids_seen: list[str | None] = []
         self.registrations: list[dict[str, Any]] = []
         self.live_set_reads = 0
+        # False: /v1/events answers 404, as on a revokd that lacks it.
+        self.stream = True
         # Bumped to end every open stream (drop_streams / shutdown).
         self._generation = 0
         self._streams: set[web.StreamResponse] = set()
@@ -86,6 +87,8 @@ class ContractStub:
         )
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        if not self.stream:
+            raise web.HTTPNotFound
         last = request.headers.get("Last-Event-ID")
         self.last_event_ids_seen.append(last)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

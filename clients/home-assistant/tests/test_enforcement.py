@@ -116,6 +116,50 @@ def test_state_survives_a_round_trip_and_replace_starts_over() -> None:
     assert (copy.tokens, copy.sessions) == ({}, {(ISS, "s")})
 
 
+@pytest.mark.parametrize(
+    ("known", "rev", "recorded"),
+    [
+        ({"kind": "token_revoked", "jti": "x"}, {"kind": "token_revoked", "jti": "x"}, True),
+        ({"kind": "token_revoked", "jti": "x"}, {"kind": "token_revoked", "jti": "y"}, False),
+        (
+            {"kind": "session_revoked", "iss": ISS, "sid": "s"},
+            {"kind": "session_revoked", "iss": "https://other.test/", "sid": "s"},
+            False,
+        ),
+        (
+            {"kind": "subject_disabled", "iss": ISS, "sub": "a"},
+            {"kind": "subject_disabled", "iss": ISS, "sub": "a"},
+            True,
+        ),
+        (
+            {"kind": "subject_revoked_before", "iss": ISS, "sub": "a", "before": 5},
+            {"kind": "subject_revoked_before", "iss": ISS, "sub": "a", "before": 5},
+            True,
+        ),
+        (
+            {"kind": "subject_revoked_before", "iss": ISS, "sub": "a", "before": 5},
+            {"kind": "subject_revoked_before", "iss": ISS, "sub": "a", "before": 6},
+            False,
+        ),
+        ({"kind": "token_revoked", "jti": "x"}, {"kind": "mystery", "jti": "x"}, False),
+    ],
+)
+def test_records_tells_news_from_known_facts(known: dict, rev: dict, recorded: bool) -> None:
+    state = RevocationState()
+    state.apply(known)
+    assert state.records(rev) is recorded
+
+
+def test_disables_finds_users_by_any_of_their_subjects() -> None:
+    state = RevocationState()
+    assert not state.disables(alice())
+    state.apply({"kind": "subject_disabled", "iss": ISS, "sub": "bob"})
+    assert state.disables(bob_oidc_auth())  # by its hass-oidc-auth hash
+    assert not state.disables(alice())
+    state.apply({"kind": "subject_disabled", "iss": ISS, "sub": "alice"})
+    assert state.disables(alice())
+
+
 def test_expired_token_revocations_are_purged() -> None:
     state = RevocationState()
     state.apply({"kind": "token_revoked", "jti": "old", "expires_at": 10})

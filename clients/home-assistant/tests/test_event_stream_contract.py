@@ -1,8 +1,8 @@
 """The follower against the event-stream contract (in-process stub).
 
-See ``contract_stub.py`` for why a stub: the real stream is not on main
-yet. ``test_event_stream_real.py`` runs the same kind of checks against
-the real binary when it serves ``/v1/events``.
+See ``contract_stub.py`` for why a stub next to the real binary: it makes
+on demand what revokd only does under load or over time.
+``test_event_stream_real.py`` runs the follower against the real binary.
 """
 
 from __future__ import annotations
@@ -142,4 +142,59 @@ async def test_disable_deactivates_the_user_and_enable_activates_it_again(
     await contract.push({"kind": "subject_enabled", "iss": ISS, "sub": "gus"})
     await until(lambda: user.is_active)
     assert user.id not in runtime.registry.deactivated_users
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_resync_gives_back_a_user_whose_subject_was_enabled_meanwhile(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    entry, runtime = await setup_integration(hass, url, {"subject_disable": "deactivate_user"})
+    token = await _login(hass, "hal", "s-hal")
+    user = token.user
+    await runtime.async_idle()
+    await until(lambda: runtime.status.mode == "stream")
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "hal"})
+    await until(lambda: not user.is_active)
+
+    # hal is enabled again, but the enabling event is past our position's
+    # retention: the only sign of it is his absence from the live set.
+    contract.live.clear()
+    contract.retention_floor = 10
+    await contract.drop_streams()
+    await until(lambda: user.is_active)
+    assert user.id not in runtime.registry.deactivated_users
+    assert contract.live_set_reads == 2
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_without_a_stream_the_poll_follows_the_live_set_disables_included(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    contract.stream = False
+    entry, runtime = await setup_integration(
+        hass, url, {"subject_disable": "deactivate_user", "poll_interval": 3600}
+    )
+    token = await _login(hass, "ida", "s-ida")
+    user = token.user
+    await runtime.async_idle()
+    await until(lambda: runtime.status.mode == "poll")
+
+    await contract.push({"kind": "subject_disabled", "iss": ISS, "sub": "ida"})
+    await runtime.async_poll_once()
+    await runtime.async_idle()
+    assert hass.auth.async_get_refresh_token(token.id) is None
+    assert not user.is_active
+    # Recorded as a subject fact, for the backstop, until an enable.
+    assert (ISS, "ida") in runtime.registry.state.disabled
+    assert runtime.status.events_applied == 1
+    await runtime.async_poll_once()
+    assert runtime.status.events_applied == 1  # nothing new, nothing counted
+
+    contract.live.clear()  # enabled again
+    await runtime.async_poll_once()
+    await runtime.async_idle()
+    assert user.is_active
+    assert (ISS, "ida") not in runtime.registry.state.disabled
     await hass.config_entries.async_unload(entry.entry_id)

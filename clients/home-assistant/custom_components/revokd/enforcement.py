@@ -144,6 +144,26 @@ class RevocationState:
             if isinstance(before, (int, float)):
                 self.before[(iss, sub)] = max(float(before), self.before.get((iss, sub), 0))
 
+    def records(self, rev: dict[str, Any]) -> bool:
+        """Whether this revocation is recorded already (nothing new in it)."""
+        kind = rev.get("kind")
+        iss, sub, sid = _str(rev, "iss"), _str(rev, "sub"), _str(rev, "sid")
+        if kind == TOKEN_REVOKED:
+            return _str(rev, "jti") in self.tokens
+        if kind == SESSION_REVOKED:
+            return (iss, sid) in self.sessions
+        if kind == SUBJECT_DISABLED:
+            return (iss, sub) in self.disabled
+        if kind == SUBJECT_REVOKED_BEFORE:
+            before = rev.get("before")
+            known = self.before.get((iss, sub)) if iss and sub else None
+            return isinstance(before, (int, float)) and known is not None and known >= before
+        return False
+
+    def disables(self, user: UserView) -> bool:
+        """Whether a recorded subject disable names this user."""
+        return any(user.is_subject(iss, sub) for iss, sub in self.disabled)
+
     def replace(self, live: Iterable[dict[str, Any]]) -> None:
         """Start over from revokd's live set (a resync)."""
         self.__init__()  # type: ignore[misc]

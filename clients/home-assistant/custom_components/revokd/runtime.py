@@ -5,8 +5,9 @@ installs the auth hooks (from then on every known revocation is enforced,
 revokd reachable or not), registers tokens revokd does not know yet, and
 starts one background task that resyncs from the live set and follows the
 event stream, reconnecting with backoff. If this revokd has no event
-stream (404, an older version) the task falls back to checking each
-registered token id every ``poll_interval`` seconds.
+stream (404: an older version, or a proxy that hides it) the task falls
+back to reading the live set every ``poll_interval`` seconds (or, without
+that either, to checking each registered token id).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from .enforcement import (
     SUBJECT_DISABLED,
     TOKEN_REVOKED,
     Plan,
+    RevocationState,
     TokenView,
     UserView,
     plan_for,
@@ -461,12 +463,28 @@ class RevokdRuntime:
         )
         self._notify()
 
-    async def async_resync(self) -> None:
-        """Replace the known state with revokd's live set, enforce it all."""
+    async def async_resync(self, *, count_new: bool = False) -> None:
+        """Replace the known state with revokd's live set, enforce it all.
+
+        ``count_new``: count the revocations we did not know as applied
+        events (the poll fallback, where the live set is the only news).
+        """
         live, as_of = await self.client.async_live_set()
-        self.registry.state.replace(live)
+        before, fresh = self.registry.state, RevocationState()
+        fresh.replace(live)
+        self.registry.state = fresh
         for rev in live:
-            self._apply(rev, counted=False, record=False)
+            self._apply(rev, counted=count_new and not before.records(rev), record=False)
+        # A subject enabled again while we were not listening has simply
+        # left the live set: give its users back what the disable took.
+        users = {user.id: user for user in self._users()}
+        enabled = {
+            user_id
+            for user_id in self.registry.deactivated_users
+            if user_id not in users or not fresh.disables(self._user_view(users[user_id]))
+        }
+        if enabled:
+            self._spawn(self._async_reactivate(enabled), f"{DOMAIN} reactivate")
         self.registry.last_event_id = as_of
         self._need_resync = False
         self.registry.async_schedule_save()
@@ -538,8 +556,21 @@ class RevokdRuntime:
                 await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
 
     async def async_poll_once(self) -> None:
-        """One round of ``/v1/check`` on every registered token still alive."""
+        """One catch-up round without the stream.
+
+        The live set where revokd serves it: it carries every kind of
+        revocation, and a subject enabled again shows as one that left it.
+        Else (an older revokd) ``/v1/check`` on every registered token still
+        alive, which can only say "this token is dead".
+        """
         await self.async_register_pending()
+        try:
+            await self.async_resync(count_new=True)
+        except RevokdNotSupported:
+            await self._async_check_registered()
+        self._set_connected("poll")
+
+    async def _async_check_registered(self) -> None:
         live = {rt.id for rt in self._refresh_tokens()}
         for token_id, entry in list(self.registry.entries.items()):
             if token_id not in live or not entry.registered:
@@ -548,7 +579,7 @@ class RevokdRuntime:
             self._set_connected("poll")
             if result.active:
                 continue
-            # Only the token id is recorded: a poll never sees an
+            # Only the token id is recorded: a check never sees an
             # "enabled again", so subject facts must not outlive it here.
             self.registry.state.apply({"kind": TOKEN_REVOKED, "jti": token_id})
             if result.reason == SUBJECT_DISABLED:
@@ -558,7 +589,6 @@ class RevokdRuntime:
             else:
                 rev = {"kind": TOKEN_REVOKED, "jti": token_id}
             self._apply(rev, counted=True, record=False)
-        self._set_connected("poll")
 
     def wake(self) -> None:
         """Cut the poll wait short (tests, options change)."""
