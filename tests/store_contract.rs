@@ -283,6 +283,7 @@ contract!(
     a_cursor_beyond_the_newest_event_means_resync,
     an_invalid_cursor_after_is_rejected,
     the_live_set_pages_through_live_revocations_only,
+    live_set_pages_are_not_shifted_by_changes_between_them,
     an_invalid_live_set_cursor_is_rejected,
     issuers_sharing_a_sub_or_sid_do_not_collide,
     apply_once_applies_then_ignores_a_replay,
@@ -1130,8 +1131,9 @@ async fn the_live_set_pages_through_live_revocations_only(store: &impl Revocatio
             .expect("page");
         pages += 1;
         assert!(pages < 100, "the cursor must move on");
+        assert!(page.revocations.len() <= 4, "a page holds at most limit");
         if page.next.is_some() {
-            assert!(page.revocations.len() >= 4, "only the last page is short");
+            assert!(page.revocations.len() == 4, "only the last page is short");
         }
         seen.extend(page.revocations);
         match page.next {
@@ -1143,6 +1145,46 @@ async fn the_live_set_pages_through_live_revocations_only(store: &impl Revocatio
     seen.sort_by_key(key);
     expected.sort_by_key(key);
     assert_eq!(seen, expected);
+}
+
+async fn live_set_pages_are_not_shifted_by_changes_between_them(store: &impl RevocationStore) {
+    let t = now();
+    let token = |i: usize| Change::TokenRevoked {
+        jti: jti(&format!("stable-{i}")),
+        expires_at: at(t, 600),
+    };
+    for i in 0..40 {
+        apply(store, token(i), t).await;
+    }
+    let mut seen: Vec<Change> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut round = 0;
+    loop {
+        let page = store
+            .live_page(cursor.as_deref(), 3, t)
+            .await
+            .expect("page");
+        seen.extend(page.revocations);
+        // Between pages, a new revocation lands somewhere in the store's
+        // order: before or after the cursor.
+        round += 1;
+        apply(store, token(1000 + round), t).await;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    // Every revocation live from the first page to the last shows exactly
+    // once; those recorded meanwhile may or may not.
+    for i in 0..40 {
+        let expected = token(i);
+        let count = seen.iter().filter(|c| **c == expected).count();
+        assert_eq!(count, 1, "{expected:?} seen {count} times");
+    }
+    let mut unique = seen.clone();
+    unique.sort_by_key(|c| format!("{c:?}"));
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a revocation served twice");
 }
 
 async fn an_invalid_live_set_cursor_is_rejected(store: &impl RevocationStore) {

@@ -85,6 +85,7 @@ pub struct SubjectStatus {
 #[into_params(parameter_in = Query)]
 pub struct EventsParams {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// Only events older than this id (the `next` of the previous page).
     pub before: Option<String>,

@@ -35,6 +35,7 @@ const RETRY_MS: u64 = 2_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id (as `Last-Event-ID`; the header wins).
     after: Option<String>,
@@ -50,8 +51,8 @@ pub struct EventsQuery {
 /// - With `Last-Event-ID` (or `after`): every event after that id, then
 ///   live ones. When the audit log no longer holds all of them (it keeps
 ///   about `max_events`), an `event: resync` is sent and the stream ends:
-///   re-read the state you care about (e.g. `GET /v1/check` for each token
-///   id you hold), then reconnect without an id.
+///   read the live set again (`GET /v1/revocations`, every page) and
+///   follow from its `as_of`.
 /// - Without: `event: hello` with `{"last_event_id": …}` (the newest id, a
 ///   checkpoint), then live events.
 /// - A `: keepalive` comment every `events.heartbeat`.

@@ -18,11 +18,12 @@ const MAX_PAGE: usize = 1000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LiveParams {
     /// The previous page's `next_cursor`; omit for the first page.
     cursor: Option<String>,
-    /// Revocations per page, 1 to 1000 (default 500). A page may hold
-    /// somewhat more.
+    /// Revocations per page, 1 to 1000 (default 500).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 

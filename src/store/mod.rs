@@ -165,10 +165,9 @@ pub trait RevocationStore {
     /// One page of the live revocations — token and session revocations,
     /// disabled subjects, revoked-before marks; not registrations — in an
     /// order of the store's, from `cursor` (`None`: the start). A page holds
-    /// at least `limit` revocations unless it is the last, and may hold
-    /// somewhat more (Redis reads whole index buckets). A revocation that
-    /// changes while the pages are read may show in its old or new state:
-    /// follow the event stream from before the first page to converge.
+    /// `limit` revocations unless it is the last. A revocation that changes
+    /// while the pages are read may show in its old or new state: follow
+    /// the event stream from before the first page to converge.
     ///
     /// # Errors
     /// [`StoreError::InvalidCursor`] for a cursor this store did not hand

@@ -58,8 +58,10 @@ const READ_CHUNK: u32 = 1024;
 /// overlap.
 const READS_IN_FLIGHT: usize = 3;
 
-/// Buckets read per round trip for a page of the live set.
-const LIVE_CHUNK: u32 = 256;
+/// Buckets read by the first round trip of a page of the live set; each
+/// further one reads twice as many, up to [`LIVE_CHUNK_MAX`].
+const LIVE_CHUNK_FIRST: u32 = 8;
+const LIVE_CHUNK_MAX: u32 = 256;
 
 /// Buckets swept per script run: a few milliseconds of Redis time at 10M.
 const SWEEP_CHUNK: u32 = 64;
@@ -211,37 +213,26 @@ impl RedisStore {
         count: u32,
         now: i64,
     ) -> Result<Vec<FactUpdate>, StoreError> {
+        let mut updates = Vec::new();
+        for reply in &self.hgetall_buckets(first, count).await? {
+            for_each_entry(reply, |field, value| {
+                updates.extend(indexed_state(field, value, now)?);
+                Ok(())
+            })?;
+        }
+        Ok(updates)
+    }
+
+    /// One pipeline of `HGETALL`s: the raw replies for buckets
+    /// `first..first + count`, in bucket order.
+    async fn hgetall_buckets(&self, first: u32, count: u32) -> Result<Vec<Value>, StoreError> {
         let mut pipe = redis::pipe();
         for bucket in first..first.saturating_add(count).min(BUCKETS) {
             pipe.cmd("HGETALL")
                 .arg(format!("{}{bucket:04x}", self.bucket_prefix()));
         }
-        let replies: Vec<Value> = self
-            .run(|mut conn| async move { pipe.query_async(&mut conn).await.map_err(store_error) })
-            .await?;
-        let mut updates = Vec::new();
-        for reply in &replies {
-            let mut entry = |field: &Value, value: &Value| -> Result<(), StoreError> {
-                let field = opt_str(field, "index field")?.unwrap_or_default();
-                let value = opt_str(value, field)?.unwrap_or_default();
-                updates.extend(indexed_state(field, value, now)?);
-                Ok(())
-            };
-            match reply {
-                Value::Array(flat) => {
-                    for pair in flat.chunks_exact(2) {
-                        entry(&pair[0], &pair[1])?;
-                    }
-                }
-                Value::Map(pairs) => {
-                    for (field, value) in pairs {
-                        entry(field, value)?;
-                    }
-                }
-                _ => return Err(corrupt("HGETALL of an index bucket did not return a hash")),
-            }
-        }
-        Ok(updates)
+        self.run(|mut conn| async move { pipe.query_async(&mut conn).await.map_err(store_error) })
+            .await
     }
 
     /// Every mirrored fact from a `SCAN` of the keys themselves, copied
@@ -305,46 +296,80 @@ impl RedisStore {
         Ok(())
     }
 
-    /// One page of live revocations from the index, whole buckets at a
-    /// time from bucket `cursor` (decimal); builds the index first when it
-    /// is not complete.
+    /// One page of live revocations from the index, at most `limit` of
+    /// them (at least one); builds the index first when it is not
+    /// complete.
+    ///
+    /// Pages walk the buckets in order and, inside a bucket, its fields in
+    /// byte order, so a cursor is a bucket plus the last field served from
+    /// it (see [`LiveCursor`]): a revocation recorded or lifted between two
+    /// pages never shifts what the next page starts with.
     ///
     /// # Errors
-    /// Redis is unavailable, the cursor is not a bucket, or an entry is not
-    /// in the index's format.
+    /// Redis is unavailable, the cursor is not one of ours, or an entry is
+    /// not in the index's format.
     pub(super) async fn read_live_page(
         &self,
         cursor: Option<&str>,
         limit: usize,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
-        let mut bucket = match cursor {
-            None => 0,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|b| *b < BUCKETS && text == b.to_string())
-                .ok_or(StoreError::InvalidCursor)?,
+        let limit = limit.max(1);
+        let start = match cursor {
+            None => {
+                if !self.index_complete().await? {
+                    self.build_index(&mut |_| {}).await?;
+                }
+                LiveCursor {
+                    bucket: 0,
+                    after: None,
+                }
+            }
+            Some(text) => LiveCursor::decode(text).ok_or(StoreError::InvalidCursor)?,
         };
-        if bucket == 0 && !self.index_complete().await? {
-            self.build_index(&mut |_| {}).await?;
-        }
-        let mut revocations = Vec::new();
-        while bucket < BUCKETS && revocations.len() < limit {
-            let updates = self
-                .clone()
-                .read_buckets(bucket, LIVE_CHUNK, now.as_secs())
-                .await?;
-            revocations.extend(
-                updates
-                    .into_iter()
-                    .filter_map(|update| live_change(update, now)),
-            );
-            bucket = (bucket + LIVE_CHUNK).min(BUCKETS);
+        let mut revocations = Vec::with_capacity(limit.min(1024));
+        let mut bucket = start.bucket;
+        let mut after = start.after;
+        // Few buckets first (a large set fills a page from a handful),
+        // more while they come back sparse.
+        let mut chunk = LIVE_CHUNK_FIRST;
+        while bucket < BUCKETS {
+            let replies = self.hgetall_buckets(bucket, chunk).await?;
+            for reply in &replies {
+                let mut entries = Vec::new();
+                for_each_entry(reply, |field, value| {
+                    entries.push((field.to_owned(), value.to_owned()));
+                    Ok(())
+                })?;
+                entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                for (field, value) in entries {
+                    if after.as_deref().is_some_and(|last| field.as_str() <= last) {
+                        continue;
+                    }
+                    let live = indexed_state(&field, &value, now.as_secs())?
+                        .and_then(|update| live_change(update, now));
+                    if let Some(change) = live {
+                        revocations.push(change);
+                        if revocations.len() == limit {
+                            let next = LiveCursor {
+                                bucket,
+                                after: Some(field),
+                            };
+                            return Ok(LivePage {
+                                revocations,
+                                next: Some(next.encode()),
+                            });
+                        }
+                    }
+                }
+                bucket += 1;
+                after = None;
+            }
+            chunk = (chunk * 2).min(LIVE_CHUNK_MAX);
         }
         Ok(LivePage {
             revocations,
-            next: (bucket < BUCKETS).then(|| bucket.to_string()),
+            next: None,
         })
     }
 
@@ -383,6 +408,62 @@ impl RedisStore {
             }
         }
         Ok(dropped)
+    }
+}
+
+/// Calls `entry` with each `(field, value)` of an `HGETALL` reply (RESP2
+/// flat array or RESP3 map).
+fn for_each_entry(
+    reply: &Value,
+    mut entry: impl FnMut(&str, &str) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut pair = |field: &Value, value: &Value| {
+        let field = opt_str(field, "index field")?.unwrap_or_default();
+        let value = opt_str(value, field)?.unwrap_or_default();
+        entry(field, value)
+    };
+    match reply {
+        Value::Array(flat) => flat.chunks_exact(2).try_for_each(|kv| pair(&kv[0], &kv[1])),
+        Value::Map(pairs) => pairs.iter().try_for_each(|(k, v)| pair(k, v)),
+        _ => Err(corrupt("HGETALL of an index bucket did not return a hash")),
+    }
+}
+
+/// Where a page of the live set resumes: a bucket, and the last field
+/// already served from it (none: the bucket from its start). Written
+/// `{bucket}` or `{bucket}.{hex of the field}`.
+#[derive(Debug, PartialEq, Eq)]
+struct LiveCursor {
+    bucket: u32,
+    after: Option<String>,
+}
+
+impl LiveCursor {
+    fn encode(&self) -> String {
+        match &self.after {
+            None => self.bucket.to_string(),
+            Some(field) => format!("{}.{}", self.bucket, hex::encode(field)),
+        }
+    }
+
+    /// `None` for anything [`Self::encode`] does not write.
+    fn decode(text: &str) -> Option<Self> {
+        let (bucket_text, field) = match text.split_once('.') {
+            None => (text, None),
+            Some((bucket, hex_field)) => {
+                let bytes = hex::decode(hex_field).ok()?;
+                let field = String::from_utf8(bytes).ok()?;
+                if field.is_empty() || hex_field != hex::encode(&field) {
+                    return None;
+                }
+                (bucket, Some(field))
+            }
+        };
+        let bucket = bucket_text.parse::<u32>().ok()?;
+        (bucket < BUCKETS && bucket_text == bucket.to_string()).then_some(Self {
+            bucket,
+            after: field,
+        })
     }
 }
 
@@ -438,6 +519,39 @@ fn glob_escape(prefix: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::TokenId;
+
+    #[test]
+    fn live_cursors_round_trip_and_refuse_anything_else() {
+        for cursor in [
+            LiveCursor {
+                bucket: 0,
+                after: None,
+            },
+            LiveCursor {
+                bucket: BUCKETS - 1,
+                after: Some("tok:a.b:c\n\u{e9}".into()),
+            },
+        ] {
+            assert_eq!(LiveCursor::decode(&cursor.encode()), Some(cursor));
+        }
+        assert_eq!(LiveCursor::decode("12").unwrap().bucket, 12);
+        for bad in [
+            "",
+            "65536",
+            "012",
+            "+1",
+            "-1",
+            "1.",
+            "1.zz",
+            "1.6",
+            "1.746F6B",
+            "x.746f6b",
+            "1.746f6b.00",
+            "1.ff",
+        ] {
+            assert_eq!(LiveCursor::decode(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn match_patterns_escape_globs() {
