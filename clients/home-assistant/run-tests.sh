@@ -11,7 +11,7 @@
 #             (the newest release that installs on this machine's Python)
 # HA_TESTS=pinned|latest|all (default all) picks the sets. With no Python 3.13
 # the latest set is skipped with a message, or fails the run when
-# REVOKD_HA_REQUIRE_LATEST=1 (CI, where the machine image has it).
+# HA_TESTS_REQUIRE_LATEST=1 (CI, where the machine image has it).
 # PYTHON= and PYTHON_LATEST= choose the interpreters. Extra arguments go to
 # pytest (both sets); --install-only sets up the venvs and stops (CI's
 # install step).
@@ -82,9 +82,9 @@ if [[ -n $want_latest ]]; then
   python_latest=$(find_python_latest)
   if [[ -n $python_latest ]]; then
     ensure_venv .venv-latest "$python_latest" requirements_test_latest.txt
-  elif [[ ${REVOKD_HA_REQUIRE_LATEST:-} == 1 ]]; then
+  elif [[ ${HA_TESTS_REQUIRE_LATEST:-} == 1 ]]; then
     echo "no Python 3.13 found (PYTHON_LATEST=, python3.13, pyenv), and" \
-      "REVOKD_HA_REQUIRE_LATEST=1: the latest Home Assistant set cannot run" >&2
+      "HA_TESTS_REQUIRE_LATEST=1: the latest Home Assistant set cannot run" >&2
     exit 1
   else
     echo "--- latest Home Assistant set skipped: no Python 3.13" \
