@@ -19,9 +19,9 @@ use common::redis_server::RedisServer;
 use deadpool_redis::redis as raw_redis;
 use futures_util::future::join_all;
 use revokd::domain::{
-    BoundFacts, Change, CheckRequest, Event, EventId, EventPage, Facts, Issuer, Lookup, Note,
-    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
-    SubjectId, TokenId, UnixTime, Verdict, decide,
+    BoundFacts, Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, Facts, Issuer,
+    Lookup, Note, Provenance, Reason, Registration, SeenKey, Session, SessionId,
+    SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict, decide,
 };
 use revokd::mirror::FactUpdate;
 use revokd::store::{
@@ -284,6 +284,7 @@ contract!(
     an_invalid_cursor_after_is_rejected,
     the_live_set_pages_through_live_revocations_only,
     live_set_pages_are_not_shifted_by_changes_between_them,
+    the_live_set_of_some_kinds_holds_those_only,
     an_invalid_live_set_cursor_is_rejected,
     issuers_sharing_a_sub_or_sid_do_not_collide,
     apply_once_applies_then_ignores_a_replay,
@@ -1126,7 +1127,7 @@ async fn the_live_set_pages_through_live_revocations_only(store: &impl Revocatio
     let mut pages = 0;
     loop {
         let page = store
-            .live_page(cursor.as_deref(), 4, read_at)
+            .live_page(cursor.as_deref(), 4, ChangeKinds::ALL, read_at)
             .await
             .expect("page");
         pages += 1;
@@ -1161,7 +1162,7 @@ async fn live_set_pages_are_not_shifted_by_changes_between_them(store: &impl Rev
     let mut round = 0;
     loop {
         let page = store
-            .live_page(cursor.as_deref(), 3, t)
+            .live_page(cursor.as_deref(), 3, ChangeKinds::ALL, t)
             .await
             .expect("page");
         seen.extend(page.revocations);
@@ -1187,9 +1188,95 @@ async fn live_set_pages_are_not_shifted_by_changes_between_them(store: &impl Rev
     assert_eq!(unique.len(), seen.len(), "a revocation served twice");
 }
 
+async fn the_live_set_of_some_kinds_holds_those_only(store: &impl RevocationStore) {
+    let t = now();
+    let mut tokens = Vec::new();
+    for i in 0..25 {
+        let change = Change::TokenRevoked {
+            jti: jti(&format!("many-{i}")),
+            expires_at: at(t, 600),
+        };
+        apply(store, change.clone(), t).await;
+        tokens.push(change);
+    }
+    let mut people = vec![
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 600),
+        },
+        Change::SessionRevoked {
+            session: session(IDP_B, "s2"),
+            expires_at: at(t, 600),
+        },
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: None,
+        },
+        Change::SubjectRevokedBefore {
+            subject: subject(IDP_U, "bob"),
+            before: at(t, -10),
+            expires_at: at(t, 600),
+        },
+    ];
+    for change in &people {
+        apply(store, change.clone(), t).await;
+    }
+    // A binding is never a revocation, whatever the kinds.
+    register(
+        store,
+        &registration(IDP_A, Some("s9"), "carol", &["app-1"], at(t, 600)),
+        t,
+    )
+    .await;
+
+    let read = |kinds: &'static str, limit| async move {
+        let kinds: ChangeKinds = kinds.parse().unwrap();
+        let mut seen: Vec<Change> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let page = store
+                .live_page(cursor.as_deref(), limit, kinds, t)
+                .await
+                .expect("page");
+            assert!(
+                page.revocations.len() <= limit,
+                "a page holds at most limit"
+            );
+            if page.next.is_some() {
+                assert_eq!(page.revocations.len(), limit, "only the last page is short");
+            }
+            seen.extend(page.revocations);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => {
+                    seen.sort_by_key(|c| format!("{c:?}"));
+                    return seen;
+                }
+            }
+        }
+        panic!("the cursor must move on");
+    };
+    people.sort_by_key(|c| format!("{c:?}"));
+    tokens.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(
+        read("session_revoked,subject_disabled,subject_revoked_before", 2).await,
+        people
+    );
+    assert_eq!(read("token_revoked", 7).await, tokens);
+    let sessions: Vec<Change> = people
+        .iter()
+        .filter(|c| matches!(c, Change::SessionRevoked { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(read("session_revoked", 1).await, sessions);
+    assert_eq!(read("subject_enabled", 5).await, Vec::<Change>::new());
+}
+
 async fn an_invalid_live_set_cursor_is_rejected(store: &impl RevocationStore) {
     for cursor in ["zz", "", "99999999", "-1", "not a cursor"] {
-        let result = store.live_page(Some(cursor), 10, now()).await;
+        let result = store
+            .live_page(Some(cursor), 10, ChangeKinds::ALL, now())
+            .await;
         assert!(
             matches!(result, Err(StoreError::InvalidCursor)),
             "{cursor:?}: {result:?}"

@@ -77,6 +77,58 @@ impl ChangeKind {
     }
 }
 
+impl std::str::FromStr for ChangeKind {
+    type Err = UnknownKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownKind(text.to_owned()))
+    }
+}
+
+/// A name that is not one of [`ChangeKind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown kind `{0}`")]
+pub struct UnknownKind(pub String);
+
+/// A set of [`ChangeKind`]s: which revocations a reader wants. A reader
+/// that only needs facts about people (an app that knows its own few
+/// token ids) leaves out `token_revoked`, which may be millions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeKinds(u8);
+
+impl ChangeKinds {
+    pub const ALL: Self = Self((1 << ChangeKind::ALL.len()) - 1);
+
+    pub const fn contains(self, kind: ChangeKind) -> bool {
+        self.0 & Self::bit(kind) != 0
+    }
+
+    const fn bit(kind: ChangeKind) -> u8 {
+        1 << kind as u8
+    }
+}
+
+impl FromIterator<ChangeKind> for ChangeKinds {
+    fn from_iter<I: IntoIterator<Item = ChangeKind>>(kinds: I) -> Self {
+        Self(kinds.into_iter().fold(0, |set, kind| set | Self::bit(kind)))
+    }
+}
+
+impl std::str::FromStr for ChangeKinds {
+    type Err = UnknownKind;
+
+    /// A comma-separated list of kind names, e.g.
+    /// `session_revoked,subject_disabled`; at least one.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.split(',')
+            .map(str::parse::<ChangeKind>)
+            .collect::<Result<Self, _>>()
+    }
+}
+
 impl Change {
     pub const fn kind(&self) -> ChangeKind {
         match self {
@@ -170,6 +222,32 @@ pub struct EventPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_lists_parse_and_refuse_unknown_names() {
+        let kinds: ChangeKinds = "session_revoked,subject_disabled".parse().unwrap();
+        assert!(kinds.contains(ChangeKind::SessionRevoked));
+        assert!(kinds.contains(ChangeKind::SubjectDisabled));
+        assert!(!kinds.contains(ChangeKind::TokenRevoked));
+        assert!(!kinds.contains(ChangeKind::SubjectRevokedBefore));
+        for kind in ChangeKind::ALL {
+            assert!(ChangeKinds::ALL.contains(kind));
+            assert_eq!(kind.as_str().parse::<ChangeKind>(), Ok(kind));
+        }
+        for bad in [
+            "",
+            "session_revoked,",
+            "tokens",
+            "Token_Revoked",
+            "token_revoked, session_revoked",
+        ] {
+            assert!(bad.parse::<ChangeKinds>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            "token_revoked,nope".parse::<ChangeKinds>(),
+            Err(UnknownKind("nope".into()))
+        );
+    }
     use crate::domain::{Issuer, SubjectId};
 
     #[test]

@@ -9,7 +9,7 @@ use super::auth::ClientKey;
 use super::error::{ApiError, ErrorBody};
 use super::extract::QueryParams;
 use super::state::AppState;
-use crate::domain::{Change, UnixTime};
+use crate::domain::{Change, ChangeKind, ChangeKinds, UnixTime};
 use crate::events::newest_event_id;
 use crate::store::{RevocationStore, StoreError};
 
@@ -25,6 +25,12 @@ pub struct LiveParams {
     /// Revocations per page, 1 to 1000 (default 500).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// Only these kinds, comma-separated (default: all). An app that
+    /// knows its own token ids can ask for
+    /// `session_revoked,subject_disabled,subject_revoked_before` and check
+    /// its ids one by one instead of reading every token revocation.
+    #[param(example = "session_revoked,subject_disabled,subject_revoked_before")]
+    kinds: Option<String>,
 }
 
 /// One page of the live set.
@@ -50,7 +56,7 @@ pub struct LivePageBody {
     params(LiveParams),
     responses(
         (status = 200, description = "A page", body = LivePageBody),
-        (status = 400, description = "`limit` out of range or `cursor` not one of this revokd's", body = ErrorBody),
+        (status = 400, description = "`limit` out of range, an unknown kind in `kinds`, or `cursor` not one of this revokd's", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 503, description = "Store unavailable; retry", body = ErrorBody),
     ),
@@ -62,18 +68,31 @@ pub async fn get_revocations(
     state: web::Data<AppState>,
     params: QueryParams<LiveParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let LiveParams { cursor, limit } = params.0;
+    let LiveParams {
+        cursor,
+        limit,
+        kinds,
+    } = params.0;
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(format!(
             "`limit` must be between 1 and {MAX_PAGE}"
         )));
     }
+    let kinds = match kinds {
+        None => ChangeKinds::ALL,
+        Some(text) => text.parse::<ChangeKinds>().map_err(|unknown| {
+            ApiError::invalid(format!(
+                "`kinds`: {unknown}; a comma-separated list of {}",
+                ChangeKind::ALL.map(ChangeKind::as_str).join(", ")
+            ))
+        })?,
+    };
     let store = state.revocations.store();
     let as_of = newest_event_id(store).await?;
     let cursor = cursor.filter(|c| !c.is_empty());
     let page = match store
-        .live_page(cursor.as_deref(), limit, UnixTime::now())
+        .live_page(cursor.as_deref(), limit, kinds, UnixTime::now())
         .await
     {
         Err(StoreError::InvalidCursor) => {

@@ -41,9 +41,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_change};
 use crate::domain::{
-    BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Reason,
-    Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding, TokenId,
-    UnixTime,
+    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance,
+    Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding,
+    TokenId, UnixTime,
 };
 use crate::mirror::FactUpdate;
 
@@ -231,10 +231,11 @@ impl RevocationStore for EmbeddedStore {
         &self,
         cursor: Option<&str>,
         limit: usize,
+        kinds: ChangeKinds,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
         let after = cursor.map(decode_cursor).transpose()?;
-        self.blocking(move |db| read_live_page(db, after.as_deref(), limit, now))
+        self.blocking(move |db| read_live_page(db, after, limit, kinds, now))
             .await
     }
 
@@ -1006,41 +1007,59 @@ fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
         .ok_or(StoreError::InvalidCursor)
 }
 
-/// Live revocations in key order, strictly after `after`.
+/// Live revocations of `kinds` in key order, strictly after `after`.
 fn read_live_page(
     db: &Database,
-    after: Option<&str>,
+    after: Option<String>,
     limit: usize,
+    kinds: ChangeKinds,
     now: UnixTime,
 ) -> Result<LivePage, StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
     let facts = txn.open_table(FACTS).map_err(db_error)?;
-    let rows = match after {
-        Some(after) => facts.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
-        None => facts.range::<&str>(..),
-    }
-    .map_err(db_error)?;
+    let mut from = after.map(Bound::Excluded);
     let mut revocations = Vec::new();
-    for row in rows {
-        let (name, value) = row.map_err(db_error)?;
-        let name = name.value();
-        let Some(key) = MirroredKey::decode(name) else {
-            continue;
-        };
-        if let Some(change) = live_change(fact_update(&key, Some(value.value())), now) {
-            revocations.push(change);
-            if revocations.len() == limit {
+    // Keys sort by namespace (`tok:`, `ses:`, ...): a namespace this page
+    // does not want is skipped whole, with a new range after its last key.
+    loop {
+        let lower = from
+            .as_ref()
+            .map_or(Bound::Unbounded, |b| b.as_ref().map(String::as_str));
+        let mut skip_to = None;
+        for row in facts
+            .range::<&str>((lower, Bound::Unbounded))
+            .map_err(db_error)?
+        {
+            let (name, value) = row.map_err(db_error)?;
+            let name = name.value();
+            if !MirroredKey::live_kind(name).is_some_and(|kind| kinds.contains(kind)) {
+                let namespace = name.split_once(':').map_or(name, |(ns, _)| ns);
+                skip_to = Some(format!("{namespace};"));
+                break;
+            }
+            let Some(key) = MirroredKey::decode(name) else {
+                continue;
+            };
+            if let Some(change) = live_change(fact_update(&key, Some(value.value())), now) {
+                revocations.push(change);
+                if revocations.len() == limit {
+                    return Ok(LivePage {
+                        revocations,
+                        next: Some(hex::encode(name)),
+                    });
+                }
+            }
+        }
+        match skip_to {
+            Some(next) => from = Some(Bound::Included(next)),
+            None => {
                 return Ok(LivePage {
                     revocations,
-                    next: Some(hex::encode(name)),
+                    next: None,
                 });
             }
         }
     }
-    Ok(LivePage {
-        revocations,
-        next: None,
-    })
 }
 
 /// The encoded keys of a [`Lookup`], owned so they can move to the blocking

@@ -10,7 +10,9 @@
 //! through keys built here and look up through keys built there, so the two
 //! cannot drift apart unnoticed.
 
-use crate::domain::{Change, Issuer, SeenKey, Session, SessionId, Subject, SubjectId, TokenId};
+use crate::domain::{
+    Change, ChangeKind, Issuer, SeenKey, Session, SessionId, Subject, SubjectId, TokenId,
+};
 
 /// One fact a store may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,23 @@ impl MirroredKey {
             Change::SubjectRevokedBefore { subject, .. } => {
                 Self::SubjectRevokedBefore(subject.clone())
             }
+        }
+    }
+
+    /// The kind of revocation that keys named `text` record, from the
+    /// namespace alone (no parsing): `None` for bindings, seen markers,
+    /// registrations and anything else. Every key of a namespace sorts
+    /// before `{namespace};`, so a reader can skip a whole namespace.
+    pub fn live_kind(text: &str) -> Option<ChangeKind> {
+        match text
+            .split_once(':')
+            .map_or(text, |(namespace, _)| namespace)
+        {
+            "tok" => Some(ChangeKind::TokenRevoked),
+            "ses" => Some(ChangeKind::SessionRevoked),
+            "dis" => Some(ChangeKind::SubjectDisabled),
+            "rb" => Some(ChangeKind::SubjectRevokedBefore),
+            _ => None,
         }
     }
 

@@ -25,8 +25,8 @@ pub use redis::{
 };
 
 use crate::domain::{
-    Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance, Registration, SeenKey,
-    SessionId, SessionRegistration, TokenId, UnixTime,
+    Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance,
+    Registration, SeenKey, SessionId, SessionRegistration, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
 use crate::mirror::FactUpdate;
@@ -162,12 +162,14 @@ pub trait RevocationStore {
         limit: usize,
     ) -> impl Future<Output = Result<Option<Vec<Event>>, StoreError>> + Send;
 
-    /// One page of the live revocations — token and session revocations,
-    /// disabled subjects, revoked-before marks; not registrations — in an
-    /// order of the store's, from `cursor` (`None`: the start). A page holds
-    /// `limit` revocations unless it is the last. A revocation that changes
-    /// while the pages are read may show in its old or new state: follow
-    /// the event stream from before the first page to converge.
+    /// One page of the live revocations of `kinds` — token and session
+    /// revocations, disabled subjects, revoked-before marks; not
+    /// registrations — in an order of the store's, from `cursor` (`None`:
+    /// the start). A page holds `limit` revocations unless it is the last.
+    /// A revocation that changes while the pages are read may show in its
+    /// old or new state: follow the event stream from before the first page
+    /// to converge. A cursor may be used with other `kinds` than the page
+    /// that handed it out.
     ///
     /// # Errors
     /// [`StoreError::InvalidCursor`] for a cursor this store did not hand
@@ -176,6 +178,7 @@ pub trait RevocationStore {
         &self,
         cursor: Option<&str>,
         limit: usize,
+        kinds: ChangeKinds,
         now: UnixTime,
     ) -> impl Future<Output = Result<LivePage, StoreError>> + Send;
 
@@ -379,10 +382,11 @@ impl RevocationStore for Store {
         &self,
         cursor: Option<&str>,
         limit: usize,
+        kinds: ChangeKinds,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
         self.timed("live_page", async {
-            dispatch!(self, s => s.live_page(cursor, limit, now))
+            dispatch!(self, s => s.live_page(cursor, limit, kinds, now))
         })
         .await
     }

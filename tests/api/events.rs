@@ -359,12 +359,45 @@ async fn the_live_set_then_the_stream_miss_nothing(backend: Backend) {
     assert_eq!(next_revocation(&mut sse).await.1, "after-listing");
 }
 
+async fn the_live_set_can_leave_out_token_revocations(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..5 {
+        revoke(&app, &format!("t{i}")).await;
+    }
+    app.admin_ok(
+        "/v1/admin/sessions/revoke",
+        &json!({"iss": crate::helpers::ISS, "sid": "s-1"}),
+    )
+    .await;
+    let response = live_page(
+        &app,
+        &[(
+            "kinds",
+            "session_revoked,subject_disabled,subject_revoked_before",
+        )],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await.expect("JSON");
+    let kinds: Vec<&str> = page["revocations"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|item| item["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["session_revoked"], "{page}");
+    assert_eq!(page["next_cursor"], Value::Null);
+}
+
 async fn a_bad_live_set_request_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     for (query, needle) in [
         (&[("limit", "0")][..], "limit"),
         (&[("limit", "1001")][..], "limit"),
         (&[("cursor", "nonsense")][..], "cursor"),
+        (&[("kinds", "")][..], "kinds"),
+        (&[("kinds", "sessions")][..], "unknown kind `sessions`"),
+        (&[("kinds", "session_revoked,")][..], "kinds"),
     ] {
         let response = live_page(&app, query).await;
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_request", needle).await;
@@ -380,6 +413,7 @@ async fn a_bad_live_set_request_is_refused(backend: Backend) {
 
 on_both_stores!(
     the_live_set_then_the_stream_miss_nothing,
+    the_live_set_can_leave_out_token_revocations,
     a_bad_live_set_request_is_refused,
     a_stream_that_falls_behind_catches_up_from_the_store,
     live_revocations_arrive_in_order_with_ids,

@@ -43,7 +43,7 @@ use futures_util::StreamExt;
 
 use super::feed::{BINDING_FIELDS, FeedPosition, binding_update, fact_update, state_of};
 use super::{NEVER, RedisStore, corrupt, opt_str, store_error};
-use crate::domain::UnixTime;
+use crate::domain::{ChangeKinds, UnixTime};
 use crate::mirror::FactUpdate;
 use crate::store::{LivePage, MirroredKey, StoreError, live_change};
 
@@ -296,9 +296,9 @@ impl RedisStore {
         Ok(())
     }
 
-    /// One page of live revocations from the index, at most `limit` of
-    /// them (at least one); builds the index first when it is not
-    /// complete.
+    /// One page of live revocations of `kinds` from the index, at most
+    /// `limit` of them (at least one); builds the index first when it is
+    /// not complete.
     ///
     /// Pages walk the buckets in order and, inside a bucket, its fields in
     /// byte order, so a cursor is a bucket plus the last field served from
@@ -312,6 +312,7 @@ impl RedisStore {
         &self,
         cursor: Option<&str>,
         limit: usize,
+        kinds: ChangeKinds,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
         let limit = limit.max(1);
@@ -338,7 +339,10 @@ impl RedisStore {
             for reply in &replies {
                 let mut entries = Vec::new();
                 for_each_entry(reply, |field, value| {
-                    entries.push((field.to_owned(), value.to_owned()));
+                    // Kinds not asked for are dropped before any parsing.
+                    if MirroredKey::live_kind(field).is_some_and(|kind| kinds.contains(kind)) {
+                        entries.push((field.to_owned(), value.to_owned()));
+                    }
                     Ok(())
                 })?;
                 entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -83,8 +83,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
-    BoundFacts, Change, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Provenance, Reason,
-    Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId, UnixTime,
+    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Note,
+    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId,
+    UnixTime,
 };
 use crate::mirror::FactUpdate;
 
@@ -1242,9 +1243,10 @@ impl RevocationStore for RedisStore {
         &self,
         cursor: Option<&str>,
         limit: usize,
+        kinds: ChangeKinds,
         now: UnixTime,
     ) -> Result<LivePage, StoreError> {
-        self.read_live_page(cursor, limit, now).await
+        self.read_live_page(cursor, limit, kinds, now).await
     }
 
     async fn read_states(&self, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, StoreError> {
