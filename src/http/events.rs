@@ -54,7 +54,8 @@ pub struct EventsQuery {
 ///   read the live set again (`GET /v1/revocations`, every page) and
 ///   follow from its `as_of`.
 /// - Without: `event: hello` with `{"last_event_id": …}` (the newest id, a
-///   checkpoint), then live events.
+///   checkpoint; with an empty log, the id before the first event), then
+///   live events.
 /// - A `: keepalive` comment every `events.heartbeat`.
 #[utoipa::path(
     tag = "events",
@@ -117,9 +118,11 @@ pub async fn get_events(
             }
         }
         None => {
-            let newest = newest_event_id(&store).await?;
-            first.push(hello_frame(newest.as_ref()));
-            (newest.unwrap_or_else(|| beginning(&store)), true)
+            let newest = newest_event_id(&store)
+                .await?
+                .unwrap_or_else(|| beginning(&store));
+            first.push(hello_frame(&newest));
+            (newest, true)
         }
     };
 
@@ -276,8 +279,8 @@ fn event_frame(event: &Event) -> Bytes {
     ))
 }
 
-fn hello_frame(newest: Option<&EventId>) -> Bytes {
-    let data = serde_json::json!({ "last_event_id": newest.map(|id| id.0.as_str()) });
+fn hello_frame(newest: &EventId) -> Bytes {
+    let data = serde_json::json!({ "last_event_id": newest.0 });
     Bytes::from(format!("retry: {RETRY_MS}\nevent: hello\ndata: {data}\n\n"))
 }
 
@@ -323,8 +326,8 @@ mod tests {
     }
 
     #[test]
-    fn hello_carries_the_checkpoint_or_null() {
-        let hello = String::from_utf8(hello_frame(Some(&EventId("7-0".into()))).to_vec()).unwrap();
+    fn hello_carries_the_checkpoint() {
+        let hello = String::from_utf8(hello_frame(&EventId("7-0".into())).to_vec()).unwrap();
         assert!(
             hello.contains("event: hello\ndata: {\"last_event_id\":\"7-0\"}\n\n"),
             "{hello}"
@@ -333,7 +336,5 @@ mod tests {
             !hello.contains("\nid:"),
             "hello must not move the client's Last-Event-ID"
         );
-        let empty = String::from_utf8(hello_frame(None).to_vec()).unwrap();
-        assert!(empty.contains("{\"last_event_id\":null}"));
     }
 }

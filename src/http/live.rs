@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::QueryParams;
 use super::state::AppState;
 use crate::domain::{Change, ChangeKind, ChangeKinds, UnixTime};
-use crate::events::newest_event_id;
+use crate::events::{beginning, newest_event_id};
 use crate::store::{RevocationStore, StoreError};
 
 const DEFAULT_PAGE: usize = 500;
@@ -41,10 +41,11 @@ pub struct LivePageBody {
     revocations: Vec<Change>,
     /// Pass as `cursor` for the next page; `null` after the last.
     next_cursor: Option<String>,
-    /// The newest event id before this page was read. Read every page,
-    /// then follow `/v1/events` with the first page's `as_of` as
-    /// `Last-Event-ID`: nothing is missed (replayed events are harmless).
-    as_of: Option<String>,
+    /// The newest event id before this page was read (with an empty log,
+    /// the id before the first event). Read every page, then follow
+    /// `/v1/events` with the first page's `as_of` as `Last-Event-ID`:
+    /// nothing is missed (replayed events are harmless).
+    as_of: String,
 }
 
 /// The live revocations, paged.
@@ -89,7 +90,9 @@ pub async fn get_revocations(
         })?,
     };
     let store = state.revocations.store();
-    let as_of = newest_event_id(store).await?;
+    let as_of = newest_event_id(store)
+        .await?
+        .unwrap_or_else(|| beginning(store));
     let cursor = cursor.filter(|c| !c.is_empty());
     let page = match store
         .live_page(cursor.as_deref(), limit, kinds, UnixTime::now())
@@ -105,6 +108,6 @@ pub async fn get_revocations(
         .json(LivePageBody {
             revocations: page.revocations,
             next_cursor: page.next,
-            as_of: as_of.map(|id| id.0),
+            as_of: as_of.0,
         }))
 }
