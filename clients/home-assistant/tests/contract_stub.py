@@ -28,6 +28,10 @@ class ContractStub:
         self.last_event_ids_seen: list[str | None] = []
         self.registrations: list[dict[str, Any]] = []
         self.live_set_reads = 0
+        self.kinds_asked: list[str | None] = []
+        # False: `kinds` is refused (400), as by a revokd without the filter.
+        self.kinds_supported = True
+        self.checks: list[str] = []
         # False: /v1/events answers 404, as on a revokd that lacks it.
         self.stream = True
         # Bumped to end every open stream (drop_streams / shutdown).
@@ -41,8 +45,9 @@ class ContractStub:
         self.app.router.add_get("/v1/events", self._events)
 
     @property
-    def head(self) -> str | None:
-        return str(len(self.log)) if self.log else None
+    def head(self) -> str:
+        """The newest id; with an empty log, "0": the id before the first."""
+        return str(len(self.log))
 
     async def push(self, rev: dict[str, Any], *, live: bool = True) -> str:
         """Record a revocation and stream it to open connections."""
@@ -63,7 +68,14 @@ class ContractStub:
     async def _ready(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ready"})
 
-    async def _check(self, _: web.Request) -> web.Response:
+    async def _check(self, request: web.Request) -> web.Response:
+        self.checks.append(request.query["jti"])
+        revoked = any(
+            rev.get("kind") == "token_revoked" and rev.get("jti") == request.query["jti"]
+            for rev in self.live
+        )
+        if revoked:
+            return web.json_response({"active": False, "reason": "token_revoked"})
         return web.json_response({"active": True})
 
     async def _register(self, request: web.Request) -> web.Response:
@@ -76,8 +88,16 @@ class ContractStub:
         limit = min(limit, 2)  # force pagination
         if start == 0:
             self.live_set_reads += 1
-        page = self.live[start : start + limit]
-        more = start + limit < len(self.live)
+            self.kinds_asked.append(request.query.get("kinds"))
+        kinds = request.query.get("kinds")
+        if kinds and not self.kinds_supported:
+            return web.json_response(
+                {"error": "invalid_request", "error_description": "unknown field `kinds`"},
+                status=400,
+            )
+        live = [r for r in self.live if not kinds or r["kind"] in kinds.split(",")]
+        page = live[start : start + limit]
+        more = start + limit < len(live)
         return web.json_response(
             {
                 "revocations": page,

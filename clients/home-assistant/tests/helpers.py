@@ -119,7 +119,11 @@ async def settle(hass: HomeAssistant, runtime: Any, admin: Any) -> None:
         return
     status, body = await admin.call("GET", "/v1/admin/events", params={"limit": "1"})
     assert status == 200, body
-    newest = body["events"][0]["id"] if body["events"] else None
+    if not body["events"]:
+        await runtime.async_idle()
+        await hass.async_block_till_done()
+        return
+    newest = body["events"][0]["id"]
     for _ in range(200):
         await runtime.async_idle()
         await hass.async_block_till_done()

@@ -198,3 +198,53 @@ async def test_without_a_stream_the_poll_follows_the_live_set_disables_included(
     assert user.is_active
     assert (ISS, "ida") not in runtime.registry.state.disabled
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_resync_reads_people_facts_and_checks_only_our_own_token_ids(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    entry, runtime = await setup_integration(hass, url)
+    ours = await _login(hass, "jay", "s-jay")
+    await runtime.async_idle()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+    # While Home Assistant is down: our token is revoked by id, among many
+    # token revocations of other apps, and a session of someone else ends.
+    await contract.push({"kind": "token_revoked", "jti": ours.id})
+    for i in range(20):
+        await contract.push({"kind": "token_revoked", "jti": f"other-app-{i}"})
+    await contract.push({"kind": "session_revoked", "iss": ISS, "sid": "s-elsewhere"})
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    runtime = hass.data["revokd"][entry.entry_id]
+    await until(lambda: hass.auth.async_get_refresh_token(ours.id) is None)
+    await until(lambda: runtime.status.mode == "stream")
+    assert contract.kinds_asked[-1] == "session_revoked,subject_disabled,subject_revoked_before"
+    assert ours.id in contract.checks
+    state = runtime.registry.state
+    assert set(state.tokens) == {ours.id}
+    assert state.sessions == {(ISS, "s-elsewhere")}
+
+    # On the stream too, another app's token revocation is not ours to keep.
+    await contract.push({"kind": "token_revoked", "jti": "other-app-live"})
+    await contract.push({"kind": "session_revoked", "iss": ISS, "sid": "s-later"})
+    await until(lambda: (ISS, "s-later") in runtime.registry.state.sessions)
+    assert "other-app-live" not in runtime.registry.state.tokens
+    assert runtime.status.events_applied == 1
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_resync_with_a_revokd_without_the_kinds_filter_keeps_only_our_tokens(
+    hass: HomeAssistant, stub: tuple[ContractStub, str]
+) -> None:
+    contract, url = stub
+    contract.kinds_supported = False
+    ours = await _login(hass, "kim", "s-kim")
+    await contract.push({"kind": "token_revoked", "jti": ours.id})
+    await contract.push({"kind": "token_revoked", "jti": "other-app"})
+    entry, runtime = await setup_integration(hass, url)
+    await until(lambda: hass.auth.async_get_refresh_token(ours.id) is None)
+    await until(lambda: runtime.status.mode == "stream")
+    assert set(runtime.registry.state.tokens) == {ours.id}
+    await hass.config_entries.async_unload(entry.entry_id)

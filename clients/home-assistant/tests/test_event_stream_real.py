@@ -7,10 +7,15 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+
+from custom_components.revokd.api import RevokdClient
+from custom_components.revokd.enforcement import PEOPLE_KINDS
 from homeassistant.core import HomeAssistant
 
 from .conftest import Admin, setup_integration
 from .helpers import make_openid_user
+from .revokd_server import CLIENT_KEY
 
 ISS = "https://idp.test/application/o/ha/"
 
@@ -73,3 +78,18 @@ async def test_restart_catches_up_with_revocations_made_while_down(
     runtime = hass.data["revokd"][entry.entry_id]
     assert runtime.status.connected
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_live_set_of_people_facts_leaves_other_apps_tokens_out(
+    hass: HomeAssistant, revokd: Any, admin: Admin
+) -> None:
+    for i in range(5):
+        await admin.post("/v1/admin/tokens/revoke", {"jti": f"other-app-{i}"})
+    await admin.post("/v1/admin/sessions/revoke", {"iss": ISS, "sid": "s-gone"})
+    async with aiohttp.ClientSession() as session:
+        client = RevokdClient(session, revokd.url, CLIENT_KEY)
+        live, as_of = await client.async_live_set(kinds=PEOPLE_KINDS)
+        everything, _ = await client.async_live_set()
+    assert as_of is not None
+    assert [rev["kind"] for rev in live] == ["session_revoked"]
+    assert len(everything) == 6

@@ -172,12 +172,16 @@ class RevokdClient:
         self._raise_for(status, body)
 
     async def async_revocations(
-        self, cursor: str | None = None, limit: int = 500
+        self, cursor: str | None = None, limit: int = 500, kinds: str | None = None
     ) -> RevocationPage:
-        """``GET /v1/revocations``: one page of the live set."""
+        """``GET /v1/revocations``: one page of the live set (``kinds``:
+        comma-separated kinds to list; a revokd without the filter answers
+        400, :class:`RevokdBadRequest`)."""
         params = {"limit": str(limit)}
         if cursor:
             params["cursor"] = cursor
+        if kinds:
+            params["kinds"] = kinds
         status, body = await self._request("GET", "/v1/revocations", params=params)
         self._raise_for(status, body)
         items = body.get("revocations") or []
@@ -187,14 +191,17 @@ class RevokdClient:
             as_of=body.get("as_of"),
         )
 
-    async def async_live_set(self) -> tuple[list[dict[str, Any]], str | None]:
-        """Every live revocation, all pages, and the event id it is as of."""
+    async def async_live_set(
+        self, kinds: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Every live revocation (of ``kinds``), all pages, and the event id
+        it is as of."""
         revocations: list[dict[str, Any]] = []
         cursor: str | None = None
         as_of: str | None = None
         first = True
         while True:
-            page = await self.async_revocations(cursor)
+            page = await self.async_revocations(cursor, kinds=kinds)
             if first:
                 # The snapshot is as of the first page; later pages belong
                 # to it (the cursor pins it).

@@ -29,6 +29,10 @@ KINDS = {
     SUBJECT_ENABLED,
     SUBJECT_REVOKED_BEFORE,
 }
+# The live-set kinds about people. Token revocations are not among them:
+# revokd may hold millions for other apps, and the integration asks about
+# its own token ids one by one instead.
+PEOPLE_KINDS = f"{SESSION_REVOKED},{SUBJECT_DISABLED},{SUBJECT_REVOKED_BEFORE}"
 
 
 @dataclass
@@ -169,6 +173,10 @@ class RevocationState:
         self.__init__()  # type: ignore[misc]
         for rev in live:
             self.apply(rev)
+
+    def keep_tokens(self, token_ids: set[str]) -> None:
+        """Forget token revocations of ids this Home Assistant no longer has."""
+        self.tokens = {k: v for k, v in self.tokens.items() if k in token_ids}
 
     def purge_expired(self, now: float | None = None) -> None:
         """Forget token revocations whose token has expired anyway."""

@@ -47,6 +47,7 @@ from .api import (
 from .auth_hooks import AuthHooks
 from .const import DOMAIN, ISSUE_UNREACHABLE, SIGNAL_STATE
 from .enforcement import (
+    PEOPLE_KINDS,
     SESSION_REVOKED,
     SUBJECT_DISABLED,
     TOKEN_REVOKED,
@@ -354,6 +355,7 @@ class RevokdRuntime:
         registration ahead of it, and retry what could not be registered."""
         await self.async_register_pending()
         self.registry.state.purge_expired()
+        self.registry.state.keep_tokens({rt.id for rt in self._refresh_tokens()})
 
     async def async_register_pending(self) -> None:
         """Register what is unregistered, renew what expires soon."""
@@ -374,6 +376,8 @@ class RevokdRuntime:
 
     def apply_revocation(self, rev: dict[str, Any]) -> Plan:
         """Record a revocation from revokd and remove what it hits."""
+        if not self._concerns_us(rev):
+            return Plan()
         return self._apply(rev, counted=True)
 
     def _apply(self, rev: dict[str, Any], *, counted: bool, record: bool = True) -> Plan:
@@ -469,7 +473,7 @@ class RevokdRuntime:
         ``count_new``: count the revocations we did not know as applied
         events (the poll fallback, where the live set is the only news).
         """
-        live, as_of = await self.client.async_live_set()
+        live, as_of = await self._async_read_live()
         before, fresh = self.registry.state, RevocationState()
         fresh.replace(live)
         self.registry.state = fresh
@@ -488,6 +492,36 @@ class RevokdRuntime:
         self.registry.last_event_id = as_of
         self._need_resync = False
         self.registry.async_schedule_save()
+
+    async def _async_read_live(self) -> tuple[list[dict[str, Any]], str | None]:
+        """revokd's live set, as far as this Home Assistant is concerned.
+
+        The facts about people (sessions, disables, revoked-before marks)
+        come from the live set. Token revocations may be millions, for
+        other apps: each of our own token ids is checked instead. Checks
+        made after the listing can only add what the stream would replay.
+        """
+        try:
+            live, as_of = await self.client.async_live_set(kinds=PEOPLE_KINDS)
+        except RevokdBadRequest:
+            # A revokd without the kinds filter: read it all, keep ours.
+            live, as_of = await self.client.async_live_set()
+            return [rev for rev in live if self._concerns_us(rev)], as_of
+        ours = {rt.id for rt in self._refresh_tokens()}
+        for token_id in list(self.registry.entries):
+            if token_id in ours and not (await self.client.async_check(token_id)).active:
+                live.append({"kind": TOKEN_REVOKED, "jti": token_id})
+        return live, as_of
+
+    def _concerns_us(self, rev: dict[str, Any]) -> bool:
+        """False for a token revocation of an id this Home Assistant does
+        not have (another app's token): nothing to remove or remember."""
+        if rev.get("kind") != TOKEN_REVOKED:
+            return True
+        jti = rev.get("jti")
+        return isinstance(jti, str) and (
+            jti in self.registry.entries or self.hass.auth.async_get_refresh_token(jti) is not None
+        )
 
     def handle_event(self, event_type: str, data: str, event_id: str | None) -> bool:
         """Apply one stream event; False when the stream must be left."""
