@@ -61,7 +61,7 @@ const READS_IN_FLIGHT: usize = 3;
 /// Buckets read by the first round trip of a page of the live set; each
 /// further one reads twice as many, up to [`LIVE_CHUNK_MAX`].
 const LIVE_CHUNK_FIRST: u32 = 8;
-const LIVE_CHUNK_MAX: u32 = 256;
+const LIVE_CHUNK_MAX: u32 = 1024;
 
 /// Buckets swept per script run: a few milliseconds of Redis time at 10M.
 const SWEEP_CHUNK: u32 = 64;
