@@ -222,6 +222,7 @@ pub struct EventPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Issuer, SubjectId};
 
     #[test]
     fn kind_lists_parse_and_refuse_unknown_names() {
@@ -248,7 +249,6 @@ mod tests {
             Err(UnknownKind("nope".into()))
         );
     }
-    use crate::domain::{Issuer, SubjectId};
 
     #[test]
     fn events_serialise_flat_with_a_kind_tag() {
