@@ -112,7 +112,7 @@ async def integration(
     hass: HomeAssistant, revokd: RevokdProcess, local_auth: Any
 ) -> AsyncIterator[tuple[MockConfigEntry, RevokdRuntime]]:
     """The integration, set up against the test's revokd; unloaded after."""
-    assert await _setup_http(hass)
+    assert await setup_http(hass)
     entry, runtime = await setup_integration(hass, revokd.url)
     yield entry, runtime
     await hass.config_entries.async_unload(entry.entry_id)
@@ -125,7 +125,9 @@ def dead_url(socket_enabled: None) -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-async def _setup_http(hass: HomeAssistant) -> bool:
+async def setup_http(hass: HomeAssistant) -> bool:
+    """Home Assistant's auth, websocket and REST API components, as a real
+    instance serves them."""
     from homeassistant.setup import async_setup_component  # noqa: PLC0415
 
     return (

@@ -25,7 +25,7 @@ import pytest
 
 from homeassistant.core import HomeAssistant
 
-from .conftest import Admin, _setup_http, setup_integration
+from .conftest import Admin, setup_http, setup_integration
 from .helpers import refresh, settle
 from .oidc_provider import CLIENT_ID, Login, OidcProvider
 from .openid_login import install_openid_provider, openid_login
@@ -88,7 +88,7 @@ async def stack(
 
     try:
         await until(keys_loaded, "revokd to load the provider's keys")
-        assert await _setup_http(hass)
+        assert await setup_http(hass)
         install_openid_provider(hass)
         yield Stack(idp, revokd, admin)
     finally:

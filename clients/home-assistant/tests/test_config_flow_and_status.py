@@ -68,9 +68,9 @@ async def test_options_flow_refuses_bad_mappings_and_stores_good_ones(
 async def test_revokd_down_keeps_local_login_working_and_raises_a_repair_issue(
     hass: HomeAssistant, dead_url: str, local_auth: Any, hass_client_no_auth: Any
 ) -> None:
-    from .conftest import _setup_http  # noqa: PLC0415
+    from .conftest import setup_http  # noqa: PLC0415
 
-    assert await _setup_http(hass)
+    assert await setup_http(hass)
     entry, runtime = await setup_integration(hass, dead_url)
     await make_local_user(hass, local_auth, "ivan", "pw-ivan-1234")
 
