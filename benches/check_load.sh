@@ -18,39 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 
-for tool in redis-server redis-cli wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() { # url [seconds, default 30]
-    for _ in $(seq $((${2:-30} * 20))); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1/readyz") == 200 ]] && return 0
-        sleep 0.05
-    done
-    echo "$1 never became ready" >&2; exit 2
-}
-
-echo "== cargo build --release" >&2
-cargo build --release --quiet
-target=$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin="$target/release/revokd"
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+source benches/redis_bench.sh
+need redis-server redis-cli wrk curl python3 openssl
+build_release
+start_redis
 
 admin="bench-admin-key-0123456789"
 client="bench-client-key-0123456789"

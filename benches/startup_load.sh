@@ -19,50 +19,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000000}
 
-for tool in redis-server redis-cli curl python3; do
-    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-echo "== cargo build --release" >&2
-cargo build --release --quiet
-target=$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin="$target/release/revokd"
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
-
-echo "== writing $n token revocations into Redis" >&2
-exp=$(($(date +%s) + 86400))
-python3 - "$n" "$exp" <<'PY' | redis-cli -p "$redis_port" --pipe >&2
-import hashlib, sys
-n, exp = int(sys.argv[1]), sys.argv[2].encode()
-out = sys.stdout.buffer
-def cmd(*args):
-    out.write(b"*%d\r\n" % len(args))
-    for a in args:
-        out.write(b"$%d\r\n%s\r\n" % (len(a), a))
-for i in range(n):
-    field = b"tok:big-%024x" % i
-    cmd(b"SET", b"revokd:" + field, exp, b"EXAT", exp)
-    bucket = hashlib.sha1(field).hexdigest()[:4].encode()
-    cmd(b"HSET", b"revokd:mirror:" + bucket, field, exp)
-cmd(b"HSET", b"revokd:mirror", b"complete", b"0")
-PY
+source benches/redis_bench.sh
+need redis-server redis-cli curl python3
+build_release
+start_redis
+write_token_revocations "$n" big
 echo "redis used_memory: $(redis-cli -p "$redis_port" info memory | awk -F: '/^used_memory_human/ { print $2 }' | tr -d '\r')" >&2
 
 # Starts revokd on the Redis store, waits for /readyz, prints the seconds.
