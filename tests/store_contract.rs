@@ -1121,31 +1121,43 @@ async fn the_live_set_pages_through_live_revocations_only(store: &impl Revocatio
     .await;
     apply(store, Change::SubjectEnabled { subject: bob }, t).await;
 
-    let read_at = at(t, 10);
-    let mut seen = Vec::new();
+    let seen = read_live_set(store, 4, ChangeKinds::ALL, at(t, 10)).await;
+    expected.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(seen, expected);
+}
+
+/// Every page of the live set of `kinds`, sorted; each page must hold
+/// exactly `limit` revocations but the last, which holds at most that.
+async fn read_live_set(
+    store: &impl RevocationStore,
+    limit: usize,
+    kinds: ChangeKinds,
+    now: UnixTime,
+) -> Vec<Change> {
+    let mut seen: Vec<Change> = Vec::new();
     let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
+    for _ in 0..100 {
         let page = store
-            .live_page(cursor.as_deref(), 4, ChangeKinds::ALL, read_at)
+            .live_page(cursor.as_deref(), limit, kinds, now)
             .await
             .expect("page");
-        pages += 1;
-        assert!(pages < 100, "the cursor must move on");
-        assert!(page.revocations.len() <= 4, "a page holds at most limit");
+        assert!(
+            page.revocations.len() <= limit,
+            "a page holds at most limit"
+        );
         if page.next.is_some() {
-            assert!(page.revocations.len() == 4, "only the last page is short");
+            assert_eq!(page.revocations.len(), limit, "only the last page is short");
         }
         seen.extend(page.revocations);
         match page.next {
             Some(next) => cursor = Some(next),
-            None => break,
+            None => {
+                seen.sort_by_key(|c| format!("{c:?}"));
+                return seen;
+            }
         }
     }
-    let key = |c: &Change| format!("{c:?}");
-    seen.sort_by_key(key);
-    expected.sort_by_key(key);
-    assert_eq!(seen, expected);
+    panic!("the cursor must move on");
 }
 
 async fn live_set_pages_are_not_shifted_by_changes_between_them(store: &impl RevocationStore) {
@@ -1229,33 +1241,7 @@ async fn the_live_set_of_some_kinds_holds_those_only(store: &impl RevocationStor
     )
     .await;
 
-    let read = |kinds: &'static str, limit| async move {
-        let kinds: ChangeKinds = kinds.parse().unwrap();
-        let mut seen: Vec<Change> = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..100 {
-            let page = store
-                .live_page(cursor.as_deref(), limit, kinds, t)
-                .await
-                .expect("page");
-            assert!(
-                page.revocations.len() <= limit,
-                "a page holds at most limit"
-            );
-            if page.next.is_some() {
-                assert_eq!(page.revocations.len(), limit, "only the last page is short");
-            }
-            seen.extend(page.revocations);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => {
-                    seen.sort_by_key(|c| format!("{c:?}"));
-                    return seen;
-                }
-            }
-        }
-        panic!("the cursor must move on");
-    };
+    let read = |kinds: &str, limit| read_live_set(store, limit, kinds.parse().unwrap(), t);
     people.sort_by_key(|c| format!("{c:?}"));
     tokens.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(
