@@ -61,7 +61,29 @@ impl ContentEnc {
             Self::A256CbcHs512 => 64,
         }
     }
+
+    /// The IV length: 96 bits for GCM (RFC 7518 §5.3), one AES block for
+    /// CBC (§5.2.2.1).
+    const fn iv_len(self) -> usize {
+        match self {
+            Self::A128Gcm | Self::A256Gcm => 12,
+            Self::A128CbcHs256 | Self::A256CbcHs512 => 16,
+        }
+    }
+
+    /// The tag length: the full 128 bits for GCM (RFC 7518 §5.3), half
+    /// the key for AES-CBC-HMAC (§5.2.3, §5.2.5).
+    const fn tag_len(self) -> usize {
+        match self {
+            Self::A128Gcm | Self::A256Gcm => 16,
+            Self::A128CbcHs256 | Self::A256CbcHs512 => self.key_len() / 2,
+        }
+    }
 }
+
+/// The length of one coordinate of a P-256 point (SEC 1 §2.3.5; RFC 7518
+/// §6.2.1.2: `x` and `y` are exactly the field size).
+const P256_COORDINATE_LEN: usize = 32;
 
 /// The parts of a compact JWE, decoded but not yet decrypted.
 pub(crate) struct EncryptedParts {
@@ -134,9 +156,76 @@ impl EncryptedParts {
             return Err(LogoutTokenError::JweUnknownKid);
         }
 
+        self.check_lengths(key, enc)?;
         let cek = self.content_key(key, enc);
         self.decrypt_content(enc, &cek)
             .ok_or(LogoutTokenError::CannotDecrypt)
+    }
+
+    /// Checks every length and shape josekit and OpenSSL would otherwise be
+    /// trusted with (DESIGN 13: josekit 0.10.3 computes
+    /// `encrypted_key.len() - 8` for AES key wrap and panics below 8 bytes).
+    /// All of these are public properties of the token, so refusing them
+    /// early reveals nothing about the key (RFC 7516 §11.5 concerns the
+    /// content of the encrypted key, which is still only judged by the tag).
+    fn check_lengths(&self, key: &DecryptionKey, enc: ContentEnc) -> Result<(), LogoutTokenError> {
+        let malformed = |detail| Err(LogoutTokenError::Malformed { detail });
+        if self.encrypted_key.len() != key.encrypted_key_len(enc.key_len()) {
+            return malformed("JWE encrypted key has the wrong length for its `alg` and `enc`");
+        }
+        if self.iv.len() != enc.iv_len() {
+            return malformed("JWE IV has the wrong length for its `enc`");
+        }
+        if self.tag.len() != enc.tag_len() {
+            return malformed("JWE tag has the wrong length for its `enc`");
+        }
+        let block = matches!(enc, ContentEnc::A128CbcHs256 | ContentEnc::A256CbcHs512);
+        if block && (self.ciphertext.is_empty() || !self.ciphertext.len().is_multiple_of(16)) {
+            return malformed("JWE ciphertext is not a whole number of AES blocks");
+        }
+        if matches!(
+            key.alg(),
+            KeyManagementAlg::EcdhEs
+                | KeyManagementAlg::EcdhEsA128Kw
+                | KeyManagementAlg::EcdhEsA256Kw
+        ) {
+            self.check_epk()?;
+        }
+        Ok(())
+    }
+
+    /// The ephemeral public key of ECDH-ES (RFC 7518 §4.6.1.1): a P-256 EC
+    /// public JWK whose coordinates are exactly 32 bytes, and `apu`/`apv`
+    /// (§4.6.1.2–3), when present, base64url strings.
+    fn check_epk(&self) -> Result<(), LogoutTokenError> {
+        let bad_epk = LogoutTokenError::Malformed {
+            detail: "JWE `epk` is not a P-256 public key",
+        };
+        let Some(Value::Object(epk)) = self.header.get("epk") else {
+            return Err(bad_epk);
+        };
+        let text = |name: &str| epk.get(name).and_then(Value::as_str);
+        if text("kty") != Some("EC") || text("crv") != Some("P-256") || epk.contains_key("d") {
+            return Err(bad_epk);
+        }
+        for coordinate in ["x", "y"] {
+            let decoded = text(coordinate).and_then(|c| URL_SAFE_NO_PAD.decode(c).ok());
+            if decoded.is_none_or(|c| c.len() != P256_COORDINATE_LEN) {
+                return Err(bad_epk);
+            }
+        }
+        for party in ["apu", "apv"] {
+            match self.header.get(party) {
+                None => {}
+                Some(Value::String(info)) if URL_SAFE_NO_PAD.decode(info).is_ok() => {}
+                Some(_) => {
+                    return Err(LogoutTokenError::Malformed {
+                        detail: "JWE `apu`/`apv` is not base64url",
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The content-encryption key, or a random one when it cannot be

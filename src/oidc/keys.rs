@@ -419,9 +419,10 @@ fn parse_key(entry: &Value) -> Result<PublicKey, SkipReason> {
             _ => return Err(SkipReason::Malformed),
         }
     }
-    if kind == KeyKind::Rsa {
-        check_rsa_modulus(map.get("n"))?;
-    }
+    let signature_len = match kind {
+        KeyKind::Rsa => check_rsa_modulus(map.get("n"))?.div_ceil(8),
+        KeyKind::EcP256 | KeyKind::Ed25519 => 64,
+    };
     let jwk = Jwk::from_map(minimal).map_err(|_| SkipReason::Malformed)?;
 
     let algs: Vec<JwsAlg> = match alg {
@@ -430,7 +431,11 @@ fn parse_key(entry: &Value) -> Result<PublicKey, SkipReason> {
     };
     let mut verifiers = Vec::with_capacity(algs.len());
     for alg in algs {
-        let verifier = alg.verifier(&jwk).map_err(|_| SkipReason::InvalidKey)?;
+        let inner = alg.verifier(&jwk).map_err(|_| SkipReason::InvalidKey)?;
+        let verifier: Box<dyn JwsVerifier> = Box::new(LengthChecked {
+            inner,
+            signature_len,
+        });
         verifiers.push((alg, verifier));
     }
     Ok(PublicKey {
@@ -441,26 +446,68 @@ fn parse_key(entry: &Value) -> Result<PublicKey, SkipReason> {
     })
 }
 
-fn check_rsa_modulus(n: Option<&Value>) -> Result<(), SkipReason> {
-    let Some(Value::String(n)) = n else {
+/// The size of an RSA modulus `n` (base64url, RFC 7518 §6.3.1.1) in bits,
+/// checked to lie within [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`].
+fn check_rsa_modulus(n: Option<&Value>) -> Result<usize, SkipReason> {
+    let Some(Value::String(encoded)) = n else {
         return Err(SkipReason::Malformed);
     };
     // Reject absurd sizes before decoding anything.
-    if n.len() > MAX_RSA_BITS / 6 + 4 {
+    if encoded.len() > MAX_RSA_BITS / 6 + 4 {
         return Err(SkipReason::RsaKeySize);
     }
-    let n = URL_SAFE_NO_PAD
-        .decode(n)
-        .map_err(|_| SkipReason::Malformed)?;
-    let significant = n.iter().skip_while(|b| **b == 0).count();
-    let bits = match n.iter().find(|b| **b != 0) {
-        Some(first) => significant * 8 - first.leading_zeros() as usize,
-        None => 0,
-    };
+    let bits = modulus_bits(n).ok_or(SkipReason::Malformed)?;
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(SkipReason::RsaKeySize);
     }
-    Ok(())
+    Ok(bits)
+}
+
+/// The number of significant bits of a base64url big-endian integer.
+fn modulus_bits(n: Option<&Value>) -> Option<usize> {
+    let Some(Value::String(n)) = n else {
+        return None;
+    };
+    let n = URL_SAFE_NO_PAD.decode(n).ok()?;
+    let significant = n.iter().skip_while(|b| **b == 0).count();
+    Some(match n.iter().find(|b| **b != 0) {
+        Some(first) => significant * 8 - first.leading_zeros() as usize,
+        None => 0,
+    })
+}
+
+/// A verifier that refuses a signature of the wrong length before the
+/// library sees it (DESIGN 13): every algorithm here has one exact
+/// signature length — the modulus size for RS*/PS* (RFC 8017 §8.1.2,
+/// §8.2.2), 64 bytes for ES256 (RFC 7518 §3.4) and Ed25519 (RFC 8032 §5.1.7).
+#[derive(Debug, Clone)]
+struct LengthChecked {
+    inner: Box<dyn JwsVerifier>,
+    signature_len: usize,
+}
+
+impl JwsVerifier for LengthChecked {
+    fn algorithm(&self) -> &dyn josekit::jws::JwsAlgorithm {
+        self.inner.algorithm()
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        self.inner.key_id()
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), josekit::JoseError> {
+        if signature.len() != self.signature_len {
+            return Err(josekit::JoseError::InvalidSignature(anyhow::anyhow!(
+                "a signature of this key is {} bytes long",
+                self.signature_len
+            )));
+        }
+        self.inner.verify(message, signature)
+    }
+
+    fn box_clone(&self) -> Box<dyn JwsVerifier> {
+        Box::new(self.clone())
+    }
 }
 
 /// A JWE key-management algorithm for encrypted logout tokens (RFC 7518
@@ -521,6 +568,10 @@ pub enum DecryptionKeyError {
 pub struct DecryptionKey {
     alg: KeyManagementAlg,
     kid: Option<String>,
+    /// For RSA keys, the modulus size in bytes: an RSA-OAEP encrypted key
+    /// is exactly that long (RFC 8017 §7.1.2 step 1), and nothing else is
+    /// handed to josekit.
+    rsa_bytes: Option<usize>,
     decrypter: Box<dyn JweDecrypter>,
 }
 
@@ -536,6 +587,15 @@ impl DecryptionKey {
     ) -> Result<Self, DecryptionKeyError> {
         use josekit::jwe::{ECDH_ES, ECDH_ES_A128KW, ECDH_ES_A256KW, RSA_OAEP, RSA_OAEP_256};
         let unusable = |_| DecryptionKeyError::Unusable { alg };
+        let rsa_bytes = match alg {
+            KeyManagementAlg::RsaOaep | KeyManagementAlg::RsaOaep256 => Some(
+                openssl::pkey::PKey::private_key_from_pem(pem)
+                    .and_then(|key| key.rsa())
+                    .map(|rsa| rsa.size() as usize)
+                    .map_err(|_| DecryptionKeyError::Unusable { alg })?,
+            ),
+            _ => None,
+        };
         let decrypter: Box<dyn JweDecrypter> = match alg {
             KeyManagementAlg::RsaOaep => {
                 Box::new(RSA_OAEP.decrypter_from_pem(pem).map_err(unusable)?)
@@ -556,6 +616,7 @@ impl DecryptionKey {
         Ok(Self {
             alg,
             kid,
+            rsa_bytes,
             decrypter,
         })
     }
@@ -570,6 +631,14 @@ impl DecryptionKey {
         let unusable = |_| DecryptionKeyError::Unusable { alg };
         let jwk = Jwk::from_bytes(json).map_err(unusable)?;
         let kid = jwk.key_id().map(str::to_owned);
+        let rsa_bytes = match alg {
+            KeyManagementAlg::RsaOaep | KeyManagementAlg::RsaOaep256 => {
+                let bits =
+                    modulus_bits(jwk.parameter("n")).ok_or(DecryptionKeyError::Unusable { alg })?;
+                Some(bits.div_ceil(8))
+            }
+            _ => None,
+        };
         let decrypter: Box<dyn JweDecrypter> = match alg {
             KeyManagementAlg::RsaOaep => {
                 Box::new(RSA_OAEP.decrypter_from_jwk(&jwk).map_err(unusable)?)
@@ -590,6 +659,7 @@ impl DecryptionKey {
         Ok(Self {
             alg,
             kid,
+            rsa_bytes,
             decrypter,
         })
     }
@@ -600,6 +670,18 @@ impl DecryptionKey {
 
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// The exact length of a JWE encrypted key for this key and a content
+    /// key of `cek_len` bytes: the RSA modulus size for RSA-OAEP (RFC 8017
+    /// §7.1.2), none for direct ECDH-ES (RFC 7518 §4.6), and the CEK plus
+    /// one 64-bit block for AES key wrap (RFC 3394 §2.2.1).
+    pub(crate) fn encrypted_key_len(&self, cek_len: usize) -> usize {
+        match self.alg {
+            KeyManagementAlg::RsaOaep | KeyManagementAlg::RsaOaep256 => self.rsa_bytes.unwrap_or(0),
+            KeyManagementAlg::EcdhEs => 0,
+            KeyManagementAlg::EcdhEsA128Kw | KeyManagementAlg::EcdhEsA256Kw => cek_len + 8,
+        }
     }
 
     pub(crate) fn decrypter(&self) -> &dyn JweDecrypter {
