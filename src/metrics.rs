@@ -74,7 +74,7 @@ impl Metrics {
         let checks = IntCounterVec::new(
             Opts::new(
                 "checks_total",
-                "Check answers by result: active, a reason, or unavailable.",
+                "Check answers by result: active, a reason, degraded (active without complete facts, fail_mode = open), or unavailable.",
             ),
             &["result"],
         )
@@ -191,7 +191,7 @@ impl Metrics {
         for kind in ChangeKind::ALL {
             changes.with_label_values(&[kind.as_str()]);
         }
-        for result in ["active", "unavailable"]
+        for result in ["active", "degraded", "unavailable"]
             .into_iter()
             .chain(crate::domain::Reason::ALL.map(|r| r.as_str()))
         {
@@ -219,6 +219,11 @@ impl Metrics {
             Verdict::Inactive(reason) => reason.as_str(),
         };
         self.checks.with_label_values(&[label]).inc();
+    }
+
+    /// A check answered active without complete facts (`fail_mode = "open"`).
+    pub fn record_check_degraded(&self) {
+        self.checks.with_label_values(&["degraded"]).inc();
     }
 
     pub fn record_check_unavailable(&self) {

@@ -13,9 +13,11 @@
 //! - **Start-up and resync** load a snapshot into a fresh mirror and swap it
 //!   in whole, so checks keep answering from the old one meanwhile.
 //! - **Staleness**: when the feed has not answered for longer than
-//!   `mirror.max_staleness`, [`Replica::lookup`] fails, checks follow the
-//!   fail mode (closed by default) and `/readyz` fails, until it answers
-//!   again. Until the first load completes the instance is not ready either.
+//!   `mirror.max_staleness`, [`Replica::lookup`] reports the mirror as
+//!   behind: a revocation it holds is still enforced, anything else follows
+//!   the fail mode (closed by default), and `/readyz` fails, until the feed
+//!   answers again. Until the first load completes the instance is not
+//!   ready either.
 //!
 //! Every read of the store followed by an apply happens under one async
 //! lock, so a state read later is never overwritten by one read earlier.
@@ -58,6 +60,15 @@ struct FeedState {
     /// Keys learned while a resync was loading, to learn again once the
     /// new mirror is in place.
     pending: Option<Vec<MirroredKey>>,
+}
+
+/// What the mirror holds about one lookup.
+#[derive(Debug, Clone)]
+pub struct MirrorFacts {
+    pub facts: Facts,
+    /// Why the mirror may be missing changes (still loading, or stale);
+    /// `None` when it is current.
+    pub behind: Option<ReplicaError>,
 }
 
 /// What `/readyz` shows of the mirror.
@@ -110,14 +121,17 @@ impl Replica {
         }
     }
 
-    /// The facts of `lookup`, from memory.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] wrapping a [`ReplicaError`] while the
-    /// mirror is loading or stale: the caller applies its fail mode.
-    pub fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
-        self.usable().map_err(StoreError::unavailable)?;
-        Ok(self.mirror.load().lookup(lookup, now))
+    /// The facts of `lookup`, from memory, whether or not the mirror is
+    /// current: a revocation it holds stays true while the feed is down
+    /// (decision 9 of DESIGN.md: every revocation the mirror holds is always
+    /// enforced). [`MirrorFacts::behind`] says whether changes may be
+    /// missing, for the caller's fail mode to judge what the facts do not
+    /// cover.
+    pub fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> MirrorFacts {
+        MirrorFacts {
+            facts: self.mirror.load().lookup(lookup, now),
+            behind: self.usable().err(),
+        }
     }
 
     /// For `/readyz`.

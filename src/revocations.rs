@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::config::Lifetimes;
+use crate::config::{FailMode, Lifetimes};
 use crate::domain::{
     Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
     SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
@@ -346,32 +346,90 @@ impl Revocations {
 
     /// Is the token described by `request` active? Counts the answer.
     ///
+    /// Reads the mirror (or, without one, the store) and settles the answer
+    /// with [`settle_check`]: a revocation that is known is always enforced;
+    /// `fail_mode` decides only what the facts cannot cover.
+    ///
     /// # Errors
-    /// The store failed; the caller applies the configured fail mode.
+    /// The facts may be incomplete, none of them revokes the token, and
+    /// `fail_mode` is closed: the caller answers 503.
     pub async fn check(
         &self,
         request: &CheckRequest,
+        fail_mode: FailMode,
         now: UnixTime,
-    ) -> Result<Verdict, StoreError> {
+    ) -> Result<CheckAnswer, StoreError> {
         let started = std::time::Instant::now();
-        let facts = match &self.replica {
-            Some(replica) => replica.lookup(request.lookup(), now),
-            None => self.store.lookup(request.lookup(), now).await,
+        let (facts, uncertain) = match &self.replica {
+            Some(replica) => {
+                let read = replica.lookup(request.lookup(), now);
+                (read.facts, read.behind.map(StoreError::unavailable))
+            }
+            None => match self.store.lookup(request.lookup(), now).await {
+                Ok(facts) => (facts, None),
+                Err(err) => (Facts::default(), Some(err)),
+            },
         };
         self.metrics
             .check_duration
             .observe(started.elapsed().as_secs_f64());
-        match facts {
-            Ok(facts) => {
-                let verdict = decide(request, &facts);
+        match settle_check(decide(request, &facts), uncertain, fail_mode) {
+            Ok(CheckAnswer::Known(verdict)) => {
                 self.metrics.record_check(verdict);
-                Ok(verdict)
+                Ok(CheckAnswer::Known(verdict))
+            }
+            Ok(CheckAnswer::Degraded(err)) => {
+                tracing::warn!(error.cause_chain = ?err, "revocations may be missing; answering active (fail_mode = open)");
+                self.metrics.record_check_degraded();
+                Ok(CheckAnswer::Degraded(err))
             }
             Err(err) => {
                 self.metrics.record_check_unavailable();
                 Err(err)
             }
         }
+    }
+}
+
+/// How a check is answered.
+#[derive(Debug)]
+pub enum CheckAnswer {
+    /// From facts that settle the question: current facts, or a
+    /// revocation the mirror holds even while it may be missing changes.
+    Known(Verdict),
+    /// Nothing known revokes the token, but the facts may be incomplete
+    /// (the error says why) and `check.fail_mode = "open"`: the token is
+    /// let through, flagged as degraded.
+    Degraded(StoreError),
+}
+
+/// The fail-mode rule, the one place `/v1/check`, `/v1/forward-auth` and
+/// `/v1/introspect` take it from (decision 9 of DESIGN.md: a degraded answer
+/// is given only for what the instance cannot know).
+///
+/// `known` is the verdict of the facts at hand (of no facts at all when the
+/// store could not be read); `uncertain` says why they may be incomplete.
+/// A token they revoke is refused whatever the fail mode and however stale
+/// they are: a mirror that is behind may be missing revocations, but one it
+/// holds was true, and lifting it (an enable) is rare and safe to delay. Only
+/// "active" depends on completeness: `closed` refuses to vouch for it (503),
+/// `open` answers it flagged.
+///
+/// # Errors
+/// `known` is active, the facts may be incomplete, and `fail_mode` is
+/// closed: `uncertain` is returned.
+pub fn settle_check(
+    known: Verdict,
+    uncertain: Option<StoreError>,
+    fail_mode: FailMode,
+) -> Result<CheckAnswer, StoreError> {
+    match (known, uncertain) {
+        (verdict, None) => Ok(CheckAnswer::Known(verdict)),
+        (Verdict::Inactive(reason), Some(_)) => Ok(CheckAnswer::Known(Verdict::Inactive(reason))),
+        (Verdict::Active, Some(err)) => match fail_mode {
+            FailMode::Closed => Err(err),
+            FailMode::Open => Ok(CheckAnswer::Degraded(err)),
+        },
     }
 }
 
@@ -395,6 +453,7 @@ fn token_expiry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Reason;
 
     const DAY: Duration = Duration::from_secs(86_400);
 
@@ -434,6 +493,49 @@ mod tests {
             token_expiry(Some(exp), &lifetimes(), now).unwrap(),
             UnixTime::from_secs(1_060)
         );
+    }
+
+    fn behind() -> Option<StoreError> {
+        Some(StoreError::unavailable(
+            crate::replica::ReplicaError::Loading,
+        ))
+    }
+
+    #[test]
+    fn current_facts_answer_as_they_are_in_both_fail_modes() {
+        for mode in [FailMode::Closed, FailMode::Open] {
+            for verdict in [Verdict::Active, Verdict::Inactive(Reason::SessionRevoked)] {
+                assert!(
+                    matches!(settle_check(verdict, None, mode), Ok(CheckAnswer::Known(v)) if v == verdict),
+                    "{mode:?} {verdict:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_known_revocation_is_enforced_while_the_facts_may_be_incomplete() {
+        for mode in [FailMode::Closed, FailMode::Open] {
+            for reason in Reason::ALL {
+                let answer = settle_check(Verdict::Inactive(reason), behind(), mode);
+                assert!(
+                    matches!(answer, Ok(CheckAnswer::Known(Verdict::Inactive(r))) if r == reason),
+                    "{mode:?} {reason:?}: {answer:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_what_cannot_be_known_follows_the_fail_mode() {
+        assert!(matches!(
+            settle_check(Verdict::Active, behind(), FailMode::Closed),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            settle_check(Verdict::Active, behind(), FailMode::Open),
+            Ok(CheckAnswer::Degraded(StoreError::Unavailable(_)))
+        ));
     }
 
     #[test]

@@ -8,11 +8,11 @@ use super::auth::CheckCaller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
-use crate::config::FailMode;
 use crate::domain::{
     CheckRequest, Issuer, Reason, SessionId, SubjectId, TokenId, UnixTime, Verdict,
 };
 use crate::jwt::check_request_from_jwt;
+use crate::revocations::CheckAnswer;
 
 /// Header set on an answer given without the store, in `fail_mode = "open"`.
 pub const DEGRADED_HEADER: &str = "revokd-degraded";
@@ -166,26 +166,26 @@ pub async fn post_check(
 async fn answer(state: &AppState, request: CheckRequest) -> Result<HttpResponse, ApiError> {
     let mut response = HttpResponse::Ok();
     response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    let body = match state.revocations.check(&request, UnixTime::now()).await {
-        Ok(Verdict::Active) => CheckResponse {
+    let body = match state
+        .revocations
+        .check(&request, state.check.fail_mode, UnixTime::now())
+        .await?
+    {
+        CheckAnswer::Known(Verdict::Active) => CheckResponse {
             active: true,
             reason: None,
         },
-        Ok(Verdict::Inactive(reason)) => CheckResponse {
+        CheckAnswer::Known(Verdict::Inactive(reason)) => CheckResponse {
             active: false,
             reason: Some(reason),
         },
-        Err(err) => match state.check.fail_mode {
-            FailMode::Closed => return Err(err.into()),
-            FailMode::Open => {
-                tracing::warn!(error.cause_chain = ?err, "store unavailable; answering active (fail_mode = open)");
-                response.insert_header((DEGRADED_HEADER, "store_unavailable"));
-                CheckResponse {
-                    active: true,
-                    reason: None,
-                }
+        CheckAnswer::Degraded(_) => {
+            response.insert_header((DEGRADED_HEADER, "store_unavailable"));
+            CheckResponse {
+                active: true,
+                reason: None,
             }
-        },
+        }
     };
     Ok(response.json(body))
 }

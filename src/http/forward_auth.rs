@@ -9,11 +9,11 @@ use super::check::DEGRADED_HEADER;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::auth::Role;
-use crate::config::FailMode;
 use crate::domain::{UnixTime, Verdict};
 use crate::gateway::{
     Admission, GateRequest, HeaderSettings, Identified, ProfileKind, TokenRefusal,
 };
+use crate::revocations::CheckAnswer;
 
 /// The original request's target, as nginx (`X-Original-URI`, set in the
 /// configuration) or Caddy and Traefik (`X-Forwarded-Uri`) report it.
@@ -198,8 +198,12 @@ async fn answer(
             return Err(err);
         }
     };
-    match state.revocations.check(&identified.request, now).await {
-        Ok(Verdict::Active) => {
+    match state
+        .revocations
+        .check(&identified.request, state.check.fail_mode, now)
+        .await
+    {
+        Ok(CheckAnswer::Known(Verdict::Active)) => {
             record(Some(profile), "active");
             let mut response = ok();
             if identified.verified {
@@ -207,24 +211,21 @@ async fn answer(
             }
             Ok(response.finish())
         }
-        Ok(Verdict::Inactive(reason)) => {
+        Ok(CheckAnswer::Known(Verdict::Inactive(reason))) => {
             let refusal = TokenRefusal::Revoked(reason);
             record(Some(profile), refusal.label());
             Err(ApiError::InvalidToken(refusal))
         }
-        Err(err) => match state.check.fail_mode {
-            FailMode::Closed => {
-                record(Some(profile), "unavailable");
-                Err(err.into())
-            }
-            FailMode::Open => {
-                tracing::warn!(error.cause_chain = ?err, "store unavailable; letting the request through (fail_mode = open)");
-                record(Some(profile), "degraded");
-                let mut response = ok();
-                response.insert_header((DEGRADED_HEADER, "store_unavailable"));
-                Ok(response.finish())
-            }
-        },
+        Ok(CheckAnswer::Degraded(_)) => {
+            record(Some(profile), "degraded");
+            let mut response = ok();
+            response.insert_header((DEGRADED_HEADER, "store_unavailable"));
+            Ok(response.finish())
+        }
+        Err(err) => {
+            record(Some(profile), "unavailable");
+            Err(err.into())
+        }
     }
 }
 

@@ -10,10 +10,10 @@ use super::check::DEGRADED_HEADER;
 use super::error::{ApiError, ErrorBody};
 use super::extract::FormBody;
 use super::state::AppState;
-use crate::config::FailMode;
 use crate::domain::{UnixTime, Verdict};
 use crate::gateway::{GateError, Identified, ProfileKind};
 use crate::jwt::{Audience, numeric_date};
+use crate::revocations::CheckAnswer;
 
 /// RFC 7662 §2.1. Unknown parameters, `token_type_hint` among them, are
 /// ignored (RFC 6749 §3.2): revokd reads a token by its profile.
@@ -128,17 +128,17 @@ pub async fn post_introspect(
         Err(GateError::Refused(_)) => return Ok(response.json(IntrospectResponse::inactive())),
         Err(other) => return Err(other.into()),
     };
-    let body = match state.revocations.check(&identified.request, now).await {
-        Ok(Verdict::Active) => IntrospectResponse::active(identified),
-        Ok(Verdict::Inactive(_)) => IntrospectResponse::inactive(),
-        Err(err) => match state.check.fail_mode {
-            FailMode::Closed => return Err(err.into()),
-            FailMode::Open => {
-                tracing::warn!(error.cause_chain = ?err, "store unavailable; answering active (fail_mode = open)");
-                response.insert_header((DEGRADED_HEADER, "store_unavailable"));
-                IntrospectResponse::active(identified)
-            }
-        },
+    let body = match state
+        .revocations
+        .check(&identified.request, state.check.fail_mode, now)
+        .await?
+    {
+        CheckAnswer::Known(Verdict::Active) => IntrospectResponse::active(identified),
+        CheckAnswer::Known(Verdict::Inactive(_)) => IntrospectResponse::inactive(),
+        CheckAnswer::Degraded(_) => {
+            response.insert_header((DEGRADED_HEADER, "store_unavailable"));
+            IntrospectResponse::active(identified)
+        }
     };
     Ok(response.json(body))
 }

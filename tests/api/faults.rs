@@ -69,7 +69,7 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
         closed.duration_since(stopped) >= STALE_AFTER - Duration::from_millis(100),
         "checks failed closed before the staleness bound"
     );
-    let check = app.check(&[("jti", "before-outage")]).await;
+    let check = app.check(&[("jti", "anything")]).await;
     assert_error(
         check,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +77,13 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
         "unavailable",
     )
     .await;
+    // What the stale mirror holds is still refused, with its reason.
+    let known = app.check(&[("jti", "before-outage")]).await;
+    assert_eq!(known.status(), StatusCode::OK);
+    assert_eq!(
+        known.json::<Value>().await.unwrap(),
+        json!({"active": false, "reason": "token_revoked"})
+    );
 
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -168,6 +175,73 @@ async fn fail_open_lets_checks_through_flagged() {
         .admin_post("/v1/admin/tokens/revoke", &json!({"jti": "t"}))
         .await;
     assert_eq!(write.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// Decision 9 of DESIGN.md: fail-open answers active only what the
+/// instance cannot know; every revocation its mirror holds is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_still_refuses_every_revocation_the_mirror_holds() {
+    // Arrange: revocations of each kind before the outage.
+    let app = spawn_app_with(Backend::Redis, |s| {
+        s.check.fail_mode = revokd::config::FailMode::Open;
+        s.mirror.max_staleness = STALE_AFTER;
+    })
+    .await;
+    app.admin_ok("/v1/admin/tokens/revoke", &json!({"jti": "revoked"}))
+        .await;
+    app.admin_ok(
+        "/v1/admin/sessions/revoke",
+        &json!({"iss": ISS, "sid": "s-revoked"}),
+    )
+    .await;
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": ISS, "sub": "mallory"}),
+    )
+    .await;
+
+    // Act: Redis goes away and the mirror goes stale.
+    app.infra.stop_redis();
+    let deadline = Instant::now() + STALE_AFTER * 5;
+    while app.readiness().await["checks"]["mirror"]["status"] != "down" {
+        assert!(Instant::now() < deadline, "the mirror never went stale");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Assert: what it holds is refused, by GET and POST, unflagged.
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("jti", "revoked")], "token_revoked"),
+        (&[("iss", ISS), ("sid", "s-revoked")], "session_revoked"),
+        (
+            &[("iss", ISS), ("sub", "mallory"), ("iat", "1")],
+            "subject_disabled",
+        ),
+    ];
+    for (query, reason) in cases {
+        let check = app.check(query).await;
+        assert_eq!(check.status(), StatusCode::OK, "{query:?}");
+        assert!(
+            check.headers().get("revokd-degraded").is_none(),
+            "{query:?}"
+        );
+        assert_eq!(
+            check.json::<Value>().await.unwrap(),
+            json!({"active": false, "reason": reason}),
+            "{query:?}"
+        );
+    }
+    let posted = app.post_check(&json!({"jti": "revoked"})).await;
+    assert_eq!(
+        posted.json::<Value>().await.unwrap(),
+        json!({"active": false, "reason": "token_revoked"})
+    );
+    // What it cannot know is let through, flagged.
+    let unknown = app.check(&[("jti", "never-revoked")]).await;
+    assert_eq!(unknown.headers()["revokd-degraded"], "store_unavailable");
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap(),
+        json!({"active": true})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
