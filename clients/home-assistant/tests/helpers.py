@@ -25,8 +25,11 @@ async def make_local_user(
     return user
 
 
-async def local_login(client: Any, username: str, password: str) -> dict[str, Any]:
-    """The browser's sign-in: login flow, then the code for tokens."""
+async def local_login(
+    client: Any, username: str, password: str, *, token_status: int = 200
+) -> dict[str, Any]:
+    """The browser's sign-in: login flow, then the code for tokens
+    (``token_status``: what ``/auth/token`` is expected to answer)."""
     resp = await client.post(
         "/auth/login_flow",
         json={
@@ -52,7 +55,7 @@ async def local_login(client: Any, username: str, password: str) -> dict[str, An
             "code": result["result"],
         },
     )
-    assert resp.status == 200, await resp.text()
+    assert resp.status == token_status, await resp.text()
     return await resp.json()
 
 

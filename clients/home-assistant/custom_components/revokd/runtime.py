@@ -1,13 +1,18 @@
 """The integration's running part: register logins, follow revokd, enforce.
 
-Life cycle: :meth:`RevokdRuntime.async_start` loads the local registry,
-installs the auth hooks (from then on every known revocation is enforced,
-revokd reachable or not), registers tokens revokd does not know yet, and
-starts one background task that resyncs from the live set and follows the
-event stream, reconnecting with backoff. If this revokd has no event
-stream (404: an older version, or a proxy that hides it) the task falls
-back to reading the live set every ``poll_interval`` seconds (or, without
-that either, to checking each registered token id).
+Life cycle: :meth:`RevokdRuntime.async_start` runs with the local registry
+loaded and, in this order: installs the auth hooks (from then on every
+known revocation is enforced, revokd reachable or not), removes the tokens
+that what it knows already kills, catches up with revokd's live set (bounded
+by ``STARTUP_CATCH_UP_TIMEOUT``), and only then returns from the config
+entry's setup. Home Assistant serves HTTP before custom integrations are
+set up, so tokens revoked while it was down, and logins made before this
+point, work until then: everything before "returns" shrinks that window.
+Then one background task registers tokens revokd does not know yet and
+follows the event stream, reconnecting with backoff. If this revokd has no
+event stream (404: an older version, or a proxy that hides it) the task
+falls back to reading the live set every ``poll_interval`` seconds (or,
+without that either, to checking each registered token id).
 """
 
 from __future__ import annotations
@@ -74,6 +79,11 @@ RENEW_WITHIN = 30 * 86400
 MAINTENANCE_INTERVAL = 3600
 BACKOFF_MAX = 60.0
 STREAM_RETRY_POLLS = 10
+# How long the config entry's setup waits for the first catch-up with
+# revokd. Home Assistant's start waits for it too, so it is short; a revokd
+# that refuses connections fails at once, one that does not answer costs
+# this long, and the background follower then keeps trying.
+STARTUP_CATCH_UP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -131,9 +141,15 @@ class RevokdRuntime:
     # ---- life cycle -------------------------------------------------
 
     async def async_start(self) -> None:
-        """Enforce what we know at once, then catch up in the background."""
+        """Enforce what we know, catch up with revokd, then follow it.
+
+        Home Assistant already serves HTTP (logins, the refresh grant,
+        websockets) while this runs: each step comes as early as it can.
+        """
         self._hooks.install()
+        self._enforce_known()
         self._adopt_existing_tokens()
+        await self._async_catch_up()
         self._unsub_maintenance = async_track_time_interval(
             self.hass, self._async_maintain, timedelta(seconds=MAINTENANCE_INTERVAL)
         )
@@ -154,6 +170,48 @@ class RevokdRuntime:
         self._task = None
         self._pending.clear()
         await self.registry.async_save()
+
+    def _enforce_known(self) -> None:
+        """Remove every token the persisted revocations already kill.
+
+        Such tokens were made, or refreshed, in the restart window: Home
+        Assistant served HTTP before this setup, with no hooks to refuse a
+        subject known to be disabled. Removing them (rather than waiting
+        for the backstop to refuse their next validation) also closes the
+        websockets they authenticated meanwhile. No I/O: works with revokd
+        unreachable.
+        """
+        state = self.registry.state
+        if not len(state):
+            return
+        for rt in self._refresh_tokens():
+            if state.revokes(
+                self._token_view(rt),
+                self._user_view(rt.user),
+                llat_offline=self.options.llat_offline,
+            ):
+                self._remove_if_present(rt.id)
+
+    async def _async_catch_up(self) -> None:
+        """Read revokd's live set before the setup returns, bounded.
+
+        What was revoked while Home Assistant was down (a token, a session,
+        a subject disabled) is removed before setup completes instead of
+        whenever the background follower gets there. On failure or timeout
+        the follower resyncs later (``_need_resync`` stays set); the repair
+        issue says revokd is unreachable.
+        """
+        try:
+            async with asyncio.timeout(STARTUP_CATCH_UP_TIMEOUT):
+                await self.async_resync()
+        except TimeoutError:
+            self._set_disconnected(f"no answer within {STARTUP_CATCH_UP_TIMEOUT:g} s at start")
+        except RevokdUnreachable as err:
+            self._set_disconnected(str(err))
+        except RevokdError as err:
+            # No live set here (an older revokd, a key refused): the
+            # follower knows each of these cases and handles it.
+            _LOGGER.debug("No catch-up at start: %s", type(err).__name__)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = self.hass.async_create_background_task(coro, name)
@@ -424,9 +482,16 @@ class RevokdRuntime:
             if user is None or not user.is_active:
                 continue
             if user.is_owner:
-                # Never lock the owner out of their own Home Assistant.
+                # Home Assistant refuses to deactivate the owner (its auth
+                # manager raises). This is not a way back in: while the
+                # subject is disabled the owner's tokens are removed and
+                # every new login of theirs is refused, local ones too (the
+                # backstop knows the user by all of their subjects). Enabling
+                # the subject at revokd lets them sign in again.
                 _LOGGER.warning(
-                    "revokd disabled the owner's subject: tokens removed, owner kept active"
+                    "revokd disabled the owner's subject: their tokens are removed and their"
+                    " logins refused until the subject is enabled; Home Assistant does not"
+                    " let the owner be deactivated"
                 )
                 continue
             await self.hass.auth.async_deactivate_user(user)
