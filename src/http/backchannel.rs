@@ -89,6 +89,13 @@ async fn receive(
     payload: web::Payload,
     pinned: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
+    // An unknown provider is a wrong URL: say so before reading, let alone
+    // decoding, anything the client sent.
+    if let Some(name) = pinned
+        && state.logouts.providers().by_name(name).is_none()
+    {
+        return Err(ApiError::UnknownProvider(name.to_owned()));
+    }
     let form = read_form(req, payload, state.body_limit).await?;
     let token = logout_token(&form)?;
     let result = match state.logouts.receive(pinned, &token, UnixTime::now()).await {

@@ -149,6 +149,39 @@ async fn a_token_for_another_provider_is_refused_on_a_pinned_endpoint() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// Issue 17 item 11: the path is judged before the body, so an unknown
+/// provider is a 404 whatever (or however much) was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_provider_is_404_before_the_token_is_read() {
+    let idp = TestIdp::start();
+    let app = app_for(&idp, Backend::Embedded).await;
+    let url = app.url("/backchannel-logout/nobody");
+    let requests = [
+        app.client.post(&url).form(&[("logout_token", "not-a-jwt")]),
+        app.client.post(&url).form(&[("logout_token", "a.b.c.d.e")]),
+        app.client
+            .post(&url)
+            .form(&[("logout_token", idp.logout_token().sign())]),
+        app.client.post(&url).form(&[("state", "x")]),
+        app.client.post(&url).json(&json!({"logout_token": "x"})),
+        app.client.post(&url),
+    ];
+    for (i, request) in requests.into_iter().enumerate() {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "request {i}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "request {i}: {body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("nobody"),
+            "{body}"
+        );
+    }
+    assert!(events(&app).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_refused() {
     let idp = TestIdp::start();
