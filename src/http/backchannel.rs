@@ -44,7 +44,7 @@ pub struct LogoutResponse {
         (status = 200, description = "Revoked (or already processed)", body = LogoutResponse),
         (status = 400, description = "The token, or the request, breaks a rule: `error_description` names it", body = ErrorBody),
         (status = 413, description = "Body larger than `http.body_limit`", body = ErrorBody),
-        (status = 503, description = "The store, or the provider's keys, are unavailable; nothing was recorded: retry", body = ErrorBody),
+        (status = 503, description = "The store, or the provider's keys, are unavailable: retry. A token only its provider's keys are missing for is kept (`error_description` says so) and applied as soon as they can verify it", body = ErrorBody),
     )
 )]
 #[post("/backchannel-logout")]
@@ -70,7 +70,7 @@ pub async fn post_backchannel_logout(
         (status = 400, description = "The token, or the request, breaks a rule: `error_description` names it", body = ErrorBody),
         (status = 404, description = "No provider has that name", body = ErrorBody),
         (status = 413, description = "Body larger than `http.body_limit`", body = ErrorBody),
-        (status = 503, description = "The store, or the provider's keys, are unavailable; nothing was recorded: retry", body = ErrorBody),
+        (status = 503, description = "The store, or the provider's keys, are unavailable: retry. A token only its provider's keys are missing for is kept (`error_description` says so) and applied as soon as they can verify it", body = ErrorBody),
     )
 )]
 #[post("/backchannel-logout/{provider}")]
@@ -105,7 +105,7 @@ async fn receive(
         Err(ReceiveError::UnknownProvider(name)) => {
             return Err(ApiError::UnknownProvider(name));
         }
-        Err(err @ ReceiveError::KeysNotLoaded(_)) => {
+        Err(err @ ReceiveError::KeysUnavailable { .. }) => {
             return Err(ApiError::Unavailable(err.to_string()));
         }
         // §2.8: 400, and the broken rule first, so that it reads as a code.
