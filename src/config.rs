@@ -121,6 +121,15 @@ pub struct BackchannelSettings {
     pub fetch_max_bytes: usize,
     /// How many recent logout tokens `/v1/admin/logout-tokens` shows.
     pub recent_tokens: usize,
+    /// Most logout tokens kept (durably, in the store) while their
+    /// provider's keys cannot verify them yet; 0 keeps none.
+    pub pending_max_tokens: usize,
+    /// Largest logout token that is kept, in bytes.
+    pub pending_max_token_bytes: usize,
+    /// How often kept logout tokens are tried again (also whenever a
+    /// provider's keys load).
+    #[serde(with = "humantime_serde")]
+    pub pending_retry_interval: Duration,
 }
 
 /// One `[[providers]]` entry: an identity provider whose logout tokens
@@ -274,6 +283,10 @@ impl Settings {
             ("mirror.sweep_interval", self.mirror.sweep_interval),
             ("events.heartbeat", self.events.heartbeat),
             ("events.poll_interval", self.events.poll_interval),
+            (
+                "backchannel.pending_retry_interval",
+                self.backchannel.pending_retry_interval,
+            ),
         ];
         for (key, value) in positive {
             if value.is_zero() {

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub logout_tokens: IntCounterVec,
     /// Seconds from a logout token's `iat` to its revocation being stored.
     pub logout_propagation: HistogramVec,
+    /// Logout tokens kept until their provider's keys can verify them.
+    pub pending_logouts: PendingLogoutMetrics,
     /// The per-instance mirror.
     pub mirror: MirrorMetrics,
     /// Time to answer one check's look-up (mirror or store).
@@ -197,8 +199,10 @@ impl Metrics {
         {
             checks.with_label_values(&[result]);
         }
+        let pending_logouts = PendingLogoutMetrics::new(&registry);
         Self {
             registry,
+            pending_logouts,
             http,
             store,
             checks,
@@ -282,5 +286,45 @@ impl StoreMetrics {
         self.latency
             .with_label_values(&[store, op, outcome])
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Logout tokens kept until keys allow verifying them (issue 17 item 18).
+#[derive(Clone)]
+pub struct PendingLogoutMetrics {
+    /// Kept tokens in the store, as this instance last counted them.
+    pub pending: prometheus::IntGauge,
+    /// What became of tokens that could not be verified on arrival:
+    /// `kept`, `not_kept` (the store holds `pending_max_tokens` already, or
+    /// the token is too large), `applied`, `dropped` (its `iat` window
+    /// closed, or it broke a rule once its keys were there).
+    pub outcomes: IntCounterVec,
+}
+
+impl PendingLogoutMetrics {
+    fn new(registry: &Registry) -> Self {
+        let pending = prometheus::IntGauge::new(
+            "logout_tokens_pending",
+            "Logout tokens kept until their provider's keys can verify them.",
+        )
+        .expect("valid metric");
+        let outcomes = IntCounterVec::new(
+            Opts::new(
+                "logout_tokens_pending_total",
+                "Logout tokens that could not be verified on arrival, by what became of them (kept, not_kept, applied, dropped).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for outcome in ["kept", "not_kept", "applied", "dropped"] {
+            outcomes.with_label_values(&[outcome]);
+        }
+        registry
+            .register(Box::new(pending.clone()))
+            .expect("each metric is registered once");
+        registry
+            .register(Box::new(outcomes.clone()))
+            .expect("each metric is registered once");
+        Self { pending, outcomes }
     }
 }

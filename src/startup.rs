@@ -18,7 +18,7 @@ use crate::gateway::Gate;
 use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
 use crate::oidc::provider::Providers;
-use crate::oidc::receiver::LogoutReceiver;
+use crate::oidc::receiver::{LogoutReceiver, PendingLimits};
 use crate::replica::Replica;
 use crate::revocations::Revocations;
 use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
@@ -104,15 +104,16 @@ impl Application {
         };
         let hub = EventHub::new(settings.events.buffer);
         let revocations = revocations.with_hub(Arc::clone(&hub));
-        let logouts = LogoutReceiver::new(
+        let logouts = LogoutReceiver::with_pending_limits(
             providers.clone(),
             revocations.clone(),
             metrics.clone(),
             settings.backchannel.recent_tokens,
+            PendingLimits::from_settings(&settings.backchannel),
         );
         let state = web::Data::new(AppState {
             revocations,
-            logouts,
+            logouts: logouts.clone(),
             keys,
             check: settings.check.clone(),
             gate,
@@ -143,6 +144,7 @@ impl Application {
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         tasks.extend(providers.spawn_refresh(cancel.clone()));
+        tasks.push(logouts.spawn_pending_retry(cancel.clone()));
         if let Backend::Redis(redis) = &backend {
             tasks.push(tokio::spawn(crate::events::wake_on_redis(
                 Arc::clone(&hub),

@@ -44,7 +44,7 @@ pub struct LogoutResponse {
         (status = 200, description = "Revoked (or already processed)", body = LogoutResponse),
         (status = 400, description = "The token, or the request, breaks a rule: `error_description` names it", body = ErrorBody),
         (status = 413, description = "Body larger than `http.body_limit`", body = ErrorBody),
-        (status = 503, description = "The store, or the provider's keys, are unavailable; nothing was recorded: retry", body = ErrorBody),
+        (status = 503, description = "The store, or the provider's keys, are unavailable: retry. A token only its provider's keys are missing for is kept (`error_description` says so) and applied as soon as they can verify it", body = ErrorBody),
     )
 )]
 #[post("/backchannel-logout")]
@@ -70,7 +70,7 @@ pub async fn post_backchannel_logout(
         (status = 400, description = "The token, or the request, breaks a rule: `error_description` names it", body = ErrorBody),
         (status = 404, description = "No provider has that name", body = ErrorBody),
         (status = 413, description = "Body larger than `http.body_limit`", body = ErrorBody),
-        (status = 503, description = "The store, or the provider's keys, are unavailable; nothing was recorded: retry", body = ErrorBody),
+        (status = 503, description = "The store, or the provider's keys, are unavailable: retry. A token only its provider's keys are missing for is kept (`error_description` says so) and applied as soon as they can verify it", body = ErrorBody),
     )
 )]
 #[post("/backchannel-logout/{provider}")]
@@ -89,6 +89,13 @@ async fn receive(
     payload: web::Payload,
     pinned: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
+    // An unknown provider is a wrong URL: say so before reading, let alone
+    // decoding, anything the client sent.
+    if let Some(name) = pinned
+        && state.logouts.providers().by_name(name).is_none()
+    {
+        return Err(ApiError::UnknownProvider(name.to_owned()));
+    }
     let form = read_form(req, payload, state.body_limit).await?;
     let token = logout_token(&form)?;
     let result = match state.logouts.receive(pinned, &token, UnixTime::now()).await {
@@ -98,7 +105,7 @@ async fn receive(
         Err(ReceiveError::UnknownProvider(name)) => {
             return Err(ApiError::UnknownProvider(name));
         }
-        Err(err @ ReceiveError::KeysNotLoaded(_)) => {
+        Err(err @ ReceiveError::KeysUnavailable { .. }) => {
             return Err(ApiError::Unavailable(err.to_string()));
         }
         // §2.8: 400, and the broken rule first, so that it reads as a code.

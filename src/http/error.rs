@@ -84,7 +84,9 @@ impl ApiError {
             Self::InvalidToken(_) => "invalid_token",
             Self::Forbidden(_) => "forbidden",
             Self::RegistrationRefused(reason) => reason.as_str(),
-            Self::NotFound | Self::UnknownProvider(_) => "not_found",
+            Self::NotFound => "not_found",
+            // Its own code: the route exists, the provider does not.
+            Self::UnknownProvider(_) => "unknown_provider",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",

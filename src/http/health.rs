@@ -98,19 +98,26 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     for provider in state.logouts.providers().iter() {
         let loaded = provider.loaded().is_some();
+        let mut error = if loaded {
+            None
+        } else {
+            provider
+                .last_error()
+                .or_else(|| Some("keys not loaded yet".into()))
+        };
+        // A detail only: kept logout tokens do not change readiness.
+        let pending = state.logouts.pending_for(&provider.name);
+        if pending > 0 {
+            let kept = format!("{pending} logout token(s) kept until its keys can verify them");
+            error = Some(error.map_or(kept.clone(), |e| format!("{e}; {kept}")));
+        }
         checks.insert(
             format!("provider:{}", provider.name),
             DependencyStatus {
                 status: if loaded { "up" } else { "down" },
                 kind: "provider",
                 latency_ms: None,
-                error: if loaded {
-                    None
-                } else {
-                    provider
-                        .last_error()
-                        .or_else(|| Some("keys not loaded yet".into()))
-                },
+                error,
             },
         );
     }

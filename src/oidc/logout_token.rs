@@ -302,6 +302,11 @@ impl LogoutTokenPolicy {
     pub fn max_age(&self) -> Duration {
         self.max_age
     }
+
+    /// The relying party's key for encrypted logout tokens, if any.
+    pub fn decryption_key(&self) -> Option<&DecryptionKey> {
+        self.decryption_key.as_ref()
+    }
 }
 
 fn audiences<I, S>(values: I) -> Result<Vec<String>, PolicyError>
@@ -408,6 +413,41 @@ impl UnverifiedLogoutToken {
                 was_encrypted: true,
             }),
         }
+    }
+
+    /// The rules of §2.6 that need no signing key — header `typ`, `crit`
+    /// and `alg`, encryption when required, and every claim rule at `now`
+    /// — for a token that must wait for its provider's keys (DESIGN 10):
+    /// only a token that could still be accepted is worth keeping. Returns
+    /// the first instant at which it would be refused on time grounds.
+    /// Decrypt an encrypted token first ([`decrypt`](Self::decrypt)).
+    ///
+    /// Nothing here is verified: the answer only says the token is
+    /// well-formed, never that it is genuine.
+    ///
+    /// # Errors
+    /// The first rule the token breaks; [`LogoutTokenError::Malformed`]
+    /// for a token that is still encrypted.
+    pub fn check_unverified(
+        &self,
+        policy: &LogoutTokenPolicy,
+        now: UnixTime,
+    ) -> Result<UnixTime, LogoutTokenError> {
+        let Form::Signed(signed) = &self.form else {
+            return Err(LogoutTokenError::Malformed {
+                detail: "an encrypted token is checked once decrypted",
+            });
+        };
+        if policy.require_encryption && !self.was_encrypted {
+            return Err(LogoutTokenError::EncryptionRequired);
+        }
+        check_typ(signed.header.get("typ"), policy.require_explicit_typ)?;
+        if signed.header.contains_key("crit") {
+            return Err(LogoutTokenError::UnsupportedCritical);
+        }
+        check_alg(&signed.alg, &policy.allowed_algs)?;
+        check_claims(&signed.claims, policy, now, self.was_encrypted)
+            .map(|claims| claims.accepted_until)
     }
 
     /// Applies every rule of §2.6 for one provider, in the order given in

@@ -61,6 +61,17 @@ struct State {
     last_error: Option<String>,
 }
 
+/// What [`Provider::refetch_keys_for_unknown_kid`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refetch {
+    /// New keys were fetched and loaded.
+    Fetched,
+    /// Keys were fetched less than `jwks_min_refetch_interval` ago.
+    TooSoon,
+    /// The keys were never loaded, or the fetch failed.
+    Failed,
+}
+
 /// One configured provider.
 pub struct Provider {
     pub name: String,
@@ -72,12 +83,17 @@ pub struct Provider {
     state: RwLock<State>,
     /// Held while fetching; remembers when the last kid-driven fetch ran.
     refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Shared by every provider: signalled whenever one's keys load or are
+    /// fetched again, so that logout tokens kept for lack of keys are
+    /// tried at once.
+    keys_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Provider {
     fn new(
         settings: &ProviderSettings,
         backchannel: &BackchannelSettings,
+        keys_changed: Arc<tokio::sync::Notify>,
     ) -> Result<Self, ConfigError> {
         let at = |field: &str| format!("providers.{}.{field}", settings.name);
         let issuer = Issuer::parse(settings.issuer.clone())
@@ -130,6 +146,7 @@ impl Provider {
             http,
             state: RwLock::new(State::default()),
             refetch: tokio::sync::Mutex::new(None),
+            keys_changed,
         })
     }
 
@@ -171,6 +188,7 @@ impl Provider {
             Ok(loaded) => {
                 state.loaded = Some(Arc::new(loaded));
                 state.last_error = None;
+                self.keys_changed.notify_one();
                 Ok(())
             }
             Err(err) => {
@@ -184,13 +202,20 @@ impl Provider {
     /// that happened less than `jwks_min_refetch_interval` ago. Concurrent
     /// callers share one fetch. Returns whether new keys were loaded.
     pub async fn refetch_for_unknown_kid(&self) -> bool {
+        self.refetch_keys_for_unknown_kid().await == Refetch::Fetched
+    }
+
+    /// [`refetch_for_unknown_kid`](Self::refetch_for_unknown_kid), telling
+    /// why nothing new was loaded: a logout token is kept when the keys may
+    /// yet hold its `kid` (DESIGN 10).
+    pub async fn refetch_keys_for_unknown_kid(&self) -> Refetch {
         let mut last = self.refetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < self.backchannel.jwks_min_refetch_interval) {
-            return false;
+            return Refetch::TooSoon;
         }
         *last = Some(Instant::now());
         let Some(current) = self.loaded() else {
-            return false;
+            return Refetch::Failed;
         };
         let refreshed = self.fetch_keys(&current.jwks_uri).await.and_then(|keys| {
             let policy =
@@ -213,11 +238,12 @@ impl Provider {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .loaded = Some(Arc::new(loaded));
                 tracing::info!(provider = %self.name, "keys fetched again for an unknown kid");
-                true
+                self.keys_changed.notify_one();
+                Refetch::Fetched
             }
             Err(err) => {
                 tracing::warn!(provider = %self.name, error = %err, "fetching keys for an unknown kid failed");
-                false
+                Refetch::Failed
             }
         }
     }
@@ -259,6 +285,24 @@ impl Provider {
         } else {
             algs
         }
+    }
+
+    /// The policy a logout token's claims are judged by before any key is
+    /// available: the loaded one's, or, before the first load, one allowing
+    /// the configured algorithms (else every supported one, since discovery
+    /// has not been read).
+    ///
+    /// # Errors
+    /// The policy cannot be built (the decryption key stopped loading).
+    pub fn claims_policy(&self) -> Result<LogoutTokenPolicy, String> {
+        let algs = match self.loaded() {
+            Some(loaded) => loaded.algs.clone(),
+            None => match &self.settings.algorithms {
+                Some(_) => self.allowed_algs(&[]),
+                None => JwsAlg::ALL.to_vec(),
+            },
+        };
+        self.policy(algs)
     }
 
     fn policy(&self, algs: Vec<JwsAlg>) -> Result<LogoutTokenPolicy, String> {
@@ -382,6 +426,7 @@ fn without_url(err: reqwest::Error) -> String {
 pub struct Providers {
     by_name: HashMap<String, Arc<Provider>>,
     by_issuer: HashMap<String, Arc<Provider>>,
+    keys_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Providers {
@@ -393,7 +438,11 @@ impl Providers {
     ) -> Result<Self, ConfigError> {
         let mut providers = Self::default();
         for entry in settings {
-            let provider = Arc::new(Provider::new(entry, backchannel)?);
+            let provider = Arc::new(Provider::new(
+                entry,
+                backchannel,
+                providers.keys_changed.clone(),
+            )?);
             providers
                 .by_issuer
                 .insert(entry.issuer.clone(), provider.clone());
@@ -419,6 +468,11 @@ impl Providers {
 
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+
+    /// Signalled whenever a provider's keys load or are fetched again.
+    pub fn keys_changed(&self) -> &Arc<tokio::sync::Notify> {
+        &self.keys_changed
     }
 
     /// Keeps every provider's keys loaded until `cancel`: retries with

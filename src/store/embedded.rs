@@ -47,6 +47,8 @@ use crate::domain::{
 };
 use crate::mirror::FactUpdate;
 
+mod pending;
+
 /// The database file inside [`EmbeddedSettings::path`].
 const FILE_NAME: &str = "revokd.redb";
 

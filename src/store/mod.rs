@@ -12,6 +12,7 @@
 
 mod embedded;
 mod keys;
+mod pending;
 mod redis;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use keys::{FactKey, MirroredKey};
+pub use pending::{PendingLogout, PendingLogoutStore, PendingPut};
 
 pub use redis::{
     EventsWaiter, FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore,

@@ -19,5 +19,6 @@ mod health;
 mod helpers;
 mod mutated;
 mod openapi;
+mod pending;
 mod proxies;
 mod restart;

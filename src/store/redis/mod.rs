@@ -64,6 +64,7 @@
 mod connector;
 mod events;
 mod feed;
+mod pending;
 
 pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
