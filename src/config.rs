@@ -218,6 +218,14 @@ pub struct HttpSettings {
     pub workers: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Longest a request body may take to arrive (408 beyond).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// Request bodies read at once (503 + `Retry-After` beyond).
+    pub max_body_requests: usize,
+    /// Open connections per listener, all workers together; further ones
+    /// wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +282,7 @@ impl Settings {
             ("mirror.sweep_interval", self.mirror.sweep_interval),
             ("events.heartbeat", self.events.heartbeat),
             ("events.poll_interval", self.events.poll_interval),
+            ("http.body_timeout", self.http.body_timeout),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -290,6 +299,18 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "http.body_limit",
                 "must be at least 1024 bytes",
+            ));
+        }
+        if self.http.max_body_requests == 0 {
+            return Err(ConfigError::invalid(
+                "http.max_body_requests",
+                "must be at least 1",
+            ));
+        }
+        if self.http.max_connections <= self.http.max_body_requests {
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                "must exceed http.max_body_requests, or bodies could take every connection",
             ));
         }
         if self.events.buffer == 0 {

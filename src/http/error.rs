@@ -20,7 +20,7 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
-    /// `unsupported_media_type`, `store_unavailable`,
+    /// `unsupported_media_type`, `request_timeout`, `store_unavailable`,
     /// `temporarily_unavailable`, `server_error`; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
@@ -61,6 +61,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body did not arrive within `http.body_timeout` (see `body.rs`).
+    #[error("the request body did not arrive within {} (`http.body_timeout`)", humantime::format_duration(*.0))]
+    BodyTimeout(std::time::Duration),
     /// The store could not be reached. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
@@ -88,6 +91,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::BodyTimeout(_) => "request_timeout",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -114,6 +118,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::StoreUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

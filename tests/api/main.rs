@@ -17,6 +17,7 @@ mod forged;
 mod gateway;
 mod health;
 mod helpers;
+mod limits;
 mod openapi;
 mod proxies;
 mod restart;
