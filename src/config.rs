@@ -199,6 +199,10 @@ pub struct EventsSettings {
     pub poll_interval: Duration,
     /// Events a stream may fall behind before it catches up from the store.
     pub buffer: usize,
+    /// Open streams per instance (503 + `Retry-After` beyond).
+    pub max_streams: usize,
+    /// Open streams per API key (429 + `Retry-After` beyond).
+    pub max_streams_per_key: usize,
 }
 
 /// `[mirror]`.
@@ -315,6 +319,18 @@ impl Settings {
         }
         if self.events.buffer == 0 {
             return Err(ConfigError::invalid("events.buffer", "must be at least 1"));
+        }
+        if self.events.max_streams_per_key == 0 {
+            return Err(ConfigError::invalid(
+                "events.max_streams_per_key",
+                "must be at least 1",
+            ));
+        }
+        if self.events.max_streams < self.events.max_streams_per_key {
+            return Err(ConfigError::invalid(
+                "events.max_streams",
+                "must be at least events.max_streams_per_key",
+            ));
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::invalid(

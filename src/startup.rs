@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Role;
 use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
-use crate::events::EventHub;
+use crate::events::{EventHub, StreamSlots};
 use crate::gateway::Gate;
 use crate::http::{self, AppState, BodyBudget, Routes};
 use crate::metrics::Metrics;
@@ -120,6 +120,10 @@ impl Application {
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
             hub: Arc::clone(&hub),
+            streams: StreamSlots::new(
+                settings.events.max_streams,
+                settings.events.max_streams_per_key,
+            ),
             events_heartbeat: settings.events.heartbeat,
         });
 
