@@ -208,6 +208,10 @@ pub struct EventsSettings {
     pub poll_interval: Duration,
     /// Events a stream may fall behind before it catches up from the store.
     pub buffer: usize,
+    /// Open streams per instance (503 + `Retry-After` beyond).
+    pub max_streams: usize,
+    /// Open streams per API key (429 + `Retry-After` beyond).
+    pub max_streams_per_key: usize,
 }
 
 /// `[mirror]`.
@@ -227,6 +231,14 @@ pub struct HttpSettings {
     pub workers: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Longest a request body may take to arrive (408 beyond).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// Request bodies read at once (503 + `Retry-After` beyond).
+    pub max_body_requests: usize,
+    /// Open connections per listener, all workers together; further ones
+    /// wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +299,7 @@ impl Settings {
                 "backchannel.pending_retry_interval",
                 self.backchannel.pending_retry_interval,
             ),
+            ("http.body_timeout", self.http.body_timeout),
         ];
         for (key, value) in positive {
             if value.is_zero() {
@@ -305,8 +318,32 @@ impl Settings {
                 "must be at least 1024 bytes",
             ));
         }
+        if self.http.max_body_requests == 0 {
+            return Err(ConfigError::invalid(
+                "http.max_body_requests",
+                "must be at least 1",
+            ));
+        }
+        if self.http.max_connections <= self.http.max_body_requests {
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                "must exceed http.max_body_requests, or bodies could take every connection",
+            ));
+        }
         if self.events.buffer == 0 {
             return Err(ConfigError::invalid("events.buffer", "must be at least 1"));
+        }
+        if self.events.max_streams_per_key == 0 {
+            return Err(ConfigError::invalid(
+                "events.max_streams_per_key",
+                "must be at least 1",
+            ));
+        }
+        if self.events.max_streams < self.events.max_streams_per_key {
+            return Err(ConfigError::invalid(
+                "events.max_streams",
+                "must be at least events.max_streams_per_key",
+            ));
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::invalid(

@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Role;
 use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
-use crate::events::EventHub;
+use crate::events::{EventHub, StreamSlots};
 use crate::gateway::Gate;
-use crate::http::{self, AppState, Routes};
+use crate::http::{self, AppState, BodyBudget, Routes};
 use crate::metrics::Metrics;
 use crate::oidc::provider::Providers;
 use crate::oidc::receiver::{LogoutReceiver, PendingLimits};
@@ -121,6 +121,10 @@ impl Application {
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
             hub: Arc::clone(&hub),
+            streams: StreamSlots::new(
+                settings.events.max_streams,
+                settings.events.max_streams_per_key,
+            ),
             events_heartbeat: settings.events.heartbeat,
         });
 
@@ -132,13 +136,20 @@ impl Application {
         } else {
             Routes::All
         };
-        let mut servers = vec![serve(listener, api_routes, &state, &settings)?];
+        let limits = Limits::new(&settings, usize::from(settings.ops_listen.is_some()) + 1);
+        let mut servers = vec![serve(listener, api_routes, &state, &limits, &settings)?];
         let mut ops_port = None;
         if let Some(addr) = settings.ops_listen {
             let listener = TcpListener::bind(addr)
                 .with_context(|| format!("cannot listen on {addr} (key `ops_listen`)"))?;
             ops_port = Some(listener.local_addr()?.port());
-            servers.push(serve(listener, Routes::Operations, &state, &settings)?);
+            servers.push(serve(
+                listener,
+                Routes::Operations,
+                &state,
+                &limits,
+                &settings,
+            )?);
         }
 
         let cancel = CancellationToken::new();
@@ -263,21 +274,123 @@ impl Application {
     }
 }
 
+/// The connection and body bounds shared by the listeners.
+struct Limits {
+    bodies: web::Data<BodyBudget>,
+    workers: usize,
+    /// `http.max_connections` of one worker (actix counts per worker).
+    connections_per_worker: usize,
+}
+
+/// Descriptors kept for everything but client connections: the store, the
+/// Redis pool and feed, provider fetches, logs.
+const RESERVED_FDS: u64 = 256;
+
+impl Limits {
+    /// Raises the open-file limit and fits `http.max_connections` (per
+    /// listener) into it, so that the bound is reached before the process
+    /// runs out of descriptors (where actix would fail to accept, and
+    /// everything else that opens a file or socket would fail too).
+    fn new(settings: &Settings, listeners: usize) -> Self {
+        let workers = if settings.http.workers > 0 {
+            settings.http.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        };
+        let mut max_connections = settings.http.max_connections;
+        match raise_fd_limit() {
+            Ok(limit) => {
+                let fits = usize::try_from(limit.saturating_sub(RESERVED_FDS) / listeners as u64)
+                    .unwrap_or(usize::MAX);
+                if fits < max_connections {
+                    tracing::warn!(
+                        open_files = limit,
+                        max_connections = fits,
+                        "the open-file limit ({limit}) leaves room for {fits} connections per listener, \
+                         fewer than http.max_connections ({max_connections}); using {fits} \
+                         (raise LimitNOFILE / ulimit -n)"
+                    );
+                    max_connections = fits.max(settings.http.max_body_requests + 1);
+                } else {
+                    tracing::info!(
+                        open_files = limit,
+                        max_connections,
+                        "open-file limit {limit}, at most {max_connections} connections per listener"
+                    );
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read or raise the open-file limit");
+            }
+        }
+        Self {
+            bodies: web::Data::new(BodyBudget::new(
+                settings.http.max_body_requests,
+                settings.http.body_timeout,
+            )),
+            workers,
+            connections_per_worker: max_connections.div_ceil(workers).max(1),
+        }
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (a default soft limit
+/// of 1024 is far below what a busy listener needs) and returns the limit
+/// now in force.
+#[cfg(unix)]
+fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the call's duration.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit for the call's duration.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                soft = limit.rlim_cur,
+                hard = limit.rlim_max,
+                "cannot raise the open-file limit to its hard limit"
+            );
+        }
+    }
+    // `rlim_t` is u64 on Linux, not on every unix.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit() -> std::io::Result<u64> {
+    Err(std::io::Error::other("not supported on this platform"))
+}
+
 fn serve(
     listener: TcpListener,
     routes: Routes,
     state: &web::Data<AppState>,
+    limits: &Limits,
     settings: &Settings,
 ) -> anyhow::Result<Server> {
     let state = state.clone();
+    let bodies = limits.bodies.clone();
     let body_limit = settings.http.body_limit;
-    let mut server = HttpServer::new(move || http::app(state.clone(), body_limit, routes))
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
-    if settings.http.workers > 0 {
-        server = server.workers(settings.http.workers);
-    }
+    let server =
+        HttpServer::new(move || http::app(state.clone(), body_limit, bodies.clone(), routes))
+            .workers(limits.workers)
+            .max_connections(limits.connections_per_worker)
+            .listen(listener)?
+            .disable_signals()
+            .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
     Ok(server.run())
 }
 

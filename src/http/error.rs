@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::{CheckRequestError, ParseError, Reason};
+use crate::events::StreamsFull;
 use crate::gateway::{GateError, TokenRefusal};
 use crate::revocations::RevokeError;
 use crate::store::StoreError;
@@ -20,7 +21,8 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
-    /// `unsupported_media_type`, `store_unavailable`,
+    /// `unsupported_media_type`, `request_timeout`, `too_many_requests`,
+    /// `store_unavailable`,
     /// `temporarily_unavailable`, `server_error`; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
@@ -33,6 +35,10 @@ pub struct ErrorBody {
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// Seconds a client should wait before opening an event stream again
+/// after 429/503 at a stream cap.
+pub const STREAM_RETRY_AFTER_SECS: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -61,6 +67,12 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// `/v1/events`: a cap on open streams (429 per key, 503 instance).
+    #[error("{0}")]
+    TooManyStreams(StreamsFull),
+    /// The body did not arrive within `http.body_timeout` (see `body.rs`).
+    #[error("the request body did not arrive within {} (`http.body_timeout`)", humantime::format_duration(*.0))]
+    BodyTimeout(std::time::Duration),
     /// The store could not be reached. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
@@ -90,6 +102,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::BodyTimeout(_) => "request_timeout",
+            Self::TooManyStreams(StreamsFull::Key(_)) => "too_many_requests",
+            Self::TooManyStreams(StreamsFull::Instance(_)) => "temporarily_unavailable",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -116,6 +131,9 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyStreams(StreamsFull::Key(_)) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyStreams(StreamsFull::Instance(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StoreUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -149,6 +167,10 @@ impl ResponseError for ApiError {
             }
             Self::StoreUnavailable(_) | Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            // A place frees when some stream ends: not within a second.
+            Self::TooManyStreams(_) => {
+                response.insert_header((header::RETRY_AFTER, STREAM_RETRY_AFTER_SECS));
             }
             _ => {}
         }

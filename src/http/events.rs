@@ -20,7 +20,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::QueryParams;
 use super::state::AppState;
 use crate::domain::{Event, EventId};
-use crate::events::{HubMessage, beginning, is_after, newest_event_id};
+use crate::events::{
+    HubMessage, SharedEvent, StreamSlot, beginning, event_frame, is_after, newest_event_id,
+};
 use crate::metrics::Metrics;
 use crate::store::{RevocationStore, Store, StoreError};
 
@@ -57,6 +59,9 @@ pub struct EventsQuery {
 ///   checkpoint; with an empty log, the id before the first event), then
 ///   live events.
 /// - A `: keepalive` comment every `events.heartbeat`.
+///
+/// An instance serves at most `events.max_streams` streams, and one key at
+/// most `events.max_streams_per_key` (429 beyond, 503 beyond the former).
 #[utoipa::path(
     tag = "events",
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
@@ -64,13 +69,14 @@ pub struct EventsQuery {
         (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 400, description = "The id is not an event id of this revokd", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
-        (status = 503, description = "Store unavailable; retry", body = ErrorBody),
+        (status = 429, description = "This key has `events.max_streams_per_key` streams open; close one (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Store unavailable, or `events.max_streams` streams are open on this instance; retry (`Retry-After`)", body = ErrorBody),
     ),
     security(("client_key" = []))
 )]
 #[get("/v1/events")]
 pub async fn get_events(
-    _client: ClientKey,
+    client: ClientKey,
     state: web::Data<AppState>,
     req: HttpRequest,
     query: QueryParams<EventsQuery>,
@@ -86,6 +92,10 @@ pub async fn get_events(
         })
         .transpose()?;
     let cursor = header.or(query.0.after).filter(|id| !id.is_empty());
+    let slot = state.streams.open(&client.0.name).map_err(|full| {
+        tracing::debug!(key = %client.0.name, "event stream refused: {full}");
+        ApiError::TooManyStreams(full)
+    })?;
     let store = state.revocations.store().clone();
     let hub = Arc::clone(&state.hub);
     // Subscribed before anything is read, so nothing falls in between.
@@ -135,6 +145,7 @@ pub async fn get_events(
         metrics: state.metrics.clone(),
         heartbeat: state.events_heartbeat,
         closing: hub.closing(),
+        _slot: slot,
     };
     tokio::spawn(stream.run(first, caught_up));
     Ok(stream_response(rx))
@@ -175,6 +186,9 @@ struct Subscriber {
     /// The instance is stopping: end the stream (the client reconnects
     /// with its last id, to this instance once it is back, or another).
     closing: CancellationToken,
+    /// This stream's place under `events.max_streams(_per_key)`, freed
+    /// when the stream ends.
+    _slot: StreamSlot,
 }
 
 /// Why a stream ends.
@@ -218,7 +232,7 @@ impl Subscriber {
                 () = self.tx.closed() => Err(End::ClientGone),
                 () = self.closing.cancelled() => Err(End::ClientGone),
                 message = self.live.recv() => match message {
-                    Ok(HubMessage::Event(event)) => self.send_event(&event).await,
+                    Ok(HubMessage::Event(event)) => self.send_shared(&event).await,
                     Ok(HubMessage::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.catch_up().await
                     }
@@ -253,7 +267,21 @@ impl Subscriber {
         }
     }
 
-    /// Sends `event` unless it was already sent.
+    /// Sends a live event (serialised once by the hub) unless it was
+    /// already sent: a reference-counted clone of its frame, no work per
+    /// stream beyond the id comparison.
+    async fn send_shared(&mut self, event: &SharedEvent) -> Result<(), End> {
+        if !is_after(&event.id, &self.last) {
+            return Ok(());
+        }
+        self.send(event.frame.clone()).await?;
+        self.last = event.id.clone();
+        self.metrics.events_sent.inc();
+        Ok(())
+    }
+
+    /// Sends `event` (read from the store to catch up) unless it was
+    /// already sent.
     async fn send_event(&mut self, event: &Event) -> Result<(), End> {
         if !is_after(&event.id, &self.last) {
             return Ok(());
@@ -269,16 +297,6 @@ impl Subscriber {
     }
 }
 
-/// `id`, `event: revocation` and the event's JSON on one `data` line
-/// (serde_json escapes every newline, so one line is all it takes).
-fn event_frame(event: &Event) -> Bytes {
-    let json = serde_json::to_string(event).expect("an event always serialises");
-    Bytes::from(format!(
-        "id: {}\nevent: revocation\ndata: {json}\n\n",
-        event.id
-    ))
-}
-
 fn hello_frame(newest: &EventId) -> Bytes {
     let data = serde_json::json!({ "last_event_id": newest.0 });
     Bytes::from(format!("retry: {RETRY_MS}\nevent: hello\ndata: {data}\n\n"))
@@ -291,39 +309,6 @@ fn resync_frame() -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Change, Note, TokenId, UnixTime};
-
-    #[test]
-    fn an_event_is_one_frame_with_its_id_and_one_data_line() {
-        let event = Event {
-            id: EventId("42".into()),
-            at: UnixTime::from_secs(1_700_000_000),
-            change: Change::TokenRevoked {
-                jti: TokenId::parse("t1").unwrap(),
-                expires_at: UnixTime::from_secs(1_700_003_600),
-            },
-            actor: "admin:ops".into(),
-            // Identifiers and notes refuse control characters (CR, LF); a
-            // line separator is not one, and SSE does not split on it.
-            reason: Some(Note::parse("line one\u{2028}data: forged").unwrap()),
-        };
-        let frame = String::from_utf8(event_frame(&event).to_vec()).unwrap();
-        assert!(
-            frame.starts_with("id: 42\nevent: revocation\ndata: {"),
-            "{frame}"
-        );
-        assert!(frame.ends_with("}\n\n"));
-        // Nothing in an event can add a field or end the frame early.
-        assert_eq!(frame.matches('\n').count(), 4, "{frame}");
-        let data = frame
-            .lines()
-            .nth(2)
-            .unwrap()
-            .strip_prefix("data: ")
-            .unwrap();
-        let back: Event = serde_json::from_str(data).unwrap();
-        assert_eq!(back, event);
-    }
 
     #[test]
     fn hello_carries_the_checkpoint() {

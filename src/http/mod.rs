@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod backchannel;
+mod body;
 mod check;
 mod error;
 mod events;
@@ -27,6 +28,7 @@ use actix_web::{App, web};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+pub use body::BodyBudget;
 pub use check::DEGRADED_HEADER;
 pub use error::{ApiError, ErrorBody};
 pub use state::AppState;
@@ -103,10 +105,11 @@ pub fn openapi_yaml() -> anyhow::Result<String> {
 }
 
 /// The application for one listener; bodies over `body_limit` bytes are
-/// refused with 413.
+/// refused with 413, and bodies are read within `bodies` (see [`BodyBudget`]).
 pub fn app(
     state: web::Data<AppState>,
     body_limit: usize,
+    bodies: web::Data<BodyBudget>,
     routes: Routes,
 ) -> App<
     impl ServiceFactory<
@@ -127,7 +130,9 @@ pub fn app(
                 .error_handler(error::json_error(body_limit)),
         )
         .app_data(web::PayloadConfig::default().limit(body_limit))
+        .app_data(bodies)
         .default_service(web::to(middleware::no_route))
+        .wrap(actix_web::middleware::from_fn(body::bound_body))
         .wrap(actix_web::middleware::from_fn(middleware::record_metrics))
         .wrap(tracing_actix_web::TracingLogger::default())
 }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub max_token_exp: std::time::Duration,
     /// Where `/v1/events` streams get live events.
     pub hub: std::sync::Arc<crate::events::EventHub>,
+    /// The open `/v1/events` streams, under `events.max_streams(_per_key)`.
+    pub streams: std::sync::Arc<crate::events::StreamSlots>,
     /// `events.heartbeat`.
     pub events_heartbeat: std::time::Duration,
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, CLIENT_KEY, TestApp, assert_error, spawn_app, spawn_app_with, spawn_on,
+    ADMIN_KEY, Backend, CLIENT_KEY, TestApp, assert_error, spawn_app, spawn_app_with, spawn_on,
 };
 use crate::on_both_stores;
 
@@ -504,4 +504,70 @@ async fn an_open_stream_does_not_hold_up_shutdown(backend: Backend) {
 mod shutdown {
     use super::*;
     on_both_stores!(an_open_stream_does_not_hold_up_shutdown);
+}
+
+/// A stream opened with `key`; the response, whatever its status.
+async fn open_with(app: &TestApp, key: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/events"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_capped_per_key_and_per_instance() {
+    // Arrange: two places per key, three per instance.
+    let app = spawn_app_with(Backend::Embedded, |s| {
+        s.events.max_streams = 3;
+        s.events.max_streams_per_key = 2;
+        s.events.heartbeat = Duration::from_millis(100);
+    })
+    .await;
+    let mut client_streams = Vec::new();
+    for _ in 0..2 {
+        let response = open_with(&app, CLIENT_KEY).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        client_streams.push(response);
+    }
+
+    // Act + Assert: the key's third stream is 429, with Retry-After.
+    let response = open_with(&app, CLIENT_KEY).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        "events.max_streams_per_key",
+    )
+    .await;
+
+    // Another key takes the last place of the instance; then it is full.
+    let admin = open_with(&app, ADMIN_KEY).await;
+    assert_eq!(admin.status(), StatusCode::OK);
+    let response = open_with(&app, ADMIN_KEY).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "events.max_streams",
+    )
+    .await;
+
+    // A stream that ends frees its place (noticed at the next heartbeat).
+    drop(client_streams.pop());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let response = open_with(&app, CLIENT_KEY).await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

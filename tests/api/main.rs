@@ -18,6 +18,7 @@ mod gateway;
 mod health;
 mod helpers;
 mod mutated;
+mod limits;
 mod openapi;
 mod pending;
 mod proxies;
