@@ -209,6 +209,9 @@ pub struct MirrorSettings {
     pub max_staleness: Duration,
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
+    /// Longest wait between two attempts to reconnect the change feed.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_delay_max: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -272,6 +275,10 @@ impl Settings {
             ("redis.command_timeout", self.redis.command_timeout),
             ("mirror.max_staleness", self.mirror.max_staleness),
             ("mirror.sweep_interval", self.mirror.sweep_interval),
+            (
+                "mirror.reconnect_delay_max",
+                self.mirror.reconnect_delay_max,
+            ),
             ("events.heartbeat", self.events.heartbeat),
             ("events.poll_interval", self.events.poll_interval),
         ];
