@@ -222,6 +222,9 @@ pub struct MirrorSettings {
     pub max_staleness: Duration,
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
+    /// Longest wait between two attempts to reconnect the change feed.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_delay_max: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -293,6 +296,10 @@ impl Settings {
             ("redis.command_timeout", self.redis.command_timeout),
             ("mirror.max_staleness", self.mirror.max_staleness),
             ("mirror.sweep_interval", self.mirror.sweep_interval),
+            (
+                "mirror.reconnect_delay_max",
+                self.mirror.reconnect_delay_max,
+            ),
             ("events.heartbeat", self.events.heartbeat),
             ("events.poll_interval", self.events.poll_interval),
             (
@@ -359,11 +366,19 @@ impl Settings {
             };
             return Err(ConfigError::invalid(key, "must be at least 1"));
         }
-        if self.store == StoreKind::Redis && self.redis.url.expose_secret().trim().is_empty() {
-            return Err(ConfigError::invalid(
-                "redis.url",
-                "must be set when store = \"redis\"",
-            ));
+        if self.store == StoreKind::Redis {
+            if self.redis.url.expose_secret().trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "redis.url",
+                    "must be set when store = \"redis\"",
+                ));
+            }
+            check_redis_url(self.redis.url.expose_secret())
+                .map_err(|m| ConfigError::invalid("redis.url", m))?;
+            for (i, sentinel) in self.redis.sentinels.iter().enumerate() {
+                check_redis_url(sentinel)
+                    .map_err(|m| ConfigError::invalid(format!("redis.sentinels[{i}]"), m))?;
+            }
         }
         if self.ops_listen == Some(self.listen) {
             return Err(ConfigError::invalid(
@@ -514,6 +529,38 @@ impl Settings {
     pub fn key_ring(&self) -> Result<KeyRing, ConfigError> {
         KeyRing::from_settings(&self.keys)
     }
+}
+
+/// Whether `url` is a Redis URL `serve` can use: the same parser the store
+/// uses, so that `check-config` and `serve` never disagree. The message
+/// never repeats the URL, which may hold a password; it names the scheme
+/// only when it is one (letters, digits, `+`, `-`, `.`).
+pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
+    use deadpool_redis::redis::IntoConnectionInfo;
+
+    const FORM: &str = "redis://[user:password@]host[:port][/db], or unix:///path/to/socket";
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    match scheme.map(str::to_ascii_lowercase).as_deref() {
+        None => return Err(format!("is not a URL; expected {FORM}")),
+        Some("rediss" | "valkeys") => {
+            return Err(
+                "TLS (`rediss://`) is not supported by this build of revokd; reach Redis over a private network or a TLS tunnel with redis://".into(),
+            );
+        }
+        Some("redis" | "valkey" | "unix" | "redis+unix" | "valkey+unix") => {}
+        Some(other) => {
+            return Err(format!(
+                "`{other}://` is not a Redis URL scheme; expected {FORM}"
+            ));
+        }
+    }
+    url.into_connection_info()
+        .map(|_| ())
+        .map_err(|err| format!("is not a usable Redis URL ({err}); expected {FORM}"))
 }
 
 /// `https`, or `http` on a loopback host, or `http` anywhere when allowed.
@@ -743,6 +790,52 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    #[test]
+    fn redis_urls_are_parsed_as_serve_parses_them() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://:pw@redis.lan:6380/2",
+            "redis://user:pw@redis.lan",
+            "unix:///run/redis/redis.sock",
+        ] {
+            assert_eq!(check_redis_url(url), Ok(()), "{url}");
+        }
+        for (url, needle) in [
+            (
+                "http://u:hunter2@redis.lan",
+                "`http://` is not a Redis URL scheme",
+            ),
+            ("not a url", "is not a URL"),
+            ("hunter2", "is not a URL"),
+            ("rediss://u:hunter2@redis.lan:6380", "TLS"),
+            (
+                "redis://u:hunter2@redis.lan:notaport",
+                "not a usable Redis URL",
+            ),
+            ("redis://:hunter2@redis.lan/abc", "not a usable Redis URL"),
+        ] {
+            let message = check_redis_url(url).unwrap_err();
+            assert!(message.contains(needle), "{url}: {message}");
+            assert!(!message.contains("hunter2"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn an_unusable_redis_url_names_the_key_only_with_the_redis_store() {
+        Jail::expect_with(|jail| {
+            jail.set_env("REVOKD_REDIS__URL", "http://127.0.0.1:6379");
+            assert!(load_env(None).is_ok(), "unused with the embedded store");
+            jail.set_env("REVOKD_STORE", "redis");
+            let err = load_env(None).unwrap_err().to_string();
+            assert!(err.contains("`redis.url`"), "{err}");
+            jail.set_env("REVOKD_REDIS__URL", "redis://127.0.0.1:6379");
+            jail.set_env("REVOKD_REDIS__SENTINELS", r#"["redis://s1:26379", "s2"]"#);
+            let err = load_env(None).unwrap_err().to_string();
+            assert!(err.contains("`redis.sentinels[1]`"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

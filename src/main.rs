@@ -62,6 +62,21 @@ fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Writes a subcommand's output. A reader that stopped reading (`revokd
+/// openapi | head -1`) is not an error: `print!` would panic on the broken
+/// pipe, and the output was wanted only as far as it was read.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -83,22 +98,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &settings.backchannel,
             )?;
             revokd::gateway::Gate::new(&settings.forward_auth, &providers)?;
-            println!("{}", revokd::config::summary(&settings));
-            Ok(())
+            write_stdout(&format!("{}\n", revokd::config::summary(&settings)))
         }
-        Command::Openapi => {
-            print!("{}", revokd::http::openapi_yaml()?);
-            Ok(())
-        }
-        Command::PrintDefaultConfig => {
-            print!("{}", revokd::config::DEFAULT_TOML);
-            Ok(())
-        }
+        Command::Openapi => write_stdout(&revokd::http::openapi_yaml()?),
+        Command::PrintDefaultConfig => write_stdout(revokd::config::DEFAULT_TOML),
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key)?;
-            println!("{}", revokd::auth::sha256_hex(key.trim()));
-            Ok(())
+            write_stdout(&format!("{}\n", revokd::auth::sha256_hex(key.trim())))
         }
     }
 }

@@ -72,6 +72,11 @@ impl Metrics {
                 &["store", "op", "outcome"],
             )
             .expect("valid metric"),
+            up: prometheus::IntGauge::new(
+                "store_up",
+                "1 when the store answered its last probe (a /readyz ping, or the change feed), 0 when it did not.",
+            )
+            .expect("valid metric"),
         };
         let checks = IntCounterVec::new(
             Opts::new(
@@ -171,6 +176,7 @@ impl Metrics {
             Box::new(http.requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http.duration.clone()),
             Box::new(store.latency.clone()),
+            Box::new(store.up.clone()),
             Box::new(checks.clone()),
             Box::new(changes.clone()),
             Box::new(logout_tokens.clone()),
@@ -278,6 +284,9 @@ pub struct HttpMetrics {
 #[derive(Clone)]
 pub struct StoreMetrics {
     latency: HistogramVec,
+    /// Whether the store answered its last probe: a detail of readiness,
+    /// which depends on the mirror being within its staleness bound.
+    pub up: prometheus::IntGauge,
 }
 
 impl StoreMetrics {

@@ -38,6 +38,9 @@ use crate::store::{
 /// How long one `XREAD` waits for an entry; also how often an idle feed
 /// proves it is alive.
 pub const FEED_BLOCK: Duration = Duration::from_millis(500);
+/// The first wait before reconnecting the feed, doubled up to
+/// `mirror.reconnect_delay_max` while the store stays away.
+const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(100);
 /// Feed entries read per round trip.
 const FEED_BATCH: usize = 1000;
 
@@ -257,12 +260,14 @@ impl Replica {
         state.contact = Some(Instant::now());
         state.last_error = None;
         self.metrics.mirror.feed_lag.set(0.0);
+        self.metrics.store.up.set(1);
     }
 
     fn feed_failed(&self, err: &StoreError) {
         let mut state = self.state();
         let since = state.contact.map_or(Duration::ZERO, |at| at.elapsed());
         self.metrics.mirror.feed_lag.set(since.as_secs_f64());
+        self.metrics.store.up.set(0);
         if state.last_error.is_none() {
             tracing::warn!(error.cause_chain = ?err, "change feed unavailable; the mirror may fall behind");
         }
@@ -272,16 +277,21 @@ impl Replica {
 
 /// Keeps `replica` current from the Redis change feed until `cancel`: the
 /// first load, then `XREAD BLOCK` from the last id, with a resync whenever
-/// entries were lost. Reconnects with backoff (100 ms doubling to 5 s).
+/// entries were lost. Reconnects with backoff, 100 ms doubling up to
+/// `max_delay` (`mirror.reconnect_delay_max`): checks of tokens the mirror
+/// does not hold fail closed until it reconnects, so the wait after Redis
+/// returns must stay short; one connection attempt a `max_delay` is cheap.
 pub async fn follow(
     replica: Arc<Replica>,
     store: Store,
     redis: RedisStore,
     settings: RedisSettings,
+    max_delay: Duration,
     cancel: CancellationToken,
 ) {
     let mut position: Option<FeedPosition> = None;
-    let mut backoff = Duration::from_millis(100);
+    let first_delay = FIRST_RECONNECT_DELAY.min(max_delay);
+    let mut backoff = first_delay;
     while !cancel.is_cancelled() {
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
@@ -293,9 +303,9 @@ pub async fn follow(
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff = (backoff * 2).min(max_delay);
         } else {
-            backoff = Duration::from_millis(100);
+            backoff = first_delay;
         }
     }
 }

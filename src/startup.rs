@@ -177,6 +177,7 @@ impl Application {
                     store.clone(),
                     redis.clone(),
                     settings.redis.clone(),
+                    settings.mirror.reconnect_delay_max,
                     cancel.clone(),
                 )));
             }

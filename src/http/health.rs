@@ -54,19 +54,25 @@ pub async fn get_healthz() -> HttpResponse {
         .json(Liveness { status: "alive" })
 }
 
-/// Can this instance answer correctly?
+/// Can this instance answer checks within its staleness bound?
 ///
-/// Ready when the store answers and the mirror is loaded and current (its
-/// change feed answered within `mirror.max_staleness`); `503` otherwise,
-/// with the failing dependency named. Identity providers are listed too (`up` once their
-/// keys are loaded), but do not make the instance unready: checks do not
-/// need them, and a logout token for a provider whose keys never loaded is
-/// answered `503`, so the provider retries.
+/// Ready when checks can be answered from current facts: with the mirror
+/// (`check.source = "mirror"`, the default), once it is loaded and its
+/// change feed answered within `mirror.max_staleness`; without it, when the
+/// store answers. A Redis blip shorter than that bound therefore does not
+/// take every instance out of a load balancer at once: the store shows as
+/// `down` here (and `revokd_store_up` is 0) while the instance stays
+/// ready, and writes answer 503 meanwhile. `503` once checks would follow
+/// the fail mode, with the failing dependency named. Identity providers are
+/// listed too (`up` once their keys are loaded), but do not make the
+/// instance unready: checks do not need them, and a logout token for a
+/// provider whose keys never loaded is answered `503`, so the provider
+/// retries.
 #[utoipa::path(
     tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "A dependency is down", body = Readiness),
+        (status = 200, description = "Ready: checks are answered from current facts (the store may still be down, within the mirror's staleness bound)", body = Readiness),
+        (status = 503, description = "Not ready: the mirror is loading or stale (or, without a mirror, the store is down)", body = Readiness),
     )
 )]
 #[get("/readyz")]
@@ -75,27 +81,30 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
     let result = store.ping().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    state.metrics.store.up.set(i64::from(result.is_ok()));
     let store_status = DependencyStatus {
         status: if result.is_ok() { "up" } else { "down" },
         kind: store.backend().name(),
         latency_ms: Some(latency_ms),
         error: result.as_ref().err().map(ToString::to_string),
     };
-    let mut ready = result.is_ok();
     let mut checks = BTreeMap::from([("store".to_owned(), store_status)]);
-    if let Some(replica) = state.revocations.replica() {
-        let mirror = replica.status();
-        ready &= mirror.ready;
-        checks.insert(
-            "mirror".to_owned(),
-            DependencyStatus {
-                status: if mirror.ready { "up" } else { "down" },
-                kind: "mirror",
-                latency_ms: None,
-                error: mirror.detail,
-            },
-        );
-    }
+    let ready = match state.revocations.replica() {
+        Some(replica) => {
+            let mirror = replica.status();
+            checks.insert(
+                "mirror".to_owned(),
+                DependencyStatus {
+                    status: if mirror.ready { "up" } else { "down" },
+                    kind: "mirror",
+                    latency_ms: None,
+                    error: mirror.detail,
+                },
+            );
+            mirror.ready
+        }
+        None => result.is_ok(),
+    };
     for provider in state.logouts.providers().iter() {
         let loaded = provider.loaded().is_some();
         let mut error = if loaded {

@@ -312,3 +312,81 @@ async fn keys_and_tokens_never_reach_the_logs() {
         assert!(!logged.contains(secret), "{secret:?} was logged");
     }
 }
+
+/// Issue 17 item 12: `check-config` refuses the Redis URLs that `serve`
+/// cannot use, and both name the key (not "the store is unavailable") and
+/// never the password.
+#[test]
+fn check_config_and_serve_agree_on_unusable_redis_urls() {
+    let dir = TempDir::new().unwrap();
+    for (url, needle) in [
+        (
+            "http://:hunter2@127.0.0.1:6379",
+            "`http://` is not a Redis URL scheme",
+        ),
+        ("not a url hunter2", "is not a URL"),
+        ("rediss://:hunter2@127.0.0.1:6380", "TLS"),
+        (
+            "redis://:hunter2@127.0.0.1:notaport",
+            "not a usable Redis URL",
+        ),
+    ] {
+        for command in ["check-config", "serve"] {
+            let output = Command::new(BIN)
+                .arg(command)
+                .current_dir(dir.path())
+                .env_clear()
+                .env("REVOKD_LISTEN", "127.0.0.1:0")
+                .env("REVOKD_STORE", "redis")
+                .env("REVOKD_REDIS__URL", url)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success(),
+                "{command} accepted {url:?}: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            assert!(
+                stderr.contains("`redis.url`") && stderr.contains(needle),
+                "{command} {url:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("unavailable"),
+                "{command} {url:?}: {stderr}"
+            );
+            assert!(!stderr.contains("hunter2"), "{command} {url:?}: {stderr}");
+        }
+    }
+}
+
+/// Issue 17 item 12: a reader that stops reading (`revokd openapi | head
+/// -1`) is no reason to panic, for any subcommand that writes to stdout.
+#[test]
+fn subcommands_do_not_panic_when_stdout_is_closed() {
+    use std::io::Write;
+    for args in [
+        &["openapi"][..],
+        &["print-default-config"],
+        &["check-config"],
+        &["hash-key"],
+    ] {
+        // A pipe whose reading end is already closed: every write fails
+        // with EPIPE, however short the output.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(b"some key\n");
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(output.status.success(), "{args:?}: {stderr}");
+    }
+}

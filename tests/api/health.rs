@@ -1,9 +1,11 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the separate operations listener.
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 async fn ready_when_the_store_answers(backend: Backend) {
@@ -142,4 +144,121 @@ async fn operations_routes_can_move_to_their_own_listener() {
         .await
         .unwrap();
     assert_eq!(not_on_ops.status(), StatusCode::NOT_FOUND);
+}
+
+/// Issue 17 item 9: readiness means "this instance can answer checks within
+/// its staleness bound". A Redis outage shorter than `mirror.max_staleness`
+/// leaves the instance ready (the store shows as down, in the body and in
+/// `revokd_store_up`); past the bound it is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_blip_within_the_staleness_bound_leaves_the_instance_ready() {
+    // Arrange
+    let bound = Duration::from_secs(3);
+    let app = spawn_app_with(Backend::Redis, |s| s.mirror.max_staleness = bound).await;
+    assert_eq!(app.readiness().await["status"], "ready");
+
+    // Act: Redis goes away.
+    app.infra.stop_redis();
+    let stopped = Instant::now();
+
+    // Assert: ready for most of the bound, with the store shown down.
+    let mut store_seen_down = false;
+    while stopped.elapsed() < bound / 2 {
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{:?} into the outage: {body}",
+            stopped.elapsed()
+        );
+        store_seen_down |= body["checks"]["store"]["status"] == "down";
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store_seen_down, "the store's state stays visible");
+    assert!(
+        metrics(&app).await.contains("revokd_store_up 0"),
+        "the store's state is a metric"
+    );
+    // Past the bound, the instance is not ready: checks follow the fail mode.
+    let deadline = stopped + bound * 3;
+    loop {
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["checks"]["mirror"]["status"], "down", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never unready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Staleness counts from the feed's last answer, which may precede the
+    // stop by one idle `XREAD BLOCK` (500 ms).
+    assert!(
+        stopped.elapsed() >= bound - Duration::from_millis(600),
+        "unready before the staleness bound: {:?}",
+        stopped.elapsed()
+    );
+
+    app.infra.restart_redis();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = app.readiness().await;
+        if body["status"] == "ready" && body["checks"]["store"]["status"] == "up" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready again: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = metrics(&app).await;
+    assert!(text.contains("revokd_store_up 1"), "{text}");
+}
+
+/// Issue 17 item 9: after a long outage the change feed's reconnect waits
+/// at most `mirror.reconnect_delay_max` (1 s), so checks that fail closed
+/// meanwhile recover about a second after Redis returns, not up to 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_recover_about_a_second_after_redis_returns() {
+    // Arrange: an outage long enough for a 5 s backoff (100 ms doubling:
+    // 6.3 s of waits before it).
+    let app = spawn_app_with(Backend::Redis, |s| {
+        s.mirror.max_staleness = Duration::from_secs(1);
+    })
+    .await;
+    app.infra.stop_redis();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        app.check(&[("jti", "unknown")]).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "checks fail closed while the mirror is stale"
+    );
+
+    // Act
+    app.infra.restart_redis();
+    let back = Instant::now();
+
+    // Assert
+    loop {
+        if app.check(&[("jti", "unknown")]).await.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(2),
+            "checks still fail {:?} after Redis returned",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
