@@ -81,10 +81,23 @@ macro_rules! identifier {
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                // The pattern says what `parse` refuses: empty, control
+                // characters (`char::is_control`: Unicode category Cc), more
+                // than `$max` characters. `$max` counts bytes, which no
+                // JSON Schema keyword can: the description says so.
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .min_length(Some(1))
                     .max_length(Some($max))
+                    .pattern(Some(format!(
+                        "^[^\\u0000-\\u001F\\u007F-\\u009F]{{1,{}}}$",
+                        $max
+                    )))
+                    .description(Some(format!(
+                        "1 to {} bytes of UTF-8 (a character outside ASCII takes 2 to 4), \
+                         without control characters (U+0000-U+001F, U+007F-U+009F).",
+                        $max
+                    )))
                     .into()
             }
         }

@@ -21,13 +21,15 @@ const DEFAULT_PAGE: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct RevokeTokenBody {
     /// The token id.
-    #[schema(max_length = 256, example = "3f1c2a9e-5b7d-4d3e-9c1a-2b8e7f6d5c4b")]
+    #[schema(value_type = TokenId, example = "3f1c2a9e-5b7d-4d3e-9c1a-2b8e7f6d5c4b")]
     pub jti: String,
     /// The token's `exp`, if known: the revocation is kept until then (plus
-    /// a minute for clock skew) instead of `lifetimes.token`.
+    /// a minute for clock skew) instead of `lifetimes.token`. At most
+    /// `lifetimes.max_token_exp` from now (`400` beyond: a bound relative
+    /// to the clock and the configuration, which no schema can state).
     pub exp: Option<i64>,
     /// Why, for the audit log.
-    #[schema(max_length = 512)]
+    #[schema(value_type = Option<Note>)]
     pub reason: Option<String>,
 }
 
@@ -35,13 +37,13 @@ pub struct RevokeTokenBody {
 #[serde(deny_unknown_fields)]
 pub struct RevokeSessionBody {
     #[schema(
-        max_length = 1024,
+        value_type = Issuer,
         example = "https://auth.example.com/application/o/home-assistant/"
     )]
     pub iss: String,
-    #[schema(max_length = 256)]
+    #[schema(value_type = SessionId)]
     pub sid: String,
-    #[schema(max_length = 512)]
+    #[schema(value_type = Option<Note>)]
     pub reason: Option<String>,
 }
 
@@ -49,13 +51,13 @@ pub struct RevokeSessionBody {
 #[serde(deny_unknown_fields)]
 pub struct SubjectBody {
     #[schema(
-        max_length = 1024,
+        value_type = Issuer,
         example = "https://auth.example.com/application/o/home-assistant/"
     )]
     pub iss: String,
-    #[schema(max_length = 256, example = "alice")]
+    #[schema(value_type = SubjectId, example = "alice")]
     pub sub: String,
-    #[schema(max_length = 512)]
+    #[schema(value_type = Option<Note>)]
     pub reason: Option<String>,
 }
 
@@ -63,9 +65,9 @@ pub struct SubjectBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SubjectParams {
-    #[param(max_length = 1024)]
+    #[param(value_type = Issuer)]
     pub iss: String,
-    #[param(max_length = 256)]
+    #[param(value_type = SubjectId)]
     pub sub: String,
 }
 
@@ -87,7 +89,9 @@ pub struct EventsParams {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
-    /// Only events older than this id (the `next` of the previous page).
+    /// Only events older than this id: the `next` of the previous page,
+    /// never made up (`400` for a value this revokd did not hand out).
+    #[param(min_length = 1)]
     pub before: Option<String>,
 }
 
@@ -141,7 +145,7 @@ fn recorded(event: Event) -> HttpResponse {
         (status = 401, description = "No or wrong admin key", body = ErrorBody),
         (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("admin_key" = []))
@@ -177,7 +181,7 @@ pub async fn post_revoke_token(
         (status = 401, description = "No or wrong admin key", body = ErrorBody),
         (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("admin_key" = []))
@@ -215,7 +219,7 @@ pub async fn post_revoke_session(
         (status = 401, description = "No or wrong admin key", body = ErrorBody),
         (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("admin_key" = []))
@@ -247,7 +251,7 @@ pub async fn post_disable_subject(
         (status = 401, description = "No or wrong admin key", body = ErrorBody),
         (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("admin_key" = []))
@@ -280,7 +284,7 @@ pub async fn post_enable_subject(
         (status = 401, description = "No or wrong admin key", body = ErrorBody),
         (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("admin_key" = []))

@@ -16,7 +16,10 @@ use crate::oidc::receiver::{LogoutRecord, ReceiveError, Received};
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)] // documents the form for the OpenAPI document only
 pub struct LogoutForm {
-    /// The logout token (a signed, possibly encrypted, JWT).
+    /// The logout token (a signed, possibly encrypted, JWT). Whether it is
+    /// valid (signed by a configured provider's key, with the claims of
+    /// §2.4) no schema can say: an invalid one is a `400` naming the rule.
+    #[schema(min_length = 1)]
     logout_token: String,
 }
 
@@ -44,6 +47,7 @@ pub struct LogoutResponse {
         (status = 200, description = "Revoked (or already processed)", body = LogoutResponse),
         (status = 400, description = "The token, or the request, breaks a rule: `error_description` names it", body = ErrorBody),
         (status = 413, description = "Body larger than `http.body_limit`", body = ErrorBody),
+        (status = 415, description = "The body is not a form, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "The store, or the provider's keys, are unavailable: retry. A token only its provider's keys are missing for is kept (`error_description` says so) and applied as soon as they can verify it", body = ErrorBody),
     )
 )]
@@ -70,6 +74,7 @@ pub async fn post_backchannel_logout(
         (status = 400, description = "The token, or the request, breaks a rule: `error_description` names it", body = ErrorBody),
         (status = 404, description = "No provider has that name", body = ErrorBody),
         (status = 413, description = "Body larger than `http.body_limit`", body = ErrorBody),
+        (status = 415, description = "The body is not a form, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "The store, or the provider's keys, are unavailable: retry. A token only its provider's keys are missing for is kept (`error_description` says so) and applied as soon as they can verify it", body = ErrorBody),
     )
 )]

@@ -17,22 +17,23 @@ use crate::revocations::CheckAnswer;
 /// Header set on an answer given without the store, in `fail_mode = "open"`.
 pub const DEGRADED_HEADER: &str = "revokd-degraded";
 
-/// The identifiers of one token. `sid` and `sub` need `iss`.
+/// The identifiers of one token: at least one of `jti`, `sid`, `sub`; `sid`
+/// and `sub` need `iss`.
 #[derive(Debug, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CheckParams {
     /// Issuer of `sid` and `sub` (the identity provider's `iss`).
-    #[param(max_length = 1024)]
+    #[param(value_type = Option<Issuer>)]
     pub iss: Option<String>,
     /// Token id (`jti`, or Home Assistant's refresh-token id).
-    #[param(max_length = 256)]
+    #[param(value_type = Option<TokenId>)]
     pub jti: Option<String>,
-    /// Provider session id.
-    #[param(max_length = 256)]
+    /// Provider session id; needs `iss`.
+    #[param(value_type = Option<SessionId>)]
     pub sid: Option<String>,
-    /// Provider subject.
-    #[param(max_length = 256)]
+    /// Provider subject; needs `iss`.
+    #[param(value_type = Option<SubjectId>)]
     pub sub: Option<String>,
     /// When the token was issued (seconds since the epoch). Without it, a
     /// subject's "revoked before" mark counts the token as revoked.
@@ -55,7 +56,8 @@ impl TryFrom<CheckParams> for CheckRequest {
 
 /// Either the identifiers of a token, or the token itself (a JWT whose
 /// claims are read for look-up only; its signature is not checked).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Its schema is written out in [`check_body_schema`]: the rules span fields.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     /// A JWT; excludes every other field.
@@ -101,6 +103,134 @@ impl TryFrom<CheckBody> for CheckRequest {
     }
 }
 
+impl utoipa::PartialSchema for CheckBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        check_body_schema()
+    }
+}
+
+impl utoipa::ToSchema for CheckBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema as _;
+        for (name, schema) in [
+            ("Issuer", Issuer::schema()),
+            ("TokenId", TokenId::schema()),
+            ("SessionId", SessionId::schema()),
+            ("SubjectId", SubjectId::schema()),
+        ] {
+            schemas.push((name.to_owned(), schema));
+        }
+    }
+}
+
+/// [`CheckBody`]'s rules as JSON Schema, so that a client generated from
+/// the contract cannot send a body [`CheckRequest::try_from`] refuses:
+/// `token` alone, or identifiers with at least one of `jti`, `sid`, `sub`,
+/// where `sid` and `sub` need `iss`. A field the server reads as absent
+/// when `null` may be `null` wherever it is not required.
+fn check_body_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{
+        AdditionalProperties, AnyOfBuilder, ObjectBuilder, OneOfBuilder, Ref, Type,
+    };
+    use utoipa::openapi::{RefOr, Schema};
+
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    let id = |name: &str| Ref::from_schema_name(name);
+    let nullable = |name: &str| OneOfBuilder::new().item(null()).item(id(name));
+    let iat = || {
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::Integer,
+                Type::Null,
+            ]))
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+    };
+    let closed = |object: ObjectBuilder| {
+        object
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let token = closed(ObjectBuilder::new())
+        .title(Some("token"))
+        .description(Some(
+            "The token itself, a JWT (`header.claims.signature`) whose claims \
+             revokd reads: alone, or with the identifiers only as `null`. \
+             Whether its claims can be read no schema can say (`400`).",
+        ))
+        .property(
+            "token",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1)),
+        )
+        .required("token")
+        .property("iss", null())
+        .property("jti", null())
+        .property("sid", null())
+        .property("sub", null())
+        .property("iat", null());
+    let variant = |title: &str, description: &str, required: &[&str]| {
+        let mut object = closed(ObjectBuilder::new())
+            .title(Some(title))
+            .description(Some(description))
+            .property("token", null());
+        for (field, schema) in [
+            ("iss", "Issuer"),
+            ("jti", "TokenId"),
+            ("sid", "SessionId"),
+            ("sub", "SubjectId"),
+        ] {
+            let schema: RefOr<Schema> = if required.contains(&field) {
+                id(schema).into()
+            } else if field == "sid" || field == "sub" {
+                // Only with `iss`: the variants that allow them require it.
+                if required.contains(&"iss") {
+                    nullable(schema).into()
+                } else {
+                    null().into()
+                }
+            } else {
+                nullable(schema).into()
+            };
+            object = object.property(field, schema);
+        }
+        for field in required {
+            object = object.required(*field);
+        }
+        object.property("iat", iat())
+    };
+    AnyOfBuilder::new()
+        .description(Some(
+            "Either `token` alone, or identifiers: at least one of `jti`, `sid`, \
+             `sub`; `sid` and `sub` need `iss`. `iat`: when the token was issued \
+             (seconds since the epoch).",
+        ))
+        .item(token)
+        .item(variant(
+            "token id",
+            "A token id, without session or subject.",
+            &["jti"],
+        ))
+        .item(variant(
+            "session",
+            "A provider session, and maybe more.",
+            &["iss", "sid"],
+        ))
+        .item(variant(
+            "subject",
+            "A provider subject, and maybe more.",
+            &["iss", "sub"],
+        ))
+        .into()
+}
+
 /// The answer: `active`, and when not, why.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckResponse {
@@ -115,6 +245,10 @@ pub struct CheckResponse {
 /// and the subject. Any answer other than `200` with `"active": true` means
 /// the caller must not treat the token as active: with the default
 /// `check.fail_mode = "closed"`, a store that cannot be read yields `503`.
+///
+/// Give at least one of `jti`, `sid`, `sub`, and `iss` with `sid` or `sub`
+/// (`400` otherwise): rules across query parameters, which OpenAPI cannot
+/// state for them. `POST /v1/check` states them in its schema.
 #[utoipa::path(
     tag = "check",
     params(CheckParams),
@@ -149,7 +283,7 @@ pub async fn get_check(
         (status = 400, description = "Malformed JSON, unknown field, no identifier, or a token whose claims cannot be read", body = ErrorBody),
         (status = 401, description = "A client key is required and none or a wrong one was given", body = ErrorBody),
         (status = 413, description = "The body is larger than `http.body_limit`", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "The store cannot be read (`fail_mode = \"closed\"`): treat the token as inactive", body = ErrorBody),
     ),
     security((), ("client_key" = []))

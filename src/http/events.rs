@@ -40,7 +40,27 @@ const RETRY_MS: u64 = 2_000;
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id (as `Last-Event-ID`; the header wins).
+    /// An id revokd handed out, never made up: `400` otherwise; empty is
+    /// the same as none.
     after: Option<String>,
+}
+
+/// One Server-Sent Event as a client's parser hands it over (the fields of
+/// the HTML standard's event stream): the schema of each event of
+/// `GET /v1/events`, for the OpenAPI document only.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SseEvent {
+    /// `revocation`, `hello` or `resync`.
+    #[schema(example = "revocation")]
+    event: Option<String>,
+    /// The event's JSON: an audit event for `revocation`,
+    /// `{"last_event_id": …}` for `hello`, nothing for `resync`.
+    data: Option<String>,
+    /// The event id, for `Last-Event-ID` (on `revocation` events).
+    id: Option<String>,
+    /// Milliseconds a client waits before reconnecting (on `hello`).
+    retry: Option<u64>,
 }
 
 /// Revocation events, live, as Server-Sent Events.
@@ -64,9 +84,9 @@ pub struct EventsQuery {
 /// most `events.max_streams_per_key` (429 beyond, 503 beyond the former).
 #[utoipa::path(
     tag = "events",
-    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[\\t\\x20-\\x7E]*$", description = "Resume after this event id: one revokd handed out (`400` otherwise); empty is the same as none")),
     responses(
-        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = SseEvent),
         (status = 400, description = "The id is not an event id of this revokd", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 429, description = "This key has `events.max_streams_per_key` streams open; close one (`Retry-After`)", body = ErrorBody),

@@ -35,10 +35,9 @@ const PREFIX: &str = "/v1/forward-auth";
     method(get, head, post, put, patch, delete, options),
     tag = "gateway",
     params(
-        ("x-revokd-key" = Option<String>, Header, description = "The gateway's client key (`forward_auth.key_header`), required unless `forward_auth.require_client_key = false`"),
-        ("authorization" = Option<String>, Header, description = "`Bearer <token>`: the user's token"),
-        ("x-original-uri" = Option<String>, Header, description = "The original request target (nginx)"),
-        ("x-forwarded-uri" = Option<String>, Header, description = "The original request target (Caddy, Traefik); must agree with `X-Original-URI` when both are sent"),
+        ("authorization" = Option<String>, Header, nullable = false, description = "`Bearer <token>`: the user's token"),
+        ("x-original-uri" = Option<String>, Header, nullable = false, pattern = "^(/|[A-Za-z]+://)[\\t\\x20-\\x7E]*$", description = "The original request target (nginx). Visible ASCII; an origin-form target (`/path?query`) or an absolute URI, at most 8192 bytes, whose path percent-decodes to UTF-8 without control characters or `\\` (`400` otherwise: rules beyond a schema's `pattern`)"),
+        ("x-forwarded-uri" = Option<String>, Header, nullable = false, pattern = "^(/|[A-Za-z]+://)[\\t\\x20-\\x7E]*$", description = "The original request target (Caddy, Traefik), under the rules of `X-Original-URI`. When both are sent they must be equal (`400` otherwise: a rule across two headers, which no schema can state)"),
     ),
     responses(
         (status = 200, description = "Active (or a skipped path, or no token with `missing_token = \"allow\"`): let the request through", headers(
@@ -51,7 +50,7 @@ const PREFIX: &str = "/v1/forward-auth";
         )),
         (status = 503, description = "The store cannot be read, or a provider's keys are not loaded yet: refuse the request", body = ErrorBody),
     ),
-    security((), ("client_key" = []))
+    security((), ("gateway_key" = []))
 )]
 #[route(
     "/v1/forward-auth",
@@ -75,14 +74,17 @@ pub async fn forward_auth(
 #[utoipa::path(
     method(get, head, post, put, patch, delete, options),
     tag = "gateway",
-    params(("original_path" = String, Path, description = "The original request path, without its leading `/`")),
+    params(
+        ("original_path" = String, Path, pattern = "^[^\\u0000-\\u001F\\u007F\\\\]*$", description = "The original request path, without its leading `/`; no control characters or `\\`, once percent-decoded"),
+        ("authorization" = Option<String>, Header, nullable = false, description = "`Bearer <token>`: the user's token"),
+    ),
     responses(
         (status = 200, description = "As `/v1/forward-auth`"),
         (status = 400, description = "As `/v1/forward-auth`", body = ErrorBody),
         (status = 401, description = "As `/v1/forward-auth`", body = ErrorBody),
         (status = 503, description = "As `/v1/forward-auth`", body = ErrorBody),
     ),
-    security((), ("client_key" = []))
+    security((), ("gateway_key" = []))
 )]
 #[route(
     "/v1/forward-auth/{original_path:.*}",

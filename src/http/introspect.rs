@@ -20,11 +20,23 @@ use crate::revocations::CheckAnswer;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct IntrospectForm {
     /// The token.
+    #[schema(min_length = 1)]
     pub token: String,
     /// revokd's extension: the profile to read the token with; default
     /// `forward_auth.profile`.
-    #[schema(value_type = Option<String>, example = "home-assistant")]
+    #[schema(value_type = ProfileName, required = false, example = "home-assistant")]
     pub profile: Option<ProfileKind>,
+}
+
+/// The names of [`ProfileKind`], for the OpenAPI document only (the
+/// gateway module knows no OpenAPI).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum ProfileName {
+    Jwt,
+    HomeAssistant,
+    Opaque,
 }
 
 /// RFC 7662 §2.2. An inactive token gets `{"active": false}` and nothing
@@ -104,7 +116,7 @@ impl IntrospectResponse {
         (status = 400, description = "No `token`, or an unknown `profile`", body = ErrorBody),
         (status = 401, description = "A client key is required and none or a wrong one was given", body = ErrorBody),
         (status = 413, description = "The body is larger than `http.body_limit`", body = ErrorBody),
-        (status = 415, description = "The body is not a form", body = ErrorBody),
+        (status = 415, description = "The body is not a form, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "The store cannot be read, or a provider's keys are not loaded yet: treat the token as inactive", body = ErrorBody),
     ),
     security(("client_key" = []))

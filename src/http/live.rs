@@ -20,7 +20,9 @@ const MAX_PAGE: usize = 1000;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LiveParams {
-    /// The previous page's `next_cursor`; omit for the first page.
+    /// The previous page's `next_cursor`; omit (or leave empty) for the
+    /// first page. Never made up: `400` for a value this revokd did not
+    /// hand out.
     cursor: Option<String>,
     /// Revocations per page, 1 to 1000 (default 500).
     #[param(minimum = 1, maximum = 1000)]
@@ -29,7 +31,10 @@ pub struct LiveParams {
     /// knows its own token ids can ask for
     /// `session_revoked,subject_disabled,subject_revoked_before` and check
     /// its ids one by one instead of reading every token revocation.
-    #[param(example = "session_revoked,subject_disabled,subject_revoked_before")]
+    #[param(
+        example = "session_revoked,subject_disabled,subject_revoked_before",
+        pattern = "^(token_revoked|session_revoked|subject_disabled|subject_enabled|subject_revoked_before)(,(token_revoked|session_revoked|subject_disabled|subject_enabled|subject_revoked_before))*$"
+    )]
     kinds: Option<String>,
 }
 

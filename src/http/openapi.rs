@@ -1,14 +1,14 @@
 //! The parts of the OpenAPI document that no handler carries: metadata,
 //! security schemes, tags. Paths are added by the route registrations.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "revokd",
-        description = "Makes logout and account-disable at an OpenID provider reach the apps people signed into.\n\nErrors always have the body `{\"error\", \"error_description\"}`.",
+        description = "Makes logout and account-disable at an OpenID provider reach the apps people signed into.\n\nErrors always have the body `{\"error\", \"error_description\"}`.\n\nWhat no schema here can state is said in words where it applies (a rule across parameters, a limit in bytes of UTF-8, a bound relative to the clock). One holds for every JSON body: a key given twice is refused with `400`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
@@ -39,6 +39,15 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "admin_key",
             bearer("An API key with role `admin` (`[[keys]]` in the configuration)."),
+        );
+        // A gateway's key travels in its own header, because `Authorization`
+        // carries the user's token there.
+        components.add_security_scheme(
+            "gateway_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-revokd-key",
+                "A key with role `client` or `admin`, sent by the gateway in `forward_auth.key_header` (default `x-revokd-key`). Optional when `forward_auth.require_client_key = false`.",
+            ))),
         );
         components.add_security_scheme(
             "client_key",

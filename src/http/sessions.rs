@@ -17,20 +17,25 @@ use crate::domain::{
 pub struct RegisterSessionBody {
     /// The identity provider's `iss`.
     #[schema(
-        max_length = 1024,
+        value_type = Issuer,
         example = "https://auth.example.com/application/o/home-assistant/"
     )]
     pub iss: String,
     /// The provider session (`sid` of the ID token), when the provider sends one.
-    #[schema(max_length = 256)]
+    #[schema(value_type = Option<SessionId>)]
     pub sid: Option<String>,
     /// The person (`sub` of the ID token).
-    #[schema(max_length = 256, example = "alice")]
+    #[schema(value_type = SubjectId, example = "alice")]
     pub sub: String,
     /// The app's own token ids for this login (e.g. Home Assistant's
-    /// refresh-token id); 1 to 100. Calling again adds ids (token refresh).
+    /// refresh-token id); 1 to 100, each once. Calling again adds ids
+    /// (token refresh).
+    #[schema(value_type = HashSet<TokenId>, min_items = 1, max_items = 100)]
     pub token_ids: Vec<String>,
-    /// When the app's tokens expire at the latest (seconds since the epoch).
+    /// When the app's tokens expire at the latest (seconds since the epoch):
+    /// in the future, and at most `lifetimes.max_token_exp` from now (`400`
+    /// otherwise: bounds relative to the clock and the configuration, which
+    /// no schema can state).
     pub expires_at: i64,
 }
 
@@ -44,9 +49,9 @@ pub struct Registered {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SessionParams {
-    #[param(max_length = 1024)]
+    #[param(value_type = Issuer)]
     pub iss: String,
-    #[param(max_length = 256)]
+    #[param(value_type = SessionId)]
     pub sid: String,
 }
 
@@ -75,7 +80,8 @@ pub struct Unregistered {
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 403, description = "Refused: `error` is `session_revoked` or `subject_disabled`; the token ids are revoked", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
+        (status = 429, description = "Over this key's write rate: retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("client_key" = []))
@@ -140,6 +146,7 @@ pub async fn post_session(
         (status = 200, description = "Removed, or there was nothing to remove", body = Unregistered),
         (status = 400, description = "Missing or invalid `iss` / `sid`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
+        (status = 429, description = "Over this key's write rate: retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("client_key" = []))
