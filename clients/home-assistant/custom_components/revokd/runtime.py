@@ -204,6 +204,7 @@ class RevokdRuntime:
         try:
             async with asyncio.timeout(STARTUP_CATCH_UP_TIMEOUT):
                 await self.async_resync()
+            self._set_connected("stream")  # as the follower does after a resync
         except TimeoutError:
             self._set_disconnected(f"no answer within {STARTUP_CATCH_UP_TIMEOUT:g} s at start")
         except RevokdUnreachable as err:
