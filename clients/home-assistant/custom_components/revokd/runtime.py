@@ -137,6 +137,8 @@ class RevokdRuntime:
         # local logout, so revokd's session registration is left alone.
         self._removing: set[str] = set()
         self._unsub_maintenance: Callable[[], None] | None = None
+        # Whether the catch-up in the setup read revokd's live set.
+        self.caught_up_at_start = False
 
     # ---- life cycle -------------------------------------------------
 
@@ -205,6 +207,7 @@ class RevokdRuntime:
             async with asyncio.timeout(STARTUP_CATCH_UP_TIMEOUT):
                 await self.async_resync()
             self._set_connected("stream")  # as the follower does after a resync
+            self.caught_up_at_start = True
         except TimeoutError:
             self._set_disconnected(f"no answer within {STARTUP_CATCH_UP_TIMEOUT:g} s at start")
         except RevokdUnreachable as err:
