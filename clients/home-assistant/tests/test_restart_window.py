@@ -340,3 +340,28 @@ async def test_a_login_in_the_same_second_as_a_disable_stays_refused_after_the_e
     access = hass.auth.async_create_access_token(later)
     assert (await (await hass_client(access)).get("/api/")).status == 200
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_revokd_that_does_not_answer_delays_the_setup_by_the_bound_only(
+    hass: HomeAssistant, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custom_components.revokd import runtime as runtime_module  # noqa: PLC0415
+
+    held: list[asyncio.StreamWriter] = []
+    # Accepts connections and never answers (a hung revokd, a black hole).
+    server = await asyncio.start_server(lambda _r, w: held.append(w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(runtime_module, "STARTUP_CATCH_UP_TIMEOUT", 0.3)
+    started = time.monotonic()
+    entry, runtime = await setup_integration(hass, f"http://127.0.0.1:{port}")
+    took = time.monotonic() - started
+
+    assert 0.3 <= took < 3, took
+    assert not runtime.caught_up_at_start
+    issue_id = f"{ISSUE_UNREACHABLE}_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_unload(entry.entry_id)
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()

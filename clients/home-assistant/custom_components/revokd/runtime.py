@@ -216,6 +216,11 @@ class RevokdRuntime:
             # No live set here (an older revokd, a key refused): the
             # follower knows each of these cases and handles it.
             _LOGGER.debug("No catch-up at start: %s", type(err).__name__)
+        except Exception:  # noqa: BLE001
+            # A bug here must not fail the setup with the hooks installed
+            # and no follower: log it, the follower starts over (resync).
+            _LOGGER.exception("Catching up with revokd at start failed")
+            self._need_resync = True
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = self.hass.async_create_background_task(coro, name)
