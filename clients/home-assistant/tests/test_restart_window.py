@@ -33,6 +33,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import CLIENT_ID
 
 from custom_components.revokd.const import DOMAIN, ISSUE_UNREACHABLE
+from custom_components.revokd.ready import READY_URL
 from homeassistant.auth import InvalidAuthError
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -173,7 +174,12 @@ async def test_revoked_while_down_is_refused_from_the_moment_setup_returns(
 
 
 async def test_known_disable_is_enforced_at_setup_with_revokd_down(
-    hass: HomeAssistant, revokd: Any, admin: Admin, hass_client: Any, hass_ws_client: Any
+    hass: HomeAssistant,
+    revokd: Any,
+    admin: Admin,
+    hass_client: Any,
+    hass_client_no_auth: Any,
+    hass_ws_client: Any,
 ) -> None:
     assert await setup_http(hass)
     entry, runtime = await setup_integration(hass, revokd.url)
@@ -199,7 +205,31 @@ async def test_known_disable_is_enforced_at_setup_with_revokd_down(
     assert (await (await hass_client(access)).get("/api/")).status == 401
     issue_id = f"{ISSUE_UNREACHABLE}_{entry.entry_id}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    # Ready for a proxy all the same: it enforces all it can know.
+    resp = await (await hass_client_no_auth()).get(READY_URL)
+    assert (resp.status, await resp.json()) == (200, {"ready": True, "caught_up": False})
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_ready_is_404_before_the_setup_200_after_it_and_503_after_an_unload(
+    hass: HomeAssistant, revokd: Any, hass_client_no_auth: Any
+) -> None:
+    assert await setup_http(hass)
+    # A real Home Assistant keeps its router open for integrations set up
+    # after HTTP started (HomeAssistantHTTP.start does this); the harness's
+    # test server does not start it that way.
+    hass.http.app._router.freeze = lambda: None  # noqa: SLF001
+    client = await hass_client_no_auth()
+    # A proxy holding the websocket and the token endpoint back until this
+    # answers 200 closes the window: before the setup the route is not there.
+    assert (await client.get(READY_URL)).status == 404
+
+    entry, _ = await setup_integration(hass, revokd.url)
+    resp = await client.get(READY_URL)
+    assert (resp.status, await resp.json()) == (200, {"ready": True, "caught_up": True})
+
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert (await client.get(READY_URL)).status == 503
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -310,3 +340,28 @@ async def test_a_login_in_the_same_second_as_a_disable_stays_refused_after_the_e
     access = hass.auth.async_create_access_token(later)
     assert (await (await hass_client(access)).get("/api/")).status == 200
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_revokd_that_does_not_answer_delays_the_setup_by_the_bound_only(
+    hass: HomeAssistant, socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custom_components.revokd import runtime as runtime_module  # noqa: PLC0415
+
+    held: list[asyncio.StreamWriter] = []
+    # Accepts connections and never answers (a hung revokd, a black hole).
+    server = await asyncio.start_server(lambda _r, w: held.append(w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(runtime_module, "STARTUP_CATCH_UP_TIMEOUT", 0.3)
+    started = time.monotonic()
+    entry, runtime = await setup_integration(hass, f"http://127.0.0.1:{port}")
+    took = time.monotonic() - started
+
+    assert 0.3 <= took < 3, took
+    assert not runtime.caught_up_at_start
+    issue_id = f"{ISSUE_UNREACHABLE}_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await hass.config_entries.async_unload(entry.entry_id)
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()

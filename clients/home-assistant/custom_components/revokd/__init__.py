@@ -30,6 +30,7 @@ from .const import (
     SUBJECT_DISABLE_DEACTIVATE,
 )
 from .identity import parse_mappings
+from .ready import async_register_ready_view
 from .registry import LocalRegistry
 from .runtime import Options, RevokdRuntime
 
@@ -65,6 +66,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     )
     await runtime.async_start()
     hass.data.setdefault(DOMAIN, {})[entry.entry_id] = runtime
+    async_register_ready_view(hass)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True

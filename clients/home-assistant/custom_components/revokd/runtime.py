@@ -137,6 +137,8 @@ class RevokdRuntime:
         # local logout, so revokd's session registration is left alone.
         self._removing: set[str] = set()
         self._unsub_maintenance: Callable[[], None] | None = None
+        # Whether the catch-up in the setup read revokd's live set.
+        self.caught_up_at_start = False
 
     # ---- life cycle -------------------------------------------------
 
@@ -204,6 +206,8 @@ class RevokdRuntime:
         try:
             async with asyncio.timeout(STARTUP_CATCH_UP_TIMEOUT):
                 await self.async_resync()
+            self._set_connected("stream")  # as the follower does after a resync
+            self.caught_up_at_start = True
         except TimeoutError:
             self._set_disconnected(f"no answer within {STARTUP_CATCH_UP_TIMEOUT:g} s at start")
         except RevokdUnreachable as err:
@@ -212,6 +216,11 @@ class RevokdRuntime:
             # No live set here (an older revokd, a key refused): the
             # follower knows each of these cases and handles it.
             _LOGGER.debug("No catch-up at start: %s", type(err).__name__)
+        except Exception:  # noqa: BLE001
+            # A bug here must not fail the setup with the hooks installed
+            # and no follower: log it, the follower starts over (resync).
+            _LOGGER.exception("Catching up with revokd at start failed")
+            self._need_resync = True
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = self.hass.async_create_background_task(coro, name)
