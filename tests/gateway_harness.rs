@@ -240,12 +240,28 @@ async fn a_revokd_answering_503_closes_the_guarded_paths(kind: ProxyKind) {
         ("REVOKD_REDIS__URL", &redis.url()),
         ("REVOKD_REDIS__CONNECT_TIMEOUT", "300ms"),
         ("REVOKD_REDIS__COMMAND_TIMEOUT", "300ms"),
+        ("REVOKD_MIRROR__MAX_STALENESS", "1s"),
     ]);
-    // `/readyz` answers 503 while the store is down.
+    let readyz = revokd.url("/readyz");
+    // `/readyz` answers 503 once the store has been down for longer than
+    // the mirror's staleness bound.
     let gateway = Gateway::start_with(kind, revokd, "/readyz");
     assert_eq!(gateway.get("/api/states").await.status(), StatusCode::OK);
 
     redis.stop();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !client()
+        .get(&readyz)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz never turned 503"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let response = gateway.get("/api/states").await;
     assert_eq!(response.status(), status_when_revokd_answers_503(kind));
