@@ -159,6 +159,24 @@ impl Provider {
             .clone()
     }
 
+    /// Loads `jwks` as if fetched (unit tests of the receiver, without a
+    /// network), with the configured or default algorithms.
+    #[cfg(test)]
+    pub(crate) fn load_for_tests(&self, jwks: &[u8]) {
+        let algs = self.allowed_algs(&JwsAlg::ALL.map(|a| a.name().to_owned()));
+        let loaded = Loaded {
+            policy: self.policy(algs.clone()).expect("a valid policy"),
+            keys: KeySet::from_jwks(jwks).expect("a valid JWK Set"),
+            algs,
+            jwks_uri: "http://127.0.0.1:9/jwks".into(),
+        };
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .loaded = Some(Arc::new(loaded));
+        self.keys_changed.notify_one();
+    }
+
     /// Why the last fetch failed, if it did.
     pub fn last_error(&self) -> Option<String> {
         self.state

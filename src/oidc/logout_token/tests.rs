@@ -1136,3 +1136,67 @@ fn validation_types_can_be_shared_across_threads() {
     shared::<VerifiedLogoutToken>();
     shared::<LogoutTokenError>();
 }
+
+// ---- limits: exactly at each one, and one past it (issue 17 item 21) ----
+
+#[test]
+fn a_token_of_exactly_max_token_bytes_is_decoded_one_byte_more_is_too_large() {
+    let token = jws();
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    // Pad with a longer signature of 'A's (zero bits): still base64url.
+    let padded = |len: usize| {
+        let filler = len - input.len() - 1;
+        format!(
+            "{input}.{signature}{}",
+            "A".repeat(filler - signature.len())
+        )
+    };
+    let at_limit = padded(MAX_TOKEN_BYTES);
+    assert_eq!(at_limit.len(), MAX_TOKEN_BYTES);
+    assert!(
+        !matches!(
+            UnverifiedLogoutToken::decode(&at_limit),
+            Err(LogoutTokenError::TooLarge)
+        ),
+        "a token of exactly MAX_TOKEN_BYTES is not too large"
+    );
+    let over = padded(MAX_TOKEN_BYTES + 1);
+    assert!(matches!(
+        UnverifiedLogoutToken::decode(&over),
+        Err(LogoutTokenError::TooLarge)
+    ));
+    // At (or one under, where base64url cannot end) the limit, a
+    // well-formed token decodes: the size rule alone decides.
+    let decodable = [MAX_TOKEN_BYTES, MAX_TOKEN_BYTES - 1]
+        .map(padded)
+        .into_iter()
+        .find(|t| (t.len() - input.len() - 1) % 4 != 1)
+        .unwrap();
+    assert!(UnverifiedLogoutToken::decode(&decodable).is_ok());
+}
+
+#[test]
+fn a_nested_token_of_exactly_max_token_bytes_is_read_one_byte_more_is_too_large() {
+    let at_limit = SignedParts::from_plaintext(vec![b'a'; MAX_TOKEN_BYTES]);
+    assert!(
+        matches!(at_limit, Err(LogoutTokenError::Malformed { .. })),
+        "at the limit the shape decides"
+    );
+    let over = SignedParts::from_plaintext(vec![b'a'; MAX_TOKEN_BYTES + 1]);
+    assert!(matches!(over, Err(LogoutTokenError::TooLarge)));
+    // A valid nested token just under the limit is read.
+    assert!(SignedParts::from_plaintext(jws().into_bytes()).is_ok());
+}
+
+#[test]
+fn the_policy_reports_the_skew_and_age_it_was_given() {
+    let fresh = LogoutTokenPolicy::new(Issuer::parse(ISSUER).unwrap(), [CLIENT]).unwrap();
+    assert_eq!(fresh.clock_skew(), LogoutTokenPolicy::DEFAULT_CLOCK_SKEW);
+    assert_eq!(fresh.max_age(), LogoutTokenPolicy::DEFAULT_MAX_AGE);
+    assert_ne!(LogoutTokenPolicy::DEFAULT_CLOCK_SKEW, Duration::ZERO);
+    let custom = fresh
+        .with_clock_skew(Duration::from_secs(7))
+        .with_max_age(Duration::from_secs(11));
+    assert_eq!(custom.clock_skew(), Duration::from_secs(7));
+    assert_eq!(custom.max_age(), Duration::from_secs(11));
+}
