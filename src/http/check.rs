@@ -176,7 +176,7 @@ async fn answer(state: &AppState, request: CheckRequest) -> Result<HttpResponse,
             reason: Some(reason),
         },
         Err(err) => match state.check.fail_mode {
-            FailMode::Closed => return Err(err.into()),
+            FailMode::Closed => return Err(ApiError::reading(err)),
             FailMode::Open => {
                 tracing::warn!(error.cause_chain = ?err, "store unavailable; answering active (fail_mode = open)");
                 response.insert_header((DEGRADED_HEADER, "store_unavailable"));

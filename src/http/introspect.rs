@@ -132,7 +132,7 @@ pub async fn post_introspect(
         Ok(Verdict::Active) => IntrospectResponse::active(identified),
         Ok(Verdict::Inactive(_)) => IntrospectResponse::inactive(),
         Err(err) => match state.check.fail_mode {
-            FailMode::Closed => return Err(err.into()),
+            FailMode::Closed => return Err(ApiError::reading(err)),
             FailMode::Open => {
                 tracing::warn!(error.cause_chain = ?err, "store unavailable; answering active (fail_mode = open)");
                 response.insert_header((DEGRADED_HEADER, "store_unavailable"));

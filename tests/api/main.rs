@@ -18,6 +18,8 @@ mod gateway;
 mod health;
 mod helpers;
 mod limits;
+mod logs;
 mod openapi;
 mod proxies;
 mod restart;
+mod strict;
