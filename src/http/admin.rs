@@ -328,7 +328,8 @@ pub async fn get_subject_status(
     let facts = state
         .revocations
         .subject_facts(&subject, UnixTime::now())
-        .await?;
+        .await
+        .map_err(ApiError::reading)?;
     Ok(HttpResponse::Ok().json(SubjectStatus {
         iss: subject.iss,
         sub: subject.sub,
@@ -370,7 +371,11 @@ pub async fn get_events(
         before: before.map(EventId),
         limit,
     };
-    let events = state.revocations.events(&page).await?;
+    let events = state
+        .revocations
+        .events(&page)
+        .await
+        .map_err(ApiError::reading)?;
     let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.id.clone()))
         .flatten();

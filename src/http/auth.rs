@@ -30,15 +30,26 @@ fn state(req: &HttpRequest) -> Result<&AppState, ApiError> {
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))
 }
 
+/// "an admin", "a client": the role with its indefinite article.
+fn with_article(role: Role) -> String {
+    let name = role.as_str();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
+}
+
 fn authenticate(req: &HttpRequest, required: Role) -> Result<Principal, ApiError> {
     let state = state(req)?;
     let key = bearer(req).ok_or(ApiError::Unauthorized)?;
     let principal = state.keys.authenticate(key).ok_or(ApiError::Unauthorized)?;
     if !principal.role.satisfies(required) {
         return Err(ApiError::Forbidden(format!(
-            "a {} key may not use this endpoint; it needs a {} key",
-            principal.role.as_str(),
-            required.as_str()
+            "{} key may not use this endpoint; it needs {} key",
+            with_article(principal.role),
+            with_article(required)
         )));
     }
     Ok(principal.clone())

@@ -16,6 +16,10 @@
 //!   connections and the rest of `http.max_connections` stays free for
 //!   checks and health probes, which have no body and never wait here.
 //!
+//! A body with a `Content-Encoding` other than `identity` is refused with
+//! 415: nothing here decompresses, and reading gzip as JSON or a form
+//! would be wrong.
+//!
 //! The body itself is not buffered here: the payload stream is wrapped, so
 //! extractors read it as before (and an unauthenticated request is still
 //! refused before its body is read).
@@ -30,7 +34,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
-use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, ResponseError, web};
@@ -74,6 +78,21 @@ fn has_body(req: &ServiceRequest) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
+/// The body's content coding, unless it is none or `identity`.
+fn content_coding(req: &ServiceRequest) -> Option<String> {
+    let codings: Vec<String> = req
+        .headers()
+        .get_all(CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let all = codings.join(", ");
+    let plain = all
+        .split(',')
+        .map(str::trim)
+        .all(|c| c.is_empty() || c.eq_ignore_ascii_case("identity"));
+    (!plain).then_some(all)
+}
+
 /// An answer that also closes the connection: the rest of the body is not
 /// worth waiting for.
 fn closing<B>(req: ServiceRequest, err: &ApiError) -> ServiceResponse<EitherBody<B>> {
@@ -99,6 +118,14 @@ pub async fn bound_body<B: MessageBody>(
                 .map(ServiceResponse::map_into_left_body);
         }
     };
+    if let Some(coding) = content_coding(&req) {
+        // No decompression is configured: reading a compressed body as if
+        // it were plain would misread it (RFC 9110 §8.4.1: 415).
+        let err = ApiError::UnsupportedMediaType(format!(
+            "`Content-Encoding: {coding}` is not supported; send the body uncompressed"
+        ));
+        return Ok(closing(req, &err));
+    }
     let Ok(permit) = Arc::clone(&budget.readers).try_acquire_owned() else {
         return Ok(closing(req, &too_many(budget.max_readers)));
     };

@@ -303,7 +303,8 @@ async fn answer(state: &AppState, request: CheckRequest) -> Result<HttpResponse,
     let body = match state
         .revocations
         .check(&request, state.check.fail_mode, UnixTime::now())
-        .await?
+        .await
+        .map_err(ApiError::reading)?
     {
         CheckAnswer::Known(Verdict::Active) => CheckResponse {
             active: true,

@@ -73,9 +73,13 @@ pub enum ApiError {
     /// The body did not arrive within `http.body_timeout` (see `body.rs`).
     #[error("the request body did not arrive within {} (`http.body_timeout`)", humantime::format_duration(*.0))]
     BodyTimeout(std::time::Duration),
-    /// The store could not be reached. Nothing was recorded.
+    /// The store could not be reached for a change. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
+    /// The store could not be reached for a read (a check, a status, a
+    /// page): there was nothing to record, so the write's wording is wrong.
+    #[error("the revocation store is unavailable; no answer can be given, retry later")]
+    StoreUnreadable(#[source] StoreError),
     /// Something other than the store is not ready (a provider's keys).
     #[error("{0}")]
     Unavailable(String),
@@ -86,6 +90,15 @@ pub enum ApiError {
 impl ApiError {
     pub fn invalid(message: impl std::fmt::Display) -> Self {
         Self::InvalidRequest(message.to_string())
+    }
+
+    /// `err` from a handler that only reads: an unreachable store is
+    /// reported as "no answer", not "nothing was recorded".
+    pub fn reading(err: impl Into<Self>) -> Self {
+        match err.into() {
+            Self::StoreUnavailable(cause) => Self::StoreUnreadable(cause),
+            other => other,
+        }
     }
 
     pub const fn code(&self) -> &'static str {
@@ -105,7 +118,7 @@ impl ApiError {
             Self::BodyTimeout(_) => "request_timeout",
             Self::TooManyStreams(StreamsFull::Key(_)) => "too_many_requests",
             Self::TooManyStreams(StreamsFull::Instance(_)) => "temporarily_unavailable",
-            Self::StoreUnavailable(_) => "store_unavailable",
+            Self::StoreUnavailable(_) | Self::StoreUnreadable(_) => "store_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }
@@ -134,14 +147,16 @@ impl ResponseError for ApiError {
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyStreams(StreamsFull::Key(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooManyStreams(StreamsFull::Instance(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::StoreUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::StoreUnreadable(_) | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::StoreUnavailable(cause) => {
+            Self::StoreUnavailable(cause) | Self::StoreUnreadable(cause) => {
                 tracing::warn!(error.cause_chain = ?cause, "store unavailable");
             }
             Self::Internal(cause) => {
@@ -165,7 +180,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
-            Self::StoreUnavailable(_) | Self::Unavailable(_) => {
+            Self::StoreUnavailable(_) | Self::StoreUnreadable(_) | Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             // A place frees when some stream ends: not within a second.

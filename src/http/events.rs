@@ -134,7 +134,7 @@ pub async fn get_events(
                         "`Last-Event-ID` is not an event id of this revokd",
                     ));
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiError::reading(err)),
                 Ok(None) => {
                     first.push(resync_frame());
                     return Ok(stream_response(finished(first)));
@@ -149,7 +149,8 @@ pub async fn get_events(
         }
         None => {
             let newest = newest_event_id(&store)
-                .await?
+                .await
+                .map_err(ApiError::reading)?
                 .unwrap_or_else(|| beginning(&store));
             first.push(hello_frame(&newest));
             (newest, true)

@@ -43,7 +43,7 @@ const PREFIX: &str = "/v1/forward-auth";
         (status = 200, description = "Active (or a skipped path, or no token with `missing_token = \"allow\"`): let the request through", headers(
             ("revokd-degraded" = String, description = "Present when `fail_mode = \"open\"` let the token through without the store"),
         )),
-        (status = 400, description = "The original URI cannot be read unambiguously, or the two URI headers disagree", body = ErrorBody),
+        (status = 400, description = "The original URI cannot be read unambiguously, the two URI headers disagree, or `Authorization`, `X-Original-URI`, `X-Forwarded-Uri` or the key header is sent more than once", body = ErrorBody),
         (status = 401, description = "`invalid_token`: revoked, malformed, expired or unverifiable; `missing_token`: none presented; `unauthorized`: the gateway's key is missing or wrong", body = ErrorBody, headers(
             ("www-authenticate" = String, description = "`Bearer error=\"invalid_token\", error_description=\"…\"`, or `Bearer` when no token was presented (RFC 6750 §3)"),
             ("revokd-reason" = String, description = "Why: `token_revoked`, `session_revoked`, `subject_disabled`, `subject_revoked_before`, `missing`, `malformed`, `expired`, `not_yet_valid`, `unverified`"),
@@ -113,12 +113,26 @@ pub async fn forward_auth_prefixed(
     answer(&req, &state, Some(original)).await
 }
 
+/// The one value of a header this endpoint reads as single-valued. A
+/// header sent twice is refused: a client may have added one that the
+/// proxy appended to rather than replaced, and which one the proxy meant
+/// cannot be known (taking the first would let the client choose).
+fn single<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a HeaderValue>, ApiError> {
+    let mut values = req.headers().get_all(name);
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        (Some(_), Some(_)) => Err(ApiError::invalid(format!(
+            "`{name}` is sent more than once; send it once"
+        ))),
+        (None, Some(_)) => unreachable!("a second value without a first"),
+    }
+}
+
 /// The original URI from the headers; a client could add one the proxy
 /// does not overwrite, so two that disagree are refused.
 fn original_uri(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let read = |name: &'static str| -> Result<Option<String>, ApiError> {
-        req.headers()
-            .get(name)
+        single(req, name)?
             .map(|value| {
                 value
                     .to_str()
@@ -140,10 +154,7 @@ fn authenticate_gateway(req: &HttpRequest, state: &AppState) -> Result<(), ApiEr
     if !settings.require_client_key {
         return Ok(());
     }
-    let presented = req
-        .headers()
-        .get(settings.key_header.as_str())
-        .and_then(|v| v.to_str().ok());
+    let presented = single(req, &settings.key_header)?.and_then(|v| v.to_str().ok());
     match presented.and_then(|key| state.keys.authenticate(key)) {
         Some(principal) if principal.role.satisfies(Role::Client) => Ok(()),
         _ => Err(ApiError::GatewayKeyRequired {
@@ -165,7 +176,7 @@ async fn answer(
         .map(HeaderValue::as_bytes)
         .collect();
     let request = GateRequest {
-        authorization: req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes),
+        authorization: single(req, AUTHORIZATION.as_str())?.map(HeaderValue::as_bytes),
         cookies: &cookies,
         original_uri: original_uri.as_deref(),
     };
@@ -226,7 +237,7 @@ async fn answer(
         }
         Err(err) => {
             record(Some(profile), "unavailable");
-            Err(err.into())
+            Err(ApiError::reading(err))
         }
     }
 }

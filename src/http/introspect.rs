@@ -143,7 +143,8 @@ pub async fn post_introspect(
     let body = match state
         .revocations
         .check(&identified.request, state.check.fail_mode, now)
-        .await?
+        .await
+        .map_err(ApiError::reading)?
     {
         CheckAnswer::Known(Verdict::Active) => IntrospectResponse::active(identified),
         CheckAnswer::Known(Verdict::Inactive(_)) => IntrospectResponse::inactive(),

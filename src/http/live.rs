@@ -96,7 +96,8 @@ pub async fn get_revocations(
     };
     let store = state.revocations.store();
     let as_of = newest_event_id(store)
-        .await?
+        .await
+        .map_err(ApiError::reading)?
         .unwrap_or_else(|| beginning(store));
     let cursor = cursor.filter(|c| !c.is_empty());
     let page = match store
@@ -106,7 +107,7 @@ pub async fn get_revocations(
         Err(StoreError::InvalidCursor) => {
             return Err(ApiError::invalid("`cursor` is not a cursor of this revokd"));
         }
-        other => other?,
+        other => other.map_err(ApiError::reading)?,
     };
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

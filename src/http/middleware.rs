@@ -1,15 +1,125 @@
-//! Request metrics, and JSON answers for requests that match no route.
+//! Request logging and metrics, and JSON answers for requests that match
+//! no route.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
+use tracing::Instrument;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
+
+/// Gives each request a span and logs how it ended, in a form fit for a hot
+/// path and free of secrets.
+///
+/// The span and the line carry the method, the route *pattern* and the
+/// status, never the request target: a query string or a path can hold a
+/// token (`?logout_token=`, `/v1/forward-auth/...?authSig=`), and so can
+/// headers, which are not logged either. A refusal (4xx) is logged at
+/// DEBUG with its error code only (descriptions may quote the client's
+/// input); refusals are counted in the request metrics (and, at
+/// forward-auth, by outcome). 5xx is logged at WARN; its cause was logged
+/// where it happened.
+pub async fn trace_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let span = tracing::info_span!(
+        "request",
+        method = method_label(req.method()),
+        route = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let outcome = next.call(req).instrument(span.clone()).await;
+    let (route, status, code) = match &outcome {
+        Ok(response) => (
+            response.request().match_pattern(),
+            response.status(),
+            response.response().error().and_then(error_code),
+        ),
+        Err(err) => (None, err.as_response_error().status_code(), error_code(err)),
+    };
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    span.record("route", route.as_str());
+    let _entered = span.enter();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let status = status.as_u16();
+    if status >= 500 {
+        tracing::warn!(status, error = code, micros, "request failed");
+    } else if status >= 400 {
+        tracing::debug!(status, error = code, micros, "request refused");
+    } else {
+        tracing::trace!(status, micros, "request answered");
+    }
+    outcome
+}
+
+/// The `error` code of an [`ApiError`] answer (not its description).
+fn error_code(err: &actix_web::Error) -> Option<&'static str> {
+    err.as_error::<ApiError>().map(ApiError::code)
+}
+
+/// Gives every error answered inside the application the JSON error body,
+/// including errors that actix-web answers itself (an extractor's
+/// plain-text error, a guard) rather than an [`ApiError`]. Errors that
+/// actix-http answers before the application is reached (an unparsable
+/// request line or header, a head over its size limit: 400, 431, a head
+/// timeout: 408) cannot be reached from here and keep an empty body.
+pub async fn json_errors<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return Ok(response.map_into_left_body());
+    }
+    let description = match response.response().error() {
+        Some(err) if status.is_client_error() => err.to_string(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let (req, old) = response.into_parts();
+    let mut new = HttpResponse::build(status);
+    new.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = old.headers().get(&name) {
+            new.insert_header((name, value.clone()));
+        }
+    }
+    let body = ErrorBody {
+        error: code_for(status),
+        error_description: description,
+    };
+    Ok(ServiceResponse::new(req, new.json(body)).map_into_right_body())
+}
+
+/// The `error` code of a status answered without an [`ApiError`].
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => "too_many_requests",
+        503 => "temporarily_unavailable",
+        500..=599 => "server_error",
+        _ => "invalid_request",
+    }
+}
 
 /// Routes that would only add noise to the request metrics.
 const UNMEASURED: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
@@ -134,6 +244,59 @@ pub async fn no_route(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn errors_answered_without_an_api_error_get_the_json_body() {
+        use actix_web::{App, test};
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/plain",
+                    web::get().to(|| async {
+                        HttpResponse::BadRequest()
+                            .insert_header((header::RETRY_AFTER, "3"))
+                            .body("plain text")
+                    }),
+                )
+                .route(
+                    "/extractor",
+                    web::get().to(
+                        |_: web::Query<std::collections::HashMap<String, u8>>| async {
+                            HttpResponse::Ok().finish()
+                        },
+                    ),
+                )
+                .route(
+                    "/fine",
+                    web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+                )
+                .wrap(actix_web::middleware::from_fn(json_errors)),
+        )
+        .await;
+
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri("/plain").to_request()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "3");
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "invalid_request");
+
+        let request = test::TestRequest::get().uri("/extractor?n=x").to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = test::read_body_json(response).await;
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("Query"),
+            "{body}"
+        );
+
+        let request = test::TestRequest::get().uri("/fine").to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(test::read_body(response).await, "ok");
+    }
 
     #[test]
     fn templates_match_one_segment_per_parameter() {

@@ -133,6 +133,7 @@ pub fn app(
         .app_data(bodies)
         .default_service(web::to(middleware::no_route))
         .wrap(actix_web::middleware::from_fn(body::bound_body))
+        .wrap(actix_web::middleware::from_fn(middleware::json_errors))
         .wrap(actix_web::middleware::from_fn(middleware::record_metrics))
-        .wrap(tracing_actix_web::TracingLogger::default())
+        .wrap(actix_web::middleware::from_fn(middleware::trace_request))
 }

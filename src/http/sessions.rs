@@ -9,7 +9,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
 use crate::domain::{
-    Issuer, Provenance, Registration, SessionId, SessionRegistration, SubjectId, TokenId, UnixTime,
+    Issuer, ParseError, Provenance, Registration, SessionId, SessionRegistration, SubjectId,
+    TokenId, UnixTime,
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -117,7 +118,8 @@ pub async fn post_session(
         SubjectId::parse(sub)?,
         token_ids
             .into_iter()
-            .map(TokenId::parse)
+            .enumerate()
+            .map(token_id_at)
             .collect::<Result<_, _>>()?,
         expires_at,
     )
@@ -164,4 +166,19 @@ pub async fn delete_session(
         .unregister_session(&iss, &sid, UnixTime::now())
         .await?;
     Ok(HttpResponse::Ok().json(Unregistered { removed }))
+}
+
+/// Item `index` of `token_ids`, refused under its own name (`token_ids[3]`)
+/// rather than as `jti`, the name a token id has elsewhere.
+fn token_id_at((index, value): (usize, String)) -> Result<TokenId, ApiError> {
+    TokenId::parse(value).map_err(|err| {
+        let field = format!("token_ids[{index}]");
+        ApiError::invalid(match err {
+            ParseError::Empty { .. } => format!("`{field}` must not be empty"),
+            ParseError::TooLong { max, .. } => format!("`{field}` is longer than {max} bytes"),
+            ParseError::ControlCharacter { .. } => {
+                format!("`{field}` contains a control character")
+            }
+        })
+    })
 }

@@ -861,23 +861,37 @@ pub(crate) fn decode_json_object(
     part: &str,
     part_name: JsonPart,
 ) -> Result<Map<String, Value>, LogoutTokenError> {
-    let (not_base64, not_object) = match part_name {
+    let (not_base64, not_json, not_object) = match part_name {
         JsonPart::JwsHeader => (
             "JWS header is not base64url",
-            "JWS header is not a JSON object",
+            "JWS header is not valid JSON (RFC 8259; a lone surrogate escape is invalid)",
+            "JWS header is not a JSON object with unique member names",
         ),
         JsonPart::JweHeader => (
             "JWE header is not base64url",
-            "JWE header is not a JSON object",
+            "JWE header is not valid JSON (RFC 8259; a lone surrogate escape is invalid)",
+            "JWE header is not a JSON object with unique member names",
         ),
-        JsonPart::Claims => ("claims are not base64url", "claims are not a JSON object"),
+        JsonPart::Claims => (
+            "claims are not base64url",
+            "claims are not valid JSON (RFC 8259; a lone surrogate escape is invalid)",
+            "claims are not a JSON object with unique member names",
+        ),
     };
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| LogoutTokenError::Malformed { detail: not_base64 })?;
     serde_json::from_slice::<StrictObject>(&bytes)
         .map(|object| object.0)
-        .map_err(|_| LogoutTokenError::Malformed { detail: not_object })
+        .map_err(|err| LogoutTokenError::Malformed {
+            // Syntax (a lone surrogate included) is not JSON at all; a
+            // well-formed value of another shape is not an object.
+            detail: if err.is_syntax() || err.is_eof() {
+                not_json
+            } else {
+                not_object
+            },
+        })
 }
 
 /// Which JSON part [`decode_json_object`] reads, for its error detail.

@@ -67,7 +67,7 @@ impl Process {
     }
 
     /// Every line logged so far.
-    fn drain(&self) -> Vec<Value> {
+    pub(crate) fn drain(&self) -> Vec<Value> {
         self.lines.try_iter().collect()
     }
 

@@ -552,7 +552,7 @@ async fn bad_registrations_are_refused_and_record_nothing() {
         ),
         (
             json!({"iss": ISS, "sub": "u", "token_ids": [""], "expires_at": now + 60}),
-            "`jti` must not be empty",
+            "`token_ids[0]` must not be empty",
         ),
         (
             json!({"iss": ISS, "sub": "u", "token_ids": ["a"]}),

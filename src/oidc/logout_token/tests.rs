@@ -1200,3 +1200,17 @@ fn the_policy_reports_the_skew_and_age_it_was_given() {
     assert_eq!(custom.clock_skew(), Duration::from_secs(7));
     assert_eq!(custom.max_age(), Duration::from_secs(11));
 }
+
+#[test]
+fn a_lone_surrogate_is_reported_as_invalid_json_not_as_a_non_object() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let detail = |part: &str| match decode_json_object(&b64(part), JsonPart::Claims) {
+        Err(LogoutTokenError::Malformed { detail }) => detail,
+        other => panic!("{part}: {other:?}"),
+    };
+    assert!(detail(r#"{"sub":"\ud800"}"#).contains("not valid JSON"));
+    assert!(detail(r#"{"sub":"a""#).contains("not valid JSON"));
+    assert!(detail(r#"["sub"]"#).contains("not a JSON object"));
+    assert!(detail(r#"{"sub":"a","sub":"b"}"#).contains("unique member names"));
+}
