@@ -9,7 +9,9 @@
 //! - [`ALWAYS_REFUSES`], `/v1/check`: `401` unless `Authorization` holds a
 //!   client key, which no test request does (the proxy's key travels in
 //!   `X-Revokd-Key`, which `/v1/check` does not read);
-//! - `/readyz` on Redis: `200`, then `503` once Redis is stopped.
+//! - `/readyz` on Redis with `check.source = "store"`: `200`, then `503`
+//!   once Redis is stopped (with the mirror, readiness would outlast a
+//!   Redis outage for `mirror.max_staleness`).
 //!
 //! So these tests prove the wiring (what is guarded, what stays open,
 //! what a refusal and an outage become at the proxy) whatever the endpoint
@@ -240,8 +242,9 @@ async fn a_revokd_answering_503_closes_the_guarded_paths(kind: ProxyKind) {
         ("REVOKD_REDIS__URL", &redis.url()),
         ("REVOKD_REDIS__CONNECT_TIMEOUT", "300ms"),
         ("REVOKD_REDIS__COMMAND_TIMEOUT", "300ms"),
+        // Checks read the store: `/readyz` answers 503 as soon as it is down.
+        ("REVOKD_CHECK__SOURCE", "store"),
     ]);
-    // `/readyz` answers 503 while the store is down.
     let gateway = Gateway::start_with(kind, revokd, "/readyz");
     assert_eq!(gateway.get("/api/states").await.status(), StatusCode::OK);
 
