@@ -33,6 +33,19 @@ pub enum ConfigError {
     /// A value of the right type that breaks a rule.
     #[error("invalid configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// A `REVOKD_*` environment variable that is no configuration key (a
+    /// typo such as `REVOKD_REDIS_URL`, or another program's `REVOKD_BIN`).
+    /// Refused rather than ignored: a mistyped key would otherwise leave its
+    /// setting at the default without a word.
+    #[error(
+        "unknown environment variable `{variable}`: revokd reads every REVOKD_* variable as a configuration key (REVOKD_<SECTION>__<KEY>), and `{key}` is none{}; rename or unset it",
+        suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    )]
+    UnknownVariable {
+        variable: String,
+        key: String,
+        suggestion: Option<String>,
+    },
 }
 
 impl From<Box<figment::Error>> for ConfigError {
@@ -279,7 +292,10 @@ impl Settings {
             })?;
             figment = figment.merge(Toml::file_exact(path));
         }
-        let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .map_err(|err| unknown_variable(&err).unwrap_or_else(|| Box::new(err).into()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -529,6 +545,92 @@ impl Settings {
     pub fn key_ring(&self) -> Result<KeyRing, ConfigError> {
         KeyRing::from_settings(&self.keys)
     }
+}
+
+/// The environment variable behind an "unknown field" error, if one is,
+/// with the nearest configuration key as a suggestion.
+fn unknown_variable(err: &figment::Error) -> Option<ConfigError> {
+    let err = err.clone().into_iter().find(|e| {
+        matches!(e.kind, figment::error::Kind::UnknownField(..))
+            && e.metadata
+                .as_ref()
+                .is_some_and(|m| m.name.contains("environment variable"))
+    })?;
+    let figment::error::Kind::UnknownField(_, siblings) = &err.kind else {
+        return None;
+    };
+    let variable_of = |path: &[String]| format!("REVOKD_{}", path.join("__").to_ascii_uppercase());
+    let expected = variable_of(&err.path);
+    // The name as it was set (the prefix is matched in any case).
+    let variable = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .find(|name| name.to_ascii_uppercase() == expected)
+        .unwrap_or_else(|| expected.clone());
+    let parent = &err.path[..err.path.len().saturating_sub(1)];
+    let mut candidates: Vec<String> = siblings
+        .iter()
+        .map(|field| {
+            let mut path = parent.to_vec();
+            path.push((*field).to_owned());
+            variable_of(&path)
+        })
+        .collect();
+    candidates.extend(default_key_paths().iter().map(|path| variable_of(path)));
+    Some(ConfigError::UnknownVariable {
+        variable,
+        key: err.path.join("."),
+        suggestion: nearest(&expected, &candidates),
+    })
+}
+
+/// Every key path of the documented defaults (`config/default.toml`).
+fn default_key_paths() -> Vec<Vec<String>> {
+    fn walk(dict: &figment::value::Dict, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for (key, value) in dict {
+            let mut path = prefix.to_vec();
+            path.push(key.clone());
+            if let figment::value::Value::Dict(_, inner) = value {
+                walk(inner, &path, out);
+            }
+            out.push(path);
+        }
+    }
+    use figment::Provider;
+    let mut out = Vec::new();
+    if let Ok(data) = Toml::string(DEFAULT_TOML).data() {
+        for dict in data.values() {
+            walk(dict, &[], &mut out);
+        }
+    }
+    out
+}
+
+/// The candidate closest to `name` by edit distance, if close enough to be
+/// a likely typo (at most a third of the key's length, and at least 2).
+fn nearest(name: &str, candidates: &[String]) -> Option<String> {
+    let allowed = (name.len().saturating_sub("REVOKD_".len()) / 3).max(2);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+/// Levenshtein distance over bytes (the names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Whether `url` is a Redis URL `serve` can use: the same parser the store
@@ -836,6 +938,51 @@ mod tests {
             assert!(err.contains("`redis.sentinels[1]`"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn an_unknown_variable_is_named_with_the_nearest_key() {
+        let cases = [
+            ("REVOKD_REDIS_URL", Some("REVOKD_REDIS__URL")),
+            ("REVOKD_LOG__FORMATT", Some("REVOKD_LOG__FORMAT")),
+            (
+                "REVOKD_MIRROR_MAX_STALENESS",
+                Some("REVOKD_MIRROR__MAX_STALENESS"),
+            ),
+            ("revokd_check__fail_mod", Some("REVOKD_CHECK__FAIL_MODE")),
+            ("REVOKD_BIN", None),
+        ];
+        for (variable, suggestion) in cases {
+            Jail::expect_with(|jail| {
+                jail.set_env(variable, "x");
+                let err = load_env(None).unwrap_err();
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!("`{variable}`")),
+                    "{variable}: {text}"
+                );
+                match (&err, suggestion) {
+                    (
+                        ConfigError::UnknownVariable {
+                            suggestion: got, ..
+                        },
+                        want,
+                    ) => {
+                        assert_eq!(got.as_deref(), want, "{variable}: {text}");
+                    }
+                    _ => panic!("{variable}: {err:?}"),
+                }
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_byte_edits() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("REVOKD_REDIS_URL", "REVOKD_REDIS__URL"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

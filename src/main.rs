@@ -81,11 +81,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = Settings::load(cli.config.as_deref())?;
-            let subscriber = telemetry::get_subscriber(
-                settings.log.format,
-                &settings.log.filter,
-                std::io::stdout,
-            );
+            let subscriber =
+                telemetry::stdout_subscriber(settings.log.format, &settings.log.filter);
             telemetry::init_subscriber(subscriber)?;
             let application = Application::build(settings).await?;
             application.run_until_stopped(shutdown::signal()).await

@@ -390,3 +390,110 @@ fn subcommands_do_not_panic_when_stdout_is_closed() {
         assert!(output.status.success(), "{args:?}: {stderr}");
     }
 }
+
+/// Starts the binary with `env` (and a free port), collecting its stdout
+/// lines as text until one contains `until`; returns them all.
+fn raw_lines_until(env: &[(&str, &str)], until: &str) -> Vec<String> {
+    let dir = TempDir::new().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("REVOKD_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no line with {until:?} in time: {lines:#?}");
+        };
+        let done = line.contains(until);
+        lines.push(line);
+        if done {
+            let _ = child.kill();
+            let _ = child.wait();
+            return lines;
+        }
+    }
+}
+
+/// Issue 17 item 17: the `pretty` format writes no colour codes when its
+/// output is not a terminal (a file, a pipe, the journal).
+#[test]
+fn pretty_logs_to_a_pipe_hold_no_colour_codes() {
+    let lines = raw_lines_until(&[("REVOKD_LOG__FORMAT", "pretty")], "revokd listening");
+    let text = lines.join("\n");
+    assert!(text.contains("INFO"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in {text:?}");
+}
+
+/// Issue 17 item 17: a Redis connection error names host and port, never
+/// the password of the URL.
+#[test]
+fn redis_connection_errors_name_the_address_but_not_the_password() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://revokd:hunter2secret@127.0.0.1:{port}");
+    let lines = raw_lines_until(
+        &[
+            ("REVOKD_LOG__FORMAT", "json"),
+            ("REVOKD_STORE", "redis"),
+            ("REVOKD_REDIS__URL", &url),
+        ],
+        "change feed unavailable",
+    );
+    let text = lines.join("\n");
+    let warning = lines.last().unwrap();
+    assert!(
+        warning.contains(&format!("127.0.0.1:{port}")),
+        "the address is not named: {warning}"
+    );
+    assert!(
+        !text.contains("hunter2secret"),
+        "the password was logged: {text}"
+    );
+}
+
+/// Issue 17 item 17: an unknown `REVOKD_*` variable still stops start-up,
+/// naming the variable and the nearest key.
+#[test]
+fn an_unknown_variable_is_named_with_a_suggestion() {
+    for (variable, wanted) in [
+        ("REVOKD_REDIS_URL", Some("REVOKD_REDIS__URL")),
+        ("REVOKD_BIN", None),
+    ] {
+        let output = Command::new(BIN)
+            .arg("check-config")
+            .env_clear()
+            .env(variable, "redis://127.0.0.1:6379")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{variable} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("`{variable}`")), "{stderr}");
+        match wanted {
+            Some(key) => assert!(
+                stderr.contains(&format!("did you mean `{key}`")),
+                "{stderr}"
+            ),
+            None => assert!(!stderr.contains("did you mean"), "{stderr}"),
+        }
+    }
+}

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, ISS, TestApp, assert_error, spawn_app, spawn_app_with};
+use revokd::gateway::ProfileKind;
+use revokd::gateway::settings::RouteSettings;
+
+use crate::gateway::ha_token;
+use crate::helpers::{Backend, CLIENT_KEY, ISS, TestApp, assert_error, spawn_app, spawn_app_with};
 
 /// The staleness bound these tests run with.
 const STALE_AFTER: Duration = Duration::from_secs(1);
@@ -185,6 +189,10 @@ async fn fail_open_still_refuses_every_revocation_the_mirror_holds() {
     let app = spawn_app_with(Backend::Redis, |s| {
         s.check.fail_mode = revokd::config::FailMode::Open;
         s.mirror.max_staleness = STALE_AFTER;
+        s.forward_auth.routes = vec![RouteSettings {
+            prefix: "/api/".into(),
+            profile: ProfileKind::HomeAssistant,
+        }];
     })
     .await;
     app.admin_ok("/v1/admin/tokens/revoke", &json!({"jti": "revoked"}))
@@ -242,6 +250,40 @@ async fn fail_open_still_refuses_every_revocation_the_mirror_holds() {
         unknown.json::<Value>().await.unwrap(),
         json!({"active": true})
     );
+
+    // The same rule at /v1/forward-auth and /v1/introspect (Home Assistant
+    // tokens carry the revoked id as `iss`).
+    let (revoked, unknown) = (ha_token("revoked"), ha_token("never-revoked"));
+    let gate = |token: String| {
+        app.client
+            .get(app.url("/v1/forward-auth"))
+            .header("x-revokd-key", CLIENT_KEY)
+            .header("x-original-uri", "/api/states")
+            .bearer_auth(token)
+            .send()
+    };
+    let refused = gate(revoked.clone()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["revokd-reason"], "token_revoked");
+    let flagged = gate(unknown.clone()).await.unwrap();
+    assert_eq!(flagged.status(), StatusCode::OK);
+    assert_eq!(flagged.headers()["revokd-degraded"], "store_unavailable");
+    let introspect = |token: String| {
+        app.client
+            .post(app.url("/v1/introspect"))
+            .bearer_auth(CLIENT_KEY)
+            .form(&[("token", token.as_str()), ("profile", "home-assistant")])
+            .send()
+    };
+    let inactive = introspect(revoked).await.unwrap();
+    assert!(inactive.headers().get("revokd-degraded").is_none());
+    assert_eq!(
+        inactive.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+    let active = introspect(unknown).await.unwrap();
+    assert_eq!(active.headers()["revokd-degraded"], "store_unavailable");
+    assert_eq!(active.json::<Value>().await.unwrap()["active"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

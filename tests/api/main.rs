@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod acl;
 mod admin;
 mod backchannel;
 mod binary;

@@ -45,13 +45,18 @@ pub struct Connector {
     target: Target,
     /// For pooled connections: the command timeout.
     config: AsyncConnectionConfig,
+    /// Where connections go, for error messages: `host:port` (or a socket
+    /// path), never the URL, which may hold a password.
+    address: String,
 }
 
 impl Connector {
     /// Straight to `url`.
     pub fn direct(url: &str, config: AsyncConnectionConfig) -> RedisResult<Self> {
+        let client = Client::open(url)?;
         Ok(Self {
-            target: Target::Direct(Client::open(url)?),
+            address: client.get_connection_info().addr().to_string(),
+            target: Target::Direct(client),
             config,
         })
     }
@@ -67,6 +72,14 @@ impl Connector {
         let primary = url.into_connection_info()?;
         let node = SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(primary.redis_settings().clone());
+        let addresses = sentinels
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .into_connection_info()
+                    .map(|info| info.addr().to_string())
+            })
+            .collect::<RedisResult<Vec<_>>>()?;
         let client = SentinelClient::build(
             sentinels.to_vec(),
             service.to_owned(),
@@ -76,11 +89,29 @@ impl Connector {
         Ok(Self {
             target: Target::Sentinel(tokio::sync::Mutex::new(client)),
             config,
+            address: format!(
+                "the primary of `{service}` (Sentinels {})",
+                addresses.join(", ")
+            ),
         })
     }
 
     /// A new connection to the primary with `config`'s timeouts.
+    ///
+    /// # Errors
+    /// The connection cannot be opened; the error names where it was
+    /// going ([`Connector::address`]), so that an operator reading
+    /// "Connection refused" knows which address refused.
     pub async fn open(&self, config: &AsyncConnectionConfig) -> RedisResult<MultiplexedConnection> {
+        self.open_unnamed(config)
+            .await
+            .map_err(|err| name_address(&self.address, err))
+    }
+
+    async fn open_unnamed(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> RedisResult<MultiplexedConnection> {
         match &self.target {
             Target::Direct(client) => {
                 client
@@ -130,6 +161,17 @@ impl managed::Manager for Connector {
             }
         }
     }
+}
+
+/// `err` with `address` in front of its text. The kind is kept, so the
+/// error is classified as before (a refused connection stays I/O: the
+/// store is unavailable).
+fn name_address(address: &str, err: RedisError) -> RedisError {
+    RedisError::from((
+        err.kind(),
+        "cannot connect to Redis",
+        format!("at {address}: {err}"),
+    ))
 }
 
 /// Whether a `ROLE` reply is a primary's.
@@ -232,6 +274,39 @@ mod tests {
         assert!(!is_primary(&role("slave")));
         assert!(!is_primary(&role("sentinel")));
         assert!(!is_primary(&Value::Nil));
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_names_host_and_port_but_never_the_password() {
+        // Port 1 on loopback: nothing listens.
+        let connector = Connector::direct(
+            "redis://revokd:hunter2@127.0.0.1:1/0",
+            AsyncConnectionConfig::new(),
+        )
+        .unwrap();
+        let err = connector
+            .open(&AsyncConnectionConfig::new())
+            .await
+            .expect_err("nothing listens on port 1");
+        let text = err.to_string();
+        assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(err.kind(), ErrorKind::Io, "still an I/O failure: {text}");
+    }
+
+    #[test]
+    fn a_sentinel_connector_names_the_sentinels_without_credentials() {
+        let connector = Connector::sentinel(
+            &["redis://:hunter2@10.0.0.1:26379".to_owned()],
+            "mymaster",
+            "redis://:hunter2@ignored:6379",
+            AsyncConnectionConfig::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            connector.address,
+            "the primary of `mymaster` (Sentinels 10.0.0.1:26379)"
+        );
     }
 
     #[test]
