@@ -15,9 +15,11 @@
 //!
 //! So these tests prove the wiring (what is guarded, what stays open,
 //! what a refusal and an outage become at the proxy) whatever the endpoint
-//! decides. One scenario, [`the_real_endpoint_names_verified_subjects_and_refuses_revoked_tokens`],
-//! runs the real `/v1/forward-auth`; `tests/api/proxies.rs` has the Home
-//! Assistant ones.
+//! decides. Two scenarios run the real `/v1/forward-auth`:
+//! [`the_real_endpoint_names_verified_subjects_and_refuses_revoked_tokens`],
+//! and [`installed_as_documented_only_revokd_names_the_user`], which installs
+//! the files with deploy/README.md's own `sed` commands first;
+//! `tests/api/proxies.rs` has the Home Assistant ones.
 
 mod common;
 
