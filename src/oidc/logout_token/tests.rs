@@ -1200,3 +1200,24 @@ fn the_policy_reports_the_skew_and_age_it_was_given() {
     assert_eq!(custom.clock_skew(), Duration::from_secs(7));
     assert_eq!(custom.max_age(), Duration::from_secs(11));
 }
+
+#[test]
+fn a_token_waiting_for_keys_must_be_encrypted_where_encryption_is_required() {
+    let policy = encrypted_policy(KeyManagementAlg::RsaOaep);
+    let plain = UnverifiedLogoutToken::decode(&jws()).unwrap();
+    assert_eq!(
+        plain.check_unverified(&policy, now()).unwrap_err(),
+        LogoutTokenError::EncryptionRequired
+    );
+    let sealed = testkit::encrypt(&jws(), KeyManagementAlg::RsaOaep, "A128GCM", json!({}));
+    let opened = UnverifiedLogoutToken::decode(&sealed)
+        .unwrap()
+        .decrypt(policy.decryption_key().unwrap())
+        .unwrap();
+    assert_eq!(
+        opened.check_unverified(&policy, now()),
+        Ok(UnixTime::from_secs(NOW + 115 + 60))
+    );
+    // Without the requirement a plain token is fine.
+    assert!(plain.check_unverified(&self::policy(), now()).is_ok());
+}
