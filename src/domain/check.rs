@@ -141,6 +141,24 @@ impl Reason {
     }
 }
 
+#[cfg(test)]
+mod reason_names {
+    use super::Reason;
+
+    /// The label is what a check answers as `reason` (serde) and what
+    /// metrics and refusals carry: one distinct name per reason.
+    #[test]
+    fn each_reason_is_named_as_it_is_serialised() {
+        for reason in Reason::ALL {
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(json.as_str(), Some(reason.as_str()), "{reason:?}");
+        }
+        let mut names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
+    }
+}
+
 /// The answer to a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

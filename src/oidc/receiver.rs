@@ -752,11 +752,15 @@ mod tests {
     /// Provider `idp` (keys loaded) and `late` (keys not loaded yet).
     fn harness(limits: PendingLimits) -> Harness {
         let settings = Settings::load_from(None, figment::providers::Env::raw().only(&[])).unwrap();
+        // `idp` is the only provider with a decryption key.
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("enc.jwk");
+        std::fs::write(&key_file, testkit::KEYS.enc_rsa.to_string()).unwrap();
+        let mut idp = provider_settings("idp", ISSUER);
+        idp.decryption_key_file = Some(key_file);
+        idp.decryption_alg = Some("RSA-OAEP".into());
         let providers = Providers::from_settings(
-            &[
-                provider_settings("idp", ISSUER),
-                provider_settings("late", LATE),
-            ],
+            &[idp, provider_settings("late", LATE)],
             &settings.backchannel,
         )
         .unwrap();
@@ -764,7 +768,6 @@ mod tests {
             .by_name("idp")
             .unwrap()
             .load_for_tests(jwks_json().as_bytes());
-        let dir = tempfile::tempdir().unwrap();
         let metrics = Metrics::new();
         let store = EmbeddedStore::open(&EmbeddedSettings {
             path: dir.path().into(),
@@ -863,6 +866,22 @@ mod tests {
         assert_eq!(outcomes, ["revoked", "replayed", "revoked"]);
         assert_eq!(recent[1].jti.as_deref(), Some("bWJq"));
         assert_eq!(h.events().await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_token_goes_to_the_only_provider_that_can_open_it() {
+        let h = harness(PendingLimits::default());
+        let sealed = testkit::encrypt(
+            &token(&claims()),
+            crate::oidc::KeyManagementAlg::RsaOaep,
+            "A128GCM",
+            json!({}),
+        );
+        assert!(matches!(
+            h.receiver.receive(None, &sealed, now()).await,
+            Ok(Received::Revoked(_))
+        ));
+        assert_eq!(h.receiver.recent()[0].provider.as_deref(), Some("idp"));
     }
 
     #[tokio::test]

@@ -1214,3 +1214,24 @@ fn a_lone_surrogate_is_reported_as_invalid_json_not_as_a_non_object() {
     assert!(detail(r#"["sub"]"#).contains("not a JSON object"));
     assert!(detail(r#"{"sub":"a","sub":"b"}"#).contains("unique member names"));
 }
+
+#[test]
+fn a_token_waiting_for_keys_must_be_encrypted_where_encryption_is_required() {
+    let policy = encrypted_policy(KeyManagementAlg::RsaOaep);
+    let plain = UnverifiedLogoutToken::decode(&jws()).unwrap();
+    assert_eq!(
+        plain.check_unverified(&policy, now()).unwrap_err(),
+        LogoutTokenError::EncryptionRequired
+    );
+    let sealed = testkit::encrypt(&jws(), KeyManagementAlg::RsaOaep, "A128GCM", json!({}));
+    let opened = UnverifiedLogoutToken::decode(&sealed)
+        .unwrap()
+        .decrypt(policy.decryption_key().unwrap())
+        .unwrap();
+    assert_eq!(
+        opened.check_unverified(&policy, now()),
+        Ok(UnixTime::from_secs(NOW + 115 + 60))
+    );
+    // Without the requirement a plain token is fine.
+    assert!(plain.check_unverified(&self::policy(), now()).is_ok());
+}
