@@ -25,6 +25,8 @@ use crate::oidc::{JwsAlg, KeySet};
 /// Shortest HMAC secret accepted: 256 bits (RFC 7518 §3.2 for HS256).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
+const SIGNATURE_DOES_NOT_VERIFY: &str = "the signature does not verify";
+
 /// Why a token could not be verified.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -40,7 +42,29 @@ pub enum VerifyError {
 enum KeySource {
     Provider(Arc<Provider>),
     Jwks(KeySet),
-    Hmac(Vec<(&'static str, josekit::jws::alg::hmac::HmacJwsVerifier)>),
+    Hmac(Vec<HmacKey>),
+}
+
+/// A shared secret for one `HS*` algorithm. Not josekit's HMAC verifier:
+/// that one compares the expected and the presented MAC with `!=`, whose
+/// time depends on the first differing byte, and this comparison runs on
+/// every request a stranger can send.
+struct HmacKey {
+    alg: &'static str,
+    digest: openssl::hash::MessageDigest,
+    secret: openssl::pkey::PKey<openssl::pkey::Private>,
+}
+
+impl HmacKey {
+    /// Whether `signature` is the MAC of `input`, compared in constant
+    /// time (the length of a MAC is public: it only names the algorithm).
+    fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
+        let expected = openssl::sign::Signer::new(self.digest, &self.secret)
+            .and_then(|mut signer| signer.sign_oneshot_to_vec(input));
+        expected.is_ok_and(|expected| {
+            expected.len() == signature.len() && openssl::memcmp::eq(&expected, signature)
+        })
+    }
 }
 
 /// Verifies `jwt`-profile tokens; see the module docs.
@@ -106,13 +130,15 @@ impl JwtVerifier {
             } else {
                 settings.algorithms.iter().map(String::as_str).collect()
             };
+            let secret = openssl::pkey::PKey::hmac(&secret)
+                .map_err(|e| ConfigError::invalid(key("hmac_secret_file"), e.to_string()))?;
             let mut verifiers = Vec::new();
             for name in names {
-                use josekit::jws::{HS256, HS384, HS512};
-                let (name, alg) = match name {
-                    "HS256" => ("HS256", HS256),
-                    "HS384" => ("HS384", HS384),
-                    "HS512" => ("HS512", HS512),
+                use openssl::hash::MessageDigest;
+                let (alg, digest) = match name {
+                    "HS256" => ("HS256", MessageDigest::sha256()),
+                    "HS384" => ("HS384", MessageDigest::sha384()),
+                    "HS512" => ("HS512", MessageDigest::sha512()),
                     other => {
                         return Err(ConfigError::invalid(
                             key("algorithms"),
@@ -122,10 +148,11 @@ impl JwtVerifier {
                         ));
                     }
                 };
-                let verifier = alg
-                    .verifier_from_bytes(&secret)
-                    .map_err(|e| ConfigError::invalid(key("hmac_secret_file"), e.to_string()))?;
-                verifiers.push((name, verifier));
+                verifiers.push(HmacKey {
+                    alg,
+                    digest,
+                    secret: secret.clone(),
+                });
             }
             return Ok(Some(Self {
                 source: KeySource::Hmac(verifiers),
@@ -185,11 +212,13 @@ impl JwtVerifier {
         let jws = Jws::decode(token)?;
         match &self.source {
             KeySource::Hmac(verifiers) => {
-                let (_, verifier) = verifiers
+                let key = verifiers
                     .iter()
-                    .find(|(name, _)| *name == jws.alg)
+                    .find(|key| key.alg == jws.alg)
                     .ok_or_else(|| refused(format!("`alg` {} is not accepted", jws.alg)))?;
-                jws.check(verifier)?;
+                if !key.verifies(jws.signing_input.as_bytes(), &jws.signature) {
+                    return Err(refused(SIGNATURE_DOES_NOT_VERIFY));
+                }
             }
             KeySource::Jwks(keys) => jws.check_with(keys, self.alg(&jws)?)?,
             KeySource::Provider(provider) => {
@@ -290,7 +319,7 @@ impl<'a> Jws<'a> {
     fn check(&self, verifier: &dyn JwsVerifier) -> Result<(), VerifyError> {
         verifier
             .verify(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| refused("the signature does not verify"))
+            .map_err(|_| refused(SIGNATURE_DOES_NOT_VERIFY))
     }
 
     fn check_with(&self, keys: &KeySet, alg: JwsAlg) -> Result<(), VerifyError> {
