@@ -83,6 +83,7 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub redis: RedisSettings,
     pub lifetimes: Lifetimes,
+    pub sessions: SessionsSettings,
     pub check: CheckSettings,
     pub mirror: MirrorSettings,
     pub http: HttpSettings,
@@ -166,6 +167,23 @@ pub struct Lifetimes {
     pub revoked_before: Duration,
     #[serde(with = "humantime_serde")]
     pub max_token_exp: Duration,
+}
+
+/// `[sessions]`: bounds of the session registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSettings {
+    pub max_token_ids_per_registration: usize,
+    pub max_token_ids_per_session: usize,
+}
+
+impl SessionsSettings {
+    pub fn limits(&self) -> crate::domain::RegistrationLimits {
+        crate::domain::RegistrationLimits {
+            per_registration: self.max_token_ids_per_registration,
+            per_session: self.max_token_ids_per_session,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +312,19 @@ impl Settings {
         }
         if self.events.buffer == 0 {
             return Err(ConfigError::invalid("events.buffer", "must be at least 1"));
+        }
+        let sessions = &self.sessions;
+        if sessions.max_token_ids_per_registration == 0 {
+            return Err(ConfigError::invalid(
+                "sessions.max_token_ids_per_registration",
+                "must be at least 1",
+            ));
+        }
+        if sessions.max_token_ids_per_session < sessions.max_token_ids_per_registration {
+            return Err(ConfigError::invalid(
+                "sessions.max_token_ids_per_session",
+                "must be at least sessions.max_token_ids_per_registration",
+            ));
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::invalid(

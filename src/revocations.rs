@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::Lifetimes;
 use crate::domain::{
-    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
+    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Owner, Provenance, Registration,
     SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
 };
 use std::sync::Arc;
@@ -170,6 +170,9 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let outcome = self.store.register_session(reg, provenance, now).await?;
+        if matches!(outcome, Registration::SessionFull { .. }) {
+            return Ok(outcome);
+        }
         let keys: Vec<MirroredKey> = reg
             .token_ids()
             .iter()
@@ -195,18 +198,20 @@ impl Revocations {
         Ok(outcome)
     }
 
-    /// Forgets a session's registration after a local logout. Returns
-    /// whether one was live. Revokes nothing.
+    /// Forgets `owner`'s registration of a session after a local logout.
+    /// Returns whether one was live. Revokes nothing, and leaves other
+    /// owners' registrations of the session alone.
     ///
     /// # Errors
     /// The store failed.
     pub async fn unregister_session(
         &self,
+        owner: &Owner,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let Some(unbound) = self.store.unregister_session(iss, sid, now).await? else {
+        let Some(unbound) = self.store.unregister_session(owner, iss, sid, now).await? else {
             return Ok(false);
         };
         let keys: Vec<MirroredKey> = unbound.into_iter().map(MirroredKey::Binding).collect();

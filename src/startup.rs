@@ -119,6 +119,7 @@ impl Application {
             metrics,
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
+            registration_limits: settings.sessions.limits(),
             hub: Arc::clone(&hub),
             events_heartbeat: settings.events.heartbeat,
         });

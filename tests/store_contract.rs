@@ -20,8 +20,8 @@ use deadpool_redis::redis as raw_redis;
 use futures_util::future::join_all;
 use revokd::domain::{
     BoundFacts, Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, Facts, Issuer,
-    Lookup, Note, Provenance, Reason, Registration, SeenKey, Session, SessionId,
-    SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict, decide,
+    Lookup, Note, Owner, Provenance, Reason, Registration, RegistrationLimits, SeenKey, Session,
+    SessionId, SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict, decide,
 };
 use revokd::mirror::FactUpdate;
 use revokd::store::{
@@ -129,7 +129,25 @@ fn registration(
     token_ids: &[&str],
     expires_at: UnixTime,
 ) -> SessionRegistration {
+    registration_by(&app(), iss, sid, sub, token_ids, expires_at)
+}
+
+/// The key name every registration helper registers as, unless told.
+fn app() -> Owner {
+    Owner::parse("app").expect("valid owner")
+}
+
+fn registration_by(
+    owner: &Owner,
+    iss: &str,
+    sid: Option<&str>,
+    sub: &str,
+    token_ids: &[&str],
+    expires_at: UnixTime,
+) -> SessionRegistration {
     SessionRegistration::new(
+        owner.clone(),
+        RegistrationLimits::default(),
         Issuer::parse(iss).expect("valid iss"),
         sid.map(|sid| SessionId::parse(sid).expect("valid sid")),
         SubjectId::parse(sub).expect("valid sub"),
@@ -1699,7 +1717,7 @@ async fn re_registration_adds_ids_and_keeps_the_first_registered_at(store: &impl
     );
     assert!(
         store
-            .unregister_session(&iss, &sid, at(t, 250))
+            .unregister_session(&app(), &iss, &sid, at(t, 250))
             .await
             .expect("unregister")
             .is_some()
@@ -1804,7 +1822,7 @@ async fn a_registration_for_a_revoked_session_is_refused_and_its_tokens_are_born
     );
     assert!(
         store
-            .unregister_session(&iss, &sid, later)
+            .unregister_session(&app(), &iss, &sid, later)
             .await
             .expect("unregister")
             .is_none(),
@@ -1952,11 +1970,11 @@ async fn unregister_removes_the_session_and_its_bindings(store: &impl Revocation
 
     // Act
     let removed = store
-        .unregister_session(&iss, &s1, at(t, 5))
+        .unregister_session(&app(), &iss, &s1, at(t, 5))
         .await
         .expect("unregister");
     let removed_again = store
-        .unregister_session(&iss, &s1, at(t, 6))
+        .unregister_session(&app(), &iss, &s1, at(t, 6))
         .await
         .expect("unregister");
 
@@ -1988,7 +2006,7 @@ async fn unregister_removes_the_session_and_its_bindings(store: &impl Revocation
     );
     assert!(
         store
-            .unregister_session(&iss, &SessionId::parse("never").expect("sid"), t)
+            .unregister_session(&app(), &iss, &SessionId::parse("never").expect("sid"), t)
             .await
             .expect("unregister")
             .is_none(),
@@ -2029,7 +2047,7 @@ async fn registrations_expire(store: &impl RevocationStore) {
     );
     assert!(
         store
-            .unregister_session(&iss, &sid, end)
+            .unregister_session(&app(), &iss, &sid, end)
             .await
             .expect("unregister")
             .is_none(),
@@ -2077,7 +2095,12 @@ async fn a_token_id_bound_elsewhere_keeps_its_first_binding(store: &impl Revocat
     let iss = Issuer::parse(IDP_A).expect("iss");
     assert!(
         store
-            .unregister_session(&iss, &SessionId::parse("s2").expect("sid"), at(t, 6))
+            .unregister_session(
+                &app(),
+                &iss,
+                &SessionId::parse("s2").expect("sid"),
+                at(t, 6)
+            )
             .await
             .expect("unregister")
             .is_some()
@@ -2158,7 +2181,7 @@ async fn two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry(
     let s1 = SessionId::parse("s1").expect("sid");
     assert!(
         store
-            .unregister_session(&Issuer::parse(IDP_A).expect("iss"), &s1, t)
+            .unregister_session(&app(), &Issuer::parse(IDP_A).expect("iss"), &s1, t)
             .await
             .expect("unregister")
             .is_some()
@@ -2219,6 +2242,7 @@ async fn bound_facts_are_found_for_an_issuer_with_non_ascii_characters(
     assert!(
         store
             .unregister_session(
+                &app(),
                 &Issuer::parse(IDP_U).expect("iss"),
                 &SessionId::parse("sïd").expect("sid"),
                 t
@@ -2392,6 +2416,7 @@ async fn read_states_reports_each_mirrored_fact_as_stored(store: &impl Revocatio
     .await;
     store
         .unregister_session(
+            &app(),
             &Issuer::parse(IDP_B).expect("iss"),
             &SessionId::parse("s9").expect("sid"),
             t,
@@ -2502,7 +2527,7 @@ mod redis_only {
             .err();
         results.push(("register_session", registered, started.elapsed()));
         let started = Instant::now();
-        let unregistered = store.unregister_session(&iss, &sid, t).await.err();
+        let unregistered = store.unregister_session(&app(), &iss, &sid, t).await.err();
         results.push(("unregister_session", unregistered, started.elapsed()));
 
         for (call, err, took) in results {
@@ -2788,7 +2813,7 @@ mod redis_only {
         // allow a few seconds below, nothing above.
         for (key, secs) in [
             ("revokd-test:bnd:t1", 1000),
-            ("revokd-test:reg:21:https://idp-a.example:s1", 1000),
+            ("revokd-test:reg:3:app:21:https://idp-a.example:s1", 1000),
             ("revokd-test:seen:21:https://idp-a.example:logout-1", 2000),
         ] {
             let pttl: i64 = raw_redis::cmd("PTTL")
@@ -2992,6 +3017,7 @@ mod redis_only {
 
         h.store
             .unregister_session(
+                &app(),
                 &Issuer::parse(IDP_B).expect("iss"),
                 &SessionId::parse("s9").expect("sid"),
                 t,
@@ -3067,6 +3093,7 @@ mod redis_only {
         // Later writes keep it current: a removal, an enable, a new fact.
         h.store
             .unregister_session(
+                &app(),
                 &Issuer::parse(IDP_B).expect("iss"),
                 &SessionId::parse("s9").expect("sid"),
                 t,

@@ -1,5 +1,9 @@
 //! `/v1/sessions`: what an application calls at login, so that revokd knows
 //! which of the app's own tokens belong to which provider session.
+//!
+//! A registration belongs to the key that made it (see
+//! [`crate::domain::registry`]): a client key registers and forgets its
+//! own; an admin key may forget any key's by naming it (`key`).
 
 use actix_web::{HttpResponse, delete, post, web};
 use serde::{Deserialize, Serialize};
@@ -8,8 +12,10 @@ use super::auth::ClientKey;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
+use crate::auth::{Principal, Role};
 use crate::domain::{
-    Issuer, Provenance, Registration, SessionId, SessionRegistration, SubjectId, TokenId, UnixTime,
+    Issuer, Owner, Provenance, Registration, SessionId, SessionRegistration, SubjectId, TokenId,
+    UnixTime,
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -28,7 +34,10 @@ pub struct RegisterSessionBody {
     #[schema(max_length = 256, example = "alice")]
     pub sub: String,
     /// The app's own token ids for this login (e.g. Home Assistant's
-    /// refresh-token id); 1 to 100. Calling again adds ids (token refresh).
+    /// refresh-token id); 1 to `sessions.max_token_ids_per_registration`
+    /// (default 100). Calling again adds ids (token refresh), up to
+    /// `sessions.max_token_ids_per_session` (default 1000) per key and
+    /// session.
     pub token_ids: Vec<String>,
     /// When the app's tokens expire at the latest (seconds since the epoch).
     pub expires_at: i64,
@@ -48,6 +57,10 @@ pub struct SessionParams {
     pub iss: String,
     #[param(max_length = 256)]
     pub sid: String,
+    /// Whose registration to remove: the name of the key that made it.
+    /// Only an admin key may name another key; by default, the caller's.
+    #[param(max_length = 256)]
+    pub key: Option<String>,
 }
 
 /// Whether a registration was removed.
@@ -61,17 +74,20 @@ pub struct Unregistered {
 /// Binds the app's token ids to the provider session and subject, so that a
 /// check of a token id alone answers `session_revoked`, `subject_disabled`
 /// or `subject_revoked_before` when the provider logs the session out or
-/// the person is disabled. Idempotent. When the session was already logged
-/// out at the provider (the logout token arrived first) or the subject is
-/// disabled, the registration is refused with `403` and the error code
-/// `session_revoked` or `subject_disabled` — and its token ids are recorded
-/// as revoked anyway, so they are dead even if the app ignores the answer.
+/// the person is disabled. Idempotent. The registration belongs to the
+/// calling key: a token id another key registered first stays that key's
+/// and is left out. When the session was already logged out at the
+/// provider (the logout token arrived first) or the subject is disabled,
+/// the registration is refused with `403` and the error code
+/// `session_revoked` or `subject_disabled` — and its token ids (except any
+/// another key registered) are recorded as revoked anyway, so they are dead
+/// even if the app ignores the answer.
 #[utoipa::path(
     tag = "sessions",
     request_body = RegisterSessionBody,
     responses(
         (status = 200, description = "Registered", body = Registered),
-        (status = 400, description = "Invalid body (e.g. no token ids, `expires_at` in the past)", body = ErrorBody),
+        (status = 400, description = "Invalid body (e.g. no token ids, too many token ids, `expires_at` in the past), or the session would hold more token ids than `sessions.max_token_ids_per_session`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 403, description = "Refused: `error` is `session_revoked` or `subject_disabled`; the token ids are revoked", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -106,6 +122,8 @@ pub async fn post_session(
         ));
     }
     let registration = SessionRegistration::new(
+        owner_of(&client.0)?,
+        state.registration_limits,
         Issuer::parse(iss)?,
         sid.map(SessionId::parse).transpose()?,
         SubjectId::parse(sub)?,
@@ -127,12 +145,24 @@ pub async fn post_session(
     {
         Registration::Registered => Ok(HttpResponse::Ok().json(Registered { registered: true })),
         Registration::Refused { reason, .. } => Err(ApiError::RegistrationRefused(reason)),
+        Registration::SessionFull { held, adding, max } => Err(ApiError::invalid(format_args!(
+            "this key's registration of the session holds {held} token ids and this request adds {adding}: \
+             at most {max} per session (sessions.max_token_ids_per_session)"
+        ))),
     }
+}
+
+/// The owner a key's registrations are kept under: its configured name.
+fn owner_of(principal: &Principal) -> Result<Owner, ApiError> {
+    Owner::parse(principal.name.as_str())
+        .map_err(|err| ApiError::Internal(anyhow::anyhow!("key name as owner: {err}")))
 }
 
 /// Forget a login (local logout).
 ///
-/// Removes the registration of `(iss, sid)` and its token bindings.
+/// Removes the calling key's registration of `(iss, sid)` and the bindings
+/// of its token ids; another key's registration of the same session stays.
+/// An admin key may remove any key's registration by naming it in `key`.
 #[utoipa::path(
     tag = "sessions",
     params(SessionParams),
@@ -140,21 +170,35 @@ pub async fn post_session(
         (status = 200, description = "Removed, or there was nothing to remove", body = Unregistered),
         (status = 400, description = "Missing or invalid `iss` / `sid`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
+        (status = 403, description = "`key` names another key, and the caller is not an admin", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("client_key" = []))
 )]
 #[delete("/v1/sessions")]
 pub async fn delete_session(
-    _client: ClientKey,
+    client: ClientKey,
     state: web::Data<AppState>,
     params: QueryParams<SessionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let SessionParams { iss, sid } = params.0;
+    let SessionParams { iss, sid, key } = params.0;
     let (iss, sid) = (Issuer::parse(iss)?, SessionId::parse(sid)?);
+    let owner = match key {
+        None => owner_of(&client.0)?,
+        Some(name) if name == client.0.name => owner_of(&client.0)?,
+        Some(name) if client.0.role == Role::Admin => {
+            Owner::parse(name).map_err(|_| ApiError::invalid("`key` is not a key name"))?
+        }
+        Some(_) => {
+            return Err(ApiError::Forbidden(
+                "a client key may only remove its own registrations; `key` names another key"
+                    .into(),
+            ));
+        }
+    };
     let removed = state
         .revocations
-        .unregister_session(&iss, &sid, UnixTime::now())
+        .unregister_session(&owner, &iss, &sid, UnixTime::now())
         .await?;
     Ok(HttpResponse::Ok().json(Unregistered { removed }))
 }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// `lifetimes.max_token_exp`: the furthest a registration may reach.
     pub max_token_exp: std::time::Duration,
+    /// `[sessions]`: how many token ids a registration and a session hold.
+    pub registration_limits: crate::domain::RegistrationLimits,
     /// Where `/v1/events` streams get live events.
     pub hub: std::sync::Arc<crate::events::EventHub>,
     /// `events.heartbeat`.
