@@ -175,6 +175,9 @@ pub struct Lifetimes {
 pub struct SessionsSettings {
     pub max_token_ids_per_registration: usize,
     pub max_token_ids_per_session: usize,
+    pub client_token_ids_per_second: u32,
+    pub client_token_ids_burst: u32,
+    pub key_quotas: Vec<crate::quota::KeyQuotaSettings>,
 }
 
 impl SessionsSettings {
@@ -325,6 +328,35 @@ impl Settings {
                 "sessions.max_token_ids_per_session",
                 "must be at least sessions.max_token_ids_per_registration",
             ));
+        }
+        // A burst smaller than one registration would refuse it forever.
+        let too_small = |burst: u32, rate: u32| {
+            rate > 0
+                && usize::try_from(burst).unwrap_or(usize::MAX)
+                    < sessions.max_token_ids_per_registration
+        };
+        if too_small(
+            sessions.client_token_ids_burst,
+            sessions.client_token_ids_per_second,
+        ) {
+            return Err(ConfigError::invalid(
+                "sessions.client_token_ids_burst",
+                "must be at least sessions.max_token_ids_per_registration",
+            ));
+        }
+        for (i, quota) in sessions.key_quotas.iter().enumerate() {
+            if !self.keys.iter().any(|k| k.name == quota.key) {
+                return Err(ConfigError::invalid(
+                    format!("sessions.key_quotas[{i}].key"),
+                    format!("no key is named `{}`", quota.key),
+                ));
+            }
+            if too_small(quota.token_ids_burst, quota.token_ids_per_second) {
+                return Err(ConfigError::invalid(
+                    format!("sessions.key_quotas[{i}].token_ids_burst"),
+                    "must be at least sessions.max_token_ids_per_registration",
+                ));
+            }
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::invalid(

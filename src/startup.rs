@@ -19,6 +19,7 @@ use crate::http::{self, AppState, Routes};
 use crate::metrics::Metrics;
 use crate::oidc::provider::Providers;
 use crate::oidc::receiver::LogoutReceiver;
+use crate::quota::ClientQuotas;
 use crate::replica::Replica;
 use crate::revocations::Revocations;
 use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
@@ -110,6 +111,17 @@ impl Application {
             metrics.clone(),
             settings.backchannel.recent_tokens,
         );
+        let quotas = Arc::new(ClientQuotas::new(
+            &settings.keys,
+            settings.sessions.client_token_ids_per_second,
+            settings.sessions.client_token_ids_burst,
+            &settings.sessions.key_quotas,
+        ));
+        for collector in quotas.collectors() {
+            metrics
+                .register(collector)
+                .context("registering the quota metrics")?;
+        }
         let state = web::Data::new(AppState {
             revocations,
             logouts,
@@ -120,6 +132,7 @@ impl Application {
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
             registration_limits: settings.sessions.limits(),
+            quotas,
             hub: Arc::clone(&hub),
             events_heartbeat: settings.events.heartbeat,
         });

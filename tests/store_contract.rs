@@ -323,6 +323,12 @@ contract!(
     a_token_id_bound_elsewhere_keeps_its_first_binding,
     two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry,
     bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
+    a_session_holds_token_ids_up_to_its_cap_and_not_one_more,
+    the_session_cap_counts_each_owner_separately,
+    another_key_cannot_unregister_a_registration,
+    another_key_cannot_rebind_or_refresh_a_token_id,
+    a_refused_registration_does_not_revoke_another_keys_token_ids,
+    an_owner_unregisters_every_token_id_of_a_large_session,
     read_states_reports_each_mirrored_fact_as_stored,
     a_snapshot_holds_every_mirrored_fact_and_nothing_else,
 );
@@ -2257,6 +2263,285 @@ async fn bound_facts_are_found_for_an_issuer_with_non_ascii_characters(
 // ---------------------------------------------------------------------------
 // Redis only
 // ---------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------
+// Bounds and ownership of registrations (issue 17, items 3 and 4)
+// ---------------------------------------------------------------------------
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn limited(
+    owner: &Owner,
+    sid: &str,
+    token_ids: &[String],
+    per_session: usize,
+) -> SessionRegistration {
+    let limits = RegistrationLimits {
+        per_registration: 100,
+        per_session,
+    };
+    SessionRegistration::new(
+        owner.clone(),
+        limits,
+        Issuer::parse(IDP_A).expect("valid iss"),
+        Some(SessionId::parse(sid).expect("valid sid")),
+        SubjectId::parse("alice").expect("valid sub"),
+        token_ids.iter().map(|id| jti(id)).collect(),
+        at(now(), 3600),
+    )
+    .expect("valid registration")
+}
+
+fn owner(name: &str) -> Owner {
+    Owner::parse(name).expect("valid owner")
+}
+
+async fn a_session_holds_token_ids_up_to_its_cap_and_not_one_more(store: &impl RevocationStore) {
+    // Arrange: a cap of 5; 3 ids, then 2 more reach it exactly.
+    let t = now();
+    let first = ids("t", 5);
+    let reg = |token_ids: &[String]| limited(&app(), "s1", token_ids, 5);
+    assert_eq!(
+        register(store, &reg(&first[..3]), t).await,
+        Registration::Registered
+    );
+    assert_eq!(
+        register(store, &reg(&first[3..]), t).await,
+        Registration::Registered,
+        "at the cap"
+    );
+
+    // Act: ids the session holds already are no new ones; one more is.
+    let again = register(store, &reg(&first[..2]), t).await;
+    let past = register(store, &reg(&["t0".into(), "t5".into()]), t).await;
+
+    // Assert
+    assert_eq!(
+        again,
+        Registration::Registered,
+        "re-registering adds nothing"
+    );
+    assert_eq!(
+        past,
+        Registration::SessionFull {
+            held: 5,
+            adding: 1,
+            max: 5
+        },
+        "one past the cap"
+    );
+    assert_eq!(
+        bound(store, "t5", t).await,
+        None,
+        "a full session stores nothing"
+    );
+    assert_eq!(bound(store, "t4", t).await, clean_binding(t));
+    // A session without a sid has no record, so no session cap.
+}
+
+async fn the_session_cap_counts_each_owner_separately(store: &impl RevocationStore) {
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    assert_eq!(
+        register(store, &limited(&a, "s1", &ids("a", 3), 3), t).await,
+        Registration::Registered
+    );
+    assert_eq!(
+        register(store, &limited(&b, "s1", &ids("b", 3), 3), t).await,
+        Registration::Registered,
+        "another key's registration of the same session has its own count"
+    );
+}
+
+async fn another_key_cannot_unregister_a_registration(store: &impl RevocationStore) {
+    // Arrange: app A registers t1 under s1.
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    register(
+        store,
+        &registration_by(&a, IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration_by(&b, IDP_A, Some("s1"), "alice", &["t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+    let (iss, sid) = (
+        Issuer::parse(IDP_A).expect("iss"),
+        SessionId::parse("s1").expect("sid"),
+    );
+
+    // Act: app B forgets "the session".
+    let removed = store
+        .unregister_session(&b, &iss, &sid, t)
+        .await
+        .expect("unregister");
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    // Assert: only B's own registration went; A's token still dies with
+    // the session.
+    assert_eq!(removed, Some(vec![jti("t2")]));
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, t).await,
+        Verdict::Inactive(Reason::SessionRevoked)
+    );
+    assert_eq!(
+        store
+            .unregister_session(&a, &iss, &sid, t)
+            .await
+            .expect("unregister"),
+        Some(vec![jti("t1")]),
+        "the owner still can"
+    );
+}
+
+async fn another_key_cannot_rebind_or_refresh_a_token_id(store: &impl RevocationStore) {
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    register(
+        store,
+        &registration_by(&a, IDP_A, Some("s1"), "alice", &["t1"], at(t, 100)),
+        t,
+    )
+    .await;
+
+    // Act: B registers A's token id under the same session, later.
+    register(
+        store,
+        &registration_by(&b, IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        at(t, 5),
+    )
+    .await;
+    let removed = store
+        .unregister_session(
+            &b,
+            &Issuer::parse(IDP_A).expect("iss"),
+            &SessionId::parse("s1").expect("sid"),
+            at(t, 6),
+        )
+        .await
+        .expect("unregister");
+
+    // Assert: the binding is A's as it was (B's record held nothing).
+    assert_eq!(removed, Some(vec![]), "B's registration held no token id");
+    assert_eq!(bound(store, "t1", at(t, 6)).await, clean_binding(t));
+    assert_eq!(
+        bound(store, "t1", at(t, 100)).await,
+        None,
+        "B did not extend A's binding"
+    );
+}
+
+async fn a_refused_registration_does_not_revoke_another_keys_token_ids(
+    store: &impl RevocationStore,
+) {
+    // Arrange: A registered t1; the session is then logged out.
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    register(
+        store,
+        &registration_by(&a, IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    let revoked = apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    // Act: B registers A's t1 and its own t2 under the revoked session.
+    let outcome = register(
+        store,
+        &registration_by(&b, IDP_A, Some("s1"), "alice", &["t1", "t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    // Assert: refused; only B's own id is born revoked.
+    let Registration::Refused { reason, events } = outcome else {
+        panic!("expected a refusal, got {outcome:?}");
+    };
+    assert_eq!(reason, Reason::SessionRevoked);
+    let revoked_ids: Vec<Change> = events.into_iter().map(|e| e.change).collect();
+    assert_eq!(
+        revoked_ids,
+        [Change::TokenRevoked {
+            jti: jti("t2"),
+            expires_at: at(t, 3600)
+        }]
+    );
+    assert!(
+        !facts(store, token_lookup(&jti("t1")), t)
+            .await
+            .token_revoked
+    );
+    assert!(
+        facts(store, token_lookup(&jti("t2")), t)
+            .await
+            .token_revoked
+    );
+    let events = all_events(store).await;
+    assert_eq!(events.len(), 2, "the logout and t2's revocation");
+    assert_eq!(events[1], revoked);
+}
+
+async fn an_owner_unregisters_every_token_id_of_a_large_session(store: &impl RevocationStore) {
+    // Arrange: a session of 1,000 ids (10 registrations of 100), more than
+    // one batch of any store.
+    let t = now();
+    let all = ids("big-", 1_000);
+    for chunk in all.chunks(100) {
+        assert_eq!(
+            register(store, &limited(&app(), "s1", chunk, 1_000), t).await,
+            Registration::Registered
+        );
+    }
+
+    // Act
+    let removed = store
+        .unregister_session(
+            &app(),
+            &Issuer::parse(IDP_A).expect("iss"),
+            &SessionId::parse("s1").expect("sid"),
+            t,
+        )
+        .await
+        .expect("unregister")
+        .expect("a live record");
+
+    // Assert
+    let mut removed: Vec<String> = removed.iter().map(|id| id.as_ref().to_owned()).collect();
+    removed.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(removed, expected);
+    for id in [&all[0], &all[499], &all[999]] {
+        assert_eq!(bound(store, id, t).await, None, "{id}");
+    }
+    assert_eq!(
+        register(store, &limited(&app(), "s1", &ids("again-", 100), 100), t).await,
+        Registration::Registered,
+        "the emptied session counts from zero"
+    );
+}
 
 // ---------------------------------------------------------------------------
 // What a mirror reads: current states and snapshots

@@ -20,7 +20,7 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
-    /// `unsupported_media_type`, `store_unavailable`,
+    /// `unsupported_media_type`, `quota_exceeded`, `store_unavailable`,
     /// `temporarily_unavailable`, `server_error`; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
@@ -61,6 +61,10 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A client key over its quota (`[sessions]`); answered 429 with
+    /// `Retry-After`.
+    #[error("{0}")]
+    QuotaExceeded(#[from] crate::quota::QuotaExceeded),
     /// The store could not be reached. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
@@ -88,6 +92,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -114,6 +119,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -147,6 +153,11 @@ impl ResponseError for ApiError {
             }
             Self::StoreUnavailable(_) | Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            Self::QuotaExceeded(exceeded) => {
+                // Whole seconds, rounded up: never "retry at once".
+                let secs = exceeded.retry_after.as_secs_f64().ceil().max(1.0);
+                response.insert_header((header::RETRY_AFTER, format!("{secs:.0}")));
             }
             _ => {}
         }

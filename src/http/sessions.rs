@@ -90,6 +90,7 @@ pub struct Unregistered {
         (status = 400, description = "Invalid body (e.g. no token ids, too many token ids, `expires_at` in the past), or the session would hold more token ids than `sessions.max_token_ids_per_session`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 403, description = "Refused: `error` is `session_revoked` or `subject_disabled`; the token ids are revoked", body = ErrorBody),
+        (status = 429, description = "The client key registers faster than its quota (`sessions.client_token_ids_per_second`, `sessions.key_quotas`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
@@ -134,6 +135,11 @@ pub async fn post_session(
         expires_at,
     )
     .map_err(ApiError::invalid)?;
+    // Each token id is a cell of the key's quota, refused or not: a
+    // refusal writes as much as a registration.
+    state
+        .quotas
+        .take(&client.0.name, registration.token_ids().len())?;
     let provenance = Provenance {
         actor: client.0.actor(),
         reason: None,
@@ -171,6 +177,7 @@ fn owner_of(principal: &Principal) -> Result<Owner, ApiError> {
         (status = 400, description = "Missing or invalid `iss` / `sid`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 403, description = "`key` names another key, and the caller is not an admin", body = ErrorBody),
+        (status = 429, description = "The client key is over its quota; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("client_key" = []))
@@ -196,6 +203,7 @@ pub async fn delete_session(
             ));
         }
     };
+    state.quotas.take(&client.0.name, 1)?;
     let removed = state
         .revocations
         .unregister_session(&owner, &iss, &sid, UnixTime::now())

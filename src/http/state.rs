@@ -21,6 +21,8 @@ pub struct AppState {
     pub max_token_exp: std::time::Duration,
     /// `[sessions]`: how many token ids a registration and a session hold.
     pub registration_limits: crate::domain::RegistrationLimits,
+    /// `[sessions]` quotas: how fast each client key may register.
+    pub quotas: std::sync::Arc<crate::quota::ClientQuotas>,
     /// Where `/v1/events` streams get live events.
     pub hub: std::sync::Arc<crate::events::EventHub>,
     /// `events.heartbeat`.

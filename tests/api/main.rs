@@ -20,3 +20,4 @@ mod helpers;
 mod openapi;
 mod proxies;
 mod restart;
+mod sessions;
