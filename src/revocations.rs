@@ -98,9 +98,9 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Event, StoreError> {
         let kind = change.kind();
-        let key = MirroredKey::of_change(&change);
+        let keys = MirroredKey::of_change(&change);
         let event = self.store.apply(change, provenance, now).await?;
-        self.mirror(&[key]).await;
+        self.mirror(&keys).await;
         self.metrics.record_change(kind);
         tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
         Ok(event)
@@ -137,11 +137,11 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
         let kind = change.kind();
-        let key = MirroredKey::of_change(&change);
+        let keys = MirroredKey::of_change(&change);
         let event = self.store.apply_once(seen, change, provenance, now).await?;
         match &event {
             Some(event) => {
-                self.mirror(&[key]).await;
+                self.mirror(&keys).await;
                 self.metrics.record_change(kind);
                 tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
             }
@@ -184,14 +184,19 @@ impl Revocations {
             })
             .collect();
         self.mirror(&keys).await;
-        if let Registration::Refused { reason, events } = &outcome {
-            for event in events {
-                self.metrics.record_change(event.change.kind());
+        if let Registration::Refused { reason, event } = &outcome {
+            let revoked = match event.as_ref().map(|e| &e.change) {
+                Some(Change::TokensRevoked { jtis, .. }) => jtis.len(),
+                _ => 0,
+            };
+            for _ in 0..revoked {
+                self.metrics
+                    .record_change(crate::domain::ChangeKind::TokenRevoked);
             }
             tracing::info!(
                 iss = %reg.iss(),
                 reason = reason.as_str(),
-                tokens = events.len(),
+                tokens = revoked,
                 "session registration refused; its tokens are revoked"
             );
         }

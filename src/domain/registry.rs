@@ -248,9 +248,14 @@ pub enum Registration {
     /// ([`Reason::SessionRevoked`], which is checked first) or the subject
     /// is disabled ([`Reason::SubjectDisabled`]). Every token id of the
     /// registration that no other key has bound was revoked instead, until
-    /// the registration's `expires_at`; `events` records those revocations,
-    /// one per id, in the order of the registration's ids.
-    Refused { reason: Reason, events: Vec<Event> },
+    /// the registration's `expires_at`; `event` is the one audit event that
+    /// records them, a [`crate::domain::Change::TokensRevoked`] listing them
+    /// in the order of the registration's ids (`None` when every id was
+    /// another key's, and nothing was written).
+    Refused {
+        reason: Reason,
+        event: Option<Event>,
+    },
     /// Nothing was stored: the owner's registration of this session holds
     /// `held` token ids, and the `adding` new ones would take it past
     /// `max` ([`SessionRegistration::max_per_session`]).

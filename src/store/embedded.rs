@@ -169,6 +169,7 @@ impl RevocationStore for EmbeddedStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
+        super::refuse_bulk(&change)?;
         self.blocking(move |db| apply_in_transaction(db, change, provenance, now))
             .await
     }
@@ -180,6 +181,7 @@ impl RevocationStore for EmbeddedStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
+        super::refuse_bulk(&change)?;
         let marker = (FactKey::Seen(seen).encode(), seen.expires_at);
         self.blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
             .await
@@ -786,6 +788,15 @@ impl<'txn> FactTables<'txn> {
                     now,
                 )?;
             }
+            Change::TokensRevoked { jtis, expires_at } => {
+                for jti in jtis {
+                    self.raise(
+                        &FactKey::Token(jti).encode(),
+                        Fact::revocation(expires_at.as_secs()),
+                        now,
+                    )?;
+                }
+            }
             Change::SessionRevoked {
                 session,
                 expires_at,
@@ -880,20 +891,24 @@ fn register_in_transaction(
         match refusal(&tables, reg, now)? {
             None => tables.register(reg, now)?,
             Some(reason) => {
-                let mut events = Vec::with_capacity(reg.token_ids().len());
+                let mut jtis = Vec::with_capacity(reg.token_ids().len());
                 for jti in reg.token_ids() {
-                    if tables.bound_by_another(jti, reg.owner(), now)? {
-                        // Only an admin revokes what another app holds.
-                        continue;
+                    // Only an admin revokes what another app holds.
+                    if !tables.bound_by_another(jti, reg.owner(), now)? {
+                        jtis.push(jti.clone());
                     }
-                    let change = Change::TokenRevoked {
-                        jti: jti.clone(),
+                }
+                let event = if jtis.is_empty() {
+                    None
+                } else {
+                    let change = Change::TokensRevoked {
+                        jtis,
                         expires_at: reg.expires_at(),
                     };
                     tables.apply(&change, now)?;
-                    events.push(append_event(&txn, change, provenance.clone(), now)?);
-                }
-                Registration::Refused { reason, events }
+                    Some(append_event(&txn, change, provenance, now)?)
+                };
+                Registration::Refused { reason, event }
             }
         }
     };

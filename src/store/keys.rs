@@ -83,10 +83,13 @@ impl MirroredKey {
         self.fact_key().encode()
     }
 
-    /// The key a change writes.
-    pub fn of_change(change: &Change) -> Self {
-        match change {
+    /// The keys a change writes.
+    pub fn of_change(change: &Change) -> Vec<Self> {
+        let one = match change {
             Change::TokenRevoked { jti, .. } => Self::Token(jti.clone()),
+            Change::TokensRevoked { jtis, .. } => {
+                return jtis.iter().cloned().map(Self::Token).collect();
+            }
             Change::SessionRevoked { session, .. } => Self::Session(session.clone()),
             Change::SubjectDisabled { subject, .. } | Change::SubjectEnabled { subject } => {
                 Self::SubjectDisabled(subject.clone())
@@ -94,7 +97,8 @@ impl MirroredKey {
             Change::SubjectRevokedBefore { subject, .. } => {
                 Self::SubjectRevokedBefore(subject.clone())
             }
-        }
+        };
+        vec![one]
     }
 
     /// The kind of revocation that keys named `text` record, from the

@@ -67,7 +67,9 @@ pub trait RevocationStore {
     /// - a revoked-before mark keeps the later `before` and the later expiry;
     /// - a repeated disable keeps the later expiry (a permanent one wins);
     /// - `SubjectEnabled` removes the disable only;
-    /// - an expired fact that is still on disk counts as absent when merging.
+    /// - an expired fact that is still on disk counts as absent when merging;
+    /// - a [`Change::TokensRevoked`] is refused (it is written by
+    ///   `register_session` only).
     fn apply(
         &self,
         change: Change,
@@ -216,6 +218,17 @@ pub trait RevocationStore {
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// `apply` and `apply_once` record one fact per call: a
+/// [`Change::TokensRevoked`] is written by `register_session` only.
+pub(crate) fn refuse_bulk(change: &Change) -> Result<(), StoreError> {
+    if matches!(change, Change::TokensRevoked { .. }) {
+        return Err(StoreError::Corrupt(
+            "a bulk token revocation is recorded by register_session only".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// One page of [`RevocationStore::live_page`].

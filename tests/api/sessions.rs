@@ -247,7 +247,40 @@ async fn a_client_key_over_its_quota_gets_429_with_retry_after(backend: Backend)
     );
 }
 
+async fn refused_registrations_write_one_audit_event_each(backend: Backend) {
+    // Arrange: alice is disabled by an admin (two events).
+    let app = spawn_app_with(backend, |s| s.sessions.client_token_ids_per_second = 0).await;
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": ISS, "sub": "alice"}),
+    )
+    .await;
+
+    // Act: three registrations of 100 ids each for her, all refused.
+    for round in 0..3 {
+        let refused =
+            register_as(&app, CLIENT_KEY, "s1", &ids(&format!("r{round}-"), 0..100)).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
+
+    // Assert: five events, not 302; the newest lists its 100 ids.
+    let events: Value = app
+        .admin_get("/v1/admin/events", &[("limit", "100")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert_eq!(events[0]["kind"], "tokens_revoked");
+    assert_eq!(events[0]["actor"], "client:app");
+    assert_eq!(events[0]["jtis"].as_array().unwrap().len(), 100);
+    assert_eq!(events[0]["jtis"][0], "r2-0");
+    assert_eq!(active(&app, "r2-99").await, json!(false));
+}
+
 crate::on_both_stores!(
+    refused_registrations_write_one_audit_event_each,
     a_client_key_over_its_quota_gets_429_with_retry_after,
     a_registration_holds_at_most_the_configured_token_ids,
     a_session_holds_at_most_the_configured_token_ids,

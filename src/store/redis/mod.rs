@@ -348,15 +348,17 @@ static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(APPLY_LUA));
 /// registration has a `sid`, the session-revoked key and the owner's
 /// registration key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`,
 /// `sub`, `sid` (empty without one: a parsed `sid` never is), the owner,
-/// the per-session cap, the `n` token ids, then the `n` event JSONs of the
-/// `TokenRevoked` changes a refusal records.
+/// the per-session cap, the `n` token ids, then the JSON of the one
+/// `TokensRevoked` event a refusal records, with an empty `"jtis":[]` that
+/// the script fills with the ids it revoked (the JSON's first `"jtis":[]`
+/// is that field: it precedes every caller-supplied text).
 ///
 /// Every command touches one key or one field (`HLEN` and `HEXISTS` are
 /// O(1)), so the script's cost follows `n`, never the session's size.
 ///
 /// Returns `{'registered'}`, `{'full', held, adding}`, or
-/// `{'refused', reason, stream id or ''...}` with one entry per token id,
-/// in order: `''` for an id bound by another owner, which is left alone.
+/// `{'refused', reason, stream id or '', revoked token id...}`: `''` when
+/// every id was bound by another owner and nothing was written.
 const REGISTER_LUA: &str = concat!(
     lua_prelude!(),
     r#"
@@ -403,16 +405,23 @@ if reason ~= nil then
       merged[i] = later(exp, live_expiry(KEYS[2 + i]))
     end
   end
-  local out = {'refused', reason}
-  local touched = {}
+  local out = {'refused', reason, ''}
+  local touched, listed = {}, {}
   for i = 1, n do
     if merged[i] then
       put(KEYS[2 + i], merged[i], merged[i])
       touched[#touched + 1] = KEYS[2 + i]
-      out[#out + 1] = append(stream, max_events, ARGV[9 + n + i])
-    else
-      out[#out + 1] = ''
+      listed[#listed + 1] = cjson.encode(ARGV[9 + i])
+      out[#out + 1] = ARGV[9 + i]
     end
+  end
+  if #listed > 0 then
+    -- One event for the whole refusal.
+    local template = ARGV[10 + n]
+    local s, e = string.find(template, '"jtis":[]', 1, true)
+    if s == nil then corrupt('the refusal event') end
+    local event = string.sub(template, 1, s - 1) .. '"jtis":[' .. table.concat(listed, ',') .. ']' .. string.sub(template, e + 1)
+    out[3] = append(stream, max_events, event)
   end
   publish(feed_of(stream), max_events, touched)
   return out
@@ -767,12 +776,14 @@ impl RedisStore {
     }
 
     /// The fact key and the kind-specific arguments (after the common five)
-    /// that [`APPLY_LUA`] expects for `change`.
-    fn script_input(&self, change: &Change) -> (String, Vec<String>) {
-        match change {
+    /// that [`APPLY_LUA`] expects for `change`; `None` for a
+    /// [`Change::TokensRevoked`], which only [`REGISTER_LUA`] writes.
+    fn script_input(&self, change: &Change) -> Option<(String, Vec<String>)> {
+        Some(match change {
             Change::TokenRevoked { jti, expires_at } => {
                 (self.key(FactKey::Token(jti)), vec![secs(*expires_at)])
             }
+            Change::TokensRevoked { .. } => return None,
             Change::SessionRevoked {
                 session,
                 expires_at,
@@ -795,7 +806,7 @@ impl RedisStore {
                 self.key(FactKey::SubjectRevokedBefore(subject)),
                 vec![secs(*before), secs(*expires_at)],
             ),
-        }
+        })
     }
 
     /// `apply`, or with `seen`, `apply_once`: one run of [`APPLY_LUA`].
@@ -807,7 +818,10 @@ impl RedisStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
-        let (fact, extra) = self.script_input(&change);
+        super::refuse_bulk(&change)?;
+        let (fact, extra) = self
+            .script_input(&change)
+            .ok_or_else(|| corrupt("no script input for a bulk change"))?;
         let stored = StoredEvent {
             at: now,
             change,
@@ -1069,20 +1083,17 @@ impl RevocationStore for RedisStore {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let ids = reg.token_ids();
-        // The events a refusal records, built here so that they are encoded
-        // exactly as `apply` encodes them.
-        let refusals = ids
-            .iter()
-            .map(|jti| StoredEvent {
-                at: now,
-                change: Change::TokenRevoked {
-                    jti: jti.clone(),
-                    expires_at: reg.expires_at(),
-                },
-                actor: provenance.actor.clone(),
-                reason: provenance.reason.clone(),
-            })
-            .collect::<Vec<_>>();
+        // The event a refusal records, built here so that it is encoded
+        // exactly as `apply` encodes events; the script fills in `jtis`.
+        let refusal = StoredEvent {
+            at: now,
+            change: Change::TokensRevoked {
+                jtis: Vec::new(),
+                expires_at: reg.expires_at(),
+            },
+            actor: provenance.actor.clone(),
+            reason: provenance.reason.clone(),
+        };
 
         let mut call = REGISTER.prepare_invoke();
         call.key(&*self.stream)
@@ -1109,9 +1120,7 @@ impl RevocationStore for RedisStore {
         for jti in ids {
             call.arg(jti.as_ref());
         }
-        for event in &refusals {
-            call.arg(encode_event(event)?);
-        }
+        call.arg(encode_event(&refusal)?);
         let reply: Value = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
@@ -1144,17 +1153,29 @@ impl RevocationStore for RedisStore {
                     Some("subject_disabled") => Reason::SubjectDisabled,
                     other => return Err(corrupt(format_args!("unknown refusal {other:?}"))),
                 };
-                if ids.len() != refusals.len() {
-                    return Err(corrupt("a refusal with the wrong number of events"));
-                }
-                // `''` marks an id another owner holds: not revoked.
-                let events = refusals
-                    .into_iter()
-                    .zip(ids)
-                    .filter(|(_, id)| !matches!(opt_bytes(id), Ok(Some(b""))))
-                    .map(|(stored, id)| Ok(stored.into_event(stream_id(id)?)))
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                Ok(Registration::Refused { reason, events })
+                let Some((id, revoked)) = ids.split_first() else {
+                    return Err(corrupt("a refusal without its event id"));
+                };
+                let event = match opt_str(id, "refusal event id")? {
+                    Some("") => None,
+                    _ => {
+                        let jtis = revoked
+                            .iter()
+                            .map(|jti| {
+                                let jti = opt_str(jti, "revoked token id")?
+                                    .ok_or_else(|| corrupt("a nil revoked token id"))?;
+                                TokenId::parse(jti).map_err(corrupt)
+                            })
+                            .collect::<Result<Vec<_>, StoreError>>()?;
+                        let mut stored = refusal;
+                        stored.change = Change::TokensRevoked {
+                            jtis,
+                            expires_at: reg.expires_at(),
+                        };
+                        Some(stored.into_event(stream_id(id)?))
+                    }
+                };
+                Ok(Registration::Refused { reason, event })
             }
             other => Err(corrupt(format_args!("unknown register status {other:?}"))),
         }
