@@ -150,6 +150,51 @@ fn bench_registration(
         });
     }
     group.finish();
+
+    // A local logout of a full session (the default cap, 1,000 ids): on
+    // Redis it runs in batches, so its longest single script stays a few
+    // milliseconds (read it from SLOWLOG while this runs).
+    let mut group = c.benchmark_group(format!("{name}: unregister a session"));
+    group.sample_size(10);
+    let round = std::cell::Cell::new(0u64);
+    group.bench_function("holding 1000 ids", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let round = &round;
+            async move {
+                let mut measured = Duration::ZERO;
+                for _ in 0..iters {
+                    round.set(round.get() + 1);
+                    let sid = format!("gone-{}-{}", round.get(), std::process::id());
+                    for chunk in 0..10 {
+                        let ids = (0..100)
+                            .map(|i| TokenId::parse(format!("{sid}-{}", chunk * 100 + i)).unwrap())
+                            .collect();
+                        store
+                            .register_session(&registration(&sid, ids, now), client(), now)
+                            .await
+                            .unwrap();
+                    }
+                    let started = std::time::Instant::now();
+                    let removed = store
+                        .unregister_session(
+                            &Owner::parse("bench").unwrap(),
+                            &Issuer::parse(
+                                "https://auth.example.com/application/o/home-assistant/",
+                            )
+                            .unwrap(),
+                            &SessionId::parse(sid).unwrap(),
+                            now,
+                        )
+                        .await
+                        .unwrap();
+                    measured += started.elapsed();
+                    assert_eq!(removed.map(|ids| ids.len()), Some(1_000));
+                }
+                measured
+            }
+        })
+    });
+    group.finish();
 }
 
 fn client() -> Provenance {

@@ -578,15 +578,26 @@ impl<'txn> FactTables<'txn> {
     /// their rows. Bounded by the per-session cap the rows were written
     /// under.
     fn drain_session_tokens(&mut self, reg_key: &str) -> Result<Vec<String>, StoreError> {
-        let ids = self
+        // Every row of `reg_key` sorts from `(reg_key, "")` on, before any
+        // other registration's.
+        let mut ids = Vec::new();
+        for entry in self
             .session_tokens
-            .extract_from_if((reg_key, "")..=(reg_key, "\u{10FFFF}"), |_, _| true)
+            .range((reg_key, "")..)
             .map_err(db_error)?
-            .map(|entry| {
-                let (key, _) = entry.map_err(db_error)?;
-                Ok(key.value().1.to_owned())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        {
+            let (key, _) = entry.map_err(db_error)?;
+            let (owner_key, jti) = key.value();
+            if owner_key != reg_key {
+                break;
+            }
+            ids.push(jti.to_owned());
+        }
+        for jti in &ids {
+            self.session_tokens
+                .remove((reg_key, jti.as_str()))
+                .map_err(db_error)?;
+        }
         Ok(ids)
     }
 
