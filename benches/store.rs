@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use revokd::domain::{
-    Change, CheckRequest, Issuer, Provenance, SessionId, SubjectId, TokenId, UnixTime,
+    Change, CheckRequest, Issuer, Owner, Provenance, RegistrationLimits, SessionId,
+    SessionRegistration, SubjectId, TokenId, UnixTime,
 };
 use revokd::store::{EmbeddedSettings, EmbeddedStore, RedisSettings, RedisStore, RevocationStore};
 
@@ -84,6 +85,123 @@ fn bench_store(
         })
     });
     group.finish();
+    bench_registration(c, name, store, rt);
+}
+
+/// Sessions already holding this many token ids before the measured call.
+const SESSION_SIZES: [usize; 2] = [100, 3_000];
+
+/// One registration of `ids` into session `sid`, as an app at login.
+fn registration(sid: &str, ids: Vec<TokenId>, now: UnixTime) -> SessionRegistration {
+    // A per-session cap far above the sizes measured, so that the bench
+    // shows the cost of a call against the session's size alone.
+    let limits = RegistrationLimits {
+        per_registration: 100,
+        per_session: 100_000,
+    };
+    SessionRegistration::new(
+        Owner::parse("bench").unwrap(),
+        limits,
+        Issuer::parse("https://auth.example.com/application/o/home-assistant/").unwrap(),
+        Some(SessionId::parse(sid).unwrap()),
+        SubjectId::parse("alice").unwrap(),
+        ids,
+        now.saturating_add(DAY),
+    )
+    .unwrap()
+}
+
+/// Registering one more token id into a session that already holds
+/// [`SESSION_SIZES`] ids: the cost must not grow with the session (issue
+/// 17 item 3; before the fix the embedded store rewrote the whole session
+/// record on every call).
+fn bench_registration(
+    c: &mut Criterion,
+    name: &str,
+    store: &impl RevocationStore,
+    rt: &tokio::runtime::Runtime,
+) {
+    let now = UnixTime::now();
+    let mut group = c.benchmark_group(format!("{name}: register 1 id into a session"));
+    for size in SESSION_SIZES {
+        let sid = format!("big-{size}-{}", std::process::id());
+        rt.block_on(async {
+            for chunk in 0..size.div_ceil(100) {
+                let ids = (0..100.min(size - chunk * 100))
+                    .map(|i| TokenId::parse(format!("{sid}-fill-{}", chunk * 100 + i)).unwrap())
+                    .collect();
+                store
+                    .register_session(&registration(&sid, ids, now), client(), now)
+                    .await
+                    .unwrap();
+            }
+        });
+        let mut n = 0u64;
+        group.bench_function(format!("holding {size} ids"), |b| {
+            b.to_async(rt).iter(|| {
+                n += 1;
+                let reg = registration(
+                    &sid,
+                    vec![TokenId::parse(format!("{sid}-new-{n}")).unwrap()],
+                    now,
+                );
+                async move { store.register_session(&reg, client(), now).await.unwrap() }
+            })
+        });
+    }
+    group.finish();
+
+    // A local logout of a full session (the default cap, 1,000 ids): on
+    // Redis it runs in batches, so its longest single script stays a few
+    // milliseconds (read it from SLOWLOG while this runs).
+    let mut group = c.benchmark_group(format!("{name}: unregister a session"));
+    group.sample_size(10);
+    let round = std::cell::Cell::new(0u64);
+    group.bench_function("holding 1000 ids", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let round = &round;
+            async move {
+                let mut measured = Duration::ZERO;
+                for _ in 0..iters {
+                    round.set(round.get() + 1);
+                    let sid = format!("gone-{}-{}", round.get(), std::process::id());
+                    for chunk in 0..10 {
+                        let ids = (0..100)
+                            .map(|i| TokenId::parse(format!("{sid}-{}", chunk * 100 + i)).unwrap())
+                            .collect();
+                        store
+                            .register_session(&registration(&sid, ids, now), client(), now)
+                            .await
+                            .unwrap();
+                    }
+                    let started = std::time::Instant::now();
+                    let removed = store
+                        .unregister_session(
+                            &Owner::parse("bench").unwrap(),
+                            &Issuer::parse(
+                                "https://auth.example.com/application/o/home-assistant/",
+                            )
+                            .unwrap(),
+                            &SessionId::parse(sid).unwrap(),
+                            now,
+                        )
+                        .await
+                        .unwrap();
+                    measured += started.elapsed();
+                    assert_eq!(removed.map(|ids| ids.len()), Some(1_000));
+                }
+                measured
+            }
+        })
+    });
+    group.finish();
+}
+
+fn client() -> Provenance {
+    Provenance {
+        actor: "client:bench".into(),
+        reason: None,
+    }
 }
 
 fn embedded(c: &mut Criterion) {

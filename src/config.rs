@@ -96,6 +96,7 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub redis: RedisSettings,
     pub lifetimes: Lifetimes,
+    pub sessions: SessionsSettings,
     pub check: CheckSettings,
     pub mirror: MirrorSettings,
     pub http: HttpSettings,
@@ -188,6 +189,26 @@ pub struct Lifetimes {
     pub revoked_before: Duration,
     #[serde(with = "humantime_serde")]
     pub max_token_exp: Duration,
+}
+
+/// `[sessions]`: bounds of the session registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSettings {
+    pub max_token_ids_per_registration: usize,
+    pub max_token_ids_per_session: usize,
+    pub client_token_ids_per_second: u32,
+    pub client_token_ids_burst: u32,
+    pub key_quotas: Vec<crate::quota::KeyQuotaSettings>,
+}
+
+impl SessionsSettings {
+    pub fn limits(&self) -> crate::domain::RegistrationLimits {
+        crate::domain::RegistrationLimits {
+            per_registration: self.max_token_ids_per_registration,
+            per_session: self.max_token_ids_per_session,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -367,6 +388,48 @@ impl Settings {
                 "events.max_streams",
                 "must be at least events.max_streams_per_key",
             ));
+        }
+        let sessions = &self.sessions;
+        if sessions.max_token_ids_per_registration == 0 {
+            return Err(ConfigError::invalid(
+                "sessions.max_token_ids_per_registration",
+                "must be at least 1",
+            ));
+        }
+        if sessions.max_token_ids_per_session < sessions.max_token_ids_per_registration {
+            return Err(ConfigError::invalid(
+                "sessions.max_token_ids_per_session",
+                "must be at least sessions.max_token_ids_per_registration",
+            ));
+        }
+        // A burst smaller than one registration would refuse it forever.
+        let too_small = |burst: u32, rate: u32| {
+            rate > 0
+                && usize::try_from(burst).unwrap_or(usize::MAX)
+                    < sessions.max_token_ids_per_registration
+        };
+        if too_small(
+            sessions.client_token_ids_burst,
+            sessions.client_token_ids_per_second,
+        ) {
+            return Err(ConfigError::invalid(
+                "sessions.client_token_ids_burst",
+                "must be at least sessions.max_token_ids_per_registration",
+            ));
+        }
+        for (i, quota) in sessions.key_quotas.iter().enumerate() {
+            if !self.keys.iter().any(|k| k.name == quota.key) {
+                return Err(ConfigError::invalid(
+                    format!("sessions.key_quotas[{i}].key"),
+                    format!("no key is named `{}`", quota.key),
+                ));
+            }
+            if too_small(quota.token_ids_burst, quota.token_ids_per_second) {
+                return Err(ConfigError::invalid(
+                    format!("sessions.key_quotas[{i}].token_ids_burst"),
+                    "must be at least sessions.max_token_ids_per_registration",
+                ));
+            }
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::invalid(

@@ -9,6 +9,7 @@
 //! - [`auth`]: API keys and their roles, compared in constant time.
 //! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
 //! - [`revocations`]: the operations behind the API (revoke, disable, check).
+//! - [`quota`]: per-key rate limits of client writes.
 //! - [`jwt`]: reading a JWT's identifying claims for look-up only.
 //! - [`oidc`]: Back-Channel Logout token validation (keys, JWS/JWE, rules).
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
@@ -26,6 +27,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod mirror;
 pub mod oidc;
+pub mod quota;
 pub mod replica;
 pub mod revocations;
 pub mod shutdown;

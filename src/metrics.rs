@@ -244,6 +244,18 @@ impl Metrics {
         self.changes.with_label_values(&[kind.as_str()]).inc();
     }
 
+    /// Adds a collector owned elsewhere (e.g. [`crate::quota`]) to
+    /// `/metrics`.
+    ///
+    /// # Errors
+    /// A metric of the same name is registered already.
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// The registry in Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

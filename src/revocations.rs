@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::{FailMode, Lifetimes};
 use crate::domain::{
-    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Provenance, Registration,
+    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Owner, Provenance, Registration,
     SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
 };
 use std::sync::Arc;
@@ -98,9 +98,9 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Event, StoreError> {
         let kind = change.kind();
-        let key = MirroredKey::of_change(&change);
+        let keys = MirroredKey::of_change(&change);
         let event = self.store.apply(change, provenance, now).await?;
-        self.mirror(&[key]).await;
+        self.mirror(&keys).await;
         self.metrics.record_change(kind);
         tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
         Ok(event)
@@ -137,11 +137,11 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
         let kind = change.kind();
-        let key = MirroredKey::of_change(&change);
+        let keys = MirroredKey::of_change(&change);
         let event = self.store.apply_once(seen, change, provenance, now).await?;
         match &event {
             Some(event) => {
-                self.mirror(&[key]).await;
+                self.mirror(&keys).await;
                 self.metrics.record_change(kind);
                 tracing::info!(event.id = %event.id, kind = kind.as_str(), actor = %event.actor, "revocation recorded");
             }
@@ -170,6 +170,9 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let outcome = self.store.register_session(reg, provenance, now).await?;
+        if matches!(outcome, Registration::SessionFull { .. }) {
+            return Ok(outcome);
+        }
         let keys: Vec<MirroredKey> = reg
             .token_ids()
             .iter()
@@ -181,32 +184,39 @@ impl Revocations {
             })
             .collect();
         self.mirror(&keys).await;
-        if let Registration::Refused { reason, events } = &outcome {
-            for event in events {
-                self.metrics.record_change(event.change.kind());
+        if let Registration::Refused { reason, event } = &outcome {
+            let revoked = match event.as_ref().map(|e| &e.change) {
+                Some(Change::TokensRevoked { jtis, .. }) => jtis.len(),
+                _ => 0,
+            };
+            for _ in 0..revoked {
+                self.metrics
+                    .record_change(crate::domain::ChangeKind::TokenRevoked);
             }
             tracing::info!(
                 iss = %reg.iss(),
                 reason = reason.as_str(),
-                tokens = events.len(),
+                tokens = revoked,
                 "session registration refused; its tokens are revoked"
             );
         }
         Ok(outcome)
     }
 
-    /// Forgets a session's registration after a local logout. Returns
-    /// whether one was live. Revokes nothing.
+    /// Forgets `owner`'s registration of a session after a local logout.
+    /// Returns whether one was live. Revokes nothing, and leaves other
+    /// owners' registrations of the session alone.
     ///
     /// # Errors
     /// The store failed.
     pub async fn unregister_session(
         &self,
+        owner: &Owner,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let Some(unbound) = self.store.unregister_session(iss, sid, now).await? else {
+        let Some(unbound) = self.store.unregister_session(owner, iss, sid, now).await? else {
             return Ok(false);
         };
         let keys: Vec<MirroredKey> = unbound.into_iter().map(MirroredKey::Binding).collect();

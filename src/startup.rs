@@ -19,6 +19,7 @@ use crate::http::{self, AppState, BodyBudget, Routes};
 use crate::metrics::Metrics;
 use crate::oidc::provider::Providers;
 use crate::oidc::receiver::{LogoutReceiver, PendingLimits};
+use crate::quota::ClientQuotas;
 use crate::replica::Replica;
 use crate::revocations::Revocations;
 use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
@@ -111,6 +112,17 @@ impl Application {
             settings.backchannel.recent_tokens,
             PendingLimits::from_settings(&settings.backchannel),
         );
+        let quotas = Arc::new(ClientQuotas::new(
+            &settings.keys,
+            settings.sessions.client_token_ids_per_second,
+            settings.sessions.client_token_ids_burst,
+            &settings.sessions.key_quotas,
+        ));
+        for collector in quotas.collectors() {
+            metrics
+                .register(collector)
+                .context("registering the quota metrics")?;
+        }
         let state = web::Data::new(AppState {
             revocations,
             logouts: logouts.clone(),
@@ -120,6 +132,8 @@ impl Application {
             metrics,
             body_limit: settings.http.body_limit,
             max_token_exp: settings.lifetimes.max_token_exp,
+            registration_limits: settings.sessions.limits(),
+            quotas,
             hub: Arc::clone(&hub),
             streams: StreamSlots::new(
                 settings.events.max_streams,

@@ -20,8 +20,8 @@ use deadpool_redis::redis as raw_redis;
 use futures_util::future::join_all;
 use revokd::domain::{
     BoundFacts, Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, Facts, Issuer,
-    Lookup, Note, Provenance, Reason, Registration, SeenKey, Session, SessionId,
-    SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict, decide,
+    Lookup, Note, Owner, Provenance, Reason, Registration, RegistrationLimits, SeenKey, Session,
+    SessionId, SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict, decide,
 };
 use revokd::mirror::FactUpdate;
 use revokd::store::{
@@ -129,7 +129,25 @@ fn registration(
     token_ids: &[&str],
     expires_at: UnixTime,
 ) -> SessionRegistration {
+    registration_by(&app(), iss, sid, sub, token_ids, expires_at)
+}
+
+/// The key name every registration helper registers as, unless told.
+fn app() -> Owner {
+    Owner::parse("app").expect("valid owner")
+}
+
+fn registration_by(
+    owner: &Owner,
+    iss: &str,
+    sid: Option<&str>,
+    sub: &str,
+    token_ids: &[&str],
+    expires_at: UnixTime,
+) -> SessionRegistration {
     SessionRegistration::new(
+        owner.clone(),
+        RegistrationLimits::default(),
         Issuer::parse(iss).expect("valid iss"),
         sid.map(|sid| SessionId::parse(sid).expect("valid sid")),
         SubjectId::parse(sub).expect("valid sub"),
@@ -305,6 +323,13 @@ contract!(
     a_token_id_bound_elsewhere_keeps_its_first_binding,
     two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry,
     bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
+    a_session_holds_token_ids_up_to_its_cap_and_not_one_more,
+    the_session_cap_counts_each_owner_separately,
+    another_key_cannot_unregister_a_registration,
+    another_key_cannot_rebind_or_refresh_a_token_id,
+    a_refused_registration_does_not_revoke_another_keys_token_ids,
+    an_owner_unregisters_every_token_id_of_a_large_session,
+    a_refusal_of_a_hundred_ids_writes_one_event,
     read_states_reports_each_mirrored_fact_as_stored,
     a_snapshot_holds_every_mirrored_fact_and_nothing_else,
 );
@@ -1699,7 +1724,7 @@ async fn re_registration_adds_ids_and_keeps_the_first_registered_at(store: &impl
     );
     assert!(
         store
-            .unregister_session(&iss, &sid, at(t, 250))
+            .unregister_session(&app(), &iss, &sid, at(t, 250))
             .await
             .expect("unregister")
             .is_some()
@@ -1708,8 +1733,9 @@ async fn re_registration_adds_ids_and_keeps_the_first_registered_at(store: &impl
     assert_eq!(bound(store, "t2", at(t, 250)).await, None);
 }
 
-/// Checks a refusal: the reason, one `TokenRevoked` event per id until the
-/// registration's expiry with the caller as actor, and every id revoked.
+/// Checks a refusal: the reason, one `TokensRevoked` event listing every id
+/// until the registration's expiry with the caller as actor (one event per
+/// refusal, however many ids: issue 17 item 5), and every id revoked.
 async fn assert_refused_with_born_revoked_tokens(
     store: &impl RevocationStore,
     outcome: Registration,
@@ -1718,29 +1744,24 @@ async fn assert_refused_with_born_revoked_tokens(
     expires_at: UnixTime,
     now: UnixTime,
 ) {
-    let Registration::Refused { reason, events } = outcome else {
+    let Registration::Refused { reason, event } = outcome else {
         panic!("registered, expected a refusal for {expected:?}");
     };
     assert_eq!(reason, expected);
-    let changes: Vec<&Change> = events.iter().map(|e| &e.change).collect();
-    let expected_changes: Vec<Change> = ids
-        .iter()
-        .map(|id| Change::TokenRevoked {
-            jti: jti(id),
+    let event = event.expect("one event");
+    assert_eq!(
+        event.change,
+        Change::TokensRevoked {
+            jtis: ids.iter().map(|id| jti(id)).collect(),
             expires_at,
-        })
-        .collect();
-    assert_eq!(changes, expected_changes.iter().collect::<Vec<_>>());
-    assert!(
-        events
-            .iter()
-            .all(|e| e.actor == "client:app" && e.at == now),
-        "{events:?}"
+        }
     );
-    let mut listed = all_events(store).await;
-    listed.truncate(events.len());
-    listed.reverse();
-    assert_eq!(listed, events, "the events are recorded, in order");
+    assert!(event.actor == "client:app" && event.at == now, "{event:?}");
+    assert_eq!(
+        all_events(store).await.first(),
+        Some(&event),
+        "the event is recorded as the newest"
+    );
     for id in ids {
         assert_eq!(
             verdict_by_jti(store, id, None, now).await,
@@ -1804,7 +1825,7 @@ async fn a_registration_for_a_revoked_session_is_refused_and_its_tokens_are_born
     );
     assert!(
         store
-            .unregister_session(&iss, &sid, later)
+            .unregister_session(&app(), &iss, &sid, later)
             .await
             .expect("unregister")
             .is_none(),
@@ -1952,11 +1973,11 @@ async fn unregister_removes_the_session_and_its_bindings(store: &impl Revocation
 
     // Act
     let removed = store
-        .unregister_session(&iss, &s1, at(t, 5))
+        .unregister_session(&app(), &iss, &s1, at(t, 5))
         .await
         .expect("unregister");
     let removed_again = store
-        .unregister_session(&iss, &s1, at(t, 6))
+        .unregister_session(&app(), &iss, &s1, at(t, 6))
         .await
         .expect("unregister");
 
@@ -1988,7 +2009,7 @@ async fn unregister_removes_the_session_and_its_bindings(store: &impl Revocation
     );
     assert!(
         store
-            .unregister_session(&iss, &SessionId::parse("never").expect("sid"), t)
+            .unregister_session(&app(), &iss, &SessionId::parse("never").expect("sid"), t)
             .await
             .expect("unregister")
             .is_none(),
@@ -2029,7 +2050,7 @@ async fn registrations_expire(store: &impl RevocationStore) {
     );
     assert!(
         store
-            .unregister_session(&iss, &sid, end)
+            .unregister_session(&app(), &iss, &sid, end)
             .await
             .expect("unregister")
             .is_none(),
@@ -2077,7 +2098,12 @@ async fn a_token_id_bound_elsewhere_keeps_its_first_binding(store: &impl Revocat
     let iss = Issuer::parse(IDP_A).expect("iss");
     assert!(
         store
-            .unregister_session(&iss, &SessionId::parse("s2").expect("sid"), at(t, 6))
+            .unregister_session(
+                &app(),
+                &iss,
+                &SessionId::parse("s2").expect("sid"),
+                at(t, 6)
+            )
             .await
             .expect("unregister")
             .is_some()
@@ -2158,7 +2184,7 @@ async fn two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_registry(
     let s1 = SessionId::parse("s1").expect("sid");
     assert!(
         store
-            .unregister_session(&Issuer::parse(IDP_A).expect("iss"), &s1, t)
+            .unregister_session(&app(), &Issuer::parse(IDP_A).expect("iss"), &s1, t)
             .await
             .expect("unregister")
             .is_some()
@@ -2219,6 +2245,7 @@ async fn bound_facts_are_found_for_an_issuer_with_non_ascii_characters(
     assert!(
         store
             .unregister_session(
+                &app(),
                 &Issuer::parse(IDP_U).expect("iss"),
                 &SessionId::parse("sïd").expect("sid"),
                 t
@@ -2233,6 +2260,327 @@ async fn bound_facts_are_found_for_an_issuer_with_non_ascii_characters(
 // ---------------------------------------------------------------------------
 // Redis only
 // ---------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------
+// Bounds and ownership of registrations (issue 17, items 3 and 4)
+// ---------------------------------------------------------------------------
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn limited(
+    owner: &Owner,
+    sid: &str,
+    token_ids: &[String],
+    per_session: usize,
+) -> SessionRegistration {
+    let limits = RegistrationLimits {
+        per_registration: 100,
+        per_session,
+    };
+    SessionRegistration::new(
+        owner.clone(),
+        limits,
+        Issuer::parse(IDP_A).expect("valid iss"),
+        Some(SessionId::parse(sid).expect("valid sid")),
+        SubjectId::parse("alice").expect("valid sub"),
+        token_ids.iter().map(|id| jti(id)).collect(),
+        at(now(), 3600),
+    )
+    .expect("valid registration")
+}
+
+fn owner(name: &str) -> Owner {
+    Owner::parse(name).expect("valid owner")
+}
+
+async fn a_session_holds_token_ids_up_to_its_cap_and_not_one_more(store: &impl RevocationStore) {
+    // Arrange: a cap of 5; 3 ids, then 2 more reach it exactly.
+    let t = now();
+    let first = ids("t", 5);
+    let reg = |token_ids: &[String]| limited(&app(), "s1", token_ids, 5);
+    assert_eq!(
+        register(store, &reg(&first[..3]), t).await,
+        Registration::Registered
+    );
+    assert_eq!(
+        register(store, &reg(&first[3..]), t).await,
+        Registration::Registered,
+        "at the cap"
+    );
+
+    // Act: ids the session holds already are no new ones; one more is.
+    let again = register(store, &reg(&first[..2]), t).await;
+    let past = register(store, &reg(&["t0".into(), "t5".into()]), t).await;
+
+    // Assert
+    assert_eq!(
+        again,
+        Registration::Registered,
+        "re-registering adds nothing"
+    );
+    assert_eq!(
+        past,
+        Registration::SessionFull {
+            held: 5,
+            adding: 1,
+            max: 5
+        },
+        "one past the cap"
+    );
+    assert_eq!(
+        bound(store, "t5", t).await,
+        None,
+        "a full session stores nothing"
+    );
+    assert_eq!(bound(store, "t4", t).await, clean_binding(t));
+    // A session without a sid has no record, so no session cap.
+}
+
+async fn the_session_cap_counts_each_owner_separately(store: &impl RevocationStore) {
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    assert_eq!(
+        register(store, &limited(&a, "s1", &ids("a", 3), 3), t).await,
+        Registration::Registered
+    );
+    assert_eq!(
+        register(store, &limited(&b, "s1", &ids("b", 3), 3), t).await,
+        Registration::Registered,
+        "another key's registration of the same session has its own count"
+    );
+}
+
+async fn another_key_cannot_unregister_a_registration(store: &impl RevocationStore) {
+    // Arrange: app A registers t1 under s1.
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    register(
+        store,
+        &registration_by(&a, IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration_by(&b, IDP_A, Some("s1"), "alice", &["t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+    let (iss, sid) = (
+        Issuer::parse(IDP_A).expect("iss"),
+        SessionId::parse("s1").expect("sid"),
+    );
+
+    // Act: app B forgets "the session".
+    let removed = store
+        .unregister_session(&b, &iss, &sid, t)
+        .await
+        .expect("unregister");
+    apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    // Assert: only B's own registration went; A's token still dies with
+    // the session.
+    assert_eq!(removed, Some(vec![jti("t2")]));
+    assert_eq!(
+        verdict_by_jti(store, "t1", None, t).await,
+        Verdict::Inactive(Reason::SessionRevoked)
+    );
+    assert_eq!(
+        store
+            .unregister_session(&a, &iss, &sid, t)
+            .await
+            .expect("unregister"),
+        Some(vec![jti("t1")]),
+        "the owner still can"
+    );
+}
+
+async fn another_key_cannot_rebind_or_refresh_a_token_id(store: &impl RevocationStore) {
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    register(
+        store,
+        &registration_by(&a, IDP_A, Some("s1"), "alice", &["t1"], at(t, 100)),
+        t,
+    )
+    .await;
+
+    // Act: B registers A's token id under the same session, later.
+    register(
+        store,
+        &registration_by(&b, IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        at(t, 5),
+    )
+    .await;
+    let removed = store
+        .unregister_session(
+            &b,
+            &Issuer::parse(IDP_A).expect("iss"),
+            &SessionId::parse("s1").expect("sid"),
+            at(t, 6),
+        )
+        .await
+        .expect("unregister");
+
+    // Assert: the binding is A's as it was (B's record held nothing).
+    assert_eq!(removed, Some(vec![]), "B's registration held no token id");
+    assert_eq!(bound(store, "t1", at(t, 6)).await, clean_binding(t));
+    assert_eq!(
+        bound(store, "t1", at(t, 100)).await,
+        None,
+        "B did not extend A's binding"
+    );
+}
+
+async fn a_refused_registration_does_not_revoke_another_keys_token_ids(
+    store: &impl RevocationStore,
+) {
+    // Arrange: A registered t1; the session is then logged out.
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    register(
+        store,
+        &registration_by(&a, IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    let revoked = apply(
+        store,
+        Change::SessionRevoked {
+            session: session(IDP_A, "s1"),
+            expires_at: at(t, 3600),
+        },
+        t,
+    )
+    .await;
+
+    // Act: B registers A's t1 and its own t2 under the revoked session.
+    let outcome = register(
+        store,
+        &registration_by(&b, IDP_A, Some("s1"), "alice", &["t1", "t2"], at(t, 3600)),
+        t,
+    )
+    .await;
+
+    // Assert: refused; only B's own id is born revoked.
+    let Registration::Refused { reason, event } = outcome else {
+        panic!("expected a refusal, got {outcome:?}");
+    };
+    assert_eq!(reason, Reason::SessionRevoked);
+    assert_eq!(
+        event.map(|e| e.change),
+        Some(Change::TokensRevoked {
+            jtis: vec![jti("t2")],
+            expires_at: at(t, 3600)
+        })
+    );
+    assert!(
+        !facts(store, token_lookup(&jti("t1")), t)
+            .await
+            .token_revoked
+    );
+    assert!(
+        facts(store, token_lookup(&jti("t2")), t)
+            .await
+            .token_revoked
+    );
+    let events = all_events(store).await;
+    assert_eq!(events.len(), 2, "the logout and t2's revocation");
+    assert_eq!(events[1], revoked);
+}
+
+async fn a_refusal_of_a_hundred_ids_writes_one_event(store: &impl RevocationStore) {
+    // Arrange: a disabled subject; ids with characters JSON must escape.
+    let t = now();
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    let mut token_ids = ids("t", 98);
+    token_ids.push(r#"quote"d"#.into());
+    token_ids.push(r"back\slash/".into());
+
+    // Act
+    let reg = limited(&app(), "s1", &token_ids, 1_000);
+    let outcome = register(store, &reg, t).await;
+
+    // Assert
+    let Registration::Refused { event, .. } = outcome else {
+        panic!("expected a refusal, got {outcome:?}");
+    };
+    let event = event.expect("one event");
+    let events = all_events(store).await;
+    assert_eq!(events.len(), 2, "the disable and one event for 100 ids");
+    assert_eq!(events[0], event);
+    assert_eq!(
+        event.change,
+        Change::TokensRevoked {
+            jtis: token_ids.iter().map(|id| jti(id)).collect(),
+            expires_at: reg.expires_at(),
+        }
+    );
+    for id in &token_ids {
+        assert!(
+            facts(store, token_lookup(&jti(id)), t).await.token_revoked,
+            "{id}"
+        );
+    }
+}
+
+async fn an_owner_unregisters_every_token_id_of_a_large_session(store: &impl RevocationStore) {
+    // Arrange: a session of 1,000 ids (10 registrations of 100), more than
+    // one batch of any store.
+    let t = now();
+    let all = ids("big-", 1_000);
+    for chunk in all.chunks(100) {
+        assert_eq!(
+            register(store, &limited(&app(), "s1", chunk, 1_000), t).await,
+            Registration::Registered
+        );
+    }
+
+    // Act
+    let removed = store
+        .unregister_session(
+            &app(),
+            &Issuer::parse(IDP_A).expect("iss"),
+            &SessionId::parse("s1").expect("sid"),
+            t,
+        )
+        .await
+        .expect("unregister")
+        .expect("a live record");
+
+    // Assert
+    let mut removed: Vec<String> = removed.iter().map(|id| id.as_ref().to_owned()).collect();
+    removed.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(removed, expected);
+    for id in [&all[0], &all[499], &all[999]] {
+        assert_eq!(bound(store, id, t).await, None, "{id}");
+    }
+    assert_eq!(
+        register(store, &limited(&app(), "s1", &ids("again-", 100), 100), t).await,
+        Registration::Registered,
+        "the emptied session counts from zero"
+    );
+}
 
 // ---------------------------------------------------------------------------
 // What a mirror reads: current states and snapshots
@@ -2392,6 +2740,7 @@ async fn read_states_reports_each_mirrored_fact_as_stored(store: &impl Revocatio
     .await;
     store
         .unregister_session(
+            &app(),
             &Issuer::parse(IDP_B).expect("iss"),
             &SessionId::parse("s9").expect("sid"),
             t,
@@ -2502,7 +2851,7 @@ mod redis_only {
             .err();
         results.push(("register_session", registered, started.elapsed()));
         let started = Instant::now();
-        let unregistered = store.unregister_session(&iss, &sid, t).await.err();
+        let unregistered = store.unregister_session(&app(), &iss, &sid, t).await.err();
         results.push(("unregister_session", unregistered, started.elapsed()));
 
         for (call, err, took) in results {
@@ -2788,7 +3137,7 @@ mod redis_only {
         // allow a few seconds below, nothing above.
         for (key, secs) in [
             ("revokd-test:bnd:t1", 1000),
-            ("revokd-test:reg:21:https://idp-a.example:s1", 1000),
+            ("revokd-test:reg:3:app:21:https://idp-a.example:s1", 1000),
             ("revokd-test:seen:21:https://idp-a.example:logout-1", 2000),
         ] {
             let pttl: i64 = raw_redis::cmd("PTTL")
@@ -2992,6 +3341,7 @@ mod redis_only {
 
         h.store
             .unregister_session(
+                &app(),
                 &Issuer::parse(IDP_B).expect("iss"),
                 &SessionId::parse("s9").expect("sid"),
                 t,
@@ -3067,6 +3417,7 @@ mod redis_only {
         // Later writes keep it current: a removal, an enable, a new fact.
         h.store
             .unregister_session(
+                &app(),
                 &Issuer::parse(IDP_B).expect("iss"),
                 &SessionId::parse("s9").expect("sid"),
                 t,

@@ -16,6 +16,16 @@ use super::{Issuer, Note, Session, Subject, TokenId, UnixTime};
 pub enum Change {
     /// One application token is dead until it would have expired anyway.
     TokenRevoked { jti: TokenId, expires_at: UnixTime },
+    /// Several application tokens, each dead until `expires_at`: what a
+    /// refused session registration records, as one audit event (so that a
+    /// client cannot flood the audit log with one event per id). Only
+    /// [`crate::store::RevocationStore::register_session`] writes it; each
+    /// id is stored as its own token revocation. Its kind is
+    /// [`ChangeKind::TokenRevoked`].
+    TokensRevoked {
+        jtis: Vec<TokenId>,
+        expires_at: UnixTime,
+    },
     /// Every token bound to this provider session is dead.
     SessionRevoked {
         #[serde(flatten)]
@@ -132,7 +142,7 @@ impl std::str::FromStr for ChangeKinds {
 impl Change {
     pub const fn kind(&self) -> ChangeKind {
         match self {
-            Self::TokenRevoked { .. } => ChangeKind::TokenRevoked,
+            Self::TokenRevoked { .. } | Self::TokensRevoked { .. } => ChangeKind::TokenRevoked,
             Self::SessionRevoked { .. } => ChangeKind::SessionRevoked,
             Self::SubjectDisabled { .. } => ChangeKind::SubjectDisabled,
             Self::SubjectEnabled { .. } => ChangeKind::SubjectEnabled,

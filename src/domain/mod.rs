@@ -15,5 +15,7 @@ pub use check::{
     BoundFacts, CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide,
 };
 pub use identifier::{Issuer, Note, ParseError, Session, SessionId, Subject, SubjectId, TokenId};
-pub use registry::{Registration, RegistrationError, SessionRegistration, TokenBinding};
+pub use registry::{
+    Owner, Registration, RegistrationError, RegistrationLimits, SessionRegistration, TokenBinding,
+};
 pub use time::UnixTime;

@@ -10,12 +10,88 @@
 //! A registration for a session that is already revoked (the logout arrived
 //! before the application finished the login) or for a disabled subject is
 //! refused, and its tokens are born revoked: see [`Registration::Refused`].
+//!
+//! # Ownership
+//!
+//! A registration belongs to the API key that made it (its [`Owner`], the
+//! key's name). Registrations are kept per `(owner, iss, sid)`, and every
+//! token id's binding records the key that first bound it. So:
+//! - only the owner (or an admin naming it) can add to or remove a
+//!   registration: another key's `DELETE /v1/sessions` for the same
+//!   `(iss, sid)` removes its own registration, never this one;
+//! - a token id bound by one key is never rebound, refreshed or unbound by
+//!   another: the first binding wins;
+//! - a refused registration revokes only the token ids that no *other* key
+//!   has bound, so one app cannot use a revoked session to revoke another
+//!   app's tokens (only an admin revokes what another app holds).
+//!
+//! # Bounds
+//!
+//! Every registration carries its [`RegistrationLimits`]: at most
+//! `per_registration` ids per call (checked here) and at most
+//! `per_session` ids in one owner's registration of a session (checked by
+//! the store, atomically). Both bound the work of one store call, so no
+//! client can make a single call (or the delete of a session) grow without
+//! bound.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Event, Issuer, Reason, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
+
+/// The API key a registration belongs to, by its configured name (never
+/// the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Owner(String);
+
+impl Owner {
+    /// # Errors
+    /// The name is empty or holds a control character (key names are
+    /// validated the same way at start-up, so every key's name parses).
+    pub fn parse(name: impl Into<String>) -> Result<Self, RegistrationError> {
+        let name = name.into();
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err(RegistrationError::InvalidOwner);
+        }
+        Ok(Self(name))
+    }
+}
+
+impl AsRef<str> for Owner {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How many token ids one registration may carry and one owner's
+/// registration of a session may hold (`[sessions]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationLimits {
+    /// `sessions.max_token_ids_per_registration`.
+    pub per_registration: usize,
+    /// `sessions.max_token_ids_per_session`.
+    pub per_session: usize,
+}
+
+impl Default for RegistrationLimits {
+    /// 100 per call (a login yields a handful: an access and a refresh
+    /// token, perhaps a few devices) and 1,000 per session (years of token
+    /// refreshes of one login).
+    fn default() -> Self {
+        Self {
+            per_registration: 100,
+            per_session: 1_000,
+        }
+    }
+}
 
 /// What an application reports after a login: the provider session and
 /// subject, and the ids of the tokens it issued for them.
@@ -25,6 +101,8 @@ use super::{Event, Issuer, Reason, Session, SessionId, Subject, SubjectId, Token
 /// list of token ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRegistration {
+    owner: Owner,
+    limits: RegistrationLimits,
     iss: Issuer,
     sid: Option<SessionId>,
     sub: SubjectId,
@@ -38,24 +116,24 @@ pub struct SessionRegistration {
 pub enum RegistrationError {
     #[error("`token_ids` must hold at least one token id")]
     NoTokenIds,
-    #[error("`token_ids` holds more than {max} token ids")]
-    TooManyTokenIds { max: usize },
+    #[error(
+        "`token_ids` holds {given} token ids; at most {max} per registration (sessions.max_token_ids_per_registration)"
+    )]
+    TooManyTokenIds { given: usize, max: usize },
+    #[error("the key name is not a valid registration owner")]
+    InvalidOwner,
     #[error("`token_ids` holds `{0}` more than once")]
     DuplicateTokenId(TokenId),
 }
 
 impl SessionRegistration {
-    /// Most token ids one registration may carry. A login yields a handful
-    /// (an access and a refresh token, perhaps a few devices); the bound
-    /// keeps one request from making the store do unbounded work in one
-    /// atomic step.
-    pub const MAX_TOKEN_IDS: usize = 100;
-
     /// # Errors
-    /// `token_ids` is empty, longer than [`Self::MAX_TOKEN_IDS`], or names
+    /// `token_ids` is empty, longer than `limits.per_registration`, or names
     /// one id twice (a duplicate is almost certainly a client bug, and
     /// refusing it keeps the stores from writing one key twice in a step).
     pub fn new(
+        owner: Owner,
+        limits: RegistrationLimits,
         iss: Issuer,
         sid: Option<SessionId>,
         sub: SubjectId,
@@ -65,9 +143,10 @@ impl SessionRegistration {
         if token_ids.is_empty() {
             return Err(RegistrationError::NoTokenIds);
         }
-        if token_ids.len() > Self::MAX_TOKEN_IDS {
+        if token_ids.len() > limits.per_registration {
             return Err(RegistrationError::TooManyTokenIds {
-                max: Self::MAX_TOKEN_IDS,
+                given: token_ids.len(),
+                max: limits.per_registration,
             });
         }
         let mut seen = HashSet::with_capacity(token_ids.len());
@@ -77,12 +156,26 @@ impl SessionRegistration {
             }
         }
         Ok(Self {
+            owner,
+            limits,
             iss,
             sid,
             sub,
             token_ids,
             expires_at,
         })
+    }
+
+    /// The key the registration belongs to.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
+    /// Most token ids the owner's registration of this session may hold
+    /// after this call (the store refuses with [`Registration::SessionFull`]
+    /// beyond).
+    pub fn max_per_session(&self) -> usize {
+        self.limits.per_session
     }
 
     pub fn iss(&self) -> &Issuer {
@@ -97,7 +190,8 @@ impl SessionRegistration {
         &self.sub
     }
 
-    /// Distinct, in the order given; between 1 and [`Self::MAX_TOKEN_IDS`].
+    /// Distinct, in the order given; between 1 and the per-registration
+    /// limit.
     pub fn token_ids(&self) -> &[TokenId] {
         &self.token_ids
     }
@@ -136,6 +230,10 @@ pub struct TokenBinding {
     /// forward by a later registration: a later instant could let the
     /// token slip past a revoked-before mark.
     pub registered_at: UnixTime,
+    /// The key that bound it; `None` for a binding written before
+    /// registrations were owned, which no key may change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
 }
 
 /// The outcome of a registration.
@@ -146,10 +244,23 @@ pub enum Registration {
     /// Nothing was registered, because the session is already revoked
     /// ([`Reason::SessionRevoked`], which is checked first) or the subject
     /// is disabled ([`Reason::SubjectDisabled`]). Every token id of the
-    /// registration was revoked instead, until the registration's
-    /// `expires_at`; `events` records those revocations, one per id, in the
-    /// order of the registration's ids.
-    Refused { reason: Reason, events: Vec<Event> },
+    /// registration that no other key has bound was revoked instead, until
+    /// the registration's `expires_at`; `event` is the one audit event that
+    /// records them, a [`crate::domain::Change::TokensRevoked`] listing them
+    /// in the order of the registration's ids (`None` when every id was
+    /// another key's, and nothing was written).
+    Refused {
+        reason: Reason,
+        event: Option<Event>,
+    },
+    /// Nothing was stored: the owner's registration of this session holds
+    /// `held` token ids, and the `adding` new ones would take it past
+    /// `max` ([`SessionRegistration::max_per_session`]).
+    SessionFull {
+        held: usize,
+        adding: usize,
+        max: usize,
+    },
 }
 
 #[cfg(test)]
@@ -162,6 +273,8 @@ mod tests {
 
     fn registration(token_ids: Vec<TokenId>) -> Result<SessionRegistration, RegistrationError> {
         SessionRegistration::new(
+            Owner::parse("app").unwrap(),
+            RegistrationLimits::default(),
             Issuer::parse("https://idp.example").unwrap(),
             Some(SessionId::parse("s1").unwrap()),
             SubjectId::parse("alice").unwrap(),
@@ -186,7 +299,10 @@ mod tests {
             (as_ids(&hundred), Ok(())),
             (
                 as_ids(&hundred_and_one),
-                Err(RegistrationError::TooManyTokenIds { max: 100 }),
+                Err(RegistrationError::TooManyTokenIds {
+                    given: 101,
+                    max: 100,
+                }),
             ),
             (
                 ids(&["a", "b", "a"]),
@@ -204,6 +320,43 @@ mod tests {
     }
 
     #[test]
+    fn the_per_registration_limit_is_configurable() {
+        let limits = RegistrationLimits {
+            per_registration: 2,
+            per_session: 10,
+        };
+        let build = |token_ids| {
+            SessionRegistration::new(
+                Owner::parse("app").unwrap(),
+                limits,
+                Issuer::parse("https://idp.example").unwrap(),
+                None,
+                SubjectId::parse("alice").unwrap(),
+                token_ids,
+                UnixTime::from_secs(100),
+            )
+        };
+        assert!(build(ids(&["a", "b"])).is_ok(), "at the limit");
+        let err = build(ids(&["a", "b", "c"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`token_ids` holds 3 token ids; at most 2 per registration (sessions.max_token_ids_per_registration)"
+        );
+    }
+
+    #[test]
+    fn owners_are_printable_names() {
+        assert!(Owner::parse("home-assistant").is_ok());
+        for bad in [String::new(), " ".into(), "a\nb".into()] {
+            assert_eq!(
+                Owner::parse(bad.clone()),
+                Err(RegistrationError::InvalidOwner),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn session_and_subject_carry_the_issuer() {
         let reg = registration(ids(&["a", "b"])).unwrap();
         let session = reg.session().unwrap();
@@ -216,6 +369,8 @@ mod tests {
     #[test]
     fn a_registration_without_sid_has_no_session() {
         let reg = SessionRegistration::new(
+            Owner::parse("app").unwrap(),
+            RegistrationLimits::default(),
             Issuer::parse("https://idp.example").unwrap(),
             None,
             SubjectId::parse("alice").unwrap(),

@@ -22,7 +22,7 @@ pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
     /// `unsupported_media_type`, `request_timeout`, `too_many_requests`,
-    /// `store_unavailable`,
+    /// `quota_exceeded`, `store_unavailable`,
     /// `temporarily_unavailable`, `server_error`; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
@@ -73,6 +73,10 @@ pub enum ApiError {
     /// The body did not arrive within `http.body_timeout` (see `body.rs`).
     #[error("the request body did not arrive within {} (`http.body_timeout`)", humantime::format_duration(*.0))]
     BodyTimeout(std::time::Duration),
+    /// A client key over its quota (`[sessions]`); answered 429 with
+    /// `Retry-After`.
+    #[error("{0}")]
+    QuotaExceeded(#[from] crate::quota::QuotaExceeded),
     /// The store could not be reached for a change. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
@@ -118,6 +122,7 @@ impl ApiError {
             Self::BodyTimeout(_) => "request_timeout",
             Self::TooManyStreams(StreamsFull::Key(_)) => "too_many_requests",
             Self::TooManyStreams(StreamsFull::Instance(_)) => "temporarily_unavailable",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::StoreUnavailable(_) | Self::StoreUnreadable(_) => "store_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -147,6 +152,7 @@ impl ResponseError for ApiError {
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyStreams(StreamsFull::Key(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooManyStreams(StreamsFull::Instance(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable(_) | Self::StoreUnreadable(_) | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -186,6 +192,11 @@ impl ResponseError for ApiError {
             // A place frees when some stream ends: not within a second.
             Self::TooManyStreams(_) => {
                 response.insert_header((header::RETRY_AFTER, STREAM_RETRY_AFTER_SECS));
+            }
+            Self::QuotaExceeded(exceeded) => {
+                // Whole seconds, rounded up: never "retry at once".
+                let secs = exceeded.retry_after.as_secs_f64().ceil().max(1.0);
+                response.insert_header((header::RETRY_AFTER, format!("{secs:.0}")));
             }
             _ => {}
         }

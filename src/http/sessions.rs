@@ -1,5 +1,9 @@
 //! `/v1/sessions`: what an application calls at login, so that revokd knows
 //! which of the app's own tokens belong to which provider session.
+//!
+//! A registration belongs to the key that made it (see
+//! [`crate::domain::registry`]): a client key registers and forgets its
+//! own; an admin key may forget any key's by naming it (`key`).
 
 use actix_web::{HttpResponse, delete, post, web};
 use serde::{Deserialize, Serialize};
@@ -8,8 +12,9 @@ use super::auth::ClientKey;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
+use crate::auth::{Principal, Role};
 use crate::domain::{
-    Issuer, ParseError, Provenance, Registration, SessionId, SessionRegistration, SubjectId,
+    Issuer, Owner, ParseError, Provenance, Registration, SessionId, SessionRegistration, SubjectId,
     TokenId, UnixTime,
 };
 
@@ -29,8 +34,10 @@ pub struct RegisterSessionBody {
     #[schema(value_type = SubjectId, example = "alice")]
     pub sub: String,
     /// The app's own token ids for this login (e.g. Home Assistant's
-    /// refresh-token id); 1 to 100, each once. Calling again adds ids
-    /// (token refresh).
+    /// refresh-token id); 1 to `sessions.max_token_ids_per_registration`
+    /// (default 100). Calling again adds ids (token refresh), up to
+    /// `sessions.max_token_ids_per_session` (default 1000) per key and
+    /// session.
     #[schema(value_type = HashSet<TokenId>, min_items = 1, max_items = 100)]
     pub token_ids: Vec<String>,
     /// When the app's tokens expire at the latest (seconds since the epoch):
@@ -54,6 +61,10 @@ pub struct SessionParams {
     pub iss: String,
     #[param(value_type = SessionId)]
     pub sid: String,
+    /// Whose registration to remove: the name of the key that made it.
+    /// Only an admin key may name another key; by default, the caller's.
+    #[param(max_length = 256)]
+    pub key: Option<String>,
 }
 
 /// Whether a registration was removed.
@@ -67,22 +78,25 @@ pub struct Unregistered {
 /// Binds the app's token ids to the provider session and subject, so that a
 /// check of a token id alone answers `session_revoked`, `subject_disabled`
 /// or `subject_revoked_before` when the provider logs the session out or
-/// the person is disabled. Idempotent. When the session was already logged
-/// out at the provider (the logout token arrived first) or the subject is
-/// disabled, the registration is refused with `403` and the error code
-/// `session_revoked` or `subject_disabled` — and its token ids are recorded
-/// as revoked anyway, so they are dead even if the app ignores the answer.
+/// the person is disabled. Idempotent. The registration belongs to the
+/// calling key: a token id another key registered first stays that key's
+/// and is left out. When the session was already logged out at the
+/// provider (the logout token arrived first) or the subject is disabled,
+/// the registration is refused with `403` and the error code
+/// `session_revoked` or `subject_disabled` — and its token ids (except any
+/// another key registered) are recorded as revoked anyway, so they are dead
+/// even if the app ignores the answer.
 #[utoipa::path(
     tag = "sessions",
     request_body = RegisterSessionBody,
     responses(
         (status = 200, description = "Registered", body = Registered),
-        (status = 400, description = "Invalid body (e.g. no token ids, `expires_at` in the past)", body = ErrorBody),
+        (status = 400, description = "Invalid body (e.g. no token ids, too many token ids, `expires_at` in the past), or the session would hold more token ids than `sessions.max_token_ids_per_session`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 403, description = "Refused: `error` is `session_revoked` or `subject_disabled`; the token ids are revoked", body = ErrorBody),
+        (status = 429, description = "The client key registers faster than its quota (`sessions.client_token_ids_per_second`, `sessions.key_quotas`); retry after `Retry-After` seconds", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
-        (status = 429, description = "Over this key's write rate: retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
     ),
     security(("client_key" = []))
@@ -113,6 +127,8 @@ pub async fn post_session(
         ));
     }
     let registration = SessionRegistration::new(
+        owner_of(&client.0)?,
+        state.registration_limits,
         Issuer::parse(iss)?,
         sid.map(SessionId::parse).transpose()?,
         SubjectId::parse(sub)?,
@@ -124,6 +140,11 @@ pub async fn post_session(
         expires_at,
     )
     .map_err(ApiError::invalid)?;
+    // Each token id is a cell of the key's quota, refused or not: a
+    // refusal writes as much as a registration.
+    state
+        .quotas
+        .take(&client.0.name, registration.token_ids().len())?;
     let provenance = Provenance {
         actor: client.0.actor(),
         reason: None,
@@ -135,12 +156,24 @@ pub async fn post_session(
     {
         Registration::Registered => Ok(HttpResponse::Ok().json(Registered { registered: true })),
         Registration::Refused { reason, .. } => Err(ApiError::RegistrationRefused(reason)),
+        Registration::SessionFull { held, adding, max } => Err(ApiError::invalid(format_args!(
+            "this key's registration of the session holds {held} token ids and this request adds {adding}: \
+             at most {max} per session (sessions.max_token_ids_per_session)"
+        ))),
     }
+}
+
+/// The owner a key's registrations are kept under: its configured name.
+fn owner_of(principal: &Principal) -> Result<Owner, ApiError> {
+    Owner::parse(principal.name.as_str())
+        .map_err(|err| ApiError::Internal(anyhow::anyhow!("key name as owner: {err}")))
 }
 
 /// Forget a login (local logout).
 ///
-/// Removes the registration of `(iss, sid)` and its token bindings.
+/// Removes the calling key's registration of `(iss, sid)` and the bindings
+/// of its token ids; another key's registration of the same session stays.
+/// An admin key may remove any key's registration by naming it in `key`.
 #[utoipa::path(
     tag = "sessions",
     params(SessionParams),
@@ -148,22 +181,37 @@ pub async fn post_session(
         (status = 200, description = "Removed, or there was nothing to remove", body = Unregistered),
         (status = 400, description = "Missing or invalid `iss` / `sid`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
-        (status = 429, description = "Over this key's write rate: retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 403, description = "`key` names another key, and the caller is not an admin", body = ErrorBody),
+        (status = 429, description = "The client key is over its quota; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("client_key" = []))
 )]
 #[delete("/v1/sessions")]
 pub async fn delete_session(
-    _client: ClientKey,
+    client: ClientKey,
     state: web::Data<AppState>,
     params: QueryParams<SessionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let SessionParams { iss, sid } = params.0;
+    let SessionParams { iss, sid, key } = params.0;
     let (iss, sid) = (Issuer::parse(iss)?, SessionId::parse(sid)?);
+    let owner = match key {
+        None => owner_of(&client.0)?,
+        Some(name) if name == client.0.name => owner_of(&client.0)?,
+        Some(name) if client.0.role == Role::Admin => {
+            Owner::parse(name).map_err(|_| ApiError::invalid("`key` is not a key name"))?
+        }
+        Some(_) => {
+            return Err(ApiError::Forbidden(
+                "a client key may only remove its own registrations; `key` names another key"
+                    .into(),
+            ));
+        }
+    };
+    state.quotas.take(&client.0.name, 1)?;
     let removed = state
         .revocations
-        .unregister_session(&iss, &sid, UnixTime::now())
+        .unregister_session(&owner, &iss, &sid, UnixTime::now())
         .await?;
     Ok(HttpResponse::Ok().json(Unregistered { removed }))
 }

@@ -19,6 +19,10 @@ pub struct AppState {
     pub body_limit: usize,
     /// `lifetimes.max_token_exp`: the furthest a registration may reach.
     pub max_token_exp: std::time::Duration,
+    /// `[sessions]`: how many token ids a registration and a session hold.
+    pub registration_limits: crate::domain::RegistrationLimits,
+    /// `[sessions]` quotas: how fast each client key may register.
+    pub quotas: std::sync::Arc<crate::quota::ClientQuotas>,
     /// Where `/v1/events` streams get live events.
     pub hub: std::sync::Arc<crate::events::EventHub>,
     /// The open `/v1/events` streams, under `events.max_streams(_per_key)`.

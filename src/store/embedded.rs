@@ -11,8 +11,13 @@
 //!   facts by a range scan instead of reading every fact.
 //! - `bindings`: `bnd:{jti}` → `(expires_at, TokenBinding as JSON)`, one per
 //!   registered token id.
-//! - `sessions`: `reg:{n}:{iss}:{sid}` → `(expires_at, [token ids] as JSON)`,
-//!   one per registered session, so that a local logout finds its tokens.
+//! - `sessions`: `reg:{n}:{owner}:{n}:{iss}:{sid}` → `(expires_at, count as
+//!   JSON)`, one per owner's registration of a session: how many token ids
+//!   it holds (for the per-session cap, read in O(1)).
+//! - `session_tokens`: `(registration key, jti)` → `()`, the token ids of
+//!   each registration, one row each, so that registering one more id costs
+//!   the same whatever the session holds, and a local logout finds its
+//!   tokens by a range scan.
 //! - `expiry` indexes the rows of `bindings` and `sessions` too: the key
 //!   prefix tells the sweep which table a row lives in.
 //! - `events`: event id → the [`Event`] as JSON. Ids are a `u64` sequence.
@@ -26,7 +31,6 @@
 //! is one transaction, which is all the atomicity the contract asks for:
 //! redb has a single writer, so concurrent calls are serialised.
 
-use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,9 +45,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_change};
 use crate::domain::{
-    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance,
-    Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject, TokenBinding,
-    TokenId, UnixTime,
+    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner,
+    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
+    TokenBinding, TokenId, UnixTime,
 };
 use crate::mirror::FactUpdate;
 
@@ -56,6 +60,7 @@ const FACTS: TableDefinition<&str, (i64, i64)> = TableDefinition::new("facts");
 const EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("expiry");
 const BINDINGS: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("bindings");
 const SESSIONS: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("sessions");
+const SESSION_TOKENS: TableDefinition<(&str, &str), ()> = TableDefinition::new("session_tokens");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -166,6 +171,7 @@ impl RevocationStore for EmbeddedStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Event, StoreError> {
+        super::refuse_bulk(&change)?;
         self.blocking(move |db| apply_in_transaction(db, change, provenance, now))
             .await
     }
@@ -177,6 +183,7 @@ impl RevocationStore for EmbeddedStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
+        super::refuse_bulk(&change)?;
         let marker = (FactKey::Seen(seen).encode(), seen.expires_at);
         self.blocking(move |db| apply_once_in_transaction(db, &marker, change, provenance, now))
             .await
@@ -195,6 +202,7 @@ impl RevocationStore for EmbeddedStore {
 
     async fn unregister_session(
         &self,
+        owner: &Owner,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
@@ -203,7 +211,8 @@ impl RevocationStore for EmbeddedStore {
             iss: iss.clone(),
             sid: sid.clone(),
         };
-        self.blocking(move |db| unregister_in_transaction(db, &session, now))
+        let owner = owner.clone();
+        self.blocking(move |db| unregister_in_transaction(db, &owner, &session, now))
             .await
     }
 
@@ -333,6 +342,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(EXPIRY).map_err(db_error)?;
     txn.open_table(BINDINGS).map_err(db_error)?;
     txn.open_table(SESSIONS).map_err(db_error)?;
+    txn.open_table(SESSION_TOKENS).map_err(db_error)?;
     txn.open_table(EVENTS).map_err(db_error)?;
     txn.open_table(META).map_err(db_error)?;
     txn.commit().map_err(db_error)
@@ -430,6 +440,8 @@ struct FactTables<'txn> {
     expiry: Table<'txn, (i64, &'static str), ()>,
     bindings: RecordTable<'txn>,
     sessions: RecordTable<'txn>,
+    /// The token ids of each row of `sessions`; kept in step with it.
+    session_tokens: Table<'txn, (&'static str, &'static str), ()>,
 }
 
 /// Which record table a key of the expiry index points into.
@@ -487,6 +499,7 @@ impl<'txn> FactTables<'txn> {
             expiry: txn.open_table(EXPIRY).map_err(db_error)?,
             bindings: txn.open_table(BINDINGS).map_err(db_error)?,
             sessions: txn.open_table(SESSIONS).map_err(db_error)?,
+            session_tokens: txn.open_table(SESSION_TOKENS).map_err(db_error)?,
         })
     }
 
@@ -551,7 +564,11 @@ impl<'txn> FactTables<'txn> {
                 let expires_at = table.get(key).map_err(db_error)?.map(|g| g.value().0);
                 match expires_at {
                     Some(expires_at) if expires_at <= now.as_secs() => {
-                        Ok(table.remove(key).map_err(db_error)?.is_some())
+                        let removed = table.remove(key).map_err(db_error)?.is_some();
+                        if which == Records::Sessions {
+                            self.drain_session_tokens(key)?;
+                        }
+                        Ok(removed)
                     }
                     _ => Ok(false),
                 }
@@ -559,74 +576,170 @@ impl<'txn> FactTables<'txn> {
         }
     }
 
+    /// The token ids recorded for the registration `reg_key`, removing
+    /// their rows. Bounded by the per-session cap the rows were written
+    /// under.
+    fn drain_session_tokens(&mut self, reg_key: &str) -> Result<Vec<String>, StoreError> {
+        // Every row of `reg_key` sorts from `(reg_key, "")` on, before any
+        // other registration's.
+        let mut ids = Vec::new();
+        for entry in self
+            .session_tokens
+            .range((reg_key, "")..)
+            .map_err(db_error)?
+        {
+            let (key, _) = entry.map_err(db_error)?;
+            let (owner_key, jti) = key.value();
+            if owner_key != reg_key {
+                break;
+            }
+            ids.push(jti.to_owned());
+        }
+        for jti in &ids {
+            self.session_tokens
+                .remove((reg_key, jti.as_str()))
+                .map_err(db_error)?;
+        }
+        Ok(ids)
+    }
+
     /// Stores or merges a registration (the rules are on
-    /// [`RevocationStore::register_session`]).
-    fn register(&mut self, reg: &SessionRegistration, now: UnixTime) -> Result<(), StoreError> {
+    /// [`RevocationStore::register_session`]). Reads and checks first, so
+    /// that a [`Registration::SessionFull`] writes nothing; every read and
+    /// write is a point access, so the cost follows `reg`, not the size of
+    /// the session (except once after the session's record expired, when
+    /// its leftover rows, at most the cap, are cleared).
+    fn register(
+        &mut self,
+        reg: &SessionRegistration,
+        now: UnixTime,
+    ) -> Result<Registration, StoreError> {
         let subject = reg.subject();
         let session = reg.session();
+        let owner = reg.owner();
         let expires_at = reg.expires_at().as_secs();
-        let mut added = Vec::with_capacity(reg.token_ids().len());
+        // Plan: (jti, binding key, registered_at, until) of the ids to bind.
+        let mut plan = Vec::with_capacity(reg.token_ids().len());
         for jti in reg.token_ids() {
             let key = FactKey::Binding(jti).encode();
             let old: Option<(i64, TokenBinding)> = live_record(&self.bindings, &key, now)?;
             let (registered_at, until) = match old {
-                Some((old_until, old)) if old.subject == subject && old.session == session => {
+                Some((old_until, old))
+                    if old.subject == subject
+                        && old.session == session
+                        && old.owner.as_ref() == Some(owner) =>
+                {
                     (old.registered_at, old_until.max(expires_at))
                 }
                 // The first binding wins: see the trait docs.
                 Some(_) => continue,
                 None => (now, expires_at),
             };
+            plan.push((jti, key, registered_at, until));
+        }
+        let record = match &session {
+            None => None,
+            Some(session) => {
+                let key = FactKey::Registration(owner, session).encode();
+                let old: Option<(i64, u64)> = live_record(&self.sessions, &key, now)?;
+                let (until, held, live) = match old {
+                    Some((old_until, held)) => (old_until.max(expires_at), held, true),
+                    None => (expires_at, 0, false),
+                };
+                let mut adding = 0u64;
+                for (jti, ..) in &plan {
+                    let member = live
+                        && self
+                            .session_tokens
+                            .get((key.as_str(), jti.as_ref()))
+                            .map_err(db_error)?
+                            .is_some();
+                    if !member {
+                        adding += 1;
+                    }
+                }
+                let max = reg.max_per_session();
+                if usize::try_from(held.saturating_add(adding)).unwrap_or(usize::MAX) > max {
+                    return Ok(Registration::SessionFull {
+                        held: usize::try_from(held).unwrap_or(usize::MAX),
+                        adding: usize::try_from(adding).unwrap_or(usize::MAX),
+                        max,
+                    });
+                }
+                Some((key, until, held + adding, live))
+            }
+        };
+        for (_, key, registered_at, until) in &plan {
             let binding = TokenBinding {
                 subject: subject.clone(),
                 session: session.clone(),
-                registered_at,
+                registered_at: *registered_at,
+                owner: Some(owner.clone()),
             };
-            self.put_record(Records::Bindings, &key, until, &encode_record(&binding)?)?;
-            added.push(jti.clone());
+            self.put_record(Records::Bindings, key, *until, &encode_record(&binding)?)?;
         }
-        if let Some(session) = &session {
-            let key = FactKey::Registration(session).encode();
-            let old: Option<(i64, BTreeSet<TokenId>)> = live_record(&self.sessions, &key, now)?;
-            let (until, mut ids) = match old {
-                Some((old_until, ids)) => (old_until.max(expires_at), ids),
-                None => (expires_at, BTreeSet::new()),
-            };
-            ids.extend(added);
-            self.put_record(Records::Sessions, &key, until, &encode_record(&ids)?)?;
+        if let Some((key, until, count, live)) = record {
+            if !live {
+                // A dead record takes its token ids with it.
+                self.drain_session_tokens(&key)?;
+            }
+            for (jti, ..) in &plan {
+                self.session_tokens
+                    .insert((key.as_str(), jti.as_ref()), ())
+                    .map_err(db_error)?;
+            }
+            self.put_record(Records::Sessions, &key, until, &encode_record(&count)?)?;
         }
-        Ok(())
+        Ok(Registration::Registered)
     }
 
-    /// Removes a live session record and the bindings still pointing at
-    /// it; `None` without a live record, else the unbound token ids.
+    /// Removes `owner`'s live record of the session and the bindings still
+    /// pointing at it from that owner; `None` without a live record, else
+    /// the unbound token ids. One transaction: the record holds at most the
+    /// per-session cap of ids.
     fn unregister(
         &mut self,
+        owner: &Owner,
         session: &Session,
         now: UnixTime,
     ) -> Result<Option<Vec<TokenId>>, StoreError> {
-        let key = FactKey::Registration(session).encode();
-        let Some((_, ids)) = live_record::<BTreeSet<TokenId>>(&self.sessions, &key, now)? else {
+        let key = FactKey::Registration(owner, session).encode();
+        if live_record::<u64>(&self.sessions, &key, now)?.is_none() {
             return Ok(None);
-        };
+        }
         let mut unbound = Vec::new();
-        for jti in &ids {
-            let binding_key = FactKey::Binding(jti).encode();
+        for jti in self.drain_session_tokens(&key)? {
+            let binding_key = format!("bnd:{jti}");
             // Expired or not: a binding to this session has no use left.
             let bound_here = match self.bindings.get(binding_key.as_str()).map_err(db_error)? {
                 Some(guard) => {
                     let binding: TokenBinding = decode_record(&binding_key, guard.value().1)?;
                     binding.session.as_ref() == Some(session)
+                        && binding.owner.as_ref() == Some(owner)
                 }
                 None => false,
             };
             if bound_here {
                 self.delete_record(Records::Bindings, &binding_key)?;
-                unbound.push(jti.clone());
+                unbound.push(TokenId::parse(jti).map_err(|err| {
+                    StoreError::Corrupt(format!("`{key}` holds a bad token id: {err}"))
+                })?);
             }
         }
         self.delete_record(Records::Sessions, &key)?;
         Ok(Some(unbound))
+    }
+
+    /// Whether `jti` has a live binding that `owner` did not make.
+    fn bound_by_another(
+        &self,
+        jti: &TokenId,
+        owner: &Owner,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let key = FactKey::Binding(jti).encode();
+        let binding: Option<(i64, TokenBinding)> = live_record(&self.bindings, &key, now)?;
+        Ok(binding.is_some_and(|(_, b)| b.owner.as_ref() != Some(owner)))
     }
 
     /// The fact under `key`, if a read at `now` would report it. An expired
@@ -687,6 +800,15 @@ impl<'txn> FactTables<'txn> {
                     Fact::revocation(expires_at.as_secs()),
                     now,
                 )?;
+            }
+            Change::TokensRevoked { jtis, expires_at } => {
+                for jti in jtis {
+                    self.raise(
+                        &FactKey::Token(jti).encode(),
+                        Fact::revocation(expires_at.as_secs()),
+                        now,
+                    )?;
+                }
             }
             Change::SessionRevoked {
                 session,
@@ -780,25 +902,34 @@ fn register_in_transaction(
     let outcome = {
         let mut tables = FactTables::open(&txn)?;
         match refusal(&tables, reg, now)? {
-            None => {
-                tables.register(reg, now)?;
-                Registration::Registered
-            }
+            None => tables.register(reg, now)?,
             Some(reason) => {
-                let mut events = Vec::with_capacity(reg.token_ids().len());
+                let mut jtis = Vec::with_capacity(reg.token_ids().len());
                 for jti in reg.token_ids() {
-                    let change = Change::TokenRevoked {
-                        jti: jti.clone(),
+                    // Only an admin revokes what another app holds.
+                    if !tables.bound_by_another(jti, reg.owner(), now)? {
+                        jtis.push(jti.clone());
+                    }
+                }
+                let event = if jtis.is_empty() {
+                    None
+                } else {
+                    let change = Change::TokensRevoked {
+                        jtis,
                         expires_at: reg.expires_at(),
                     };
                     tables.apply(&change, now)?;
-                    events.push(append_event(&txn, change, provenance.clone(), now)?);
-                }
-                Registration::Refused { reason, events }
+                    Some(append_event(&txn, change, provenance, now)?)
+                };
+                Registration::Refused { reason, event }
             }
         }
     };
-    txn.commit().map_err(db_error)?;
+    if matches!(outcome, Registration::SessionFull { .. }) {
+        txn.abort().map_err(db_error)?;
+    } else {
+        txn.commit().map_err(db_error)?;
+    }
     Ok(outcome)
 }
 
@@ -828,11 +959,12 @@ fn refusal(
 
 fn unregister_in_transaction(
     db: &Database,
+    owner: &Owner,
     session: &Session,
     now: UnixTime,
 ) -> Result<Option<Vec<TokenId>>, StoreError> {
     let txn = begin_write(db)?;
-    let unbound = FactTables::open(&txn)?.unregister(session, now)?;
+    let unbound = FactTables::open(&txn)?.unregister(owner, session, now)?;
     if unbound.is_some() {
         txn.commit().map_err(db_error)?;
     } else {
@@ -1309,7 +1441,7 @@ fn trim_events_batch(db: &Database, max_events: u64) -> Result<usize, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Note, SubjectId};
+    use crate::domain::{Note, RegistrationLimits, SubjectId};
 
     const ISS: &str = "https://idp.example";
 
@@ -2166,6 +2298,8 @@ mod tests {
 
     fn registration(sid: &str, ids: &[&str], expires_at: i64) -> SessionRegistration {
         SessionRegistration::new(
+            Owner::parse("app").unwrap(),
+            RegistrationLimits::default(),
             Issuer::parse(ISS).unwrap(),
             Some(SessionId::parse(sid).unwrap()),
             SubjectId::parse("alice").unwrap(),
@@ -2175,11 +2309,13 @@ mod tests {
         .unwrap()
     }
 
-    /// Rows in `bindings` and `sessions`, and in the expiry index.
+    /// Rows in `bindings` and in `sessions` plus `session_tokens`, and in
+    /// the expiry index.
     fn registry_rows(store: &EmbeddedStore) -> (u64, u64, u64) {
         let txn = store.inner.db.begin_read().unwrap();
         let bindings = txn.open_table(BINDINGS).unwrap().len().unwrap();
-        let sessions = txn.open_table(SESSIONS).unwrap().len().unwrap();
+        let sessions = txn.open_table(SESSIONS).unwrap().len().unwrap()
+            + txn.open_table(SESSION_TOKENS).unwrap().len().unwrap();
         let index = txn.open_table(EXPIRY).unwrap().len().unwrap();
         (bindings, sessions, index)
     }
@@ -2203,7 +2339,11 @@ mod tests {
             .apply_once(&seen, token_revoked("t9", 500), admin(), t(100))
             .await
             .unwrap();
-        assert_eq!(registry_rows(&store), (2, 1, 5));
+        assert_eq!(
+            registry_rows(&store),
+            (2, 3, 5),
+            "one session, two token rows"
+        );
 
         // Act
         let early = store.sweep(t(199)).await.unwrap();
@@ -2230,7 +2370,7 @@ mod tests {
         assert_eq!(store.sweep(t(200)).await.unwrap(), 0);
         assert_eq!(
             registry_rows(&store),
-            (1, 1, 2),
+            (1, 2, 2),
             "the old index entries were replaced"
         );
         assert!(token_facts(&store, "t1", 200).await.bound.is_some());
@@ -2251,7 +2391,7 @@ mod tests {
         let sid = SessionId::parse("s1").unwrap();
         assert!(
             store
-                .unregister_session(&iss, &sid, t(150))
+                .unregister_session(&Owner::parse("app").unwrap(), &iss, &sid, t(150))
                 .await
                 .unwrap()
                 .is_some()

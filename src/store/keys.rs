@@ -11,7 +11,7 @@
 //! cannot drift apart unnoticed.
 
 use crate::domain::{
-    Change, ChangeKind, Issuer, SeenKey, Session, SessionId, Subject, SubjectId, TokenId,
+    Change, ChangeKind, Issuer, Owner, SeenKey, Session, SessionId, Subject, SubjectId, TokenId,
 };
 
 /// One fact a store may hold.
@@ -25,8 +25,9 @@ pub enum FactKey<'a> {
     Seen(&'a SeenKey),
     /// A registered token id's binding to its session and subject.
     Binding(&'a TokenId),
-    /// A registered session: the token ids registered for it.
-    Registration(&'a Session),
+    /// One owner's registration of a session: the token ids it registered
+    /// for it.
+    Registration(&'a Owner, &'a Session),
 }
 
 impl FactKey<'_> {
@@ -39,7 +40,14 @@ impl FactKey<'_> {
             Self::SubjectRevokedBefore(s) => composite("rb", s.iss.as_ref(), s.sub.as_ref()),
             Self::Seen(s) => composite("seen", s.iss.as_ref(), s.jti.as_ref()),
             Self::Binding(jti) => format!("bnd:{jti}"),
-            Self::Registration(s) => composite("reg", s.iss.as_ref(), s.sid.as_ref()),
+            Self::Registration(owner, s) => {
+                let owner = owner.as_ref();
+                composite(
+                    &format!("reg:{}:{owner}", owner.len()),
+                    s.iss.as_ref(),
+                    s.sid.as_ref(),
+                )
+            }
         }
     }
 }
@@ -75,10 +83,13 @@ impl MirroredKey {
         self.fact_key().encode()
     }
 
-    /// The key a change writes.
-    pub fn of_change(change: &Change) -> Self {
-        match change {
+    /// The keys a change writes.
+    pub fn of_change(change: &Change) -> Vec<Self> {
+        let one = match change {
             Change::TokenRevoked { jti, .. } => Self::Token(jti.clone()),
+            Change::TokensRevoked { jtis, .. } => {
+                return jtis.iter().cloned().map(Self::Token).collect();
+            }
             Change::SessionRevoked { session, .. } => Self::Session(session.clone()),
             Change::SubjectDisabled { subject, .. } | Change::SubjectEnabled { subject } => {
                 Self::SubjectDisabled(subject.clone())
@@ -86,7 +97,8 @@ impl MirroredKey {
             Change::SubjectRevokedBefore { subject, .. } => {
                 Self::SubjectRevokedBefore(subject.clone())
             }
-        }
+        };
+        vec![one]
     }
 
     /// The kind of revocation that keys named `text` record, from the
@@ -176,12 +188,13 @@ mod tests {
             jti: jti.clone(),
             expires_at: UnixTime::from_secs(1),
         };
+        let owner = Owner::parse("app:1").unwrap();
         let keys = [
             FactKey::Token(&jti).encode(),
             FactKey::Session(&ses).encode(),
             FactKey::Seen(&seen).encode(),
             FactKey::Binding(&jti).encode(),
-            FactKey::Registration(&ses).encode(),
+            FactKey::Registration(&owner, &ses).encode(),
         ];
         assert_eq!(
             keys,
@@ -190,7 +203,7 @@ mod tests {
                 "ses:9:https://a:x",
                 "seen:9:https://a:x",
                 "bnd:x",
-                "reg:9:https://a:x"
+                "reg:5:app:1:9:https://a:x"
             ]
         );
     }

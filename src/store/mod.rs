@@ -27,7 +27,7 @@ pub use redis::{
 };
 
 use crate::domain::{
-    Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Provenance,
+    Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner, Provenance,
     Registration, SeenKey, SessionId, SessionRegistration, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
@@ -69,7 +69,9 @@ pub trait RevocationStore {
     /// - a revoked-before mark keeps the later `before` and the later expiry;
     /// - a repeated disable keeps the later expiry (a permanent one wins);
     /// - `SubjectEnabled` removes the disable only;
-    /// - an expired fact that is still on disk counts as absent when merging.
+    /// - an expired fact that is still on disk counts as absent when merging;
+    /// - a [`Change::TokensRevoked`] is refused (it is written by
+    ///   `register_session` only).
     fn apply(
         &self,
         change: Change,
@@ -95,27 +97,35 @@ pub trait RevocationStore {
     ) -> impl Future<Output = Result<Option<Event>, StoreError>> + Send;
 
     /// Records which token ids belong to a login, so that a later logout of
-    /// its session or subject reaches them (see [`Facts::bound`]).
+    /// its session or subject reaches them (see [`Facts::bound`]). The
+    /// registration belongs to `reg.owner()` (see
+    /// [`crate::domain::registry`] for the ownership model).
     ///
-    /// In one atomic step:
+    /// In one atomic step whose cost depends on the number of ids in `reg`
+    /// only, never on how many the session already holds:
     /// - if the session is revoked (a live session revocation: the
     ///   tombstone of a logout that arrived before the login finished), the
     ///   registration is refused with [`crate::domain::Reason::SessionRevoked`];
     /// - else if the subject is disabled, it is refused with
     ///   [`crate::domain::Reason::SubjectDisabled`];
     /// - a refused registration stores nothing, and its token ids are born
-    ///   revoked instead: one `TokenRevoked` change (until
-    ///   `reg.expires_at()`) per id, applied and recorded as `apply` does,
-    ///   with `provenance` as the events' actor and reason;
-    /// - otherwise the session record gains the token ids (later
+    ///   revoked instead, except those with a live binding of another
+    ///   owner: one `TokenRevoked` change (until `reg.expires_at()`) per
+    ///   such id, applied and recorded as `apply` does, with `provenance`
+    ///   as the events' actor and reason;
+    /// - else if the owner's registration of the session would hold more
+    ///   than `reg.max_per_session()` token ids, nothing is stored and the
+    ///   answer is [`Registration::SessionFull`];
+    /// - otherwise the owner's session record gains the token ids (later
     ///   registrations add ids; the record keeps the later `expires_at`),
-    ///   and each id is bound to the subject and session, first registered
-    ///   at `now`, until `reg.expires_at()`. Registering an id again keeps
-    ///   its first `registered_at` and the later expiry. An id that is
-    ///   already bound to a *different* subject or session keeps that
-    ///   binding and is not added to this session: the first binding wins,
-    ///   so a registration can never detach a token from a session that may
-    ///   be revoked. A successful registration is not an audit event.
+    ///   and each id is bound to the subject, session and owner, first
+    ///   registered at `now`, until `reg.expires_at()`. Registering an id
+    ///   again keeps its first `registered_at` and the later expiry. An id
+    ///   that is already bound to a *different* subject, session or owner
+    ///   keeps that binding and is not added to this record: the first
+    ///   binding wins, so a registration can never detach a token from a
+    ///   session that may be revoked, nor touch another app's token. A
+    ///   successful registration is not an audit event.
     fn register_session(
         &self,
         reg: &SessionRegistration,
@@ -123,12 +133,20 @@ pub trait RevocationStore {
         now: UnixTime,
     ) -> impl Future<Output = Result<Registration, StoreError>> + Send;
 
-    /// A local logout: removes the session record and the bindings of its
-    /// token ids (only those still bound to this session). Returns `None`
-    /// when no live record existed, else the token ids whose bindings were
-    /// removed (what a mirror must forget). Revokes nothing.
+    /// A local logout: removes `owner`'s registration of the session and
+    /// the bindings of its token ids (only those still bound to this
+    /// session by this owner). Returns `None` when no live record existed,
+    /// else the token ids whose bindings were removed (what a mirror must
+    /// forget). Revokes nothing, and never touches another owner's
+    /// registration of the same session.
+    ///
+    /// Not one atomic step: a store may remove the bindings in bounded
+    /// batches (so that no single store call grows with the session) and
+    /// the record last. A failure part-way leaves the record with the ids
+    /// not yet removed, and calling again finishes the job.
     fn unregister_session(
         &self,
+        owner: &Owner,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
@@ -202,6 +220,17 @@ pub trait RevocationStore {
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// `apply` and `apply_once` record one fact per call: a
+/// [`Change::TokensRevoked`] is written by `register_session` only.
+pub(crate) fn refuse_bulk(change: &Change) -> Result<(), StoreError> {
+    if matches!(change, Change::TokensRevoked { .. }) {
+        return Err(StoreError::Corrupt(
+            "a bulk token revocation is recorded by register_session only".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// One page of [`RevocationStore::live_page`].
@@ -347,12 +376,13 @@ impl RevocationStore for Store {
 
     async fn unregister_session(
         &self,
+        owner: &Owner,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
     ) -> Result<Option<Vec<TokenId>>, StoreError> {
         self.timed("unregister_session", async {
-            dispatch!(self, s => s.unregister_session(iss, sid, now))
+            dispatch!(self, s => s.unregister_session(owner, iss, sid, now))
         })
         .await
     }

@@ -100,7 +100,7 @@ impl Infra {
     }
 }
 
-fn key(name: &str, role: Role, key: &str) -> KeySettings {
+pub fn key(name: &str, role: Role, key: &str) -> KeySettings {
     KeySettings {
         name: name.into(),
         role,

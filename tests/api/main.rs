@@ -25,4 +25,5 @@ mod openapi;
 mod pending;
 mod proxies;
 mod restart;
+mod sessions;
 mod strict;

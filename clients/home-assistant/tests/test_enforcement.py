@@ -89,6 +89,17 @@ def test_token_revoked_hits_only_that_id() -> None:
     assert plan_for(rev, [alice()], llat_offline=True, deactivate_users=False).remove == {"t-other"}
 
 
+def test_tokens_revoked_hits_each_listed_id() -> None:
+    # One event for a refused registration's ids (revokd issue 17).
+    rev = {"kind": "tokens_revoked", "jtis": ["t-other", "t-gone", 7], "expires_at": 10}
+    assert plan_for(rev, [alice()], llat_offline=True, deactivate_users=False).remove == {"t-other"}
+    state = RevocationState()
+    assert not state.records(rev)
+    state.apply(rev)
+    assert state.tokens == {"t-other": 10.0, "t-gone": 10.0}
+    assert state.records(rev)
+
+
 def test_backstop_state_and_enable_again() -> None:
     state = RevocationState()
     user = alice()

@@ -15,8 +15,8 @@
 //! | subject disabled       | `dis:{n}:{iss}:{sub}`  | `{expires_at}` or `never`         |
 //! | subject revoked-before | `rb:{n}:{iss}:{sub}`   | `{before} {expires_at or never}`  |
 //! | logout token seen      | `seen:{n}:{iss}:{jti}` | `{expires_at}`                    |
-//! | token binding          | `bnd:{jti}`            | hash: `exp`, `at` (registered_at), `iss`, `sub`, `sid` (absent without a session) |
-//! | registered session     | `reg:{n}:{iss}:{sid}`  | hash: `exp`, and `t:{jti}` → `1` per registered token id |
+//! | token binding          | `bnd:{jti}`            | hash: `exp`, `at` (registered_at), `iss`, `sub`, `sid` (absent without a session), `own` (the owner key's name) |
+//! | registered session     | `reg:{n}:{owner}:{n}:{iss}:{sid}` | hash: `exp`, and `t:{jti}` → `1` per registered token id |
 //!
 //! Mirrored facts (`tok`, `ses`, `dis`, `rb`, `bnd`) are also copied, by
 //! the same script that writes them, into the snapshot index
@@ -34,7 +34,9 @@
 //! Every write is one Lua script that reads the old values, merges, writes
 //! and `XADD`s, so facts and their events commit together:
 //! [`APPLY_LUA`] (`apply`, and `apply_once` with its seen-marker),
-//! [`REGISTER_LUA`] and [`UNREGISTER_LUA`]. Redis does not roll a script
+//! [`REGISTER_LUA`] and [`UNREGISTER_LUA`] (a local logout runs it in
+//! batches of [`UNREGISTER_BATCH`] ids, so that no script's run grows with
+//! the session). Redis does not roll a script
 //! back, so each script reads and validates everything before its first
 //! write. Durability is the server's: run Redis with `appendonly yes` and
 //! `appendfsync always` when a 200 must survive a Redis crash.
@@ -84,7 +86,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
-    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Note,
+    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Owner,
     Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId,
     UnixTime,
 };
@@ -344,13 +346,20 @@ static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(APPLY_LUA));
 ///
 /// With `n` token ids, `KEYS`: the stream, the subject's disabled key, the
 /// `n` token-revoked keys, the `n` binding keys, then, when the
-/// registration has a `sid`, the session-revoked key and the registration
-/// key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`, `sub`, `sid`
-/// (empty without one: a parsed `sid` never is), the `n` token ids, then
-/// the `n` event JSONs of the `TokenRevoked` changes a refusal records.
+/// registration has a `sid`, the session-revoked key and the owner's
+/// registration key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`,
+/// `sub`, `sid` (empty without one: a parsed `sid` never is), the owner,
+/// the per-session cap, the `n` token ids, then the JSON of the one
+/// `TokensRevoked` event a refusal records, with an empty `"jtis":[]` that
+/// the script fills with the ids it revoked (the JSON's first `"jtis":[]`
+/// is that field: it precedes every caller-supplied text).
 ///
-/// Returns `{'registered'}`, or `{'refused', reason, stream id...}` with
-/// one stream id per token id, in order.
+/// Every command touches one key or one field (`HLEN` and `HEXISTS` are
+/// O(1)), so the script's cost follows `n`, never the session's size.
+///
+/// Returns `{'registered'}`, `{'full', held, adding}`, or
+/// `{'refused', reason, stream id or '', revoked token id...}`: `''` when
+/// every id was bound by another owner and nothing was written.
 const REGISTER_LUA: &str = concat!(
     lua_prelude!(),
     r#"
@@ -361,9 +370,20 @@ local max_events = ARGV[2]
 local n = tonumber(ARGV[3])
 local exp = ARGV[4]
 local iss, sub, sid = ARGV[5], ARGV[6], ARGV[7]
+local owner, max_per_session = ARGV[8], tonumber(ARGV[9])
 local has_sid = sid ~= ''
 local ses = KEYS[3 + 2 * n]
 local reg = KEYS[4 + 2 * n]
+
+-- A binding: {exp, at, iss, sub, sid or false, owner or false} if live.
+local function live_binding(key)
+  local b = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid', 'own')
+  if not b[1] then return nil end
+  local e = int(b[1])
+  if e == nil or int(b[2]) == nil or not b[3] or not b[4] then corrupt(key) end
+  if e > now then return b end
+  return nil
+end
 
 -- Reads and checks first: Redis does not roll a script back on error.
 check_stream(stream)
@@ -375,39 +395,48 @@ elseif live_expiry(dis) ~= nil then
 end
 
 if reason ~= nil then
-  -- Born revoked: each token id as a token revocation until `exp`.
+  -- Born revoked: each token id as a token revocation until `exp`, except
+  -- those another owner has bound (only an admin revokes another app's).
   local merged = {}
-  for i = 1, n do merged[i] = later(exp, live_expiry(KEYS[2 + i])) end
-  local out = {'refused', reason}
-  local touched = {}
   for i = 1, n do
-    put(KEYS[2 + i], merged[i], merged[i])
-    touched[i] = KEYS[2 + i]
-    out[#out + 1] = append(stream, max_events, ARGV[7 + n + i])
+    local b = live_binding(KEYS[2 + n + i])
+    if b ~= nil and b[6] ~= owner then
+      merged[i] = false
+    else
+      merged[i] = later(exp, live_expiry(KEYS[2 + i]))
+    end
+  end
+  local out = {'refused', reason, ''}
+  local touched, listed = {}, {}
+  for i = 1, n do
+    if merged[i] then
+      put(KEYS[2 + i], merged[i], merged[i])
+      touched[#touched + 1] = KEYS[2 + i]
+      listed[#listed + 1] = cjson.encode(ARGV[9 + i])
+      out[#out + 1] = ARGV[9 + i]
+    end
+  end
+  if #listed > 0 then
+    -- One event for the whole refusal.
+    local template = ARGV[10 + n]
+    local s, e = string.find(template, '"jtis":[]', 1, true)
+    if s == nil then corrupt('the refusal event') end
+    local event = string.sub(template, 1, s - 1) .. '"jtis":[' .. table.concat(listed, ',') .. ']' .. string.sub(template, e + 1)
+    out[3] = append(stream, max_events, event)
   end
   publish(feed_of(stream), max_events, touched)
   return out
 end
 
--- A binding: {exp, at, iss, sub, sid or false} if live.
-local function live_binding(key)
-  local b = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
-  if not b[1] then return nil end
-  local e = int(b[1])
-  if e == nil or int(b[2]) == nil or not b[3] or not b[4] then corrupt(key) end
-  if e > now then return b end
-  return nil
-end
-
--- Plan: for each id, {registered_at, expiry} or false (bound elsewhere:
--- the first binding wins).
+-- Plan: for each id, {registered_at, expiry} or false (bound elsewhere or
+-- by another owner: the first binding wins).
 local plan = {}
 local want_sid = has_sid and sid or false
 for i = 1, n do
   local b = live_binding(KEYS[2 + n + i])
   if b == nil then
     plan[i] = {ARGV[1], exp}
-  elseif b[3] == iss and b[4] == sub and b[5] == want_sid then
+  elseif b[3] == iss and b[4] == sub and b[5] == want_sid and b[6] == owner then
     plan[i] = {b[2], later(exp, b[1])}
   else
     plan[i] = false
@@ -421,6 +450,18 @@ if has_sid then
     if e == nil then corrupt(reg) end
     if e > now then reg_old = v end
   end
+  -- The cap: ids the record does not hold yet, on top of those it holds
+  -- (every field but `exp`).
+  local held, adding = 0, 0
+  if reg_old ~= nil then held = redis.call('HLEN', reg) - 1 end
+  for i = 1, n do
+    if plan[i] and (reg_old == nil or redis.call('HEXISTS', reg, 't:' .. ARGV[9 + i]) == 0) then
+      adding = adding + 1
+    end
+  end
+  if held + adding > max_per_session then
+    return {'full', held, adding}
+  end
 end
 
 -- Writes.
@@ -433,22 +474,24 @@ for i = 1, n do
     redis.call('DEL', key)
     if tonumber(p[2]) > now then
       if has_sid then
-        redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub, 'sid', sid)
+        redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub, 'sid', sid, 'own', owner)
       else
-        redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub)
+        redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub, 'own', owner)
       end
       redis.call('EXPIREAT', key, exat(p[2]))
     end
   end
 end
 if has_sid then
-  -- A record that is dead for `now` takes its token ids with it.
-  if reg_old == nil then redis.call('DEL', reg) end
+  -- A record that is dead for `now` takes its token ids with it: at most
+  -- the cap, and only once after it expired. UNLINK frees it off the
+  -- main thread.
+  if reg_old == nil then redis.call('UNLINK', reg) end
   local reg_exp = later(exp, reg_old)
   if tonumber(reg_exp) > now then
     redis.call('HSET', reg, 'exp', reg_exp)
     for i = 1, n do
-      if plan[i] then redis.call('HSET', reg, 't:' .. ARGV[7 + i], '1') end
+      if plan[i] then redis.call('HSET', reg, 't:' .. ARGV[9 + i], '1') end
     end
     redis.call('EXPIREAT', reg, exat(reg_exp))
   end
@@ -460,22 +503,33 @@ return {'registered'}
 
 static REGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(REGISTER_LUA));
 
-/// Removes a live registration and the bindings of its token ids that
-/// still point at its session.
+/// Token ids one run of [`UNREGISTER_LUA`] unbinds at most: about 2 ms of
+/// Redis time (each id costs a read, an `UNLINK`, an index update and its
+/// share of a feed entry), so a local logout of any session never holds
+/// Redis for longer than that at a time.
+const UNREGISTER_BATCH: usize = 64;
+
+/// One step of a local logout: unbinds up to `ARGV[7]` of the token ids of
+/// one owner's registration, the bindings that still point at its session
+/// and owner, and removes them from the record; removes the record once it
+/// holds no more ids.
 ///
 /// `KEYS`: the registration key. `ARGV`: `now`, the key prefix, `iss`,
-/// `sid`, `max_events` (the feed's approximate length). The binding keys are built here from the registered token ids
-/// (`{prefix}bnd:{jti}`, as [`FactKey::Binding`] does), since only the
-/// record knows them.
+/// `sid`, `max_events` (the feed's approximate length), the owner, the
+/// batch size, the `HSCAN` cursor (`0` on the first step). The binding keys
+/// are built here from the registered token ids (`{prefix}bnd:{jti}`, as
+/// [`FactKey::Binding`] does), since only the record knows them.
 ///
-/// Returns `{0}` when there was no live record, else `{1, jti...}` with
-/// the token ids whose bindings were removed.
+/// Returns `{0}` when there was no live record, else `{1, cursor, jti...}`
+/// with the token ids whose bindings were removed; cursor `done` when the
+/// record is gone, else the cursor to pass to the next step.
 const UNREGISTER_LUA: &str = concat!(
     lua_prelude!(),
     r#"
 local reg = KEYS[1]
 now = tonumber(ARGV[1])
 local prefix, iss, sid, max_events = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local owner, batch, cursor = ARGV[6], tonumber(ARGV[7]), ARGV[8]
 
 local v = redis.call('HGET', reg, 'exp')
 if not v then return {0} end
@@ -487,21 +541,41 @@ if e <= now then return {0} end
 local feed = prefix .. 'feed'
 local t = redis.call('TYPE', feed)['ok']
 if t ~= 'stream' and t ~= 'none' then corrupt(feed) end
-local doomed, ids = {}, {1}
-for _, field in ipairs(redis.call('HKEYS', reg)) do
+local scan = redis.call('HSCAN', reg, cursor, 'COUNT', batch)
+local fields, doomed, cut = {}, {}, false
+local out = {1, ''}
+for i = 1, #scan[2], 2 do
+  local field = scan[2][i]
+  if #fields >= batch then
+    cut = true
+    break
+  end
   if string.sub(field, 1, 2) == 't:' then
+    fields[#fields + 1] = field
     local key = prefix .. 'bnd:' .. string.sub(field, 3)
-    local b = redis.call('HMGET', key, 'iss', 'sid')
-    if b[1] == iss and b[2] == sid then
+    local b = redis.call('HMGET', key, 'iss', 'sid', 'own')
+    if b[1] == iss and b[2] == sid and b[3] == owner then
       doomed[#doomed + 1] = key
-      ids[#ids + 1] = string.sub(field, 3)
+      out[#out + 1] = string.sub(field, 3)
     end
   end
 end
-for _, key in ipairs(doomed) do redis.call('DEL', key) end
-redis.call('DEL', reg)
+local next_cursor = scan[1]
+if cut then
+  -- A small hash answers HSCAN with every field at once: start over from
+  -- the beginning for the rest (the fields done are removed below).
+  next_cursor = '0'
+end
+for _, key in ipairs(doomed) do redis.call('UNLINK', key) end
+if #fields > 0 then redis.call('HDEL', reg, unpack(fields)) end
+if redis.call('HLEN', reg) <= 1 then
+  redis.call('UNLINK', reg)
+  out[2] = 'done'
+else
+  out[2] = next_cursor
+end
 publish(feed, max_events, doomed)
-return ids
+return out
 "#
 );
 
@@ -703,12 +777,14 @@ impl RedisStore {
     }
 
     /// The fact key and the kind-specific arguments (after the common five)
-    /// that [`APPLY_LUA`] expects for `change`.
-    fn script_input(&self, change: &Change) -> (String, Vec<String>) {
-        match change {
+    /// that [`APPLY_LUA`] expects for `change`; `None` for a
+    /// [`Change::TokensRevoked`], which only [`REGISTER_LUA`] writes.
+    fn script_input(&self, change: &Change) -> Option<(String, Vec<String>)> {
+        Some(match change {
             Change::TokenRevoked { jti, expires_at } => {
                 (self.key(FactKey::Token(jti)), vec![secs(*expires_at)])
             }
+            Change::TokensRevoked { .. } => return None,
             Change::SessionRevoked {
                 session,
                 expires_at,
@@ -731,7 +807,7 @@ impl RedisStore {
                 self.key(FactKey::SubjectRevokedBefore(subject)),
                 vec![secs(*before), secs(*expires_at)],
             ),
-        }
+        })
     }
 
     /// `apply`, or with `seen`, `apply_once`: one run of [`APPLY_LUA`].
@@ -743,7 +819,10 @@ impl RedisStore {
         provenance: Provenance,
         now: UnixTime,
     ) -> Result<Option<Event>, StoreError> {
-        let (fact, extra) = self.script_input(&change);
+        super::refuse_bulk(&change)?;
+        let (fact, extra) = self
+            .script_input(&change)
+            .ok_or_else(|| corrupt("no script input for a bulk change"))?;
         let stored = StoredEvent {
             at: now,
             change,
@@ -1005,20 +1084,17 @@ impl RevocationStore for RedisStore {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let ids = reg.token_ids();
-        // The events a refusal records, built here so that they are encoded
-        // exactly as `apply` encodes them.
-        let refusals = ids
-            .iter()
-            .map(|jti| StoredEvent {
-                at: now,
-                change: Change::TokenRevoked {
-                    jti: jti.clone(),
-                    expires_at: reg.expires_at(),
-                },
-                actor: provenance.actor.clone(),
-                reason: provenance.reason.clone(),
-            })
-            .collect::<Vec<_>>();
+        // The event a refusal records, built here so that it is encoded
+        // exactly as `apply` encodes events; the script fills in `jtis`.
+        let refusal = StoredEvent {
+            at: now,
+            change: Change::TokensRevoked {
+                jtis: Vec::new(),
+                expires_at: reg.expires_at(),
+            },
+            actor: provenance.actor.clone(),
+            reason: provenance.reason.clone(),
+        };
 
         let mut call = REGISTER.prepare_invoke();
         call.key(&*self.stream)
@@ -1031,7 +1107,7 @@ impl RevocationStore for RedisStore {
         }
         if let Some(session) = reg.session() {
             call.key(self.key(FactKey::Session(&session)))
-                .key(self.key(FactKey::Registration(&session)));
+                .key(self.key(FactKey::Registration(reg.owner(), &session)));
         }
         call.arg(now.as_secs())
             .arg(self.max_events)
@@ -1039,13 +1115,13 @@ impl RevocationStore for RedisStore {
             .arg(secs(reg.expires_at()))
             .arg(reg.iss().as_ref())
             .arg(reg.sub().as_ref())
-            .arg(reg.sid().map_or("", AsRef::as_ref));
+            .arg(reg.sid().map_or("", AsRef::as_ref))
+            .arg(reg.owner().as_ref())
+            .arg(reg.max_per_session());
         for jti in ids {
             call.arg(jti.as_ref());
         }
-        for event in &refusals {
-            call.arg(encode_event(event)?);
-        }
+        call.arg(encode_event(&refusal)?);
         let reply: Value = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
@@ -1058,6 +1134,17 @@ impl RevocationStore for RedisStore {
             .ok_or_else(|| corrupt("the register script returned nothing"))?;
         match opt_str(status, "register status")? {
             Some("registered") => Ok(Registration::Registered),
+            Some("full") => {
+                let count = |value: Option<&Value>| match value {
+                    Some(Value::Int(n)) => usize::try_from(*n).map_err(corrupt),
+                    _ => Err(corrupt("a full session without its counts")),
+                };
+                Ok(Registration::SessionFull {
+                    held: count(rest.first())?,
+                    adding: count(rest.get(1))?,
+                    max: reg.max_per_session(),
+                })
+            }
             Some("refused") => {
                 let (reason, ids) = rest
                     .split_first()
@@ -1067,15 +1154,29 @@ impl RevocationStore for RedisStore {
                     Some("subject_disabled") => Reason::SubjectDisabled,
                     other => return Err(corrupt(format_args!("unknown refusal {other:?}"))),
                 };
-                if ids.len() != refusals.len() {
-                    return Err(corrupt("a refusal with the wrong number of events"));
-                }
-                let events = refusals
-                    .into_iter()
-                    .zip(ids)
-                    .map(|(stored, id)| Ok(stored.into_event(stream_id(id)?)))
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                Ok(Registration::Refused { reason, events })
+                let Some((id, revoked)) = ids.split_first() else {
+                    return Err(corrupt("a refusal without its event id"));
+                };
+                let event = match opt_str(id, "refusal event id")? {
+                    Some("") => None,
+                    _ => {
+                        let jtis = revoked
+                            .iter()
+                            .map(|jti| {
+                                let jti = opt_str(jti, "revoked token id")?
+                                    .ok_or_else(|| corrupt("a nil revoked token id"))?;
+                                TokenId::parse(jti).map_err(corrupt)
+                            })
+                            .collect::<Result<Vec<_>, StoreError>>()?;
+                        let mut stored = refusal;
+                        stored.change = Change::TokensRevoked {
+                            jtis,
+                            expires_at: reg.expires_at(),
+                        };
+                        Some(stored.into_event(stream_id(id)?))
+                    }
+                };
+                Ok(Registration::Refused { reason, event })
             }
             other => Err(corrupt(format_args!("unknown register status {other:?}"))),
         }
@@ -1083,6 +1184,7 @@ impl RevocationStore for RedisStore {
 
     async fn unregister_session(
         &self,
+        owner: &Owner,
         iss: &Issuer,
         sid: &SessionId,
         now: UnixTime,
@@ -1091,31 +1193,47 @@ impl RevocationStore for RedisStore {
             iss: iss.clone(),
             sid: sid.clone(),
         };
-        let mut call = UNREGISTER.prepare_invoke();
-        call.key(self.key(FactKey::Registration(&session)))
-            .arg(now.as_secs())
-            .arg(&*self.prefix)
-            .arg(iss.as_ref())
-            .arg(sid.as_ref())
-            .arg(self.max_events);
-        let reply: Value = self
-            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
-            .await?;
+        let key = self.key(FactKey::Registration(owner, &session));
         let unexpected = || corrupt("the unregister script returned an unexpected reply");
-        let Value::Array(items) = reply else {
-            return Err(unexpected());
-        };
-        match items.split_first() {
-            Some((Value::Int(0), [])) => Ok(None),
-            Some((Value::Int(1), ids)) => ids
-                .iter()
-                .map(|id| {
-                    let id = opt_str(id, "unbound token id")?.ok_or_else(unexpected)?;
-                    TokenId::parse(id).map_err(corrupt)
+        let mut cursor = "0".to_owned();
+        let mut unbound = Vec::new();
+        // Each step unbinds a bounded batch; a session that grows meanwhile
+        // only adds steps.
+        loop {
+            let mut call = UNREGISTER.prepare_invoke();
+            call.key(&key)
+                .arg(now.as_secs())
+                .arg(&*self.prefix)
+                .arg(iss.as_ref())
+                .arg(sid.as_ref())
+                .arg(self.max_events)
+                .arg(owner.as_ref())
+                .arg(UNREGISTER_BATCH)
+                .arg(&cursor);
+            let reply: Value =
+                self.run(|mut conn| async move {
+                    call.invoke_async(&mut conn).await.map_err(store_error)
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            _ => Err(unexpected()),
+                .await?;
+            let Value::Array(items) = reply else {
+                return Err(unexpected());
+            };
+            match items.as_slice() {
+                // No live record: gone before this call, or between steps.
+                [Value::Int(0)] if unbound.is_empty() && cursor == "0" => return Ok(None),
+                [Value::Int(0)] => return Ok(Some(unbound)),
+                [Value::Int(1), next, ids @ ..] => {
+                    for id in ids {
+                        let id = opt_str(id, "unbound token id")?.ok_or_else(unexpected)?;
+                        unbound.push(TokenId::parse(id).map_err(corrupt)?);
+                    }
+                    match opt_str(next, "unregister cursor")?.ok_or_else(unexpected)? {
+                        "done" => return Ok(Some(unbound)),
+                        next => next.clone_into(&mut cursor),
+                    }
+                }
+                _ => return Err(unexpected()),
+            }
         }
     }
 

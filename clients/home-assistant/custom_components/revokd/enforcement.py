@@ -18,12 +18,16 @@ from typing import Any
 from .identity import oidc_auth_subject_hash
 
 TOKEN_REVOKED = "token_revoked"
+# One event for several token ids (`jtis`): what revokd records for a
+# refused session registration.
+TOKENS_REVOKED = "tokens_revoked"
 SESSION_REVOKED = "session_revoked"
 SUBJECT_DISABLED = "subject_disabled"
 SUBJECT_ENABLED = "subject_enabled"
 SUBJECT_REVOKED_BEFORE = "subject_revoked_before"
 KINDS = {
     TOKEN_REVOKED,
+    TOKENS_REVOKED,
     SESSION_REVOKED,
     SUBJECT_DISABLED,
     SUBJECT_ENABLED,
@@ -82,6 +86,18 @@ def _str(rev: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def token_ids_of(rev: dict[str, Any]) -> set[str]:
+    """The token ids a ``token_revoked`` or ``tokens_revoked`` event names."""
+    if rev.get("kind") == TOKEN_REVOKED:
+        jti = _str(rev, "jti")
+        return {jti} if jti else set()
+    if rev.get("kind") == TOKENS_REVOKED:
+        jtis = rev.get("jtis")
+        if isinstance(jtis, list):
+            return {j for j in jtis if isinstance(j, str) and j}
+    return set()
+
+
 def plan_for(
     rev: dict[str, Any],
     users: Iterable[UserView],
@@ -94,9 +110,9 @@ def plan_for(
     kind = rev.get("kind")
     iss, sub, sid = _str(rev, "iss"), _str(rev, "sub"), _str(rev, "sid")
     for user in users:
-        if kind == TOKEN_REVOKED:
-            jti = _str(rev, "jti")
-            plan.remove |= {t.id for t in user.tokens if t.id == jti}
+        if kind in (TOKEN_REVOKED, TOKENS_REVOKED):
+            jtis = token_ids_of(rev)
+            plan.remove |= {t.id for t in user.tokens if t.id in jtis}
         elif kind == SESSION_REVOKED and iss and sid:
             plan.remove |= {
                 t.id
@@ -134,9 +150,10 @@ class RevocationState:
         """Record one revocation (or, for ``subject_enabled``, undo one)."""
         kind = rev.get("kind")
         iss, sub, sid = _str(rev, "iss"), _str(rev, "sub"), _str(rev, "sid")
-        if kind == TOKEN_REVOKED and (jti := _str(rev, "jti")):
+        if kind in (TOKEN_REVOKED, TOKENS_REVOKED):
             exp = rev.get("expires_at")
-            self.tokens[jti] = float(exp) if isinstance(exp, (int, float)) else None
+            for jti in token_ids_of(rev):
+                self.tokens[jti] = float(exp) if isinstance(exp, (int, float)) else None
         elif kind == SESSION_REVOKED and iss and sid:
             self.sessions.add((iss, sid))
         elif kind == SUBJECT_DISABLED and iss and sub:
@@ -152,8 +169,9 @@ class RevocationState:
         """Whether this revocation is recorded already (nothing new in it)."""
         kind = rev.get("kind")
         iss, sub, sid = _str(rev, "iss"), _str(rev, "sub"), _str(rev, "sid")
-        if kind == TOKEN_REVOKED:
-            return _str(rev, "jti") in self.tokens
+        if kind in (TOKEN_REVOKED, TOKENS_REVOKED):
+            jtis = token_ids_of(rev)
+            return bool(jtis) and jtis <= self.tokens.keys()
         if kind == SESSION_REVOKED:
             return (iss, sid) in self.sessions
         if kind == SUBJECT_DISABLED:

@@ -56,11 +56,13 @@ from .enforcement import (
     SESSION_REVOKED,
     SUBJECT_DISABLED,
     TOKEN_REVOKED,
+    TOKENS_REVOKED,
     Plan,
     RevocationState,
     TokenView,
     UserView,
     plan_for,
+    token_ids_of,
 )
 from .identity import (
     oidc_auth_hashes,
@@ -590,11 +592,11 @@ class RevokdRuntime:
     def _concerns_us(self, rev: dict[str, Any]) -> bool:
         """False for a token revocation of an id this Home Assistant does
         not have (another app's token): nothing to remove or remember."""
-        if rev.get("kind") != TOKEN_REVOKED:
+        if rev.get("kind") not in (TOKEN_REVOKED, TOKENS_REVOKED):
             return True
-        jti = rev.get("jti")
-        return isinstance(jti, str) and (
+        return any(
             jti in self.registry.entries or self.hass.auth.async_get_refresh_token(jti) is not None
+            for jti in token_ids_of(rev)
         )
 
     def handle_event(self, event_type: str, data: str, event_id: str | None) -> bool:
