@@ -122,10 +122,13 @@ async fn slow_bodies_are_cut_off_while_checks_keep_answering(backend: Backend) {
         outcomes.push(sender.await.unwrap());
     }
 
-    // Assert: every check answered at once ...
+    // Assert: every check answered without waiting for a slow body to be
+    // cut off (without the bounds they wait for a sender to give up, up to
+    // `SLOW_FOR`). The bound is `BODY_TIMEOUT`, not a tight latency: this
+    // is a liveness test on a shared machine, not a benchmark.
     for (status, took) in &checks {
         assert_eq!(status.as_ref().ok(), Some(&StatusCode::OK), "{status:?}");
-        assert!(*took < Duration::from_millis(500), "a check took {took:?}");
+        assert!(*took < BODY_TIMEOUT, "a check took {took:?}");
     }
     // ... and every slow sender got a JSON answer well before it would
     // have finished: 408 after `http.body_timeout` for the bodies being
