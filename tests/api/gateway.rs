@@ -424,15 +424,7 @@ async fn hostile_requests_get_precise_refusals() {
     )
     .await;
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"revokd_forward_auth_total{outcome="malformed",profile="none"} 5"#),
         "{metrics}"

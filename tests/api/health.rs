@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 async fn ready_when_the_store_answers(backend: Backend) {
@@ -45,15 +45,7 @@ async fn metrics_count_requests_checks_revocations_and_store_latency() {
     app.verdict(&[("jti", "u")]).await;
     app.check(&[]).await;
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for line in [
         "revokd_checks_total{result=\"token_revoked\"} 1",
         "revokd_checks_total{result=\"active\"} 1",
@@ -94,15 +86,7 @@ async fn raw_paths_never_become_metric_labels() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(!text.contains("secret-token-in-path"));
     assert!(
         text.contains("route=\"unmatched\",status=\"404\""),
@@ -178,7 +162,7 @@ async fn a_redis_blip_within_the_staleness_bound_leaves_the_instance_ready() {
     }
     assert!(store_seen_down, "the store's state stays visible");
     assert!(
-        metrics(&app).await.contains("revokd_store_up 0"),
+        app.metrics().await.contains("revokd_store_up 0"),
         "the store's state is a metric"
     );
     // Past the bound, the instance is not ready: checks follow the fail mode.
@@ -211,7 +195,7 @@ async fn a_redis_blip_within_the_staleness_bound_leaves_the_instance_ready() {
         assert!(Instant::now() < deadline, "never ready again: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(text.contains("revokd_store_up 1"), "{text}");
 }
 
@@ -250,15 +234,4 @@ async fn checks_recover_about_a_second_after_redis_returns() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }

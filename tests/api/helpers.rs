@@ -212,6 +212,16 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response
+            .expect("request")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// The `/readyz` body, whatever its status.
     pub async fn readiness(&self) -> Value {
         let response = self

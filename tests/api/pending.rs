@@ -65,15 +65,7 @@ async fn recent(app: &TestApp) -> Vec<Value> {
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> Option<f64> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())

@@ -228,15 +228,7 @@ async fn a_client_key_over_its_quota_gets_429_with_retry_after(backend: Backend)
         StatusCode::OK,
         "another key's quota is its own"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("revokd_client_quota_exceeded_total{key=\"app\"} 1"),
         "{metrics}"
