@@ -182,6 +182,7 @@ impl Revocations {
                     MirroredKey::Binding(jti.clone()),
                 ]
             })
+            .chain(reg.session().map(MirroredKey::SessionBinding))
             .collect();
         self.mirror(&keys).await;
         if let Registration::Refused { reason, event } = &outcome {

@@ -313,6 +313,9 @@ contract!(
     revoking_the_bound_session_reaches_the_token,
     disabling_the_bound_subject_reaches_the_token,
     a_revoked_before_mark_after_registration_kills_bound_tokens_one_before_does_not,
+    a_sub_only_mark_reaches_a_registered_session_checked_by_sid,
+    a_disabled_subject_reaches_a_registered_session_checked_by_sid,
+    a_session_binding_keeps_its_first_subject_and_registration,
     re_registration_adds_ids_and_keeps_the_first_registered_at,
     a_registration_for_a_revoked_session_is_refused_and_its_tokens_are_born_revoked,
     a_registration_for_a_disabled_subject_is_refused_and_its_tokens_are_born_revoked,
@@ -522,6 +525,7 @@ async fn facts_expired_for_the_given_now_are_not_returned(store: &impl Revocatio
             // `a_disable_leaves_the_revoked_before_mark_alone`).
             subject_revoked_before: None,
             bound: None,
+            session_bound: None,
         }
     );
     assert_eq!(
@@ -930,6 +934,7 @@ async fn enabling_lifts_only_the_disable(store: &impl RevocationStore) {
             subject_disabled: false,
             subject_revoked_before: Some(t),
             bound: None,
+            session_bound: None,
         }
     );
 }
@@ -1677,6 +1682,168 @@ async fn a_revoked_before_mark_after_registration_kills_bound_tokens_one_before_
         verdict_by_jti(store, "t1", Some(at(t, 21)), later).await,
         Verdict::Active,
         "a token issued after the mark"
+    );
+}
+
+/// What a check that knows only `(iss, sid)` answers.
+async fn verdict_by_sid(
+    store: &impl RevocationStore,
+    iss: &str,
+    sid: &str,
+    iat: Option<UnixTime>,
+    now: UnixTime,
+) -> Verdict {
+    let request = CheckRequest::new(
+        Some(Issuer::parse(iss).expect("iss")),
+        None,
+        Some(SessionId::parse(sid).expect("sid")),
+        None,
+        iat,
+    )
+    .expect("request");
+    decide(&request, &facts(store, request.lookup(), now).await)
+}
+
+async fn a_sub_only_mark_reaches_a_registered_session_checked_by_sid(store: &impl RevocationStore) {
+    // Arrange: s1 of alice registered at t + 10.
+    let t = now();
+    let registered = at(t, 10);
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        registered,
+    )
+    .await;
+    let alice = subject(IDP_A, "alice");
+    let mark = |before| Change::SubjectRevokedBefore {
+        subject: alice.clone(),
+        before,
+        expires_at: at(t, 3600),
+    };
+    let later = at(t, 30);
+    let found = facts(store, session_lookup(&session(IDP_A, "s1")), later)
+        .await
+        .session_bound;
+    assert_eq!(found, clean_binding(registered), "the session's binding");
+
+    // A mark before the registration leaves the session alone...
+    apply(store, mark(at(t, 9)), later).await;
+    assert_eq!(
+        verdict_by_sid(store, IDP_A, "s1", None, later).await,
+        Verdict::Active
+    );
+
+    // ...one at (fail closed) or after it kills it, unless the check shows
+    // a later iat.
+    apply(store, mark(registered), later).await;
+    assert_eq!(
+        verdict_by_sid(store, IDP_A, "s1", None, later).await,
+        Verdict::Inactive(Reason::SubjectRevokedBefore)
+    );
+    apply(store, mark(at(t, 20)), later).await;
+    assert_eq!(
+        verdict_by_sid(store, IDP_A, "s1", None, later).await,
+        Verdict::Inactive(Reason::SubjectRevokedBefore)
+    );
+    assert_eq!(
+        verdict_by_sid(store, IDP_A, "s1", Some(at(t, 21)), later).await,
+        Verdict::Active,
+        "a token issued after the mark"
+    );
+    // Another issuer's session of the same sid, and an unregistered sid,
+    // know nothing of alice.
+    assert_eq!(
+        verdict_by_sid(store, IDP_B, "s1", None, later).await,
+        Verdict::Active
+    );
+    assert_eq!(
+        verdict_by_sid(store, IDP_A, "s2", None, later).await,
+        Verdict::Active
+    );
+}
+
+async fn a_disabled_subject_reaches_a_registered_session_checked_by_sid(
+    store: &impl RevocationStore,
+) {
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 3600)),
+        t,
+    )
+    .await;
+    apply(
+        store,
+        Change::SubjectDisabled {
+            subject: subject(IDP_A, "alice"),
+            expires_at: None,
+        },
+        t,
+    )
+    .await;
+    assert_eq!(
+        verdict_by_sid(store, IDP_A, "s1", Some(at(t, 5)), at(t, 10)).await,
+        Verdict::Inactive(Reason::SubjectDisabled)
+    );
+}
+
+async fn a_session_binding_keeps_its_first_subject_and_registration(store: &impl RevocationStore) {
+    // Arrange: alice's s1 registered at t, then again at t + 50 (same
+    // subject, longer life), then by another key naming bob.
+    let t = now();
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t1"], at(t, 100)),
+        t,
+    )
+    .await;
+    register(
+        store,
+        &registration(IDP_A, Some("s1"), "alice", &["t2"], at(t, 300)),
+        at(t, 50),
+    )
+    .await;
+    register(
+        store,
+        &registration_by(
+            &owner("other"),
+            IDP_A,
+            Some("s1"),
+            "bob",
+            &["t3"],
+            at(t, 900),
+        ),
+        at(t, 60),
+    )
+    .await;
+
+    // Assert: alice's, from t, until t + 300.
+    let states = store
+        .read_states(&[MirroredKey::SessionBinding(session(IDP_A, "s1"))])
+        .await
+        .expect("read_states");
+    assert_eq!(
+        states,
+        [FactUpdate::SessionBound {
+            session: session(IDP_A, "s1"),
+            subject: subject(IDP_A, "alice"),
+            registered_at: t,
+            expires_at: at(t, 300),
+        }]
+    );
+    let s1 = session(IDP_A, "s1");
+    assert_eq!(
+        facts(store, session_lookup(&s1), at(t, 299))
+            .await
+            .session_bound,
+        clean_binding(t)
+    );
+    assert_eq!(
+        facts(store, session_lookup(&s1), at(t, 300))
+            .await
+            .session_bound,
+        None,
+        "gone at its expiry"
     );
 }
 
@@ -2689,6 +2856,12 @@ async fn one_of_each(store: &impl RevocationStore, t: UnixTime) -> Vec<FactUpdat
             registered_at: t,
             expires_at: at(t, 500),
         },
+        FactUpdate::SessionBound {
+            session: session(IDP_B, "s9"),
+            subject: subject(IDP_B, "bob"),
+            registered_at: t,
+            expires_at: at(t, 500),
+        },
         FactUpdate::Binding {
             jti: jti("r2"),
             session: None,
@@ -2711,6 +2884,9 @@ fn key_of(update: &FactUpdate) -> MirroredKey {
         }
         FactUpdate::Binding { jti, .. } | FactUpdate::Unbound { jti } => {
             MirroredKey::Binding(jti.clone())
+        }
+        FactUpdate::SessionBound { session, .. } | FactUpdate::SessionUnbound { session } => {
+            MirroredKey::SessionBinding(session.clone())
         }
     }
 }
@@ -2752,6 +2928,7 @@ async fn read_states_reports_each_mirrored_fact_as_stored(store: &impl Revocatio
         MirroredKey::Binding(jti("r1")),
         MirroredKey::Token(jti("never-revoked")),
         MirroredKey::SubjectRevokedBefore(subject(IDP_A, "nobody")),
+        MirroredKey::SessionBinding(session(IDP_A, "nobody")),
     ];
     let states = store.read_states(&absent).await.expect("read_states");
     let gone = UnixTime::from_secs(0);
@@ -2770,6 +2947,9 @@ async fn read_states_reports_each_mirrored_fact_as_stored(store: &impl Revocatio
                 subject: subject(IDP_A, "nobody"),
                 before: gone,
                 expires_at: gone,
+            },
+            FactUpdate::SessionUnbound {
+                session: session(IDP_A, "nobody"),
             },
         ]
     );
@@ -3540,12 +3720,13 @@ mod redis_only {
                 "bnd:gone",
                 format!("{past}\n{}\nhttps://idp\nsomeone", past - 100),
             ),
+            ("sbn:3:iss:gone", format!("{past} {} some one", past - 100)),
         ];
         index_put(&h.store, &mut conn, &gone).await;
         assert_eq!(snapshot_of(&h.store).await, expected);
 
         // A full pass (the sweep stops after the last bucket).
-        assert_eq!(h.store.sweep_index(t, usize::MAX).await.expect("sweep"), 3);
+        assert_eq!(h.store.sweep_index(t, usize::MAX).await.expect("sweep"), 4);
         for (field, _) in &gone {
             let there: bool = raw_redis::cmd("HEXISTS")
                 .arg(h.store.index_bucket(field))

@@ -95,6 +95,13 @@ pub struct Facts {
     /// bound to. This is how a logout that names only a `sid` or `sub`
     /// reaches a token checked by its id alone.
     pub bound: Option<BoundFacts>,
+    /// Present when the lookup's session has a live binding from a session
+    /// registration: what is known about the subject it belongs to
+    /// (`session_revoked` is always `false` here: the session's own
+    /// revocation is `session_revoked` above), with the session's first
+    /// registration as `registered_at`. This is how a logout that names
+    /// only the `sub` reaches a session checked by `(iss, sid)` alone.
+    pub session_bound: Option<BoundFacts>,
 }
 
 /// The facts about the session and subject a registered token id is bound
@@ -178,8 +185,19 @@ pub enum Verdict {
 ///
 /// Facts about the bound session and subject count exactly like facts about
 /// a session or subject named in the request, and in the same order.
+///
+/// A session named in the request and bound by a registration to a subject
+/// is dead when that subject is disabled, or when its revoked-before mark
+/// is at or after the token's `iat`, or, without `iat`, at or after the
+/// session's first registration. That instant is the latest the session can
+/// have begun (the application registers after the login), so a session
+/// registered at or before the mark began before it and is dead, inclusively,
+/// as a token of unknown `iat` is: in the second of the mark it fails closed.
+/// A session first registered after the mark is taken to have begun after
+/// it, as a bound token's registration stands in for its `iat`.
 pub fn decide(request: &CheckRequest, facts: &Facts) -> Verdict {
     let bound = request.jti.as_ref().and(facts.bound.as_ref());
+    let session_bound = request.session.as_ref().and(facts.session_bound.as_ref());
     if request.jti.is_some() && facts.token_revoked {
         return Verdict::Inactive(Reason::TokenRevoked);
     }
@@ -190,6 +208,7 @@ pub fn decide(request: &CheckRequest, facts: &Facts) -> Verdict {
     }
     if (request.subject.is_some() && facts.subject_disabled)
         || bound.is_some_and(|b| b.subject_disabled)
+        || session_bound.is_some_and(|b| b.subject_disabled)
     {
         return Verdict::Inactive(Reason::SubjectDisabled);
     }
@@ -199,11 +218,12 @@ pub fn decide(request: &CheckRequest, facts: &Facts) -> Verdict {
     {
         return Verdict::Inactive(Reason::SubjectRevokedBefore);
     }
-    if let Some(bound) = bound
-        && let Some(before) = bound.subject_revoked_before
-        && request.iat.unwrap_or(bound.registered_at) <= before
-    {
-        return Verdict::Inactive(Reason::SubjectRevokedBefore);
+    for bound in [bound, session_bound].into_iter().flatten() {
+        if let Some(before) = bound.subject_revoked_before
+            && request.iat.unwrap_or(bound.registered_at) <= before
+        {
+            return Verdict::Inactive(Reason::SubjectRevokedBefore);
+        }
     }
     Verdict::Active
 }
@@ -261,6 +281,7 @@ mod tests {
             subject_disabled: true,
             subject_revoked_before: Some(UnixTime::from_secs(10)),
             bound: None,
+            session_bound: None,
         };
         let req = full(Some(5));
         assert_eq!(decide(&req, &all), Verdict::Inactive(Reason::TokenRevoked));
@@ -508,5 +529,98 @@ mod tests {
             ..bound(100)
         });
         assert_eq!(decide(&sub_only, &facts), Verdict::Active);
+    }
+
+    fn sid_only(iat: Option<i64>) -> CheckRequest {
+        CheckRequest::new(
+            Some(iss()),
+            None,
+            Some(SessionId::parse("s1").unwrap()),
+            None,
+            iat.map(UnixTime::from_secs),
+        )
+        .unwrap()
+    }
+
+    fn with_session_bound(bound: BoundFacts) -> Facts {
+        Facts {
+            session_bound: Some(bound),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_bound_session_dies_with_a_mark_at_or_after_its_first_registration() {
+        let mark = |before| {
+            with_session_bound(BoundFacts {
+                subject_revoked_before: Some(UnixTime::from_secs(before)),
+                ..bound(100)
+            })
+        };
+        let request = sid_only(None);
+        assert_eq!(
+            decide(&request, &mark(101)),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
+        assert_eq!(
+            decide(&request, &mark(100)),
+            Verdict::Inactive(Reason::SubjectRevokedBefore),
+            "a mark in the second of registration kills: fail closed"
+        );
+        assert_eq!(
+            decide(&request, &mark(99)),
+            Verdict::Active,
+            "a session registered after the mark began after it"
+        );
+    }
+
+    #[test]
+    fn a_bound_session_with_iat_compares_the_iat() {
+        let facts = with_session_bound(BoundFacts {
+            subject_revoked_before: Some(UnixTime::from_secs(150)),
+            ..bound(100)
+        });
+        assert_eq!(decide(&sid_only(Some(151)), &facts), Verdict::Active);
+        assert_eq!(
+            decide(&sid_only(Some(150)), &facts),
+            Verdict::Inactive(Reason::SubjectRevokedBefore)
+        );
+    }
+
+    #[test]
+    fn a_bound_session_of_a_disabled_subject_is_dead() {
+        let facts = with_session_bound(BoundFacts {
+            subject_disabled: true,
+            subject_revoked_before: Some(UnixTime::from_secs(200)),
+            ..bound(100)
+        });
+        assert_eq!(
+            decide(&sid_only(Some(500)), &facts),
+            Verdict::Inactive(Reason::SubjectDisabled)
+        );
+        let revoked = Facts {
+            session_revoked: true,
+            ..facts
+        };
+        assert_eq!(
+            decide(&sid_only(None), &revoked),
+            Verdict::Inactive(Reason::SessionRevoked),
+            "the session's own revocation comes first"
+        );
+        assert_eq!(
+            decide(&sid_only(None), &with_session_bound(bound(100))),
+            Verdict::Active,
+            "a binding alone kills nothing"
+        );
+    }
+
+    #[test]
+    fn session_bound_facts_without_a_sid_in_the_request_are_ignored() {
+        let facts = with_session_bound(BoundFacts {
+            subject_disabled: true,
+            subject_revoked_before: Some(UnixTime::from_secs(200)),
+            ..bound(100)
+        });
+        assert_eq!(decide(&jti_only(None), &facts), Verdict::Active);
     }
 }

@@ -16,6 +16,7 @@
 //! | token revoked, session revoked, subject disabled | expiry | 16 |
 //! | subject revoked-before | `before`, expiry | 16 |
 //! | binding (registered token id) | session and subject hashes, `registered_at`, expiry | 32 |
+//! | session binding (registered session) | subject hash, first `registered_at`, expiry | 24 |
 //!
 //! plus a control byte per slot and the table's load factor (7/8 at most).
 //! `benches/mirror.rs` measures the real heap use.
@@ -73,6 +74,17 @@ pub enum FactUpdate {
         subject: Subject,
         registered_at: UnixTime,
         expires_at: UnixTime,
+    },
+    /// A registered session's subject and first registration instant.
+    SessionBound {
+        session: Session,
+        subject: Subject,
+        registered_at: UnixTime,
+        expires_at: UnixTime,
+    },
+    /// The session binding is gone.
+    SessionUnbound {
+        session: Session,
     },
     /// The disable is gone.
     SubjectEnabled {
@@ -134,6 +146,14 @@ struct Binding {
     expires: Secs,
 }
 
+/// A registered session's binding: [`Binding`] without a session.
+#[derive(Debug, Clone, Copy)]
+struct SessionBinding {
+    subject: u64,
+    registered_at: Secs,
+    expires: Secs,
+}
+
 /// See the module documentation.
 pub struct Mirror {
     keys: RandomState,
@@ -142,6 +162,7 @@ pub struct Mirror {
     disabled: Table<Secs>,
     marks: Table<Mark>,
     bindings: Table<Binding>,
+    session_bindings: Table<SessionBinding>,
 }
 
 /// Entries by kind and the heap the tables hold.
@@ -151,6 +172,7 @@ pub struct MirrorStats {
     pub sessions: usize,
     pub subjects_disabled: usize,
     pub subjects_revoked_before: usize,
+    /// Token and session bindings.
     pub bindings: usize,
     /// Table capacity times slot size (entry plus control byte): what the
     /// tables hold on the heap, whether or not every slot is used.
@@ -197,6 +219,7 @@ impl Mirror {
             disabled: Table::default(),
             marks: Table::default(),
             bindings: Table::default(),
+            session_bindings: Table::default(),
         }
     }
 
@@ -276,6 +299,22 @@ impl Mirror {
             FactUpdate::Unbound { jti } => {
                 self.bindings.remove(&self.token(jti));
             }
+            FactUpdate::SessionBound {
+                session,
+                subject,
+                registered_at,
+                expires_at,
+            } => {
+                let binding = SessionBinding {
+                    subject: self.subject(subject),
+                    registered_at: secs(*registered_at),
+                    expires: secs(*expires_at),
+                };
+                self.session_bindings.insert(self.session(session), binding);
+            }
+            FactUpdate::SessionUnbound { session } => {
+                self.session_bindings.remove(&self.session(session));
+            }
         }
     }
 
@@ -305,14 +344,23 @@ impl Mirror {
                 registered_at: UnixTime::from_secs(i64::from(binding.registered_at)),
             })
         });
+        let session = lookup.session.map(|s| self.session(s));
+        let session_bound = session.and_then(|s| {
+            let binding = *self.session_bindings.get(&s)?;
+            is_live(binding.expires, now).then(|| BoundFacts {
+                session_revoked: false,
+                subject_disabled: Self::live(&self.disabled, binding.subject, now),
+                subject_revoked_before: self.mark(binding.subject, now),
+                registered_at: UnixTime::from_secs(i64::from(binding.registered_at)),
+            })
+        });
         Facts {
             token_revoked: token.is_some_and(|t| Self::live(&self.tokens, t, now)),
-            session_revoked: lookup
-                .session
-                .is_some_and(|s| Self::live(&self.sessions, self.session(s), now)),
+            session_revoked: session.is_some_and(|s| Self::live(&self.sessions, s, now)),
             subject_disabled: subject.is_some_and(|s| Self::live(&self.disabled, s, now)),
             subject_revoked_before: subject.and_then(|s| self.mark(s, now)),
             bound,
+            session_bound,
         }
     }
 
@@ -331,6 +379,8 @@ impl Mirror {
         self.disabled.retain(|_, e| retain(is_live(*e, now)));
         self.marks.retain(|_, m| retain(is_live(m.expires, now)));
         self.bindings.retain(|_, b| retain(is_live(b.expires, now)));
+        self.session_bindings
+            .retain(|_, b| retain(is_live(b.expires, now)));
         removed
     }
 
@@ -344,12 +394,13 @@ impl Mirror {
             sessions: self.sessions.len(),
             subjects_disabled: self.disabled.len(),
             subjects_revoked_before: self.marks.len(),
-            bindings: self.bindings.len(),
+            bindings: self.bindings.len() + self.session_bindings.len(),
             bytes: heap(&self.tokens)
                 + heap(&self.sessions)
                 + heap(&self.disabled)
                 + heap(&self.marks)
-                + heap(&self.bindings),
+                + heap(&self.bindings)
+                + heap(&self.session_bindings),
         }
     }
 }

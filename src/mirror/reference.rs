@@ -26,13 +26,17 @@ impl Reference {
             super::FactUpdate::Binding { jti, .. } | super::FactUpdate::Unbound { jti } => {
                 K::Binding(jti.clone())
             }
+            super::FactUpdate::SessionBound { session, .. }
+            | super::FactUpdate::SessionUnbound { session } => K::SessionBinding(session.clone()),
         };
         let mut facts = self
             .facts
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match update {
-            super::FactUpdate::SubjectEnabled { .. } | super::FactUpdate::Unbound { .. } => {
+            super::FactUpdate::SubjectEnabled { .. }
+            | super::FactUpdate::Unbound { .. }
+            | super::FactUpdate::SessionUnbound { .. } => {
                 facts.remove(&key);
             }
             _ => {
@@ -57,7 +61,8 @@ impl Reference {
                 super::FactUpdate::Token { expires_at, .. }
                 | super::FactUpdate::Session { expires_at, .. }
                 | super::FactUpdate::SubjectRevokedBefore { expires_at, .. }
-                | super::FactUpdate::Binding { expires_at, .. } => Some(*expires_at),
+                | super::FactUpdate::Binding { expires_at, .. }
+                | super::FactUpdate::SessionBound { expires_at, .. } => Some(*expires_at),
                 super::FactUpdate::SubjectDisabled { expires_at, .. } => *expires_at,
                 _ => return None,
             };
@@ -97,6 +102,21 @@ impl Reference {
                 .is_some_and(|s| live(&K::SubjectDisabled(s.clone())).is_some()),
             subject_revoked_before: lookup.subject.and_then(mark),
             bound,
+            session_bound: lookup
+                .session
+                .and_then(|s| match live(&K::SessionBinding(s.clone())) {
+                    Some(super::FactUpdate::SessionBound {
+                        subject,
+                        registered_at,
+                        ..
+                    }) => Some(crate::domain::BoundFacts {
+                        session_revoked: false,
+                        subject_disabled: live(&K::SubjectDisabled(subject.clone())).is_some(),
+                        subject_revoked_before: mark(subject),
+                        registered_at: *registered_at,
+                    }),
+                    _ => None,
+                }),
         }
     }
 
@@ -110,7 +130,8 @@ impl Reference {
             super::FactUpdate::Token { expires_at, .. }
             | super::FactUpdate::Session { expires_at, .. }
             | super::FactUpdate::SubjectRevokedBefore { expires_at, .. }
-            | super::FactUpdate::Binding { expires_at, .. } => *expires_at > now,
+            | super::FactUpdate::Binding { expires_at, .. }
+            | super::FactUpdate::SessionBound { expires_at, .. } => *expires_at > now,
             super::FactUpdate::SubjectDisabled { expires_at, .. } => {
                 expires_at.is_none_or(|e| e > now)
             }

@@ -212,6 +212,61 @@ enum Op {
 }
 
 const IDS: [&str; 3] = ["a", "b", "c"];
+#[test]
+fn a_session_binding_reports_its_subject_to_a_session_lookup() {
+    let m = Mirror::new();
+    let (s1, bob) = (session("https://idp", "s1"), subject("https://idp", "bob"));
+    let facts = |m: &Mirror, now| {
+        m.lookup(
+            Lookup {
+                session: Some(&s1),
+                ..Lookup::default()
+            },
+            t(now),
+        )
+        .session_bound
+    };
+    m.apply(&FactUpdate::SessionBound {
+        session: s1.clone(),
+        subject: bob.clone(),
+        registered_at: t(5),
+        expires_at: t(500),
+    });
+    m.apply(&FactUpdate::SubjectRevokedBefore {
+        subject: bob.clone(),
+        before: t(7),
+        expires_at: t(400),
+    });
+    m.apply(&FactUpdate::SubjectDisabled {
+        subject: bob,
+        expires_at: Some(t(300)),
+    });
+    assert_eq!(
+        facts(&m, 10),
+        Some(BoundFacts {
+            session_revoked: false,
+            subject_disabled: true,
+            subject_revoked_before: Some(t(7)),
+            registered_at: t(5),
+        })
+    );
+    assert_eq!(token_facts(&m, "s1", 10).bound, None, "not a token's");
+    assert_eq!(facts(&m, 500), None, "expired");
+    assert_eq!(m.stats().bindings, 1);
+    assert_eq!(m.sweep(t(500)), 3);
+    assert_eq!(m.stats().bindings, 0);
+    m.apply(&FactUpdate::SessionBound {
+        session: s1.clone(),
+        subject: subject("https://idp", "bob"),
+        registered_at: t(5),
+        expires_at: t(500),
+    });
+    m.apply(&FactUpdate::SessionUnbound {
+        session: s1.clone(),
+    });
+    assert_eq!(facts(&m, 10), None, "unbound");
+}
+
 const ISSUERS: [&str; 2] = ["https://one", "https://two"];
 
 fn pick_session() -> impl Strategy<Value = Session> {
@@ -264,8 +319,17 @@ fn update() -> impl Strategy<Value = FactUpdate> {
                 registered_at: t(r),
                 expires_at: t(e),
             }),
+        (pick_session(), pick_subject(), time(), time()).prop_map(|(session, subject, r, e)| {
+            FactUpdate::SessionBound {
+                session,
+                subject,
+                registered_at: t(r),
+                expires_at: t(e),
+            }
+        }),
         pick_subject().prop_map(|subject| FactUpdate::SubjectEnabled { subject }),
         id.prop_map(|jti| FactUpdate::Unbound { jti }),
+        pick_session().prop_map(|session| FactUpdate::SessionUnbound { session }),
     ]
 }
 

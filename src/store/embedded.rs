@@ -10,7 +10,9 @@
 //!   in the same transaction, so that [`EmbeddedStore::sweep`] finds expired
 //!   facts by a range scan instead of reading every fact.
 //! - `bindings`: `bnd:{jti}` → `(expires_at, TokenBinding as JSON)`, one per
-//!   registered token id.
+//!   registered token id; and `sbn:{n}:{iss}:{sid}` → `(expires_at,
+//!   TokenBinding as JSON, without an owner)`, one per registered session:
+//!   its subject and first registration (see [`FactKey::SessionBinding`]).
 //! - `sessions`: `reg:{n}:{owner}:{n}:{iss}:{sid}` → `(expires_at, count as
 //!   JSON)`, one per owner's registration of a session: how many token ids
 //!   it holds (for the per-session cap, read in O(1)).
@@ -455,7 +457,7 @@ enum Records {
 /// of [`FactKey::Binding`] and [`FactKey::Registration`]; every other key is
 /// a fact.
 fn row_of(key: &str) -> Option<Records> {
-    if key.starts_with("bnd:") {
+    if key.starts_with("bnd:") || key.starts_with("sbn:") {
         Some(Records::Bindings)
     } else if key.starts_with("reg:") {
         Some(Records::Sessions)
@@ -678,6 +680,9 @@ impl<'txn> FactTables<'txn> {
             };
             self.put_record(Records::Bindings, key, *until, &encode_record(&binding)?)?;
         }
+        if let Some(session) = &session {
+            self.bind_session(session, &subject, expires_at, now)?;
+        }
         if let Some((key, until, count, live)) = record {
             if !live {
                 // A dead record takes its token ids with it.
@@ -691,6 +696,34 @@ impl<'txn> FactTables<'txn> {
             self.put_record(Records::Sessions, &key, until, &encode_record(&count)?)?;
         }
         Ok(Registration::Registered)
+    }
+
+    /// Binds a registered session to its subject until `expires_at` (or
+    /// later), keeping the first registration instant: like a token id's,
+    /// it is never moved forward. The first subject wins, whichever key
+    /// registered it; the binding outlives `DELETE /v1/sessions` (the
+    /// session still belonged to that subject) and goes at its expiry.
+    fn bind_session(
+        &mut self,
+        session: &Session,
+        subject: &Subject,
+        expires_at: i64,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let key = FactKey::SessionBinding(session).encode();
+        let old: Option<(i64, TokenBinding)> = live_record(&self.bindings, &key, now)?;
+        let (registered_at, until) = match old {
+            Some((_, old)) if &old.subject != subject => return Ok(()),
+            Some((old_until, old)) => (old.registered_at, old_until.max(expires_at)),
+            None => (now, expires_at),
+        };
+        let binding = TokenBinding {
+            subject: subject.clone(),
+            session: Some(session.clone()),
+            registered_at,
+            owner: None,
+        };
+        self.put_record(Records::Bindings, &key, until, &encode_record(&binding)?)
     }
 
     /// Removes `owner`'s live record of the session and the bindings still
@@ -1055,6 +1088,30 @@ fn fact_update(key: &MirroredKey, stored: Option<(i64, i64)>) -> FactUpdate {
             expires_at: at(expires_at),
         },
         MirroredKey::Binding(jti) => FactUpdate::Unbound { jti: jti.clone() },
+        MirroredKey::SessionBinding(session) => FactUpdate::SessionUnbound {
+            session: session.clone(),
+        },
+    }
+}
+
+/// A row of `bindings` as an update: a token id's binding, or a session's.
+fn bindings_row_update(
+    key: &MirroredKey,
+    expires_at: i64,
+    binding: TokenBinding,
+) -> Result<FactUpdate, StoreError> {
+    match key {
+        MirroredKey::Binding(jti) => Ok(binding_update(jti, expires_at, binding)),
+        MirroredKey::SessionBinding(session) => Ok(FactUpdate::SessionBound {
+            session: session.clone(),
+            subject: binding.subject,
+            registered_at: binding.registered_at,
+            expires_at: UnixTime::from_secs(expires_at),
+        }),
+        other => Err(StoreError::Corrupt(format!(
+            "`{}` is not a binding key",
+            other.encode()
+        ))),
     }
 }
 
@@ -1076,15 +1133,15 @@ fn read_states(db: &Database, keys: &[MirroredKey]) -> Result<Vec<FactUpdate>, S
     let bindings = txn.open_table(BINDINGS).map_err(db_error)?;
     keys.iter()
         .map(|key| match key {
-            MirroredKey::Binding(jti) => {
+            MirroredKey::Binding(_) | MirroredKey::SessionBinding(_) => {
                 let name = key.encode();
                 match bindings.get(name.as_str()).map_err(db_error)? {
                     Some(guard) => {
                         let (expires_at, json) = guard.value();
                         let binding: TokenBinding = decode_record(&name, json)?;
-                        Ok(binding_update(jti, expires_at, binding))
+                        bindings_row_update(key, expires_at, binding)
                     }
-                    None => Ok(FactUpdate::Unbound { jti: jti.clone() }),
+                    None => Ok(fact_update(key, None)),
                 }
             }
             other => fact_state(&facts, other),
@@ -1114,13 +1171,17 @@ fn snapshot(
     for row in bindings.iter().map_err(db_error)? {
         let (name, value) = row.map_err(db_error)?;
         let name = name.value();
-        let Some(MirroredKey::Binding(jti)) = MirroredKey::decode(name) else {
+        let Some(key) = MirroredKey::decode(name) else {
             return Err(StoreError::Corrupt(format!(
                 "`{name}` is not a binding key"
             )));
         };
         let (expires_at, json) = value.value();
-        batch.push(binding_update(&jti, expires_at, decode_record(name, json)?));
+        batch.push(bindings_row_update(
+            &key,
+            expires_at,
+            decode_record(name, json)?,
+        )?);
         if batch.len() == SNAPSHOT_BATCH {
             sink(std::mem::take(&mut batch));
         }
@@ -1201,6 +1262,7 @@ fn read_live_page(
 struct LookupKeys {
     token: Option<String>,
     binding: Option<String>,
+    session_binding: Option<String>,
     session: Option<String>,
     disabled: Option<String>,
     revoked_before: Option<String>,
@@ -1211,6 +1273,7 @@ impl LookupKeys {
         Self {
             token: lookup.jti.map(|jti| FactKey::Token(jti).encode()),
             binding: lookup.jti.map(|jti| FactKey::Binding(jti).encode()),
+            session_binding: lookup.session.map(|s| FactKey::SessionBinding(s).encode()),
             session: lookup.session.map(|s| FactKey::Session(s).encode()),
             disabled: lookup.subject.map(|s| FactKey::SubjectDisabled(s).encode()),
             revoked_before: lookup
@@ -1232,38 +1295,43 @@ fn read_facts(db: &Database, keys: &LookupKeys, now: UnixTime) -> Result<Facts, 
     let mark = |key: Option<&str>| {
         live(key).map(|mark| mark.map(|mark| UnixTime::from_secs(mark.payload)))
     };
-    let bound = match &keys.binding {
-        Some(key) => {
-            let bindings = txn.open_table(BINDINGS).map_err(db_error)?;
-            live_record::<TokenBinding>(&bindings, key, now)?
-        }
-        None => None,
+    let bindings = match (&keys.binding, &keys.session_binding) {
+        (None, None) => None,
+        _ => Some(txn.open_table(BINDINGS).map_err(db_error)?),
     };
-    let bound = match bound {
-        Some((_, binding)) => {
-            let session = binding
-                .session
-                .as_ref()
-                .map(|s| FactKey::Session(s).encode());
-            let subject: &Subject = &binding.subject;
-            Some(BoundFacts {
-                session_revoked: live(session.as_deref())?.is_some(),
-                subject_disabled: live(Some(&FactKey::SubjectDisabled(subject).encode()))?
-                    .is_some(),
-                subject_revoked_before: mark(Some(
-                    &FactKey::SubjectRevokedBefore(subject).encode(),
-                ))?,
-                registered_at: binding.registered_at,
-            })
-        }
-        None => None,
+    let binding = |key: Option<&String>| match (key, &bindings) {
+        (Some(key), Some(bindings)) => live_record::<TokenBinding>(bindings, key, now),
+        _ => Ok(None),
     };
+    // The facts of a binding's subject, and of its session when
+    // `with_session` (a session binding's session is the one looked up).
+    let bound_facts = |binding: TokenBinding, with_session: bool| -> Result<_, StoreError> {
+        let session = binding
+            .session
+            .as_ref()
+            .filter(|_| with_session)
+            .map(|s| FactKey::Session(s).encode());
+        let subject: &Subject = &binding.subject;
+        Ok(BoundFacts {
+            session_revoked: live(session.as_deref())?.is_some(),
+            subject_disabled: live(Some(&FactKey::SubjectDisabled(subject).encode()))?.is_some(),
+            subject_revoked_before: mark(Some(&FactKey::SubjectRevokedBefore(subject).encode()))?,
+            registered_at: binding.registered_at,
+        })
+    };
+    let bound = binding(keys.binding.as_ref())?
+        .map(|(_, b)| bound_facts(b, true))
+        .transpose()?;
+    let session_bound = binding(keys.session_binding.as_ref())?
+        .map(|(_, b)| bound_facts(b, false))
+        .transpose()?;
     Ok(Facts {
         token_revoked: live(keys.token.as_deref())?.is_some(),
         session_revoked: live(keys.session.as_deref())?.is_some(),
         subject_disabled: live(keys.disabled.as_deref())?.is_some(),
         subject_revoked_before: mark(keys.revoked_before.as_deref())?,
         bound,
+        session_bound,
     })
 }
 
@@ -1901,6 +1969,7 @@ mod tests {
                 subject_disabled: true,
                 subject_revoked_before: Some(t(100)),
                 bound: None,
+                session_bound: None,
             }
         );
     }
@@ -2341,8 +2410,8 @@ mod tests {
             .unwrap();
         assert_eq!(
             registry_rows(&store),
-            (2, 3, 5),
-            "one session, two token rows"
+            (3, 3, 6),
+            "two bindings and the session's, one session, two token rows"
         );
 
         // Act
@@ -2351,7 +2420,10 @@ mod tests {
 
         // Assert
         assert_eq!(early, 0);
-        assert_eq!(removed, 4, "two bindings, one session, one marker");
+        assert_eq!(
+            removed, 5,
+            "two bindings, the session's, one session, one marker"
+        );
         assert_eq!(registry_rows(&store), (0, 0, 1));
         assert_eq!(stored_rows(&store), (1, 1), "the token revocation stays");
     }
@@ -2370,16 +2442,18 @@ mod tests {
         assert_eq!(store.sweep(t(200)).await.unwrap(), 0);
         assert_eq!(
             registry_rows(&store),
-            (1, 2, 2),
+            (2, 2, 3),
             "the old index entries were replaced"
         );
         assert!(token_facts(&store, "t1", 200).await.bound.is_some());
-        assert_eq!(store.sweep(t(300)).await.unwrap(), 2);
+        assert_eq!(store.sweep(t(300)).await.unwrap(), 3);
         assert_eq!(registry_rows(&store), (0, 0, 0));
     }
 
+    /// Only the session's binding to its subject stays (until its expiry):
+    /// the session did belong to that subject.
     #[tokio::test]
-    async fn unregister_leaves_no_rows_behind() {
+    async fn unregister_leaves_no_rows_behind_but_the_session_binding() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         store
@@ -2397,6 +2471,8 @@ mod tests {
                 .is_some()
         );
 
+        assert_eq!(registry_rows(&store), (1, 0, 1));
+        assert_eq!(store.sweep(t(500)).await.unwrap(), 1);
         assert_eq!(registry_rows(&store), (0, 0, 0));
     }
 

@@ -25,6 +25,10 @@ pub enum FactKey<'a> {
     Seen(&'a SeenKey),
     /// A registered token id's binding to its session and subject.
     Binding(&'a TokenId),
+    /// A registered session's binding to its subject, with the session's
+    /// first registration instant: how a `(iss, sid)` check reaches the
+    /// subject's disable and revoked-before mark.
+    SessionBinding(&'a Session),
     /// One owner's registration of a session: the token ids it registered
     /// for it.
     Registration(&'a Owner, &'a Session),
@@ -40,6 +44,7 @@ impl FactKey<'_> {
             Self::SubjectRevokedBefore(s) => composite("rb", s.iss.as_ref(), s.sub.as_ref()),
             Self::Seen(s) => composite("seen", s.iss.as_ref(), s.jti.as_ref()),
             Self::Binding(jti) => format!("bnd:{jti}"),
+            Self::SessionBinding(s) => composite("sbn", s.iss.as_ref(), s.sid.as_ref()),
             Self::Registration(owner, s) => {
                 let owner = owner.as_ref();
                 composite(
@@ -66,6 +71,7 @@ pub enum MirroredKey {
     SubjectDisabled(Subject),
     SubjectRevokedBefore(Subject),
     Binding(TokenId),
+    SessionBinding(Session),
 }
 
 impl MirroredKey {
@@ -76,6 +82,7 @@ impl MirroredKey {
             Self::SubjectDisabled(subject) => FactKey::SubjectDisabled(subject),
             Self::SubjectRevokedBefore(subject) => FactKey::SubjectRevokedBefore(subject),
             Self::Binding(jti) => FactKey::Binding(jti),
+            Self::SessionBinding(session) => FactKey::SessionBinding(session),
         }
     }
 
@@ -126,12 +133,17 @@ impl MirroredKey {
         match kind {
             "tok" => token().map(Self::Token),
             "bnd" => token().map(Self::Binding),
-            "ses" => {
+            "ses" | "sbn" => {
                 let (iss, sid) = split_composite(rest)?;
-                Some(Self::Session(Session {
+                let session = Session {
                     iss: Issuer::parse(iss).ok()?,
                     sid: SessionId::parse(sid).ok()?,
-                }))
+                };
+                Some(if kind == "ses" {
+                    Self::Session(session)
+                } else {
+                    Self::SessionBinding(session)
+                })
             }
             "dis" | "rb" => {
                 let (iss, sub) = split_composite(rest)?;
@@ -195,6 +207,7 @@ mod tests {
             FactKey::Seen(&seen).encode(),
             FactKey::Binding(&jti).encode(),
             FactKey::Registration(&owner, &ses).encode(),
+            FactKey::SessionBinding(&ses).encode(),
         ];
         assert_eq!(
             keys,
@@ -203,7 +216,8 @@ mod tests {
                 "ses:9:https://a:x",
                 "seen:9:https://a:x",
                 "bnd:x",
-                "reg:5:app:1:9:https://a:x"
+                "reg:5:app:1:9:https://a:x",
+                "sbn:9:https://a:x"
             ]
         );
     }
@@ -218,6 +232,7 @@ mod tests {
             MirroredKey::Token(TokenId::parse("t:1").unwrap()),
             MirroredKey::Binding(TokenId::parse("b").unwrap()),
             MirroredKey::Session(session("https://a:b", "c:d")),
+            MirroredKey::SessionBinding(session("https://a:b", "c:d")),
             MirroredKey::SubjectDisabled(subject.clone()),
             MirroredKey::SubjectRevokedBefore(subject),
         ];

@@ -277,7 +277,9 @@ pub fn live_change(update: FactUpdate, now: UnixTime) -> Option<Change> {
         }),
         FactUpdate::Binding { .. }
         | FactUpdate::SubjectEnabled { .. }
-        | FactUpdate::Unbound { .. } => None,
+        | FactUpdate::Unbound { .. }
+        | FactUpdate::SessionBound { .. }
+        | FactUpdate::SessionUnbound { .. } => None,
     }
 }
 

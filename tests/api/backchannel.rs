@@ -223,3 +223,89 @@ async fn a_provider_that_is_down_at_start_up_does_not_stop_revokd() {
     );
     assert_eq!(response.headers()["retry-after"], "1");
 }
+
+/// A logout token with only `sub` marks every token of the subject issued
+/// up to now as dead. A session the app registered before it, checked by
+/// `(iss, sid)` alone, belongs to that subject: the check finds it through
+/// the registration, from the mirror and from the store alike.
+async fn a_sub_only_logout_reaches_a_registered_session_checked_by_sid(
+    backend: Backend,
+    source: revokd::config::CheckSource,
+) {
+    // Arrange: erin's login registered, then a sub-only logout for her.
+    let idp = crate::common::test_idp::TestIdp::start();
+    let settings = provider("idp", idp.issuer(), idp.client_id());
+    let app = spawn_app_with(backend, move |s| {
+        s.providers = vec![settings];
+        s.check.source = source;
+    })
+    .await;
+    wait_for_provider(&app, "idp").await;
+    let iss = idp.issuer().to_owned();
+    assert_eq!(
+        register(&app, &iss, "erin-sid", "erin", "erin-token")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    register(&app, &iss, "frank-sid", "frank", "frank-token").await;
+    let by_sid = [("iss", iss.as_str()), ("sid", "erin-sid")];
+    assert_eq!(app.verdict(&by_sid).await, json!({"active": true}));
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/backchannel-logout"))
+        .form(&[("logout_token", idp.logout_token().sub("erin").sign())])
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    eventually_inactive(&app, &by_sid, "subject_revoked_before").await;
+    assert_eq!(
+        app.verdict(&by_sid).await,
+        json!({"active": false, "reason": "subject_revoked_before"})
+    );
+    assert_eq!(
+        app.verdict(&[("iss", iss.as_str()), ("sid", "frank-sid")])
+            .await,
+        json!({"active": true}),
+        "another subject's session"
+    );
+    // A disabled subject reaches the session the same way.
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": iss, "sub": "frank"}),
+    )
+    .await;
+    eventually_inactive(
+        &app,
+        &[("iss", iss.as_str()), ("sid", "frank-sid")],
+        "subject_disabled",
+    )
+    .await;
+}
+
+mod sid_checks {
+    use super::*;
+
+    async fn from_the_mirror(backend: Backend) {
+        a_sub_only_logout_reaches_a_registered_session_checked_by_sid(
+            backend,
+            revokd::config::CheckSource::Mirror,
+        )
+        .await;
+    }
+
+    async fn from_the_store(backend: Backend) {
+        a_sub_only_logout_reaches_a_registered_session_checked_by_sid(
+            backend,
+            revokd::config::CheckSource::Store,
+        )
+        .await;
+    }
+
+    crate::on_both_stores!(from_the_mirror, from_the_store);
+}

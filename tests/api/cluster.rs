@@ -181,6 +181,34 @@ async fn a_write_on_one_instance_reaches_the_others_and_survives_a_redis_restart
         PROPAGATION_BOUND,
     )
     .await;
+    // A session registered through C is bound to its subject on A too: a
+    // disable through B reaches A's `(iss, sid)` check.
+    let registered = client
+        .post(format!("{}/v1/sessions", c.url))
+        .bearer_auth(CLIENT_KEY)
+        .json(&json!({"iss": ISS, "sid": "s2", "sub": "bob", "token_ids": ["bob-rt"], "expires_at": unix_now() + 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::OK);
+    assert_eq!(
+        admin(
+            &client,
+            b,
+            "/v1/admin/subjects/disable",
+            json!({"iss": ISS, "sub": "bob"})
+        )
+        .await,
+        StatusCode::OK
+    );
+    until_reason(
+        &client,
+        a,
+        &[("iss", ISS), ("sid", "s2")],
+        "subject_disabled",
+        PROPAGATION_BOUND,
+    )
+    .await;
 
     // Redis crashes. Within the staleness bound the mirrors still enforce
     // what they know; writes are refused.

@@ -171,6 +171,29 @@ pub(super) fn fact_update(key: &MirroredKey, text: Option<&str>) -> Result<FactU
                 expires_at,
             }
         }
+        MirroredKey::SessionBinding(session) => match text {
+            None => FactUpdate::SessionUnbound {
+                session: session.clone(),
+            },
+            Some(t) => {
+                // `{exp} {at} {sub}`: the subject is last, spaces and all.
+                let (exp, at, sub) = t
+                    .split_once(' ')
+                    .and_then(|(exp, rest)| rest.split_once(' ').map(|(at, sub)| (exp, at, sub)))
+                    .ok_or_else(|| {
+                        corrupt(format_args!("{}: {t:?} is not a binding", key.encode()))
+                    })?;
+                FactUpdate::SessionBound {
+                    session: session.clone(),
+                    subject: Subject {
+                        iss: session.iss.clone(),
+                        sub: SubjectId::parse(sub).map_err(corrupt)?,
+                    },
+                    registered_at: instant(at, key)?,
+                    expires_at: instant(exp, key)?,
+                }
+            }
+        },
         MirroredKey::Binding(_) => {
             return Err(corrupt(format_args!(
                 "{}: a binding is not a string",

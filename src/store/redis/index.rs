@@ -86,7 +86,7 @@ local found = {}
 for _, key in ipairs(r[2]) do
   local kind = string.match(string.sub(key, prefix_len + 1), '^(%a+):')
   local v = nil
-  if kind == 'tok' or kind == 'ses' or kind == 'dis' or kind == 'rb' then
+  if kind == 'tok' or kind == 'ses' or kind == 'dis' or kind == 'rb' or kind == 'sbn' then
     v = redis.call('GET', key)
   elseif kind == 'bnd' then
     v = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
@@ -127,6 +127,8 @@ for b = first, last do
       exp = string.match(v, ' (%S+)$')
     elseif kind == 'bnd' then
       exp = string.match(v, '^([^\n]*)')
+    elseif kind == 'sbn' then
+      exp = string.match(v, '^(%S+) ')
     elseif kind ~= nil then
       exp = v
     end
@@ -484,6 +486,7 @@ fn indexed_state(field: &str, value: &str, now: i64) -> Result<Option<FactUpdate
     let expiry = match &key {
         MirroredKey::Binding(_) => value.split('\n').next(),
         MirroredKey::SubjectRevokedBefore(_) => value.split_once(' ').map(|(_, exp)| exp),
+        MirroredKey::SessionBinding(_) => value.split(' ').next(),
         _ => Some(value),
     };
     if let Some(expiry) = expiry
@@ -522,7 +525,7 @@ fn glob_escape(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TokenId;
+    use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, TokenId};
 
     #[test]
     fn live_cursors_round_trip_and_refuse_anything_else() {
@@ -623,6 +626,30 @@ mod tests {
     }
 
     #[test]
+    fn session_bindings_read_with_their_subject_and_expire() {
+        let now = 1_000;
+        assert_eq!(
+            indexed_state("sbn:11:https://idp:s1", "2000 900 alice b", now).unwrap(),
+            Some(FactUpdate::SessionBound {
+                session: Session {
+                    iss: Issuer::parse("https://idp").unwrap(),
+                    sid: SessionId::parse("s1").unwrap(),
+                },
+                subject: Subject {
+                    iss: Issuer::parse("https://idp").unwrap(),
+                    sub: SubjectId::parse("alice b").unwrap(),
+                },
+                registered_at: UnixTime::from_secs(900),
+                expires_at: UnixTime::from_secs(2000),
+            })
+        );
+        assert_eq!(
+            indexed_state("sbn:11:https://idp:s1", "1000 900 alice", now).unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn malformed_entries_are_errors_not_guesses() {
         let now = 1_000;
         for (field, value) in [
@@ -632,6 +659,8 @@ mod tests {
             ("bnd:t", "2000"),
             ("bnd:t", "2000\n900\nhttps://idp\nalice\ns1\nextra"),
             ("bnd:t", "2000\nlater\nhttps://idp\nalice"),
+            ("sbn:3:iss:s", "2000"),
+            ("sbn:3:iss:s", "2000 later alice"),
         ] {
             assert!(
                 matches!(

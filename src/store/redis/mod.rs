@@ -17,8 +17,9 @@
 //! | logout token seen      | `seen:{n}:{iss}:{jti}` | `{expires_at}`                    |
 //! | token binding          | `bnd:{jti}`            | hash: `exp`, `at` (registered_at), `iss`, `sub`, `sid` (absent without a session), `own` (the owner key's name) |
 //! | registered session     | `reg:{n}:{owner}:{n}:{iss}:{sid}` | hash: `exp`, and `t:{jti}` → `1` per registered token id |
+//! | session binding        | `sbn:{n}:{iss}:{sid}`  | `{expires_at} {registered_at} {sub}` (first registration; first subject wins) |
 //!
-//! Mirrored facts (`tok`, `ses`, `dis`, `rb`, `bnd`) are also copied, by
+//! Mirrored facts (`tok`, `ses`, `dis`, `rb`, `bnd`, `sbn`) are also copied, by
 //! the same script that writes them, into the snapshot index
 //! `{key_prefix}mirror:{hhhh}` that starting instances read (see `index.rs`).
 //!
@@ -346,8 +347,8 @@ static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(APPLY_LUA));
 ///
 /// With `n` token ids, `KEYS`: the stream, the subject's disabled key, the
 /// `n` token-revoked keys, the `n` binding keys, then, when the
-/// registration has a `sid`, the session-revoked key and the owner's
-/// registration key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`,
+/// registration has a `sid`, the session-revoked key, the owner's
+/// registration key and the session binding key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`,
 /// `sub`, `sid` (empty without one: a parsed `sid` never is), the owner,
 /// the per-session cap, the `n` token ids, then the JSON of the one
 /// `TokensRevoked` event a refusal records, with an empty `"jtis":[]` that
@@ -374,6 +375,7 @@ local owner, max_per_session = ARGV[8], tonumber(ARGV[9])
 local has_sid = sid ~= ''
 local ses = KEYS[3 + 2 * n]
 local reg = KEYS[4 + 2 * n]
+local sbn = KEYS[5 + 2 * n]
 
 -- A binding: {exp, at, iss, sub, sid or false, owner or false} if live.
 local function live_binding(key)
@@ -494,6 +496,24 @@ if has_sid then
       if plan[i] then redis.call('HSET', reg, 't:' .. ARGV[9 + i], '1') end
     end
     redis.call('EXPIREAT', reg, exat(reg_exp))
+  end
+  -- The session's binding to its subject: `{exp} {at} {sub}`. The first
+  -- registration instant is kept (never moved forward), the expiry only
+  -- grows, and the first subject wins whichever owner registered it.
+  local at, bexp = ARGV[1], exp
+  local v = redis.call('GET', sbn)
+  local skip = false
+  if v then
+    local e, a, s = string.match(v, '^(%d+) (%d+) (.*)$')
+    if e == nil then corrupt(sbn) end
+    if tonumber(e) > now then
+      if s ~= sub then skip = true end
+      at, bexp = a, later(exp, e)
+    end
+  end
+  if not skip then
+    put(sbn, bexp .. ' ' .. at .. ' ' .. sub, bexp)
+    touched[#touched + 1] = sbn
   end
 end
 publish(feed_of(stream), max_events, touched)
@@ -624,37 +644,63 @@ return out
 static EVENTS_AFTER: LazyLock<Script> = LazyLock::new(|| Script::new(EVENTS_AFTER_LUA));
 
 /// Reads the facts of a lookup and, for a token id, its binding and the
-/// facts of the bound session and subject. Writes nothing.
+/// facts of the bound session and subject; for a session, its session
+/// binding and the facts of the bound subject. Writes nothing.
 ///
 /// `KEYS`: the `m` fact keys of the lookup, then the binding key when the
-/// lookup has a token id. `ARGV`: the key prefix, `m`.
+/// lookup has a token id, then the session binding key when it has a
+/// session. `ARGV`: the key prefix, `m`, `1` or `0` for "a binding key
+/// follows", `1` or `0` for "a session binding key follows".
 ///
 /// Returns the `m` values (nil when absent), then, with a binding key, the
 /// binding's `exp`, `at`, `iss`, `sub`, `sid` and the values of the bound
-/// session-revoked, disabled and revoked-before keys (nil when absent). The
-/// bound keys are built as [`FactKey::encode`] builds them: the length in
-/// front of the issuer is its byte length, which is what Lua's `#` counts.
-/// Liveness is judged by the caller against its `now`.
+/// session-revoked, disabled and revoked-before keys (nil when absent);
+/// then, with a session binding key, its value and the values of the bound
+/// subject's disabled and revoked-before keys. The bound keys are built as
+/// [`FactKey::encode`] builds them: the length in front of the issuer is
+/// its byte length, which is what Lua's `#` counts. Liveness is judged by
+/// the caller against its `now`.
 const LOOKUP_LUA: &str = r#"
 local prefix = ARGV[1]
 local m = tonumber(ARGV[2])
 local out = {}
 for i = 1, m do out[i] = redis.call('GET', KEYS[i]) end
-local binding = KEYS[m + 1]
-if binding == nil then return out end
-local b = redis.call('HMGET', binding, 'exp', 'at', 'iss', 'sub', 'sid')
-for i = 1, 5 do out[m + i] = b[i] end
-local iss, sub, sid = b[3], b[4], b[5]
-local function key(kind, id)
+local function key(kind, iss, id)
   return prefix .. kind .. ':' .. #iss .. ':' .. iss .. ':' .. id
 end
-out[m + 6] = false
-out[m + 7] = false
-out[m + 8] = false
-if b[1] and iss and sub then
-  if sid then out[m + 6] = redis.call('GET', key('ses', sid)) end
-  out[m + 7] = redis.call('GET', key('dis', sub))
-  out[m + 8] = redis.call('GET', key('rb', sub))
+local next_key = m + 1
+if ARGV[3] == '1' then
+  local b = redis.call('HMGET', KEYS[next_key], 'exp', 'at', 'iss', 'sub', 'sid')
+  next_key = next_key + 1
+  local n = #out
+  for i = 1, 5 do out[n + i] = b[i] end
+  local iss, sub, sid = b[3], b[4], b[5]
+  out[n + 6] = false
+  out[n + 7] = false
+  out[n + 8] = false
+  if b[1] and iss and sub then
+    if sid then out[n + 6] = redis.call('GET', key('ses', iss, sid)) end
+    out[n + 7] = redis.call('GET', key('dis', iss, sub))
+    out[n + 8] = redis.call('GET', key('rb', iss, sub))
+  end
+end
+if ARGV[4] == '1' then
+  local sbn = KEYS[next_key]
+  local v = redis.call('GET', sbn)
+  local n = #out
+  out[n + 1] = v
+  out[n + 2] = false
+  out[n + 3] = false
+  if v then
+    -- `sbn:{n}:{iss}:{sid}` -> iss; the value ends with the subject.
+    local len, rest = string.match(string.sub(sbn, #prefix + 5), '^(%d+):(.*)$')
+    local sub = string.match(v, '^%d+ %d+ (.*)$')
+    if len and sub then
+      local iss = string.sub(rest, 1, tonumber(len))
+      out[n + 2] = redis.call('GET', key('dis', iss, sub))
+      out[n + 3] = redis.call('GET', key('rb', iss, sub))
+    end
+  end
 end
 return out
 "#;
@@ -1011,6 +1057,44 @@ fn bound_facts(tail: &[Value], now: UnixTime) -> Result<Option<BoundFacts>, Stor
     }))
 }
 
+/// The session-bound facts from the tail of a [`LOOKUP_LUA`] reply: the
+/// session binding's value `{exp} {at} {sub}`, then the bound subject's
+/// disabled and revoked-before values. `None` when there is no session
+/// binding live at `now`.
+fn session_bound_facts(tail: &[Value], now: UnixTime) -> Result<Option<BoundFacts>, StoreError> {
+    const KEY: &str = "session binding";
+    let [binding, disabled, mark] = tail else {
+        return Err(corrupt(
+            "the lookup script returned the wrong number of values",
+        ));
+    };
+    let Some(text) = opt_str(binding, KEY)? else {
+        return Ok(None);
+    };
+    let (exp, at) = text
+        .split_once(' ')
+        .and_then(|(exp, rest)| Some((exp, rest.split_once(' ')?.0)))
+        .ok_or_else(|| corrupt(format_args!("{KEY}: {text:?} is not a binding")))?;
+    if !is_live(exp, now, KEY)? {
+        return Ok(None);
+    }
+    let live = |value: &Value, what: &str| -> Result<bool, StoreError> {
+        match opt_str(value, what)? {
+            Some(text) => is_live(text, now, what),
+            None => Ok(false),
+        }
+    };
+    Ok(Some(BoundFacts {
+        session_revoked: false,
+        subject_disabled: live(disabled, "bound subject")?,
+        subject_revoked_before: opt_str(mark, "bound mark")?
+            .map(|text| live_mark(text, now, "bound mark"))
+            .transpose()?
+            .flatten(),
+        registered_at: UnixTime::from_secs(parse_secs(at, KEY)?),
+    }))
+}
+
 /// A stream id, `{ms}-{seq}`, as Redis prints it.
 fn parse_stream_id(text: &str) -> Option<(u64, u64)> {
     let (ms, seq) = text.split_once('-')?;
@@ -1107,7 +1191,8 @@ impl RevocationStore for RedisStore {
         }
         if let Some(session) = reg.session() {
             call.key(self.key(FactKey::Session(&session)))
-                .key(self.key(FactKey::Registration(reg.owner(), &session)));
+                .key(self.key(FactKey::Registration(reg.owner(), &session)))
+                .key(self.key(FactKey::SessionBinding(&session)));
         }
         call.arg(now.as_secs())
             .arg(self.max_events)
@@ -1270,15 +1355,26 @@ impl RevocationStore for RedisStore {
         if let Some(jti) = lookup.jti {
             call.key(self.key(FactKey::Binding(jti)));
         }
-        call.arg(&*self.prefix).arg(slots.len());
+        if let Some(session) = lookup.session {
+            call.key(self.key(FactKey::SessionBinding(session)));
+        }
+        call.arg(&*self.prefix)
+            .arg(slots.len())
+            .arg(u8::from(lookup.jti.is_some()))
+            .arg(u8::from(lookup.session.is_some()));
         let reply: Value = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
         let Value::Array(values) = reply else {
             return Err(corrupt("the lookup script did not return an array"));
         };
-        if values.len() < slots.len() {
-            return Err(corrupt("the lookup script returned too few values"));
+        let wanted = slots.len()
+            + if lookup.jti.is_some() { 8 } else { 0 }
+            + if lookup.session.is_some() { 3 } else { 0 };
+        if values.len() != wanted {
+            return Err(corrupt(
+                "the lookup script returned the wrong number of values",
+            ));
         }
         let (values, tail) = values.split_at(slots.len());
 
@@ -1294,8 +1390,15 @@ impl RevocationStore for RedisStore {
                 Slot::RevokedBefore => facts.subject_revoked_before = live_mark(text, now, key)?,
             }
         }
-        if lookup.jti.is_some() {
-            facts.bound = bound_facts(tail, now)?;
+        let tail = if lookup.jti.is_some() {
+            let (binding, rest) = tail.split_at(8);
+            facts.bound = bound_facts(binding, now)?;
+            rest
+        } else {
+            tail
+        };
+        if lookup.session.is_some() {
+            facts.session_bound = session_bound_facts(tail, now)?;
         }
         Ok(facts)
     }
