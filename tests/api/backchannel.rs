@@ -13,7 +13,7 @@ use crate::helpers::{Backend, TestApp, spawn_app_with};
 
 /// A free loopback port: the provider must know revokd's URL before revokd
 /// knows the provider's issuer.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -61,7 +61,9 @@ async fn eventually_inactive(app: &TestApp, query: &[(&str, &str)], reason: &str
     panic!("{query:?} never became {reason}: last answer {last}");
 }
 
-async fn start(backend: Backend) -> (TestApp, TestOidcProvider) {
+/// The real test provider, with a client whose back-channel logout URI is
+/// revokd on the returned port (free until revokd listens there).
+pub async fn provider_posting_to_a_free_port() -> (u16, TestOidcProvider) {
     let port = free_port();
     let idp = tokio::task::spawn_blocking(move || {
         TestOidcProvider::start(ClientConfig::confidential(format!(
@@ -70,6 +72,11 @@ async fn start(backend: Backend) -> (TestApp, TestOidcProvider) {
     })
     .await
     .unwrap();
+    (port, idp)
+}
+
+async fn start(backend: Backend) -> (TestApp, TestOidcProvider) {
+    let (port, idp) = provider_posting_to_a_free_port().await;
     let issuer = idp.issuer().to_owned();
     let client_id = idp.client().client_id.clone();
     let app = spawn_app_with(backend, move |s| {

@@ -9,17 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::backchannel::{provider, register};
-use crate::common::oidc_provider::{ClientConfig, TestOidcProvider};
+use crate::backchannel::{free_port, provider, provider_posting_to_a_free_port, register};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Serves `body` as the JWKS on `port` from now on: the provider's key
 /// endpoint "comes back". Until this is called nothing listens there.
@@ -77,14 +68,7 @@ async fn a_logout_posted_while_the_jwks_is_unreachable_takes_effect_when_it_retu
 ) {
     // Arrange: a real provider whose JWKS revokd reads from a port where
     // nothing answers yet.
-    let port = free_port();
-    let idp = tokio::task::spawn_blocking(move || {
-        TestOidcProvider::start(ClientConfig::confidential(format!(
-            "http://127.0.0.1:{port}/backchannel-logout"
-        )))
-    })
-    .await
-    .unwrap();
+    let (port, idp) = provider_posting_to_a_free_port().await;
     let jwks = reqwest::get(idp.jwks_uri())
         .await
         .unwrap()
