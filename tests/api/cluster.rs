@@ -102,6 +102,24 @@ async fn admin(
         .status()
 }
 
+/// Registers `token_id` under `(ISS, sid)` of `sub` through `instance`.
+async fn register(
+    client: &reqwest::Client,
+    instance: &Instance,
+    sid: &str,
+    sub: &str,
+    token_id: &str,
+) -> StatusCode {
+    client
+        .post(format!("{}/v1/sessions", instance.url))
+        .bearer_auth(CLIENT_KEY)
+        .json(&json!({"iss": ISS, "sid": sid, "sub": sub, "token_ids": [token_id], "expires_at": unix_now() + 3600}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// Polls until `instance` answers `reason` for `query`; returns how long
 /// it took.
 async fn until_reason(
@@ -155,14 +173,10 @@ async fn a_write_on_one_instance_reaches_the_others_and_survives_a_redis_restart
         assert!(took < PROPAGATION_BOUND);
     }
     // A registration through C and a session logout through B reach A.
-    let registered = client
-        .post(format!("{}/v1/sessions", c.url))
-        .bearer_auth(CLIENT_KEY)
-        .json(&json!({"iss": ISS, "sid": "s1", "sub": "alice", "token_ids": ["ha-rt"], "expires_at": unix_now() + 3600}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), StatusCode::OK);
+    assert_eq!(
+        register(&client, c, "s1", "alice", "ha-rt").await,
+        StatusCode::OK
+    );
     assert_eq!(
         admin(
             &client,
@@ -183,14 +197,10 @@ async fn a_write_on_one_instance_reaches_the_others_and_survives_a_redis_restart
     .await;
     // A session registered through C is bound to its subject on A too: a
     // disable through B reaches A's `(iss, sid)` check.
-    let registered = client
-        .post(format!("{}/v1/sessions", c.url))
-        .bearer_auth(CLIENT_KEY)
-        .json(&json!({"iss": ISS, "sid": "s2", "sub": "bob", "token_ids": ["bob-rt"], "expires_at": unix_now() + 3600}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), StatusCode::OK);
+    assert_eq!(
+        register(&client, c, "s2", "bob", "bob-rt").await,
+        StatusCode::OK
+    );
     assert_eq!(
         admin(
             &client,
