@@ -15,8 +15,8 @@ use tracing::Instrument;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 
-/// Gives each request a span and logs how it ended, in a form fit for a hot
-/// path and free of secrets.
+/// Gives each request a span, logs how it ended and counts it in the
+/// request metrics, in a form fit for a hot path and free of secrets.
 ///
 /// The span and the line carry the method, the route *pattern* and the
 /// status, never the request target: a query string or a path can hold a
@@ -26,17 +26,16 @@ use super::state::AppState;
 /// input); refusals are counted in the request metrics (and, at
 /// forward-auth, by outcome). 5xx is logged at WARN; its cause was logged
 /// where it happened.
-pub async fn trace_request(
+pub async fn observe_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let span = tracing::info_span!(
-        "request",
-        method = method_label(req.method()),
-        route = tracing::field::Empty,
-    );
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = method_label(req.method());
+    let span = tracing::info_span!("request", method, route = tracing::field::Empty);
     let started = Instant::now();
     let outcome = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
     let (route, status, code) = match &outcome {
         Ok(response) => (
             response.request().match_pattern(),
@@ -45,10 +44,15 @@ pub async fn trace_request(
         ),
         Err(err) => (None, err.as_response_error().status_code(), error_code(err)),
     };
+    // The one look-up of the route pattern, for the log line and the
+    // metrics alike: it walks the router and allocates.
     let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    if let (Ok(_), Some(state)) = (&outcome, state) {
+        record_metrics(&state, &route, method, status, elapsed);
+    }
     span.record("route", route.as_str());
     let _entered = span.enter();
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let status = status.as_u16();
     if status >= 500 {
         tracing::warn!(status, error = code, micros, "request failed");
@@ -124,39 +128,26 @@ fn code_for(status: StatusCode) -> &'static str {
 /// Routes that would only add noise to the request metrics.
 const UNMEASURED: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
 
-/// Counts every request by route pattern, method and status. Labels come
-/// from closed sets: the registered pattern (never the raw path), a known
+/// Counts a request by route pattern, method and status. Labels come from
+/// closed sets: the registered pattern (never the raw path), a known
 /// method or `other`.
-pub async fn record_metrics(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let started = Instant::now();
-    let response = next.call(req).await?;
-    if let Some(state) = state {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        if !UNMEASURED.contains(&route.as_str()) {
-            let method = method_label(response.request().method());
-            let status = response.status();
-            state
-                .metrics
-                .http
-                .requests
-                .with_label_values(&[&route, method, status.as_str()])
-                .inc();
-            state
-                .metrics
-                .http
-                .duration
-                .with_label_values(&[&route])
-                .observe(started.elapsed().as_secs_f64());
-        }
+fn record_metrics(
+    state: &AppState,
+    route: &str,
+    method: &'static str,
+    status: StatusCode,
+    elapsed: std::time::Duration,
+) {
+    if UNMEASURED.contains(&route) {
+        return;
     }
-    Ok(response)
+    let http = &state.metrics.http;
+    http.requests
+        .with_label_values(&[route, method, status.as_str()])
+        .inc();
+    http.duration
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
 }
 
 fn method_label(method: &actix_web::http::Method) -> &'static str {

@@ -134,6 +134,5 @@ pub fn app(
         .default_service(web::to(middleware::no_route))
         .wrap(actix_web::middleware::from_fn(body::bound_body))
         .wrap(actix_web::middleware::from_fn(middleware::json_errors))
-        .wrap(actix_web::middleware::from_fn(middleware::record_metrics))
-        .wrap(actix_web::middleware::from_fn(middleware::trace_request))
+        .wrap(actix_web::middleware::from_fn(middleware::observe_request))
 }
