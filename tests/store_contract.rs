@@ -241,6 +241,7 @@ fn redis_settings(server: &RedisServer, key_prefix: &str) -> RedisSettings {
         max_events: 10_000,
         sentinels: Vec::new(),
         sentinel_service: "mymaster".into(),
+        tls: Default::default(),
     }
 }
 
