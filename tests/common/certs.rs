@@ -50,11 +50,17 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl TestCa {
-    /// A new self-signed CA named `name` (its CN).
+    /// A new self-signed CA named `name` (its CN), in a temporary
+    /// directory.
     pub fn new(name: &str) -> Self {
+        Self::new_in(&std::env::temp_dir(), name)
+    }
+
+    /// [`TestCa::new`] in a new directory under `parent`.
+    pub fn new_in(parent: &Path, name: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("revokd-ca-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("temp dir");
         let cert = dir.path().join(format!("{name}-ca.pem"));
         let key = dir.path().join(format!("{name}-ca.key"));
