@@ -832,7 +832,22 @@ pub(crate) fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), Stri
 pub fn summary(settings: &Settings) -> String {
     let store = match settings.store {
         StoreKind::Embedded => format!("embedded store in {}", settings.embedded.path.display()),
-        StoreKind::Redis => format!("Redis store, key prefix {:?}", settings.redis.key_prefix),
+        StoreKind::Redis => format!(
+            "Redis store{}, key prefix {:?}",
+            if settings.redis.tls.is_set()
+                || settings.redis.url.expose_secret().starts_with("rediss://")
+            {
+                " over TLS"
+            } else {
+                ""
+            },
+            settings.redis.key_prefix
+        ),
+    };
+    let scheme = if settings.tls.files().is_some() {
+        "https"
+    } else {
+        "http"
     };
     let ops = settings
         .ops_listen
@@ -848,7 +863,7 @@ pub fn summary(settings: &Settings) -> String {
         FailMode::Open => "open",
     };
     format!(
-        "configuration is valid\n  listen: {}\n  health and metrics: {ops}\n  store: {store}\n  keys: {admins} admin, {clients} client\n  checks: fail {fail_mode}, client key {}",
+        "configuration is valid\n  listen: {scheme}://{}\n  health and metrics: {ops}\n  store: {store}\n  keys: {admins} admin, {clients} client\n  checks: fail {fail_mode}, client key {}",
         settings.listen,
         if settings.check.require_client_key {
             "required"

@@ -368,6 +368,10 @@ fn check_config_loads_and_checks_the_tls_files() {
         ("REVOKD_TLS__KEY_FILE", &good.key),
     ]);
     assert!(ok.status.success(), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("listen: https://127.0.0.1:8080"),
+        "{ok:?}"
+    );
     let missing = dir.path().join("missing.pem");
     for (env, key, needle) in [
         (
@@ -687,6 +691,10 @@ fn check_config_accepts_rediss_and_checks_the_tls_files() {
     ] {
         let output = check(&env);
         assert!(output.status.success(), "{env:?}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Redis store over TLS"),
+            "{output:?}"
+        );
     }
     let missing_s = path(&missing);
     for (env, key, needle) in [
