@@ -156,11 +156,17 @@ impl Application {
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         let https = tls.is_some();
-        let tls_config = tls.map(|tls| {
-            let (config, reload) = tls.into_parts(cancel.clone());
-            tasks.push(tokio::spawn(reload));
-            config
-        });
+        let tls_config = match tls {
+            Some(tls) => {
+                let (config, reload) = tls.into_parts(cancel.clone());
+                tasks.push(tokio::spawn(reload));
+                Some(config)
+            }
+            None => {
+                tasks.push(tokio::spawn(crate::tls::ignore_hangup(cancel.clone())));
+                None
+            }
+        };
         let mut servers = vec![serve(
             listener, tls_config, api_routes, &state, &limits, &settings,
         )?];

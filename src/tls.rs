@@ -265,42 +265,26 @@ impl ListenerTls {
 
     /// Splits off the task that reloads the pair when its files change and
     /// on `SIGHUP`, until `cancel`.
+    /// The signal is hooked here, before the listener serves, so that a
+    /// SIGHUP right after start-up cannot meet its default action (exit).
     pub fn into_parts(
         self,
         cancel: CancellationToken,
     ) -> (ServerConfig, impl Future<Output = ()> + Send + 'static) {
-        (self.config, self.reloader.watch(cancel))
+        (self.config, self.reloader.watch(hangups(), cancel))
     }
 }
 
 impl Reloader {
-    async fn watch(mut self, cancel: CancellationToken) {
-        #[cfg(unix)]
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
-            Ok(signal) => Some(signal),
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGHUP; the certificate reloads on file change only");
-                None
-            }
-        };
+    async fn watch(mut self, mut hangup: Hangups, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            #[cfg(unix)]
-            let hup = async {
-                match hangup.as_mut() {
-                    Some(signal) => signal.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let hup = std::future::pending::<Option<()>>();
             tokio::select! {
                 () = cancel.cancelled() => return,
                 _ = tick.tick() => self.reload(false),
-                _ = hup => {
+                () = next_hangup(&mut hangup) => {
                     tracing::info!("SIGHUP received; reloading the TLS certificate");
                     self.reload(true);
                 }
@@ -334,6 +318,56 @@ impl Reloader {
                     error = %err,
                     "the new TLS certificate or key cannot be used; still serving the previous one"
                 );
+            }
+        }
+    }
+}
+
+/// `SIGHUP`s, when they can be received.
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+/// Hooks `SIGHUP` (from then on it no longer ends the process).
+fn hangups() -> Hangups {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGHUP");
+            None
+        }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// The next `SIGHUP`; never, when they cannot be received.
+async fn next_hangup(hangups: &mut Hangups) {
+    #[cfg(unix)]
+    if let Some(signal) = hangups.as_mut()
+        && signal.recv().await.is_some()
+    {
+        return;
+    }
+    let _ = hangups;
+    std::future::pending::<()>().await;
+}
+
+/// Without TLS there is nothing to reload, but `SIGHUP` (what `systemctl
+/// reload` or a renewal hook may send) must not end the process, which is
+/// what the signal does by default: it is logged and otherwise ignored.
+/// Hooked when called (in `Application::build`), not when first polled.
+pub fn ignore_hangup(cancel: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+    let mut hangup = hangups();
+    async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = next_hangup(&mut hangup) => {
+                    tracing::info!("SIGHUP received; no TLS certificate is configured, nothing to reload");
+                }
             }
         }
     }

@@ -347,6 +347,31 @@ fn sighup_reloads_the_certificate_and_a_bad_pair_keeps_the_old_one() {
 }
 
 #[test]
+fn sighup_without_tls_is_logged_not_fatal() {
+    let dir = TempDir::new().unwrap();
+    let (mut process, listening) = Process::start(dir.path(), &[]);
+    assert_eq!(listening["https"], false, "{listening}");
+    let status = Command::new("kill")
+        .args(["-HUP", &process.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    process.wait_for("SIGHUP received; no TLS certificate is configured");
+    let ready = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{}/healthz", base_url(&listening)),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&ready.stdout),
+        "200",
+        "still serving"
+    );
+}
+
+#[test]
 fn check_config_loads_and_checks_the_tls_files() {
     let ca = TestCa::new("one");
     let good = ca.leaf("revokd-one", 1);
