@@ -217,7 +217,7 @@ impl TlsMetrics {
 
 /// The listener's TLS: its rustls configuration and what reloads it.
 pub struct ListenerTls {
-    pub config: ServerConfig,
+    config: ServerConfig,
     reloader: Reloader,
 }
 
@@ -265,6 +265,7 @@ impl ListenerTls {
 
     /// Splits off the task that reloads the pair when its files change and
     /// on `SIGHUP`, until `cancel`.
+    ///
     /// The signal is hooked here, before the listener serves, so that a
     /// SIGHUP right after start-up cannot meet its default action (exit).
     pub fn into_parts(
