@@ -484,12 +484,8 @@ impl Settings {
             .tls
             .certificates()
             .map_err(|bad| ConfigError::invalid(bad.key, bad.message))?;
-        let tls_url = |url: &str| {
-            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-            matches!(scheme.as_deref(), Some("rediss" | "valkeys"))
-        };
-        let any_tls =
-            tls_url(redis.url.expose_secret()) || redis.sentinels.iter().any(|s| tls_url(s));
+        let any_tls = is_tls_redis_url(redis.url.expose_secret())
+            || redis.sentinels.iter().any(|s| is_tls_redis_url(s));
         if redis.tls.is_set() && !any_tls {
             let key = if redis.tls.ca_file.is_some() {
                 "redis.tls.ca_file"
@@ -794,6 +790,12 @@ pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
         .map_err(|err| format!("is not a usable Redis URL ({err}); expected {FORM}"))
 }
 
+/// Whether a Redis URL asks for TLS (`rediss://`, `valkeys://`).
+fn is_tls_redis_url(url: &str) -> bool {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("rediss" | "valkeys"))
+}
+
 /// `https`, or `http` on a loopback host, or `http` anywhere when allowed.
 pub(crate) fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://") else {
@@ -834,9 +836,7 @@ pub fn summary(settings: &Settings) -> String {
         StoreKind::Embedded => format!("embedded store in {}", settings.embedded.path.display()),
         StoreKind::Redis => format!(
             "Redis store{}, key prefix {:?}",
-            if settings.redis.tls.is_set()
-                || settings.redis.url.expose_secret().starts_with("rediss://")
-            {
+            if settings.redis.tls.is_set() || is_tls_redis_url(settings.redis.url.expose_secret()) {
                 " over TLS"
             } else {
                 ""
