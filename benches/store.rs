@@ -231,6 +231,7 @@ fn redis(c: &mut Criterion) {
         max_events: 100_000,
         sentinels: Vec::new(),
         sentinel_service: "mymaster".into(),
+        tls: Default::default(),
     };
     let store = rt
         .block_on(async { RedisStore::connect(&settings) })

@@ -106,6 +106,8 @@ pub struct Settings {
     pub providers: Vec<ProviderSettings>,
     pub forward_auth: ForwardAuthSettings,
     pub events: EventsSettings,
+    /// TLS on `listen` (`ops_listen` stays plain HTTP).
+    pub tls: crate::tls::TlsSettings,
 }
 
 /// `[backchannel]`: how logout tokens are judged and keys fetched.
@@ -458,7 +460,9 @@ impl Settings {
                 check_redis_url(sentinel)
                     .map_err(|m| ConfigError::invalid(format!("redis.sentinels[{i}]"), m))?;
             }
+            self.validate_redis_tls()?;
         }
+        self.validate_tls()?;
         if self.ops_listen == Some(self.listen) {
             return Err(ConfigError::invalid(
                 "ops_listen",
@@ -470,6 +474,67 @@ impl Settings {
         self.key_ring()?;
         self.validate_backchannel()?;
         self.validate_forward_auth()?;
+        Ok(())
+    }
+
+    /// `[redis.tls]` files that load, and only with a `rediss://` URL.
+    fn validate_redis_tls(&self) -> Result<(), ConfigError> {
+        let redis = &self.redis;
+        redis
+            .tls
+            .certificates()
+            .map_err(|bad| ConfigError::invalid(bad.key, bad.message))?;
+        let any_tls = is_tls_redis_url(redis.url.expose_secret())
+            || redis.sentinels.iter().any(|s| is_tls_redis_url(s));
+        if redis.tls.is_set() && !any_tls {
+            let key = if redis.tls.ca_file.is_some() {
+                "redis.tls.ca_file"
+            } else {
+                "redis.tls.cert_file"
+            };
+            return Err(ConfigError::invalid(
+                key,
+                "is set, but no Redis URL is rediss:// (TLS); use rediss:// in redis.url (and redis.sentinels)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Both files or neither, and a pair that loads now (so `check-config`
+    /// catches what `serve` would refuse).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) => {
+                crate::tls::load_pair(cert, key).map_err(|err| {
+                    let name = match &err {
+                        crate::tls::TlsError::BadKey { .. } => "tls.key_file",
+                        crate::tls::TlsError::Read { path, .. } if path == key => "tls.key_file",
+                        _ => "tls.cert_file",
+                    };
+                    ConfigError::invalid(name, err.to_string())
+                })?;
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "tls.key_file",
+                    "must be set when tls.cert_file is (both or neither)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "tls.cert_file",
+                    "must be set when tls.key_file is (both or neither)",
+                ));
+            }
+            (None, None) => {}
+        }
+        if tls.reload_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "tls.reload_interval",
+                "must be longer than zero",
+            ));
+        }
         Ok(())
     }
 
@@ -703,7 +768,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
     use deadpool_redis::redis::IntoConnectionInfo;
 
-    const FORM: &str = "redis://[user:password@]host[:port][/db], or unix:///path/to/socket";
+    const FORM: &str =
+        "redis://[user:password@]host[:port][/db] (rediss:// for TLS), or unix:///path/to/socket";
     let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
         !s.is_empty()
             && s.chars()
@@ -711,12 +777,8 @@ pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
     });
     match scheme.map(str::to_ascii_lowercase).as_deref() {
         None => return Err(format!("is not a URL; expected {FORM}")),
-        Some("rediss" | "valkeys") => {
-            return Err(
-                "TLS (`rediss://`) is not supported by this build of revokd; reach Redis over a private network or a TLS tunnel with redis://".into(),
-            );
+        Some("redis" | "rediss" | "valkey" | "valkeys" | "unix" | "redis+unix" | "valkey+unix") => {
         }
-        Some("redis" | "valkey" | "unix" | "redis+unix" | "valkey+unix") => {}
         Some(other) => {
             return Err(format!(
                 "`{other}://` is not a Redis URL scheme; expected {FORM}"
@@ -726,6 +788,12 @@ pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
     url.into_connection_info()
         .map(|_| ())
         .map_err(|err| format!("is not a usable Redis URL ({err}); expected {FORM}"))
+}
+
+/// Whether a Redis URL asks for TLS (`rediss://`, `valkeys://`).
+fn is_tls_redis_url(url: &str) -> bool {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("rediss" | "valkeys"))
 }
 
 /// `https`, or `http` on a loopback host, or `http` anywhere when allowed.
@@ -766,7 +834,20 @@ pub(crate) fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), Stri
 pub fn summary(settings: &Settings) -> String {
     let store = match settings.store {
         StoreKind::Embedded => format!("embedded store in {}", settings.embedded.path.display()),
-        StoreKind::Redis => format!("Redis store, key prefix {:?}", settings.redis.key_prefix),
+        StoreKind::Redis => format!(
+            "Redis store{}, key prefix {:?}",
+            if settings.redis.tls.is_set() || is_tls_redis_url(settings.redis.url.expose_secret()) {
+                " over TLS"
+            } else {
+                ""
+            },
+            settings.redis.key_prefix
+        ),
+    };
+    let scheme = if settings.tls.files().is_some() {
+        "https"
+    } else {
+        "http"
     };
     let ops = settings
         .ops_listen
@@ -782,7 +863,7 @@ pub fn summary(settings: &Settings) -> String {
         FailMode::Open => "open",
     };
     format!(
-        "configuration is valid\n  listen: {}\n  health and metrics: {ops}\n  store: {store}\n  keys: {admins} admin, {clients} client\n  checks: fail {fail_mode}, client key {}",
+        "configuration is valid\n  listen: {scheme}://{}\n  health and metrics: {ops}\n  store: {store}\n  keys: {admins} admin, {clients} client\n  checks: fail {fail_mode}, client key {}",
         settings.listen,
         if settings.check.require_client_key {
             "required"
@@ -964,6 +1045,8 @@ mod tests {
             "redis://:pw@redis.lan:6380/2",
             "redis://user:pw@redis.lan",
             "unix:///run/redis/redis.sock",
+            "rediss://u:hunter2@redis.lan:6380",
+            "valkeys://redis.lan",
         ] {
             assert_eq!(check_redis_url(url), Ok(()), "{url}");
         }
@@ -974,7 +1057,6 @@ mod tests {
             ),
             ("not a url", "is not a URL"),
             ("hunter2", "is not a URL"),
-            ("rediss://u:hunter2@redis.lan:6380", "TLS"),
             (
                 "redis://u:hunter2@redis.lan:notaport",
                 "not a usable Redis URL",

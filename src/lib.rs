@@ -16,6 +16,7 @@
 //!   OpenAPI document.
 //! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
 //! - [`startup`]: builds the application and runs it until stopped.
+//! - [`tls`]: TLS on the API listener, reloaded without a restart.
 
 pub mod auth;
 pub mod config;
@@ -34,3 +35,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -123,6 +123,8 @@ impl Application {
                 .register(collector)
                 .context("registering the quota metrics")?;
         }
+        let tls = crate::tls::ListenerTls::new(&settings.tls, &metrics)
+            .context("invalid configuration key `tls.cert_file`")?;
         let state = web::Data::new(AppState {
             revocations,
             logouts: logouts.clone(),
@@ -151,7 +153,23 @@ impl Application {
             Routes::All
         };
         let limits = Limits::new(&settings, usize::from(settings.ops_listen.is_some()) + 1);
-        let mut servers = vec![serve(listener, api_routes, &state, &limits, &settings)?];
+        let cancel = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let https = tls.is_some();
+        let tls_config = match tls {
+            Some(tls) => {
+                let (config, reload) = tls.into_parts(cancel.clone());
+                tasks.push(tokio::spawn(reload));
+                Some(config)
+            }
+            None => {
+                tasks.push(tokio::spawn(crate::tls::ignore_hangup(cancel.clone())));
+                None
+            }
+        };
+        let mut servers = vec![serve(
+            listener, tls_config, api_routes, &state, &limits, &settings,
+        )?];
         let mut ops_port = None;
         if let Some(addr) = settings.ops_listen {
             let listener = TcpListener::bind(addr)
@@ -159,6 +177,7 @@ impl Application {
             ops_port = Some(listener.local_addr()?.port());
             servers.push(serve(
                 listener,
+                None,
                 Routes::Operations,
                 &state,
                 &limits,
@@ -166,8 +185,6 @@ impl Application {
             )?);
         }
 
-        let cancel = CancellationToken::new();
-        let mut tasks = Vec::new();
         tasks.extend(providers.spawn_refresh(cancel.clone()));
         tasks.push(logouts.spawn_pending_retry(cancel.clone()));
         if let Backend::Redis(redis) = &backend {
@@ -219,19 +236,22 @@ impl Application {
         }
 
         let bound = std::net::SocketAddr::new(settings.listen.ip(), port);
+        let scheme = if https { "https" } else { "http" };
         match settings.store {
             StoreKind::Embedded => tracing::info!(
                 port,
                 ops_port,
+                https,
                 path = %settings.embedded.path.display(),
-                "revokd listening on {bound}, on the embedded store in {}",
+                "revokd listening on {scheme}://{bound}, on the embedded store in {}",
                 settings.embedded.path.display()
             ),
             StoreKind::Redis => tracing::info!(
                 port,
                 ops_port,
+                https,
                 key_prefix = %settings.redis.key_prefix,
-                "revokd listening on {bound}, on Redis (key prefix {:?})",
+                "revokd listening on {scheme}://{bound}, on Redis (key prefix {:?})",
                 settings.redis.key_prefix
             ),
         }
@@ -391,6 +411,7 @@ fn raise_fd_limit() -> std::io::Result<u64> {
 
 fn serve(
     listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
     routes: Routes,
     state: &web::Data<AppState>,
     limits: &Limits,
@@ -402,10 +423,14 @@ fn serve(
     let server =
         HttpServer::new(move || http::app(state.clone(), body_limit, bodies.clone(), routes))
             .workers(limits.workers)
-            .max_connections(limits.connections_per_worker)
-            .listen(listener)?
-            .disable_signals()
-            .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
+            .max_connections(limits.connections_per_worker);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    let server = server
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
     Ok(server.run())
 }
 

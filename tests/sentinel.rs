@@ -5,8 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::certs::TestCa;
 use common::redis_sentinel::RedisSentinel;
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisServer, RedisTls};
 use deadpool_redis::redis as raw_redis;
 use revokd::domain::{Change, Lookup, Provenance, TokenId, UnixTime};
 use revokd::store::{RedisSettings, RedisStore, RevocationStore, StoreError};
@@ -26,6 +27,7 @@ fn settings(sentinels: Vec<String>) -> RedisSettings {
         max_events: 1_000,
         sentinels,
         sentinel_service: SERVICE.into(),
+        tls: Default::default(),
     }
 }
 
@@ -185,4 +187,36 @@ fn a_malformed_sentinel_address_is_refused_at_start() {
         text.contains("sentinels") || text.contains("Sentinel"),
         "{text}"
     );
+}
+
+/// Sentinel over TLS: a TLS-only primary and a TLS-only Sentinel, both
+/// signed by a test CA that revokd trusts through `redis.tls.ca_file`.
+#[tokio::test]
+async fn a_tls_sentinel_names_a_tls_primary() {
+    let ca = TestCa::new("sentinel");
+    let leaf = ca.leaf("redis", 1);
+    let tls = RedisTls {
+        cert_file: leaf.cert.clone(),
+        key_file: leaf.key.clone(),
+        ca_file: ca.cert.clone(),
+        auth_clients: false,
+    };
+    let primary = RedisServer::start_tls(tls.clone());
+    let sentinel = RedisSentinel::start_tls(primary.port(), SERVICE, &tls);
+    assert!(sentinel.url().starts_with("rediss://"));
+    let mut settings = settings(vec![sentinel.url()]);
+    settings.url = SecretString::from("rediss://127.0.0.1:1/0");
+    settings.tls.ca_file = Some(ca.cert.clone());
+    let store = RedisStore::connect(&settings).expect("connect is lazy");
+    revoke(&store, "over-tls")
+        .await
+        .expect("written through TLS");
+    assert!(is_revoked(&store, "over-tls").await);
+
+    // Trusting another CA: the Sentinel's certificate is refused.
+    let other = TestCa::new("other");
+    settings.tls.ca_file = Some(other.cert.clone());
+    let store = RedisStore::connect(&settings).expect("connect is lazy");
+    let err = store.ping().await.expect_err("untrusted Sentinel");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }

@@ -241,6 +241,7 @@ fn redis_settings(server: &RedisServer, key_prefix: &str) -> RedisSettings {
         max_events: 10_000,
         sentinels: Vec::new(),
         sentinel_service: "mymaster".into(),
+        tls: Default::default(),
     }
 }
 
@@ -250,8 +251,37 @@ fn redis() -> RedisHarness {
     RedisHarness { store, server }
 }
 
-/// Instantiates every listed case once per backend: `embedded::<case>` and
-/// `redis::<case>`.
+/// One test CA and Redis certificate for every `redis_tls` case (made
+/// once: `openssl` per case would cost more than the case), under the
+/// test-scratch directory Cargo provides.
+static TLS_CERTS: std::sync::LazyLock<(common::certs::TestCa, common::certs::Leaf)> =
+    std::sync::LazyLock::new(|| {
+        let ca = common::certs::TestCa::new_in(
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+            "contract",
+        );
+        let leaf = ca.leaf("redis", 1);
+        (ca, leaf)
+    });
+
+/// A Redis store over TLS (`rediss://`, the test CA as `redis.tls.ca_file`)
+/// on its own TLS-only `redis-server`.
+fn redis_tls() -> RedisHarness {
+    let (ca, leaf) = &*TLS_CERTS;
+    let server = RedisServer::start_tls(common::redis_server::RedisTls {
+        cert_file: leaf.cert.clone(),
+        key_file: leaf.key.clone(),
+        ca_file: ca.cert.clone(),
+        auth_clients: false,
+    });
+    let mut settings = redis_settings(&server, "revokd-test:");
+    settings.tls.ca_file = Some(ca.cert.clone());
+    let store = RedisStore::connect(&settings).expect("connect");
+    RedisHarness { store, server }
+}
+
+/// Instantiates every listed case once per backend: `embedded::<case>`,
+/// `redis::<case>` and `redis_tls::<case>` (Redis over TLS).
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -269,6 +299,16 @@ macro_rules! contract {
                 #[tokio::test]
                 async fn $case() {
                     let harness = super::redis();
+                    super::$case(&harness.store).await;
+                }
+            )*
+        }
+
+        mod redis_tls {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let harness = super::redis_tls();
                     super::$case(&harness.store).await;
                 }
             )*

@@ -27,3 +27,4 @@ mod proxies;
 mod restart;
 mod sessions;
 mod strict;
+mod tls;

@@ -2,6 +2,7 @@
 //! them.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod gateway;
 pub mod oidc_provider;
 pub mod redis_sentinel;

@@ -138,6 +138,13 @@ impl TestOidcProvider {
     /// `node` cannot be run, or the IdP is not ready within
     /// [`READY_WITHIN`].
     pub fn start(client: ClientConfig) -> Self {
+        Self::start_with_env(client, &[])
+    }
+
+    /// [`TestOidcProvider::start`] with extra environment variables for
+    /// node, e.g. `NODE_EXTRA_CA_CERTS` so that it trusts a test CA when
+    /// it POSTs to an `https://` `backchannel_logout_uri`.
+    pub fn start_with_env(client: ClientConfig, env: &[(&str, &str)]) -> Self {
         let dir = idp_dir();
         let installed = dir.join("node_modules/oidc-provider/package.json");
         assert!(
@@ -183,6 +190,7 @@ impl TestOidcProvider {
             }
         }
 
+        command.envs(env.iter().copied());
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `node` for the test OpenID Provider: {e}"));

@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::redis_server::RedisTls;
+
 pub struct RedisSentinel {
     port: u16,
     dir: TempDir,
     child: Child,
+    tls: bool,
 }
 
 impl RedisSentinel {
@@ -23,6 +26,17 @@ impl RedisSentinel {
     /// # Panics
     /// `redis-sentinel` is not installed or does not answer within 10 s.
     pub fn start(primary_port: u16, service: &str) -> Self {
+        Self::start_inner(primary_port, service, None)
+    }
+
+    /// A Sentinel that speaks TLS only (`tls-port`), and reaches the
+    /// primary over TLS too (`tls-replication yes`), with `tls`'s files;
+    /// waits until it logs that it monitors the primary.
+    pub fn start_tls(primary_port: u16, service: &str, tls: &RedisTls) -> Self {
+        Self::start_inner(primary_port, service, Some(tls))
+    }
+
+    fn start_inner(primary_port: u16, service: &str, tls: Option<&RedisTls>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("revokd-sentinel-")
             .tempdir()
@@ -33,10 +47,21 @@ impl RedisSentinel {
             .port();
         // Sentinel rewrites its configuration file: it must be writable.
         let conf = dir.path().join("sentinel.conf");
+        let listen = match tls {
+            None => format!("port {port}\n"),
+            Some(tls) => format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                 tls-ca-cert-file {}\ntls-auth-clients {}\ntls-replication yes\n",
+                tls.cert_file.display(),
+                tls.key_file.display(),
+                tls.ca_file.display(),
+                if tls.auth_clients { "yes" } else { "no" },
+            ),
+        };
         std::fs::write(
             &conf,
             format!(
-                "bind 127.0.0.1\nport {port}\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+                "bind 127.0.0.1\n{listen}dir {dir}\nlogfile {dir}/sentinel.log\n\
                  sentinel monitor {service} 127.0.0.1 {primary_port} 1\n\
                  sentinel down-after-milliseconds {service} 500\n\
                  sentinel failover-timeout {service} 5000\n\
@@ -52,13 +77,24 @@ impl RedisSentinel {
             .stderr(Stdio::null())
             .spawn()
             .expect("`redis-sentinel` not found: install Debian's redis-sentinel");
-        let sentinel = Self { port, dir, child };
+        let sentinel = Self {
+            port,
+            dir,
+            child,
+            tls: tls.is_some(),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if sentinel
-                .ask(&["PING"])
-                .is_some_and(|r| r.starts_with("+PONG"))
-            {
+            // A TLS Sentinel cannot be asked in plain text: its log says
+            // when it monitors the primary.
+            let ready = if sentinel.tls {
+                sentinel.log().contains("+monitor master")
+            } else {
+                sentinel
+                    .ask(&["PING"])
+                    .is_some_and(|r| r.starts_with("+PONG"))
+            };
+            if ready {
                 return sentinel;
             }
             sleep(Duration::from_millis(20));
@@ -66,9 +102,10 @@ impl RedisSentinel {
         panic!("redis-sentinel did not answer\n{}", sentinel.log());
     }
 
-    /// `redis://127.0.0.1:{port}`.
+    /// `redis://127.0.0.1:{port}` (`rediss://` for a TLS Sentinel).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The raw RESP reply to one command, or `None` when unreachable.

@@ -9,7 +9,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -28,6 +28,20 @@ pub struct RedisServer {
     dir: TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    /// `Some`: TLS only (`--port 0 --tls-port`), see [`RedisServer::start_tls`].
+    tls: Option<RedisTls>,
+}
+
+/// The certificate files of a TLS-only server (Debian's redis-server is
+/// built with TLS).
+#[derive(Clone, Debug)]
+pub struct RedisTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The CA that client certificates must chain to.
+    pub ca_file: PathBuf,
+    /// `--tls-auth-clients yes`: a client without a certificate is refused.
+    pub auth_clients: bool,
 }
 
 impl RedisServer {
@@ -43,6 +57,17 @@ impl RedisServer {
     /// Starts a server with extra command-line settings (e.g. `--replicaof
     /// 127.0.0.1 6379`), as [`RedisServer::start`] does.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_inner(extra, None)
+    }
+
+    /// Starts a server that speaks TLS only, on a free port, and waits
+    /// until it logs that it accepts connections (a plain `PING` cannot
+    /// reach it).
+    pub fn start_tls(tls: RedisTls) -> Self {
+        Self::start_inner(&[], Some(tls))
+    }
+
+    fn start_inner(extra: &[&str], tls: Option<RedisTls>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("revokd-redis-")
             .tempdir()
@@ -54,6 +79,7 @@ impl RedisServer {
             dir,
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls,
         };
         for _ in 0..5 {
             if server.spawn_and_wait() {
@@ -71,9 +97,14 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:{port}`.
+    /// `redis://127.0.0.1:{port}` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Shuts the server down gracefully with `SHUTDOWN` (data stays in the
@@ -88,7 +119,13 @@ impl RedisServer {
             .take()
             .expect("stop: redis-server is not running");
         // The server closes the connection instead of answering SHUTDOWN.
-        if let Ok(mut stream) = TcpStream::connect(self.addr()) {
+        // A TLS server gets SIGTERM, which shuts it down the same way.
+        if self.tls.is_some() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+        } else if let Ok(mut stream) = TcpStream::connect(self.addr()) {
             let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
             let _ = stream.write_all(b"*1\r\n$8\r\nSHUTDOWN\r\n");
         }
@@ -170,8 +207,32 @@ impl RedisServer {
     /// exited (typically: the port was taken).
     fn spawn_and_wait(&mut self) -> bool {
         let dir = self.dir.path();
-        let spawned = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        if self.tls.is_some() {
+            // Readiness is read from the log: not from an earlier run's.
+            let _ = std::fs::remove_file(dir.join("redis.log"));
+        }
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => {
+                command.args(["--port", &self.port.to_string()]);
+            }
+            Some(tls) => {
+                command
+                    .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(&tls.cert_file)
+                    .arg("--tls-key-file")
+                    .arg(&tls.key_file)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&tls.ca_file)
+                    .args([
+                        "--tls-auth-clients",
+                        if tls.auth_clients { "yes" } else { "no" },
+                    ]);
+            }
+        }
+        let spawned = command
             .arg("--dir")
             .arg(dir)
             .arg("--logfile")
@@ -210,7 +271,15 @@ impl RedisServer {
             // PING answers `-LOADING` until the append-only file is
             // replayed; the pid check makes sure that the server answering
             // is ours, not another test's that happened to get the port.
-            if answers_ping(addr) && server_pid(addr) == Some(child.id()) {
+            // A TLS server is ready when its own log says so (it logs that
+            // once the data is loaded and the port is bound).
+            let ready = if self.tls.is_some() {
+                std::fs::read_to_string(dir.join("redis.log"))
+                    .is_ok_and(|log| log.contains("Ready to accept connections"))
+            } else {
+                answers_ping(addr) && server_pid(addr) == Some(child.id())
+            };
+            if ready {
                 return true;
             }
             sleep(Duration::from_millis(10));

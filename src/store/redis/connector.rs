@@ -24,11 +24,11 @@
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::sentinel::{
-    SentinelClient, SentinelNodeConnectionInfo, SentinelServerType,
+    SentinelClient, SentinelClientBuilder, SentinelNodeConnectionInfo, SentinelServerType,
 };
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, RedisFuture, RedisResult,
-    Value,
+    self, AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisError,
+    RedisFuture, RedisResult, TlsCertificates, TlsMode, Value,
 };
 
 /// Where the primary is.
@@ -51,9 +51,18 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// Straight to `url`.
-    pub fn direct(url: &str, config: AsyncConnectionConfig) -> RedisResult<Self> {
-        let client = Client::open(url)?;
+    /// Straight to `url`. A `rediss://` URL speaks TLS, trusting
+    /// `certificates`' CA (else the system's roots) and showing its client
+    /// certificate if any.
+    pub fn direct(
+        url: &str,
+        config: AsyncConnectionConfig,
+        certificates: Option<TlsCertificates>,
+    ) -> RedisResult<Self> {
+        let client = match certificates {
+            Some(certificates) if is_tls(url)? => Client::build_with_tls(url, certificates)?,
+            _ => Client::open(url)?,
+        };
         Ok(Self {
             address: client.get_connection_info().addr().to_string(),
             target: Target::Direct(client),
@@ -63,29 +72,42 @@ impl Connector {
 
     /// To the primary of `service` as `sentinels` name it, with the
     /// credentials and database of `url` (whose host is not used).
+    ///
+    /// TLS: `rediss://` Sentinel URLs reach the Sentinels over TLS; a
+    /// `rediss://` `url` reaches the primary Sentinel names over TLS.
+    /// `certificates` (CA, client certificate) apply to both.
     pub fn sentinel(
         sentinels: &[String],
         service: &str,
         url: &str,
         config: AsyncConnectionConfig,
+        certificates: Option<TlsCertificates>,
     ) -> RedisResult<Self> {
         let primary = url.into_connection_info()?;
-        let node = SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(primary.redis_settings().clone());
-        let addresses = sentinels
+        let primary_tls = matches!(primary.addr(), ConnectionAddr::TcpTls { .. });
+        let infos = sentinels
             .iter()
-            .map(|s| {
-                s.as_str()
-                    .into_connection_info()
-                    .map(|info| info.addr().to_string())
-            })
+            .map(|s| s.as_str().into_connection_info())
             .collect::<RedisResult<Vec<_>>>()?;
-        let client = SentinelClient::build(
-            sentinels.to_vec(),
-            service.to_owned(),
-            Some(node),
-            SentinelServerType::Master,
-        )?;
+        let addresses: Vec<String> = infos.iter().map(|info| info.addr().to_string()).collect();
+        let client = match certificates {
+            None => {
+                let mut node = SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(primary.redis_settings().clone());
+                if primary_tls {
+                    node = node.set_tls_mode(TlsMode::Secure);
+                }
+                SentinelClient::build(
+                    sentinels.to_vec(),
+                    service,
+                    Some(node),
+                    SentinelServerType::Master,
+                )?
+            }
+            Some(certificates) => {
+                sentinel_with_certificates(&infos, service, &primary, certificates)?
+            }
+        };
         Ok(Self {
             target: Target::Sentinel(tokio::sync::Mutex::new(client)),
             config,
@@ -161,6 +183,84 @@ impl managed::Manager for Connector {
             }
         }
     }
+}
+
+/// A Sentinel client whose TLS connections trust `certificates`' CA and
+/// show its client certificate. Only the redis crate's builder takes
+/// certificates, and it takes one set of Sentinel credentials: every
+/// Sentinel URL must carry the same user and password.
+fn sentinel_with_certificates(
+    sentinels: &[redis::ConnectionInfo],
+    service: &str,
+    primary: &redis::ConnectionInfo,
+    certificates: TlsCertificates,
+) -> RedisResult<SentinelClient> {
+    let Some(first) = sentinels.first() else {
+        return Err(RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "no Sentinel address",
+        )));
+    };
+    let credentials = |info: &redis::ConnectionInfo| {
+        let settings = info.redis_settings();
+        (
+            settings.username().map(str::to_owned),
+            settings.password().map(str::to_owned),
+        )
+    };
+    let (username, password) = credentials(first);
+    if sentinels
+        .iter()
+        .any(|info| credentials(info) != (username.clone(), password.clone()))
+    {
+        return Err(RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "with redis.tls, every Sentinel URL must carry the same user and password",
+        )));
+    }
+    let sentinels_tls = sentinels
+        .iter()
+        .any(|info| matches!(info.addr(), ConnectionAddr::TcpTls { .. }));
+    let mut builder = SentinelClientBuilder::new(
+        sentinels.iter().map(|info| info.addr().clone()),
+        service,
+        SentinelServerType::Master,
+    )?;
+    if let Some(username) = username {
+        builder = builder.set_client_to_sentinel_username(username);
+    }
+    if let Some(password) = password {
+        builder = builder.set_client_to_sentinel_password(password);
+    }
+    if sentinels_tls {
+        builder = builder
+            .set_client_to_sentinel_tls_mode(TlsMode::Secure)
+            .set_client_to_sentinel_certificates(certificates.clone());
+    }
+    let redis = primary.redis_settings();
+    if let Some(username) = redis.username() {
+        builder = builder.set_client_to_redis_username(username);
+    }
+    if let Some(password) = redis.password() {
+        builder = builder.set_client_to_redis_password(password);
+    }
+    builder = builder
+        .set_client_to_redis_db(redis.db())
+        .set_client_to_redis_protocol(redis.protocol());
+    if matches!(primary.addr(), ConnectionAddr::TcpTls { .. }) {
+        builder = builder
+            .set_client_to_redis_tls_mode(TlsMode::Secure)
+            .set_client_to_redis_certificates(certificates);
+    }
+    builder.build()
+}
+
+/// Whether `url` is a TLS (`rediss://`) URL.
+fn is_tls(url: &str) -> RedisResult<bool> {
+    Ok(matches!(
+        url.into_connection_info()?.addr(),
+        ConnectionAddr::TcpTls { .. }
+    ))
 }
 
 /// `err` with `address` in front of its text. The kind is kept, so the
@@ -282,6 +382,7 @@ mod tests {
         let connector = Connector::direct(
             "redis://revokd:hunter2@127.0.0.1:1/0",
             AsyncConnectionConfig::new(),
+            None,
         )
         .unwrap();
         let err = connector
@@ -301,6 +402,7 @@ mod tests {
             "mymaster",
             "redis://:hunter2@ignored:6379",
             AsyncConnectionConfig::new(),
+            None,
         )
         .unwrap();
         assert_eq!(

@@ -68,9 +68,11 @@ mod connector;
 mod events;
 mod feed;
 mod pending;
+mod tls;
 
 pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
+pub use tls::{BadTlsSetting, RedisTlsSettings};
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -114,6 +116,9 @@ pub struct RedisSettings {
     #[serde(default)]
     pub sentinels: Vec<String>,
     pub sentinel_service: String,
+    /// `[redis.tls]`: CA and client certificate of `rediss://` connections.
+    #[serde(default)]
+    pub tls: RedisTlsSettings,
 }
 
 /// The error code the scripts answer with when a stored value is not in
@@ -739,6 +744,8 @@ enum Fault {
     BadUrl(#[source] RedisError),
     #[error("`redis.sentinels` holds an address that is not a Redis URL")]
     BadSentinel(#[source] RedisError),
+    #[error("invalid configuration key `{}`: {}", .0.key, .0.message)]
+    BadTls(BadTlsSetting),
     #[error("cannot build the Redis connection pool")]
     Pool(#[source] deadpool::managed::BuildError),
     #[error("Redis did not answer within {0:?}")]
@@ -778,8 +785,13 @@ impl RedisStore {
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.command_timeout));
         let url = settings.url.expose_secret();
+        crate::tls::install_default_provider();
+        let certificates = settings
+            .tls
+            .certificates()
+            .map_err(|bad| StoreError::unavailable(Fault::BadTls(bad)))?;
         let connector = if settings.sentinels.is_empty() {
-            Connector::direct(url, connection)
+            Connector::direct(url, connection, certificates)
                 .map_err(|err| StoreError::unavailable(Fault::BadUrl(err)))?
         } else {
             // The URL parse first, so that its error names the right key.
@@ -790,6 +802,7 @@ impl RedisStore {
                 &settings.sentinel_service,
                 url,
                 connection,
+                certificates,
             )
             .map_err(|err| StoreError::unavailable(Fault::BadSentinel(err)))?
         };
@@ -1512,6 +1525,7 @@ mod tests {
             max_events: 100,
             sentinels: Vec::new(),
             sentinel_service: "mymaster".into(),
+            tls: Default::default(),
         }
     }
 
