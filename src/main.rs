@@ -13,6 +13,16 @@ use revokd::config::Settings;
 use revokd::startup::Application;
 use revokd::{shutdown, telemetry};
 
+/// `0.1.0 (1a2b3c4d5e6f)`: the package version and the source revision the
+/// binary was built from (`-dirty` with uncommitted changes, `unknown` when
+/// built without git; see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("BUILD_GIT_REVISION"),
+    ")"
+);
+
 /// Makes logout and account-disable at an OpenID provider reach the apps
 /// people signed into.
 ///
@@ -20,7 +30,7 @@ use revokd::{shutdown, telemetry};
 /// with "__" between a section and its key (REVOKD_REDIS__URL). Run
 /// `revokd print-default-config` for every key with its documentation.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     /// A TOML configuration file.
     #[arg(long, short, env = "REVOKD_CONFIG", global = true)]
