@@ -2,7 +2,8 @@
 # Runs the README's examples as a reader pastes them: every ```sh block right
 # after a `<!-- tested: quick-start -->` line, in the order of the README, in
 # one bash session (so a key made in one block is there in the next), in a new
-# empty directory, with `revokd` on PATH being this repository's debug build.
+# empty directory, with `revokd` on PATH where the README's install command
+# put it (run with --debug into a temporary root).
 #
 # Checks: each command succeeds (`set -euo pipefail`: the examples use
 # `curl -fsS`, so an HTTP error fails), and every comment line `# -> TEXT`
@@ -34,10 +35,26 @@ count=$(grep -c '^# --- block ' <<<"$blocks" || true)
 ((count > 0)) || fail "$readme has no \`\`\`sh block after <!-- tested: quick-start -->"
 echo "--- readme: $count tested blocks"
 
-[[ -x target/debug/revokd ]] || cargo build --locked --quiet --bin revokd
 work=$(mktemp -d /tmp/revokd-readme.XXXXXX)
-mkdir "$work/bin" "$work/home"
-ln -s "$repo/target/debug/revokd" "$work/bin/revokd"
+mkdir "$work/home"
+
+# The README's install command (the block after `<!-- tested: install -->`),
+# run from the repository's root with `--debug --root <temporary>` added: the
+# same install, into a directory of the test's, from the debug build the
+# other suites use (a release build would take minutes more). The blocks
+# below then find `revokd` where it installed it.
+install=$(awk '
+  /^<!-- tested: install -->$/ { marked = 1; next }
+  marked && /^```sh$/ { inside = 1; marked = 0; next }
+  inside && /^```$/ { exit }
+  inside { print }
+' "$readme")
+[[ $install == "cargo install "* && $install != *$'\n'* ]] ||
+  fail "the block after <!-- tested: install --> must be one cargo install line, not: $install"
+echo "--- readme: $install --debug --root <temporary>"
+read -ra install_words <<<"$install"
+"${install_words[@]}" --debug --root "$work/install" --quiet
+[[ -x $work/install/bin/revokd ]] || fail "$install installed no revokd"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # A driver that runs the blocks, then stops what they started in the
@@ -56,7 +73,7 @@ trap cleanup EXIT
 status=0
 (
   cd "$work/home"
-  env -i HOME="$work/home" PATH="$work/bin:/usr/local/bin:/usr/bin:/bin" \
+  env -i HOME="$work/home" PATH="$work/install/bin:/usr/local/bin:/usr/bin:/bin" \
     REVOKD_LISTEN="127.0.0.1:$port" bash "$work/blocks.sh"
 ) >"$work/out" 2>&1 || status=$?
 cat "$work/out"
