@@ -127,11 +127,9 @@ impl KeyRing {
                     })?
                 }
                 (None, None, Some(path)) => {
-                    let content = std::fs::read_to_string(path).map_err(|e| {
-                        ConfigError::invalid(
-                            at("file"),
-                            format!("{} cannot be read: {e}", path.display()),
-                        )
+                    let bytes = crate::config::read_secret_file(&at("file"), path)?;
+                    let content = String::from_utf8(bytes).map_err(|_| {
+                        ConfigError::invalid(at("file"), "the key file is not UTF-8")
                     })?;
                     digest_of_plain(content.trim(), || at("file"))?
                 }

@@ -13,6 +13,21 @@ use revokd::config::Settings;
 use revokd::startup::Application;
 use revokd::{shutdown, telemetry};
 
+/// `0.1.0 (1a2b3c4d5e6f)`: the package version and the source revision the
+/// binary was built from (`-dirty` with uncommitted changes, `unknown` when
+/// built without git; see build.rs). `option_env!`, so that a build whose
+/// context left build.rs out still compiles, and says `unknown`.
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} ({})",
+            env!("CARGO_PKG_VERSION"),
+            option_env!("BUILD_GIT_REVISION").unwrap_or("unknown")
+        )
+    });
+    &VERSION
+}
+
 /// Makes logout and account-disable at an OpenID provider reach the apps
 /// people signed into.
 ///
@@ -20,7 +35,7 @@ use revokd::{shutdown, telemetry};
 /// with "__" between a section and its key (REVOKD_REDIS__URL). Run
 /// `revokd print-default-config` for every key with its documentation.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = version(), about)]
 struct Cli {
     /// A TOML configuration file.
     #[arg(long, short, env = "REVOKD_CONFIG", global = true)]

@@ -109,12 +109,7 @@ impl JwtVerifier {
             }
         }
         let read = |field: &str, path: &std::path::Path| {
-            std::fs::read(path).map_err(|e| {
-                ConfigError::invalid(
-                    key(field),
-                    format!("{} cannot be read: {e}", path.display()),
-                )
-            })
+            crate::config::read_secret_file(&key(field), path)
         };
         if let Some(path) = &settings.hmac_secret_file {
             let secret = read("hmac_secret_file", path)?;

@@ -103,12 +103,7 @@ impl Provider {
                 let alg = KeyManagementAlg::from_name(alg).ok_or_else(|| {
                     ConfigError::invalid(at("decryption_alg"), format!("`{alg}` is not supported"))
                 })?;
-                let bytes = std::fs::read(path).map_err(|e| {
-                    ConfigError::invalid(
-                        at("decryption_key_file"),
-                        format!("{} cannot be read: {e}", path.display()),
-                    )
-                })?;
+                let bytes = crate::config::read_secret_file(&at("decryption_key_file"), path)?;
                 decryption_key(alg, &bytes)
                     .map_err(|e| ConfigError::invalid(at("decryption_key_file"), e.to_string()))?;
                 Some((alg, bytes))

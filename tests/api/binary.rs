@@ -221,6 +221,71 @@ fn the_openapi_subcommand_prints_the_committed_document() {
     );
 }
 
+/// Issue 12 item 7: `--version` names the source revision the binary was
+/// built from, the one git reports for this checkout.
+#[test]
+fn version_names_the_git_revision() {
+    let output = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(output.status.success());
+    let revision = env!("BUILD_GIT_REVISION");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("revokd {} ({revision})\n", env!("CARGO_PKG_VERSION"))
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match head {
+        // Built from a git checkout without GIT_REVISION: its HEAD, dirty or not.
+        Ok(head) if head.status.success() && std::env::var_os("GIT_REVISION").is_none() => {
+            let head = String::from_utf8(head.stdout).unwrap();
+            let head = head.trim();
+            assert!(
+                revision == head || revision == format!("{head}-dirty"),
+                "{revision} is not {head}"
+            );
+        }
+        _ => assert!(!revision.is_empty()),
+    }
+}
+
+/// The build script on its own, where there is no `.git` (a container build
+/// context): `unknown`, or the revision the build passes in `GIT_REVISION`.
+#[test]
+fn the_build_script_works_without_git() {
+    let dir = TempDir::new().unwrap();
+    let script = dir.path().join("build-script");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let compiled = Command::new(rustc)
+        .args(["--edition", "2024", "-o"])
+        .arg(&script)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"))
+        .status()
+        .unwrap();
+    assert!(compiled.success());
+    let work = dir.path().join("no-git");
+    std::fs::create_dir(&work).unwrap();
+    for (given, expected) in [(None, "unknown"), (Some("a1b2c3d4e5f6"), "a1b2c3d4e5f6")] {
+        let mut command = Command::new(&script);
+        command
+            .current_dir(&work)
+            .env_remove("GIT_REVISION")
+            .env_remove("GIT_DIR")
+            .env("GIT_CEILING_DIRECTORIES", dir.path());
+        if let Some(given) = given {
+            command.env("GIT_REVISION", given);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success());
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            stdout.contains(&format!("cargo:rustc-env=BUILD_GIT_REVISION={expected}\n")),
+            "{given:?}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn hash_key_prints_what_sha256_expects() {
     use std::io::Write;

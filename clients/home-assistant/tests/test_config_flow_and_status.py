@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from custom_components.revokd.const import DOMAIN, ISSUE_UNREACHABLE
@@ -23,6 +25,10 @@ async def test_config_flow_validates_url_and_key_against_revokd(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
     assert result["type"] == FlowResultType.FORM
+    # The URL offered is the revokd add-on's, as Home Assistant OS names a
+    # locally installed add-on (README: "Install").
+    url_field = next(key for key in result["data_schema"].schema if str(key) == "url")
+    assert url_field.default() == "http://local-revokd:8080"
     flow_id = result["flow_id"]
 
     async def submit(url: str, key: str) -> dict[str, Any]:
@@ -145,3 +151,15 @@ async def test_revokd_coming_back_clears_the_issue_and_registers_pending_tokens(
     finally:
         await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_add_executor_job(revived.stop)
+
+
+def test_manifest_names_documentation_and_issue_tracker() -> None:
+    """hassfest wants both for a custom integration, as https URLs, and the
+    keys sorted after domain and name."""
+    manifest = json.loads(
+        (Path(__file__).parents[1] / "custom_components/revokd/manifest.json").read_text()
+    )
+    for key in ("documentation", "issue_tracker"):
+        assert manifest[key].startswith("https://"), key
+    assert list(manifest)[:2] == ["domain", "name"]
+    assert list(manifest)[2:] == sorted(list(manifest)[2:])

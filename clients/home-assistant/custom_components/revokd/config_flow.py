@@ -23,6 +23,7 @@ from .const import (
     DEFAULT_LLAT_OFFLINE,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SUBJECT_DISABLE,
+    DEFAULT_URL,
     DOMAIN,
     OPT_LLAT_OFFLINE,
     OPT_MAPPINGS,
@@ -76,7 +77,7 @@ class RevokdConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = error
         schema = vol.Schema(
             {
-                vol.Required(CONF_URL, default="http://127.0.0.1:8080"): str,
+                vol.Required(CONF_URL, default=DEFAULT_URL): str,
                 vol.Required(CONF_CLIENT_KEY): str,
             }
         )

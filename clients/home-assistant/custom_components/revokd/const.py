@@ -36,3 +36,9 @@ SIGNAL_STATE: Final = "revokd_state_{}"
 
 STORAGE_VERSION: Final = 1
 STORAGE_KEY: Final = "revokd.registry"
+
+# What the config flow offers as revokd's URL: the revokd add-on installed
+# from the local add-ons folder, as Home Assistant OS names it (hostname
+# `<repository>-<slug>`, `local` for local add-ons). Elsewhere (a container,
+# another host) the user types revokd's address.
+DEFAULT_URL: Final = "http://local-revokd:8080"
