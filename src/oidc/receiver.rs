@@ -180,9 +180,54 @@ struct Inner {
     recent: Mutex<VecDeque<LogoutRecord>>,
     recent_capacity: usize,
     pending: PendingLimits,
-    /// Kept tokens per provider name, as the last retry counted them (for
-    /// `/readyz`).
-    pending_by_provider: Mutex<BTreeMap<String, usize>>,
+    /// Kept tokens, by id, for `/readyz` and the pending gauge.
+    kept: Mutex<KeptTally>,
+}
+
+/// The kept tokens this instance knows of: every id the last retry pass
+/// listed in the store and still kept, plus those kept since.
+///
+/// A keep and a retry pass run concurrently, and a pass ends by replacing
+/// what it listed. A plain count raced: a token kept between the pass's
+/// listing and its end was counted by both (two kept where the store held
+/// one). Ids make a keep idempotent, and the round marks ids kept while a
+/// pass ran, which that pass may not have listed and must not drop.
+#[derive(Debug, Default)]
+struct KeptTally {
+    round: u64,
+    /// id -> (provider name, round in which it was last seen or kept).
+    ids: BTreeMap<String, (String, u64)>,
+}
+
+impl KeptTally {
+    fn kept(&mut self, id: &str, provider: &str) {
+        self.ids
+            .insert(id.to_owned(), (provider.to_owned(), self.round));
+    }
+
+    /// Starts a retry pass; its listing of the store comes after this.
+    fn begin_pass(&mut self) -> u64 {
+        self.round += 1;
+        self.round
+    }
+
+    /// Ends pass `round`: what it listed and still keeps, and what was kept
+    /// while it ran. Ids kept before it began are in its listing if still
+    /// kept (a keep writes the store first), so the rest are gone.
+    fn end_pass(&mut self, round: u64, still: impl IntoIterator<Item = (String, String)>) {
+        self.ids.retain(|_, (_, seen)| *seen >= round);
+        for (id, provider) in still {
+            self.ids.insert(id, (provider, round));
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn count_for(&self, provider: &str) -> usize {
+        self.ids.values().filter(|(p, _)| p == provider).count()
+    }
 }
 
 /// The bounds of kept tokens (`backchannel.pending_*`).
@@ -245,7 +290,7 @@ impl LogoutReceiver {
                 recent: Mutex::new(VecDeque::new()),
                 recent_capacity,
                 pending,
-                pending_by_provider: Mutex::new(BTreeMap::new()),
+                kept: Mutex::new(KeptTally::default()),
             }),
         }
     }
@@ -359,12 +404,14 @@ impl LogoutReceiver {
         Ok(match put {
             PendingPut::Kept => {
                 self.count_pending("kept");
-                self.inner.metrics.pending_logouts.pending.inc();
-                self.inner.providers_pending_add(&provider.name, 1);
+                self.inner.tally_kept(&pending.id, &provider.name);
                 tracing::info!(provider = %provider.name, pending_id = %pending.id, "logout token kept until its provider's keys can verify it");
                 Kept::Yes
             }
-            PendingPut::AlreadyKept => Kept::Yes,
+            PendingPut::AlreadyKept => {
+                self.inner.tally_kept(&pending.id, &provider.name);
+                Kept::Yes
+            }
             PendingPut::Full => {
                 self.count_pending("not_kept");
                 tracing::warn!(provider = %provider.name, max = limits.max_tokens, "logout token not kept: backchannel.pending_max_tokens are kept already");
@@ -392,9 +439,11 @@ impl LogoutReceiver {
     /// The store failed; what was done so far stays done.
     pub async fn retry_pending(&self, now: UnixTime) -> Result<usize, StoreError> {
         let store = self.inner.revocations.store();
+        let round = self.inner.tally().begin_pass();
         let all = store.pending_logouts().await?;
-        let mut still = BTreeMap::<String, usize>::new();
-        for pending in all {
+        let mut still = Vec::new();
+        let mut all = all.into_iter();
+        while let Some(pending) = all.next() {
             let mut provider_name = Some(pending.provider.clone());
             let result = if pending.expires_at <= now {
                 Err(ReceiveError::Token(LogoutTokenError::TooOld))
@@ -409,11 +458,13 @@ impl LogoutReceiver {
             };
             match &result {
                 Err(ReceiveError::KeysUnavailable { .. }) => {
-                    *still.entry(pending.provider.clone()).or_default() += 1;
+                    still.push((pending.id, pending.provider));
                     continue;
                 }
                 Err(ReceiveError::Store(_)) => {
-                    *still.entry(pending.provider.clone()).or_default() += 1;
+                    // Untried, so still kept: this one and the rest.
+                    still.push((pending.id, pending.provider));
+                    still.extend(all.map(|p| (p.id, p.provider)));
                     break;
                 }
                 _ => {}
@@ -437,29 +488,18 @@ impl LogoutReceiver {
             }
             self.push_recent(record);
         }
-        let count = still.values().sum();
-        self.inner
-            .metrics
-            .pending_logouts
-            .pending
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-        *self
-            .inner
-            .pending_by_provider
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = still;
+        let count = {
+            let mut tally = self.inner.tally();
+            tally.end_pass(round, still);
+            tally.count()
+        };
+        self.inner.set_pending_gauge(count);
         Ok(count)
     }
 
     /// Kept tokens of provider `name`, as last counted (for `/readyz`).
     pub fn pending_for(&self, name: &str) -> usize {
-        self.inner
-            .pending_by_provider
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .copied()
-            .unwrap_or(0)
+        self.inner.tally().count_for(name)
     }
 
     /// Runs [`retry_pending`](Self::retry_pending) until `cancel`: at once,
@@ -703,13 +743,26 @@ impl LogoutReceiver {
 }
 
 impl Inner {
-    fn providers_pending_add(&self, name: &str, n: usize) {
-        *self
-            .pending_by_provider
+    fn tally(&self) -> std::sync::MutexGuard<'_, KeptTally> {
+        self.kept
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(name.to_owned())
-            .or_default() += n;
+    }
+
+    fn tally_kept(&self, id: &str, provider: &str) {
+        let count = {
+            let mut tally = self.tally();
+            tally.kept(id, provider);
+            tally.count()
+        };
+        self.set_pending_gauge(count);
+    }
+
+    fn set_pending_gauge(&self, count: usize) {
+        self.metrics
+            .pending_logouts
+            .pending
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }
 
@@ -729,6 +782,47 @@ mod tests {
     use crate::store::{Backend, EmbeddedSettings, EmbeddedStore, RevocationStore, Store};
 
     const LATE: &str = "https://late.example";
+
+    fn listed(ids: &[(&str, &str)]) -> Vec<(String, String)> {
+        ids.iter()
+            .map(|(id, p)| ((*id).to_owned(), (*p).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_token_kept_while_a_pass_lists_it_is_counted_once() {
+        // The race seen under load: the pass lists the store after the
+        // keep wrote it, and the keep's tally lands before the pass ends.
+        let mut tally = KeptTally::default();
+        let round = tally.begin_pass();
+        tally.kept("t1", "idp");
+        tally.end_pass(round, listed(&[("t1", "idp")]));
+        assert_eq!(tally.count(), 1);
+        assert_eq!(tally.count_for("idp"), 1);
+    }
+
+    #[test]
+    fn a_token_kept_after_a_pass_listed_the_store_survives_its_end() {
+        let mut tally = KeptTally::default();
+        let round = tally.begin_pass();
+        tally.kept("t2", "idp");
+        tally.end_pass(round, listed(&[]));
+        assert_eq!(tally.count_for("idp"), 1);
+        assert_eq!(tally.count_for("other"), 0);
+    }
+
+    #[test]
+    fn a_token_gone_from_the_store_leaves_the_tally_at_the_next_pass() {
+        // Applied by another instance, or by this pass: not listed again.
+        let mut tally = KeptTally::default();
+        tally.kept("t3", "idp");
+        let round = tally.begin_pass();
+        tally.end_pass(round, listed(&[]));
+        assert_eq!(tally.count(), 0);
+        tally.kept("t4", "idp");
+        tally.kept("t4", "idp");
+        assert_eq!(tally.count(), 1, "a keep is idempotent");
+    }
 
     struct Harness {
         receiver: LogoutReceiver,
