@@ -16,12 +16,14 @@
 //!   OpenAPI document.
 //! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
 //! - [`startup`]: builds the application and runs it until stopped.
+//! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
 
 pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod gateway;
+pub mod healthcheck;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
