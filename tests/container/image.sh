@@ -38,12 +38,11 @@ KEYS="[{name=\"operator\", role=\"admin\", file=\"/run/secrets/admin.key\"}, {na
 BASE=http://127.0.0.1:$PORT
 
 run_revokd() {
-    # --network host comes from containers.conf; the port moves with
-    # REVOKD_LISTEN so parallel runs do not collide.
-    podman run -d --name "$NAME" --read-only \
+    # As the README shows it, on a free host port.
+    podman run -d --name "$NAME" --read-only --network bridge -p "127.0.0.1:$PORT:8080" \
         -v "$VOLUME:/var/lib/revokd" \
         -v "$work/admin.key:/run/secrets/admin.key:ro" \
-        -e REVOKD_LISTEN="0.0.0.0:$PORT" -e REVOKD_KEYS="$KEYS" \
+        -e REVOKD_KEYS="$KEYS" \
         "$TEST_IMAGE" >/dev/null
     wait_http_200 "$BASE/readyz" 60 || { podman logs "$NAME" >&2; die "/readyz is not 200 within 60s"; }
 }
@@ -94,12 +93,12 @@ run_revokd
 check_alice '{"active":false,"reason":"subject_disabled"}'
 log "after stop, rm and a new container on the same volume: still inactive"
 
-# Not ready: a Redis store nobody answers. The instance runs, /readyz is
+# Not ready: a Redis store nobody answers (the container's own loopback).
+# The instance runs, /readyz is
 # 503, the HEALTHCHECK reports unhealthy with /readyz's status.
 UNREADY_PORT=$(free_port)
-podman run -d --name "$NAME-unready" --read-only \
-    -e REVOKD_LISTEN="0.0.0.0:$UNREADY_PORT" -e REVOKD_STORE=redis \
-    -e REVOKD_REDIS__URL="redis://127.0.0.1:$(free_port)" \
+podman run -d --name "$NAME-unready" --read-only --network bridge -p "127.0.0.1:$UNREADY_PORT:8080" \
+    -e REVOKD_STORE=redis -e REVOKD_REDIS__URL="redis://127.0.0.1:6379" \
     "$TEST_IMAGE" >/dev/null
 wait_http_200 "http://127.0.0.1:$UNREADY_PORT/healthz" 30 || { podman logs "$NAME-unready" >&2; die "the unready instance did not start"; }
 if out=$(podman exec "$NAME-unready" /usr/local/bin/revokd healthcheck 2>&1); then
@@ -111,8 +110,8 @@ if podman healthcheck run "$NAME-unready" >/dev/null 2>&1; then
 fi
 log "store unreachable: healthcheck exits 1 ($out)"
 
-# Not running: nothing listens where the configuration points.
-if out=$(podman run --rm --no-healthcheck -e REVOKD_LISTEN="0.0.0.0:$(free_port)" "$TEST_IMAGE" healthcheck 2>&1); then
+# Not running: nothing listens on 8080 in the container's own network.
+if out=$(podman run --rm --no-healthcheck --network bridge "$TEST_IMAGE" healthcheck 2>&1); then
     die "healthcheck passed with nothing listening: $out"
 fi
 [[ "$out" == *"could not be asked"* ]] || die "healthcheck said: $out"
