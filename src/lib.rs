@@ -17,12 +17,14 @@
 //! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
 //! - [`startup`]: builds the application and runs it until stopped.
 //! - [`tls`]: TLS on the API listener, reloaded without a restart.
+//! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
 
 pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod gateway;
+pub mod healthcheck;
 pub mod http;
 pub mod jwt;
 pub mod metrics;

@@ -56,6 +56,8 @@ enum Command {
     PrintDefaultConfig,
     /// Read an API key on standard input and print its SHA-256, for `sha256 = "..."`.
     HashKey,
+    /// Ask the configured instance's /readyz; exit 0 when ready (a container HEALTHCHECK).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -114,6 +116,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Openapi => write_stdout(&revokd::http::openapi_yaml()?),
         Command::PrintDefaultConfig => write_stdout(revokd::config::DEFAULT_TOML),
+        Command::Healthcheck => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let url = revokd::healthcheck::readiness_url(&settings);
+            revokd::healthcheck::probe(&url, revokd::healthcheck::TIMEOUT).await?;
+            eprintln!("revokd: {url} is ready");
+            Ok(())
+        }
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key)?;
