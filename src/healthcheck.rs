@@ -5,9 +5,27 @@
 //! instance listens on: the operations listener when `ops_listen` is set
 //! (that is where `/readyz` moves), else `listen`. An unspecified address
 //! (`0.0.0.0`, `[::]`) is asked on the loopback of the same family.
+//!
+//! When the API listener serves TLS (and there is no `ops_listen`), the
+//! probe speaks https and trusts exactly the certificate the instance
+//! serves: the leaf of `tls.cert_file`, byte for byte. A loopback address
+//! is rarely a name in that certificate and its CA need not be in the
+//! image's trust store, so neither name nor chain is what proves the
+//! answer comes from this instance; the pinned leaf and the handshake
+//! signature made with its key do. While a renewed certificate waits for
+//! the next reload (`tls.reload_interval`), the pin misses and that one
+//! probe fails; a container runtime's retries cover it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::config::Settings;
 
@@ -31,21 +49,35 @@ pub enum HealthcheckError {
         url: String,
         status: reqwest::StatusCode,
     },
+    #[error("cannot read the served certificate from {path}: {reason}")]
+    Certificate { path: PathBuf, reason: String },
 }
 
-/// The `/readyz` URL of the instance `settings` configure.
-pub fn readiness_url(settings: &Settings) -> String {
-    let (addr, scheme) = match settings.ops_listen {
-        Some(ops) => (ops, "http"),
-        None => (settings.listen, api_scheme(settings)),
-    };
-    format!("{scheme}://{}/readyz", reachable(addr))
+/// What to ask: the `/readyz` URL, and for https the certificate the
+/// instance serves there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    /// `tls.cert_file`, when the URL is https.
+    pub served_certificate: Option<PathBuf>,
 }
 
-/// The scheme of the API listener: the one place to change when the
-/// listener serves TLS.
-fn api_scheme(_settings: &Settings) -> &'static str {
-    "http"
+/// The `/readyz` target of the instance `settings` configure.
+pub fn target(settings: &Settings) -> Target {
+    match (settings.ops_listen, settings.tls.files()) {
+        (Some(ops), _) => Target {
+            url: format!("http://{}/readyz", reachable(ops)),
+            served_certificate: None,
+        },
+        (None, Some((cert, _))) => Target {
+            url: format!("https://{}/readyz", reachable(settings.listen)),
+            served_certificate: Some(cert.to_owned()),
+        },
+        (None, None) => Target {
+            url: format!("http://{}/readyz", reachable(settings.listen)),
+            served_certificate: None,
+        },
+    }
 }
 
 /// The address a local client reaches a listener bound to `addr` on.
@@ -58,22 +90,24 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// GETs `url`: Ok on 200, else why not.
+/// GETs the target's URL: Ok on 200, else why not.
 ///
 /// # Errors
-/// [`HealthcheckError`]: no answer within `timeout`, or not 200.
-pub async fn probe(url: &str, timeout: Duration) -> Result<(), HealthcheckError> {
+/// [`HealthcheckError`]: no answer within `timeout`, not 200, or (https)
+/// the served certificate cannot be read or is not the one presented.
+pub async fn probe(target: &Target, timeout: Duration) -> Result<(), HealthcheckError> {
+    let url = target.url.as_str();
     let unreachable = |source: reqwest::Error| HealthcheckError::Unreachable {
         url: url.to_owned(),
         source: source.without_url(),
     };
     // No proxy: an HTTP_PROXY meant for the instance's outbound fetches
     // must not carry a loopback probe elsewhere.
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(timeout)
-        .build()
-        .map_err(unreachable)?;
+    let mut builder = reqwest::Client::builder().no_proxy().timeout(timeout);
+    if let Some(path) = &target.served_certificate {
+        builder = builder.use_preconfigured_tls(pinned_tls(path)?);
+    }
+    let client = builder.build().map_err(unreachable)?;
     let status = client.get(url).send().await.map_err(unreachable)?.status();
     if status == reqwest::StatusCode::OK {
         Ok(())
@@ -82,6 +116,93 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<(), HealthcheckError>
             url: url.to_owned(),
             status,
         })
+    }
+}
+
+/// A rustls client configuration that accepts exactly the leaf of the
+/// chain in `path`.
+fn pinned_tls(path: &Path) -> Result<rustls::ClientConfig, HealthcheckError> {
+    let unreadable = |reason: String| HealthcheckError::Certificate {
+        path: path.to_owned(),
+        reason,
+    };
+    let leaf = CertificateDer::pem_file_iter(path)
+        .map_err(|err| unreadable(err.to_string()))?
+        .next()
+        .ok_or_else(|| unreadable("no PEM certificate in it".into()))?
+        .map_err(|err| unreadable(err.to_string()))?;
+    let provider = crate::tls::provider();
+    let verifier = Arc::new(ServedLeaf {
+        leaf,
+        provider: Arc::clone(&provider),
+    });
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| unreadable(err.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// Trusts one certificate: the leaf revokd is configured to serve. The
+/// handshake signature is still checked, so only the holder of its key
+/// passes.
+#[derive(Debug)]
+struct ServedLeaf {
+    leaf: CertificateDer<'static>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for ServedLeaf {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.leaf.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -111,9 +232,26 @@ mod tests {
         .merge(("listen", "0.0.0.0:8080"))
         .extract::<Settings>()
         .unwrap();
-        assert_eq!(readiness_url(&settings), "http://127.0.0.1:8080/readyz");
+        assert_eq!(target(&settings).url, "http://127.0.0.1:8080/readyz");
+        settings.tls.cert_file = Some("/run/cert.pem".into());
+        settings.tls.key_file = Some("/run/key.pem".into());
+        assert_eq!(
+            target(&settings),
+            Target {
+                url: "https://127.0.0.1:8080/readyz".into(),
+                served_certificate: Some("/run/cert.pem".into()),
+            },
+            "the TLS listener is asked over https, pinned to its certificate"
+        );
         settings.ops_listen = Some("[::]:9090".parse().unwrap());
-        assert_eq!(readiness_url(&settings), "http://[::1]:9090/readyz");
+        assert_eq!(
+            target(&settings),
+            Target {
+                url: "http://[::1]:9090/readyz".into(),
+                served_certificate: None,
+            },
+            "ops_listen stays plain HTTP"
+        );
     }
 
     #[tokio::test]
@@ -125,7 +263,11 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}/readyz");
-        let err = probe(&url, TIMEOUT).await.unwrap_err();
+        let target = Target {
+            url: url.clone(),
+            served_certificate: None,
+        };
+        let err = probe(&target, TIMEOUT).await.unwrap_err();
         assert!(matches!(err, HealthcheckError::Unreachable { .. }), "{err}");
         assert!(err.to_string().starts_with(&url), "{err}");
     }
@@ -133,9 +275,14 @@ mod tests {
     #[tokio::test]
     async fn a_listener_that_never_answers_is_unhealthy_within_the_timeout() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/readyz", listener.local_addr().unwrap());
+        let target = Target {
+            url: format!("http://{}/readyz", listener.local_addr().unwrap()),
+            served_certificate: None,
+        };
         let started = std::time::Instant::now();
-        let err = probe(&url, Duration::from_millis(300)).await.unwrap_err();
+        let err = probe(&target, Duration::from_millis(300))
+            .await
+            .unwrap_err();
         assert!(matches!(err, HealthcheckError::Unreachable { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(listener);

@@ -118,9 +118,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PrintDefaultConfig => write_stdout(revokd::config::DEFAULT_TOML),
         Command::Healthcheck => {
             let settings = Settings::load(cli.config.as_deref())?;
-            let url = revokd::healthcheck::readiness_url(&settings);
-            revokd::healthcheck::probe(&url, revokd::healthcheck::TIMEOUT).await?;
-            eprintln!("revokd: {url} is ready");
+            let target = revokd::healthcheck::target(&settings);
+            revokd::healthcheck::probe(&target, revokd::healthcheck::TIMEOUT).await?;
+            eprintln!("revokd: {} is ready", target.url);
             Ok(())
         }
         Command::HashKey => {

@@ -347,6 +347,56 @@ fn sighup_reloads_the_certificate_and_a_bad_pair_keeps_the_old_one() {
 }
 
 #[test]
+fn healthcheck_asks_the_tls_listener_trusting_only_the_served_certificate() {
+    // `revokd healthcheck` (the container's HEALTHCHECK) reads the same
+    // configuration; on a TLS listener it must speak https, on loopback,
+    // whose name is not in the certificate and whose CA it does not know.
+    let (one, two) = (TestCa::new("one"), TestCa::new("two"));
+    let served = Served::new(&one.leaf("revokd-one", 1), Some(&one.cert));
+    let other = Served::new(&two.leaf("revokd-two", 2), None);
+    let dir = TempDir::new().unwrap();
+    let tls_env = |s: &Served| {
+        [
+            ("REVOKD_TLS__CERT_FILE", s.cert.to_str().unwrap().to_owned()),
+            ("REVOKD_TLS__KEY_FILE", s.key.to_str().unwrap().to_owned()),
+        ]
+    };
+    let env = tls_env(&served);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_process, listening) = Process::start(dir.path(), &env);
+    let port = listening["port"].as_u64().unwrap();
+    let healthcheck = |s: &Served| {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("REVOKD_LISTEN", format!("0.0.0.0:{port}"))
+            .envs(tls_env(s))
+            .output()
+            .unwrap()
+    };
+
+    let ok = healthcheck(&served);
+    let said = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("https://127.0.0.1:{port}/readyz is ready")),
+        "{said}"
+    );
+
+    // Configured with another certificate than the one presented: refused.
+    let refused = healthcheck(&other);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "https://127.0.0.1:{port}/readyz could not be asked"
+        )),
+        "{said}"
+    );
+}
+
+#[test]
 fn sighup_without_tls_is_logged_not_fatal() {
     let dir = TempDir::new().unwrap();
     let (mut process, listening) = Process::start(dir.path(), &[]);
