@@ -197,9 +197,21 @@ pub struct Lifetimes {
 pub struct SessionsSettings {
     pub max_token_ids_per_registration: usize,
     pub max_token_ids_per_session: usize,
+    /// Live token ids one client key may hold registered at once, over all
+    /// its sessions (0: no limit).
+    pub max_token_ids_per_key: usize,
     pub client_token_ids_per_second: u32,
     pub client_token_ids_burst: u32,
     pub key_quotas: Vec<crate::quota::KeyQuotaSettings>,
+}
+
+/// A configured volume limit: 0 means none.
+pub fn volume_limit(configured: usize) -> usize {
+    if configured == 0 {
+        usize::MAX
+    } else {
+        configured
+    }
 }
 
 impl SessionsSettings {
@@ -207,6 +219,7 @@ impl SessionsSettings {
         crate::domain::RegistrationLimits {
             per_registration: self.max_token_ids_per_registration,
             per_session: self.max_token_ids_per_session,
+            per_key: volume_limit(self.max_token_ids_per_key),
         }
     }
 }

@@ -773,6 +773,7 @@ mod tests {
             path: dir.path().into(),
             sweep_interval: Duration::from_secs(60),
             max_events: 1000,
+            max_admin_events: 1000,
         })
         .unwrap();
         let store = Store::new(Backend::Embedded(store), metrics.store.clone());
