@@ -430,7 +430,23 @@ impl Settings {
                 "must be at least sessions.max_token_ids_per_registration",
             ));
         }
+        // A volume smaller than one registration would refuse a full one
+        // from an empty key.
+        let too_little =
+            |volume: usize| volume > 0 && volume < sessions.max_token_ids_per_registration;
+        if too_little(sessions.max_token_ids_per_key) {
+            return Err(ConfigError::invalid(
+                "sessions.max_token_ids_per_key",
+                "must be 0 (no limit) or at least sessions.max_token_ids_per_registration",
+            ));
+        }
         for (i, quota) in sessions.key_quotas.iter().enumerate() {
+            if quota.max_token_ids.is_some_and(too_little) {
+                return Err(ConfigError::invalid(
+                    format!("sessions.key_quotas[{i}].max_token_ids"),
+                    "must be 0 (no limit) or at least sessions.max_token_ids_per_registration",
+                ));
+            }
             if !self.keys.iter().any(|k| k.name == quota.key) {
                 return Err(ConfigError::invalid(
                     format!("sessions.key_quotas[{i}].key"),
@@ -851,7 +867,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &str, &str); 13] = [
+        let cases: [(&str, &str, &str); 14] = [
             ("REVOKD_LISTEN", "not an address", "listen"),
             (
                 "REVOKD_FORWARD_AUTH__KEY_HEADER",
@@ -891,6 +907,11 @@ mod tests {
             ("REVOKD_STORE", "postgres", "store"),
             ("REVOKD_LIFETIMES__TOKEN", "0s", "lifetimes.token"),
             ("REVOKD_HTTP__BODY_LIMIT", "12", "http.body_limit"),
+            (
+                "REVOKD_SESSIONS__MAX_TOKEN_IDS_PER_KEY",
+                "99",
+                "sessions.max_token_ids_per_key",
+            ),
             ("REVOKD_LOG__FILTER", "[[[", "log.filter"),
             ("REVOKD_BOGUS", "1", "bogus"),
         ];
