@@ -965,6 +965,28 @@ mod tests {
         assert_eq!(h.events().await.len(), 1);
     }
 
+    /// Only a verified repost forgets the kept copy: one refused for any
+    /// other reason (here, posted to another provider's endpoint, which
+    /// anyone who saw the token can do) must leave it to be applied when
+    /// the keys load, or the logout would be lost.
+    #[tokio::test]
+    async fn a_refused_repost_of_a_kept_token_leaves_it_kept() {
+        let h = harness(PendingLimits::default());
+        let late = late_token(json!({}));
+        kept_as(h.receiver.receive(None, &late, now()).await);
+
+        let misposted = h.receiver.receive(Some("idp"), &late, now()).await;
+
+        assert!(
+            matches!(misposted, Err(ReceiveError::WrongProvider(ref name)) if name == "idp"),
+            "{misposted:?}"
+        );
+        assert_eq!(h.kept().await.len(), 1, "still kept");
+        h.load_late();
+        assert_eq!(h.receiver.retry_pending(now()).await.unwrap(), 0);
+        assert_eq!(h.events().await.len(), 1, "applied once the keys load");
+    }
+
     #[tokio::test]
     async fn a_kept_token_is_dropped_once_its_window_closes() {
         let h = harness(PendingLimits::default());
