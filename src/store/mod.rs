@@ -178,7 +178,11 @@ pub trait RevocationStore {
         now: UnixTime,
     ) -> impl Future<Output = Result<Facts, StoreError>> + Send;
 
-    /// Audit events, newest first.
+    /// Audit events, newest first. Events not caused by a client key
+    /// (see [`crate::domain::is_client_actor`]) are kept in a retention of
+    /// their own as well (`max_admin_events`), and read merged with the
+    /// log, each once: a flood of client-caused events cannot push them
+    /// out.
     fn events(
         &self,
         page: &EventPage,
