@@ -965,6 +965,22 @@ mod tests {
         assert_eq!(h.events().await.len(), 1);
     }
 
+    /// `backchannel.pending_*` reach the receiver: `pending_max_tokens =
+    /// 0` must keep nothing, not the default thousand.
+    #[test]
+    fn the_configured_pending_limits_are_the_ones_used() {
+        let mut settings = Settings::load_from(None, figment::providers::Env::raw().only(&[]))
+            .unwrap()
+            .backchannel;
+        settings.pending_max_tokens = 0;
+        settings.pending_max_token_bytes = 17;
+        settings.pending_retry_interval = Duration::from_secs(42);
+        let limits = PendingLimits::from_settings(&settings);
+        assert_eq!(limits.max_tokens, 0);
+        assert_eq!(limits.max_token_bytes, 17);
+        assert_eq!(limits.retry_interval, Duration::from_secs(42));
+    }
+
     /// Only a verified repost forgets the kept copy: one refused for any
     /// other reason (here, posted to another provider's endpoint, which
     /// anyone who saw the token can do) must leave it to be applied when
