@@ -328,7 +328,50 @@ async fn refused_registrations_write_one_audit_event_each(backend: Backend) {
     assert_eq!(active(&app, "r2-99").await, json!(false));
 }
 
+async fn a_client_key_cannot_push_an_admins_event_out_of_the_audit_log(backend: Backend) {
+    // Arrange: a log of 50 events (the embedded store trims every second),
+    // and an admin's disable of alice.
+    let app = spawn_app_with(backend, |s| {
+        s.sessions.client_token_ids_per_second = 0;
+        s.embedded.max_events = 50;
+        s.embedded.sweep_interval = std::time::Duration::from_secs(1);
+        s.redis.max_events = 50;
+    })
+    .await;
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": ISS, "sub": "alice"}),
+    )
+    .await;
+
+    // Act: 400 refused registrations for her, one client event each.
+    for round in 0..400 {
+        let refused = register_as(&app, CLIENT_KEY, "s1", &[format!("f{round}")]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    // Assert: the log was trimmed, and the admin's events are still read.
+    let events: Value = app
+        .admin_get("/v1/admin/events", &[("limit", "500")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    let client = events.iter().filter(|e| e["actor"] == "client:app").count();
+    assert!(client < 400, "trimmed: {client} client events left");
+    let admin: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["actor"] != "client:app")
+        .collect();
+    assert_eq!(admin.len(), 2, "the disable and its mark: {admin:?}");
+    assert!(admin.iter().all(|e| e["actor"] == "admin:ops"), "{admin:?}");
+    assert_eq!(events.last(), admin.last().copied(), "the oldest, in order");
+}
+
 crate::on_both_stores!(
+    a_client_key_cannot_push_an_admins_event_out_of_the_audit_log,
     a_client_key_holding_its_volume_gets_429_until_room_frees,
     refused_registrations_write_one_audit_event_each,
     a_client_key_over_its_quota_gets_429_with_retry_after,
