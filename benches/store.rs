@@ -98,6 +98,7 @@ fn registration(sid: &str, ids: Vec<TokenId>, now: UnixTime) -> SessionRegistrat
     let limits = RegistrationLimits {
         per_registration: 100,
         per_session: 100_000,
+        per_key: usize::MAX,
     };
     SessionRegistration::new(
         Owner::parse("bench").unwrap(),
@@ -211,6 +212,7 @@ fn embedded(c: &mut Criterion) {
         path: dir.path().to_owned(),
         sweep_interval: Duration::from_secs(60),
         max_events: 100_000,
+        max_admin_events: 100_000,
     };
     let store = EmbeddedStore::open(&settings).unwrap();
     bench_store(c, "embedded store", &store, &rt);
@@ -229,6 +231,7 @@ fn redis(c: &mut Criterion) {
         connect_timeout: Duration::from_secs(2),
         command_timeout: Duration::from_secs(2),
         max_events: 100_000,
+        max_admin_events: 100_000,
         sentinels: Vec::new(),
         sentinel_service: "mymaster".into(),
         tls: Default::default(),

@@ -199,9 +199,21 @@ pub struct Lifetimes {
 pub struct SessionsSettings {
     pub max_token_ids_per_registration: usize,
     pub max_token_ids_per_session: usize,
+    /// Live token ids one client key may hold registered at once, over all
+    /// its sessions (0: no limit).
+    pub max_token_ids_per_key: usize,
     pub client_token_ids_per_second: u32,
     pub client_token_ids_burst: u32,
     pub key_quotas: Vec<crate::quota::KeyQuotaSettings>,
+}
+
+/// A configured volume limit: 0 means none.
+pub fn volume_limit(configured: usize) -> usize {
+    if configured == 0 {
+        usize::MAX
+    } else {
+        configured
+    }
 }
 
 impl SessionsSettings {
@@ -209,6 +221,7 @@ impl SessionsSettings {
         crate::domain::RegistrationLimits {
             per_registration: self.max_token_ids_per_registration,
             per_session: self.max_token_ids_per_session,
+            per_key: volume_limit(self.max_token_ids_per_key),
         }
     }
 }
@@ -419,7 +432,23 @@ impl Settings {
                 "must be at least sessions.max_token_ids_per_registration",
             ));
         }
+        // A volume smaller than one registration would refuse a full one
+        // from an empty key.
+        let too_little =
+            |volume: usize| volume > 0 && volume < sessions.max_token_ids_per_registration;
+        if too_little(sessions.max_token_ids_per_key) {
+            return Err(ConfigError::invalid(
+                "sessions.max_token_ids_per_key",
+                "must be 0 (no limit) or at least sessions.max_token_ids_per_registration",
+            ));
+        }
         for (i, quota) in sessions.key_quotas.iter().enumerate() {
+            if quota.max_token_ids.is_some_and(too_little) {
+                return Err(ConfigError::invalid(
+                    format!("sessions.key_quotas[{i}].max_token_ids"),
+                    "must be 0 (no limit) or at least sessions.max_token_ids_per_registration",
+                ));
+            }
             if !self.keys.iter().any(|k| k.name == quota.key) {
                 return Err(ConfigError::invalid(
                     format!("sessions.key_quotas[{i}].key"),
@@ -984,7 +1013,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &str, &str); 13] = [
+        let cases: [(&str, &str, &str); 14] = [
             ("REVOKD_LISTEN", "not an address", "listen"),
             (
                 "REVOKD_FORWARD_AUTH__KEY_HEADER",
@@ -1024,6 +1053,11 @@ mod tests {
             ("REVOKD_STORE", "postgres", "store"),
             ("REVOKD_LIFETIMES__TOKEN", "0s", "lifetimes.token"),
             ("REVOKD_HTTP__BODY_LIMIT", "12", "http.body_limit"),
+            (
+                "REVOKD_SESSIONS__MAX_TOKEN_IDS_PER_KEY",
+                "99",
+                "sessions.max_token_ids_per_key",
+            ),
             ("REVOKD_LOG__FILTER", "[[[", "log.filter"),
             ("REVOKD_BOGUS", "1", "bogus"),
         ];

@@ -170,7 +170,10 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<Registration, StoreError> {
         let outcome = self.store.register_session(reg, provenance, now).await?;
-        if matches!(outcome, Registration::SessionFull { .. }) {
+        if matches!(
+            outcome,
+            Registration::SessionFull { .. } | Registration::KeyFull { .. }
+        ) {
             return Ok(outcome);
         }
         let keys: Vec<MirroredKey> = reg
@@ -202,6 +205,15 @@ impl Revocations {
             );
         }
         Ok(outcome)
+    }
+
+    /// How many live token ids `owner` holds bound (its volume, see
+    /// [`RevocationStore::token_ids_held`]).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {
+        self.store.token_ids_held(owner, now).await
     }
 
     /// Forgets `owner`'s registration of a session after a local logout.

@@ -116,6 +116,7 @@ impl Application {
             &settings.keys,
             settings.sessions.client_token_ids_per_second,
             settings.sessions.client_token_ids_burst,
+            settings.sessions.max_token_ids_per_key,
             &settings.sessions.key_quotas,
         ));
         for collector in quotas.collectors() {

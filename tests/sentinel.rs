@@ -25,6 +25,7 @@ fn settings(sentinels: Vec<String>) -> RedisSettings {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
         max_events: 1_000,
+        max_admin_events: 1_000,
         sentinels,
         sentinel_service: SERVICE.into(),
         tls: Default::default(),

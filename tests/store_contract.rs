@@ -220,6 +220,7 @@ fn embedded() -> EmbeddedHarness {
         path: dir.path().join("data"),
         sweep_interval: Duration::from_secs(60),
         max_events: 10_000,
+        max_admin_events: 10_000,
     };
     let store = EmbeddedStore::open(&settings).expect("open the embedded store");
     EmbeddedHarness { store, _dir: dir }
@@ -239,6 +240,7 @@ fn redis_settings(server: &RedisServer, key_prefix: &str) -> RedisSettings {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
         max_events: 10_000,
+        max_admin_events: 10_000,
         sentinels: Vec::new(),
         sentinel_service: "mymaster".into(),
         tls: Default::default(),
@@ -368,6 +370,9 @@ contract!(
     bound_facts_are_found_for_an_issuer_with_non_ascii_characters,
     a_session_holds_token_ids_up_to_its_cap_and_not_one_more,
     the_session_cap_counts_each_owner_separately,
+    a_key_holds_token_ids_up_to_its_volume_and_not_one_more,
+    expiry_frees_room_in_a_key_volume_exactly_at_the_expiry,
+    unregistering_frees_room_in_a_key_volume,
     another_key_cannot_unregister_a_registration,
     another_key_cannot_rebind_or_refresh_a_token_id,
     a_refused_registration_does_not_revoke_another_keys_token_ids,
@@ -2485,6 +2490,7 @@ fn limited(
     let limits = RegistrationLimits {
         per_registration: 100,
         per_session,
+        per_key: usize::MAX,
     };
     SessionRegistration::new(
         owner.clone(),
@@ -2543,6 +2549,173 @@ async fn a_session_holds_token_ids_up_to_its_cap_and_not_one_more(store: &impl R
     );
     assert_eq!(bound(store, "t4", t).await, clean_binding(t));
     // A session without a sid has no record, so no session cap.
+}
+
+/// A registration by `owner` under a volume of `per_key` live ids.
+fn with_volume(
+    owner: &Owner,
+    sid: Option<&str>,
+    token_ids: &[&str],
+    per_key: usize,
+    expires_at: UnixTime,
+) -> SessionRegistration {
+    SessionRegistration::new(
+        owner.clone(),
+        RegistrationLimits {
+            per_registration: 100,
+            per_session: 1000,
+            per_key,
+        },
+        Issuer::parse(IDP_A).expect("valid iss"),
+        sid.map(|sid| SessionId::parse(sid).expect("valid sid")),
+        SubjectId::parse("alice").expect("valid sub"),
+        token_ids.iter().map(|id| jti(id)).collect(),
+        expires_at,
+    )
+    .expect("valid registration")
+}
+
+async fn held(store: &impl RevocationStore, owner: &Owner, now: UnixTime) -> usize {
+    store
+        .token_ids_held(owner, now)
+        .await
+        .expect("token_ids_held")
+}
+
+async fn a_key_holds_token_ids_up_to_its_volume_and_not_one_more(store: &impl RevocationStore) {
+    // Arrange: a volume of 5, filled over two sessions and a registration
+    // without a sid.
+    let t = now();
+    let (a, b) = (owner("app-a"), owner("app-b"));
+    let reg = |sid, token_ids: &[&str]| with_volume(&a, sid, token_ids, 5, at(t, 3600));
+    for (sid, token_ids) in [
+        (Some("s1"), &["v0", "v1"][..]),
+        (Some("s2"), &["v2", "v3"][..]),
+        (None, &["v4"][..]),
+    ] {
+        assert_eq!(
+            register(store, &reg(sid, token_ids), t).await,
+            Registration::Registered
+        );
+    }
+    assert_eq!(held(store, &a, t).await, 5, "at the volume");
+
+    // Act: refreshing held ids adds none; one new id is one too many.
+    let refresh = register(
+        store,
+        &with_volume(&a, Some("s1"), &["v0", "v1"], 5, at(t, 7200)),
+        t,
+    )
+    .await;
+    let past = register(store, &reg(Some("s3"), &["v1", "v5"]), t).await;
+    let other = register(
+        store,
+        &with_volume(
+            &b,
+            Some("s1"),
+            &["w0", "w1", "w2", "w3", "w4"],
+            5,
+            at(t, 3600),
+        ),
+        t,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(refresh, Registration::Registered, "a refresh is no new id");
+    assert_eq!(
+        past,
+        Registration::KeyFull {
+            held: 5,
+            adding: 1,
+            max: 5
+        },
+        "one past the volume (v1 is held already)"
+    );
+    assert_eq!(
+        bound(store, "v5", t).await,
+        None,
+        "a full key stores nothing"
+    );
+    assert_eq!(held(store, &a, t).await, 5);
+    assert_eq!(
+        other,
+        Registration::Registered,
+        "each key has its own volume"
+    );
+    assert_eq!(held(store, &b, t).await, 5);
+}
+
+async fn expiry_frees_room_in_a_key_volume_exactly_at_the_expiry(store: &impl RevocationStore) {
+    // Arrange: a volume of 3; two ids end at t+10, one at t+3600.
+    let t = now();
+    let a = owner("app-a");
+    let short = with_volume(&a, Some("s1"), &["e0", "e1"], 3, at(t, 10));
+    let long = with_volume(&a, Some("s2"), &["e2"], 3, at(t, 3600));
+    assert_eq!(register(store, &short, t).await, Registration::Registered);
+    assert_eq!(register(store, &long, t).await, Registration::Registered);
+    let next = with_volume(&a, Some("s3"), &["x0", "x1"], 3, at(t, 3600));
+
+    // Act + Assert: one second before the expiry the key is still full...
+    assert_eq!(held(store, &a, at(t, 9)).await, 3);
+    assert_eq!(
+        register(store, &next, at(t, 9)).await,
+        Registration::KeyFull {
+            held: 3,
+            adding: 2,
+            max: 3
+        }
+    );
+    // ...and at the expiry the two expired ids no longer count.
+    assert_eq!(held(store, &a, at(t, 10)).await, 1);
+    assert_eq!(
+        register(store, &next, at(t, 10)).await,
+        Registration::Registered
+    );
+    assert_eq!(held(store, &a, at(t, 10)).await, 3);
+    // Re-registering an expired id counts it again, once.
+    assert_eq!(
+        register(
+            store,
+            &with_volume(&a, Some("s1"), &["e0"], 3, at(t, 3600)),
+            at(t, 11)
+        )
+        .await,
+        Registration::KeyFull {
+            held: 3,
+            adding: 1,
+            max: 3
+        }
+    );
+}
+
+async fn unregistering_frees_room_in_a_key_volume(store: &impl RevocationStore) {
+    let t = now();
+    let a = owner("app-a");
+    let first = with_volume(&a, Some("s1"), &["u0", "u1", "u2"], 3, at(t, 3600));
+    assert_eq!(register(store, &first, t).await, Registration::Registered);
+    let next = with_volume(&a, Some("s2"), &["u3"], 3, at(t, 3600));
+    assert!(matches!(
+        register(store, &next, t).await,
+        Registration::KeyFull { held: 3, .. }
+    ));
+
+    // Act: a local logout of s1.
+    let removed = store
+        .unregister_session(
+            &a,
+            &Issuer::parse(IDP_A).expect("iss"),
+            &SessionId::parse("s1").expect("sid"),
+            t,
+        )
+        .await
+        .expect("unregister");
+
+    // Assert
+    assert_eq!(removed.map(|ids| ids.len()), Some(3));
+    assert_eq!(held(store, &a, t).await, 0);
+    assert_eq!(register(store, &next, t).await, Registration::Registered);
+    assert_eq!(held(store, &a, t).await, 1);
 }
 
 async fn the_session_cap_counts_each_owner_separately(store: &impl RevocationStore) {
@@ -3942,4 +4115,99 @@ mod pending_logouts {
         no_more_than_max_count_are_kept,
         concurrent_keeps_never_exceed_max_count,
     );
+}
+
+// ---------------------------------------------------------------------------
+// The audit log's own retention of admin events (issue 17, item 5)
+// ---------------------------------------------------------------------------
+
+/// A disable by an admin, then `flood` refused registrations by a client
+/// key (one client-caused event each) in a log that keeps far fewer; after
+/// `trim` (the embedded store trims in its sweep), the admin's event is
+/// still in the audit log, merged in order with the newest client events.
+async fn admin_events_outlive_a_flood_of_client_events<F, Fut>(
+    store: &impl RevocationStore,
+    flood: usize,
+    trim: F,
+) where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    // Arrange
+    let t = now();
+    let disable = store
+        .apply(
+            Change::SubjectDisabled {
+                subject: subject(IDP_A, "alice"),
+                expires_at: None,
+            },
+            by("admin:ops"),
+            t,
+        )
+        .await
+        .expect("disable");
+    let refused = registration(IDP_A, Some("s1"), "alice", &["f"], at(t, 3600));
+
+    // Act: the flood.
+    for _ in 0..flood {
+        let outcome = store
+            .register_session(&refused, by("client:app"), t)
+            .await
+            .expect("register");
+        assert!(matches!(outcome, Registration::Refused { .. }));
+    }
+    trim().await;
+
+    // Assert
+    let events = all_events(store).await;
+    let ids: Vec<&str> = events.iter().map(|e| e.id.0.as_str()).collect();
+    let client = events.iter().filter(|e| e.actor == "client:app").count();
+    assert!(
+        client < flood,
+        "the log was trimmed ({client} of {flood} client events left)"
+    );
+    assert!(client > 0, "the newest client events are kept");
+    assert_eq!(
+        events.last(),
+        Some(&disable),
+        "the admin's disable is still there, the oldest: {ids:?}"
+    );
+    assert_eq!(events.iter().filter(|e| e.id == disable.id).count(), 1);
+    assert!(
+        events.windows(2).all(|w| w[0].id != w[1].id),
+        "no event twice: {ids:?}"
+    );
+    assert_eq!(events[0].actor, "client:app", "newest first");
+}
+
+mod audit_retention {
+    use super::*;
+
+    #[tokio::test]
+    async fn embedded() {
+        let dir = TempDir::new().expect("temporary directory");
+        let store = EmbeddedStore::open(&EmbeddedSettings {
+            path: dir.path().join("data"),
+            sweep_interval: Duration::from_secs(60),
+            max_events: 50,
+            max_admin_events: 50,
+        })
+        .expect("open the embedded store");
+        let sweeper = store.clone();
+        admin_events_outlive_a_flood_of_client_events(&store, 200, || async move {
+            sweeper.sweep(now()).await.expect("sweep");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn redis() {
+        let server = RedisServer::start();
+        let mut settings = redis_settings(&server, "revokd-test:");
+        settings.max_events = 50;
+        settings.max_admin_events = 50;
+        let store = RedisStore::connect(&settings).expect("connect");
+        // MAXLEN ~ trims whole nodes of 100 entries: flood past several.
+        admin_events_outlive_a_flood_of_client_events(&store, 600, || async {}).await;
+    }
 }

@@ -204,6 +204,14 @@ pub struct Provenance {
     pub reason: Option<Note>,
 }
 
+/// Whether an event with this `actor` was caused by a client key (a
+/// refused registration). Every other event — an admin's, a provider's
+/// logout, revokd's own — is kept in the audit log's own retention as well,
+/// which no client can flush (DESIGN.md decision 11).
+pub fn is_client_actor(actor: &str) -> bool {
+    actor.starts_with("client:")
+}
+
 /// A logout token already acted on: `(iss, jti)`, remembered until
 /// `expires_at`.
 ///

@@ -10,7 +10,10 @@ mod identifier;
 mod registry;
 mod time;
 
-pub use change::{Change, ChangeKind, ChangeKinds, Event, EventId, EventPage, Provenance, SeenKey};
+pub use change::{
+    Change, ChangeKind, ChangeKinds, Event, EventId, EventPage, Provenance, SeenKey,
+    is_client_actor,
+};
 pub use check::{
     BoundFacts, CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide,
 };

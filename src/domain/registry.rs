@@ -79,16 +79,22 @@ pub struct RegistrationLimits {
     pub per_registration: usize,
     /// `sessions.max_token_ids_per_session`.
     pub per_session: usize,
+    /// `sessions.max_token_ids_per_key` (or the key's own entry in
+    /// `sessions.key_quotas`): live token ids the owner may hold
+    /// registered at once, over every session; `usize::MAX` for none.
+    pub per_key: usize,
 }
 
 impl Default for RegistrationLimits {
     /// 100 per call (a login yields a handful: an access and a refresh
-    /// token, perhaps a few devices) and 1,000 per session (years of token
-    /// refreshes of one login).
+    /// token, perhaps a few devices), 1,000 per session (years of token
+    /// refreshes of one login) and 10,000 per key (a Home Assistant with
+    /// 100 people on 10 devices each holds 1,000 refresh tokens).
     fn default() -> Self {
         Self {
             per_registration: 100,
             per_session: 1_000,
+            per_key: 10_000,
         }
     }
 }
@@ -178,6 +184,13 @@ impl SessionRegistration {
         self.limits.per_session
     }
 
+    /// Most live token ids the owner may hold bound, over all its
+    /// registrations, after this call (the store refuses with
+    /// [`Registration::KeyFull`] beyond).
+    pub fn max_per_key(&self) -> usize {
+        self.limits.per_key
+    }
+
     pub fn iss(&self) -> &Issuer {
         &self.iss
     }
@@ -261,6 +274,15 @@ pub enum Registration {
         adding: usize,
         max: usize,
     },
+    /// Nothing was stored: the owner holds `held` live token ids bound
+    /// (over all its registrations), and the `adding` ids not bound yet
+    /// would take it past `max` ([`SessionRegistration::max_per_key`]).
+    /// Room frees as bindings expire or sessions are unregistered.
+    KeyFull {
+        held: usize,
+        adding: usize,
+        max: usize,
+    },
 }
 
 #[cfg(test)]
@@ -324,6 +346,7 @@ mod tests {
         let limits = RegistrationLimits {
             per_registration: 2,
             per_session: 10,
+            per_key: 100,
         };
         let build = |token_ids| {
             SessionRegistration::new(

@@ -77,6 +77,10 @@ pub enum ApiError {
     /// `Retry-After`.
     #[error("{0}")]
     QuotaExceeded(#[from] crate::quota::QuotaExceeded),
+    /// A client key holding as many live token ids as it may; answered 429
+    /// without `Retry-After` (no short wait frees room).
+    #[error("{0}")]
+    VolumeExceeded(#[from] crate::quota::VolumeExceeded),
     /// The store could not be reached for a change. Nothing was recorded.
     #[error("the revocation store is unavailable; nothing was recorded, retry later")]
     StoreUnavailable(#[source] StoreError),
@@ -122,7 +126,7 @@ impl ApiError {
             Self::BodyTimeout(_) => "request_timeout",
             Self::TooManyStreams(StreamsFull::Key(_)) => "too_many_requests",
             Self::TooManyStreams(StreamsFull::Instance(_)) => "temporarily_unavailable",
-            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::QuotaExceeded(_) | Self::VolumeExceeded(_) => "quota_exceeded",
             Self::StoreUnavailable(_) | Self::StoreUnreadable(_) => "store_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -152,7 +156,7 @@ impl ResponseError for ApiError {
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyStreams(StreamsFull::Key(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooManyStreams(StreamsFull::Instance(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaExceeded(_) | Self::VolumeExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable(_) | Self::StoreUnreadable(_) | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -14,8 +14,8 @@ use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
 use crate::auth::{Principal, Role};
 use crate::domain::{
-    Issuer, Owner, ParseError, Provenance, Registration, SessionId, SessionRegistration, SubjectId,
-    TokenId, UnixTime,
+    Issuer, Owner, ParseError, Provenance, Registration, RegistrationLimits, SessionId,
+    SessionRegistration, SubjectId, TokenId, UnixTime,
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -94,7 +94,7 @@ pub struct Unregistered {
         (status = 400, description = "Invalid body (e.g. no token ids, too many token ids, `expires_at` in the past), or the session would hold more token ids than `sessions.max_token_ids_per_session`", body = ErrorBody),
         (status = 401, description = "No or wrong client key", body = ErrorBody),
         (status = 403, description = "Refused: `error` is `session_revoked` or `subject_disabled`; the token ids are revoked", body = ErrorBody),
-        (status = 429, description = "The client key registers faster than its quota (`sessions.client_token_ids_per_second`, `sessions.key_quotas`); retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the client key registers faster than its quota (`sessions.client_token_ids_per_second`, `sessions.key_quotas`; retry after `Retry-After` seconds), or it holds as many live token ids as it may (`sessions.max_token_ids_per_key`; no `Retry-After`: room frees as its registrations expire or are deleted); nothing was stored", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
         (status = 503, description = "Store unavailable: nothing was recorded; retry", body = ErrorBody),
@@ -126,9 +126,13 @@ pub async fn post_session(
             "`expires_at` lies further ahead than lifetimes.max_token_exp",
         ));
     }
+    let limits = RegistrationLimits {
+        per_key: state.quotas.max_token_ids(&client.0.name),
+        ..state.registration_limits
+    };
     let registration = SessionRegistration::new(
         owner_of(&client.0)?,
-        state.registration_limits,
+        limits,
         Issuer::parse(iss)?,
         sid.map(SessionId::parse).transpose()?,
         SubjectId::parse(sub)?,
@@ -154,7 +158,23 @@ pub async fn post_session(
         .register_session(&registration, provenance, now)
         .await?
     {
-        Registration::Registered => Ok(HttpResponse::Ok().json(Registered { registered: true })),
+        Registration::Registered => {
+            if registration.max_per_key() != usize::MAX {
+                // For `/metrics` only: a failed count costs the client nothing.
+                if let Ok(held) = state
+                    .revocations
+                    .token_ids_held(registration.owner(), now)
+                    .await
+                {
+                    state.quotas.record_held(&client.0.name, held);
+                }
+            }
+            Ok(HttpResponse::Ok().json(Registered { registered: true }))
+        }
+        Registration::KeyFull { held, adding, max } => Err(state
+            .quotas
+            .volume_exceeded(&client.0.name, held, adding, max)
+            .into()),
         Registration::Refused { reason, .. } => Err(ApiError::RegistrationRefused(reason)),
         Registration::SessionFull { held, adding, max } => Err(ApiError::invalid(format_args!(
             "this key's registration of the session holds {held} token ids and this request adds {adding}: \

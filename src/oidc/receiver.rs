@@ -867,6 +867,7 @@ mod tests {
             path: dir.path().into(),
             sweep_interval: Duration::from_secs(60),
             max_events: 1000,
+            max_admin_events: 1000,
         })
         .unwrap();
         let store = Store::new(Backend::Embedded(store), metrics.store.clone());
@@ -1056,6 +1057,44 @@ mod tests {
         assert!(h.kept().await.is_empty());
         assert_eq!(h.receiver.retry_pending(now()).await.unwrap(), 0);
         assert_eq!(h.events().await.len(), 1);
+    }
+
+    /// `backchannel.pending_*` reach the receiver: `pending_max_tokens =
+    /// 0` must keep nothing, not the default thousand.
+    #[test]
+    fn the_configured_pending_limits_are_the_ones_used() {
+        let mut settings = Settings::load_from(None, figment::providers::Env::raw().only(&[]))
+            .unwrap()
+            .backchannel;
+        settings.pending_max_tokens = 0;
+        settings.pending_max_token_bytes = 17;
+        settings.pending_retry_interval = Duration::from_secs(42);
+        let limits = PendingLimits::from_settings(&settings);
+        assert_eq!(limits.max_tokens, 0);
+        assert_eq!(limits.max_token_bytes, 17);
+        assert_eq!(limits.retry_interval, Duration::from_secs(42));
+    }
+
+    /// Only a verified repost forgets the kept copy: one refused for any
+    /// other reason (here, posted to another provider's endpoint, which
+    /// anyone who saw the token can do) must leave it to be applied when
+    /// the keys load, or the logout would be lost.
+    #[tokio::test]
+    async fn a_refused_repost_of_a_kept_token_leaves_it_kept() {
+        let h = harness(PendingLimits::default());
+        let late = late_token(json!({}));
+        kept_as(h.receiver.receive(None, &late, now()).await);
+
+        let misposted = h.receiver.receive(Some("idp"), &late, now()).await;
+
+        assert!(
+            matches!(misposted, Err(ReceiveError::WrongProvider(ref name)) if name == "idp"),
+            "{misposted:?}"
+        );
+        assert_eq!(h.kept().await.len(), 1, "still kept");
+        h.load_late();
+        assert_eq!(h.receiver.retry_pending(now()).await.unwrap(), 0);
+        assert_eq!(h.events().await.len(), 1, "applied once the keys load");
     }
 
     #[tokio::test]

@@ -49,7 +49,7 @@ use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_ch
 use crate::domain::{
     BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner,
     Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
-    TokenBinding, TokenId, UnixTime,
+    TokenBinding, TokenId, UnixTime, is_client_actor,
 };
 use crate::mirror::FactUpdate;
 
@@ -64,6 +64,16 @@ const BINDINGS: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("bind
 const SESSIONS: TableDefinition<&str, (i64, &[u8])> = TableDefinition::new("sessions");
 const SESSION_TOKENS: TableDefinition<(&str, &str), ()> = TableDefinition::new("session_tokens");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// A copy of every event not caused by a client key, under the same id,
+/// with its own retention (`max_admin_events`): what `events` reads merged
+/// with `EVENTS`, so no client can push an admin's event out of the log.
+const KEPT_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("kept_events");
+/// Each owned binding as `(owner, expires_at, jti)`: a key's volume, in
+/// expiry order, so the ids that expired are found without a scan.
+const OWNED: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("owned");
+/// The rows of `owned` per owner, kept in step with it. Rows whose binding
+/// expired are drained before the count is used, so it is exact for `now`.
+const OWNED_COUNT: TableDefinition<&str, u64> = TableDefinition::new("owned_count");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The `meta` key holding the next event id.
@@ -90,6 +100,9 @@ pub struct EmbeddedSettings {
     pub sweep_interval: Duration,
     /// Audit events kept; the oldest beyond this are dropped by the sweep.
     pub max_events: u64,
+    /// Events not caused by a client key (admins', providers') kept on top
+    /// of those, in their own retention.
+    pub max_admin_events: u64,
 }
 
 /// The embedded store. Cheap to clone: clones share one open database.
@@ -101,6 +114,7 @@ pub struct EmbeddedStore {
 struct Inner {
     db: Database,
     max_events: u64,
+    max_admin_events: u64,
 }
 
 impl EmbeddedStore {
@@ -127,6 +141,7 @@ impl EmbeddedStore {
             inner: Arc::new(Inner {
                 db,
                 max_events: settings.max_events,
+                max_admin_events: settings.max_admin_events,
             }),
         })
     }
@@ -143,10 +158,12 @@ impl EmbeddedStore {
     /// lock for long. An error leaves the batches already committed in place;
     /// the next sweep carries on from there.
     pub async fn sweep(&self, now: UnixTime) -> Result<usize, StoreError> {
-        let max_events = self.inner.max_events;
+        let (max_events, max_admin_events) = (self.inner.max_events, self.inner.max_admin_events);
         self.blocking(move |db| {
             let removed = sweep_facts(db, now)?;
-            trim_events(db, max_events)?;
+            sweep_owned(db, now)?;
+            trim_events(db, EVENTS, max_events)?;
+            trim_events(db, KEPT_EVENTS, max_admin_events)?;
             Ok(removed)
         })
         .await
@@ -215,6 +232,12 @@ impl RevocationStore for EmbeddedStore {
         };
         let owner = owner.clone();
         self.blocking(move |db| unregister_in_transaction(db, &owner, &session, now))
+            .await
+    }
+
+    async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {
+        let owner = owner.as_ref().to_owned();
+        self.blocking(move |db| read_token_ids_held(db, &owner, now))
             .await
     }
 
@@ -345,7 +368,10 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(BINDINGS).map_err(db_error)?;
     txn.open_table(SESSIONS).map_err(db_error)?;
     txn.open_table(SESSION_TOKENS).map_err(db_error)?;
+    txn.open_table(OWNED).map_err(db_error)?;
+    txn.open_table(OWNED_COUNT).map_err(db_error)?;
     txn.open_table(EVENTS).map_err(db_error)?;
+    txn.open_table(KEPT_EVENTS).map_err(db_error)?;
     txn.open_table(META).map_err(db_error)?;
     txn.commit().map_err(db_error)
 }
@@ -444,6 +470,9 @@ struct FactTables<'txn> {
     sessions: RecordTable<'txn>,
     /// The token ids of each row of `sessions`; kept in step with it.
     session_tokens: Table<'txn, (&'static str, &'static str), ()>,
+    /// Each owner's bindings by expiry, and their count: the key volume.
+    owned: Table<'txn, (&'static str, i64, &'static str), ()>,
+    owned_count: Table<'txn, &'static str, u64>,
 }
 
 /// Which record table a key of the expiry index points into.
@@ -502,7 +531,97 @@ impl<'txn> FactTables<'txn> {
             bindings: txn.open_table(BINDINGS).map_err(db_error)?,
             sessions: txn.open_table(SESSIONS).map_err(db_error)?,
             session_tokens: txn.open_table(SESSION_TOKENS).map_err(db_error)?,
+            owned: txn.open_table(OWNED).map_err(db_error)?,
+            owned_count: txn.open_table(OWNED_COUNT).map_err(db_error)?,
         })
+    }
+
+    /// Adds `delta` to `owner`'s count of `owned` rows.
+    fn count_owned(&mut self, owner: &str, delta: i64) -> Result<(), StoreError> {
+        let old = self
+            .owned_count
+            .get(owner)
+            .map_err(db_error)?
+            .map_or(0, |g| g.value());
+        let new = old.saturating_add_signed(delta);
+        if new == 0 {
+            self.owned_count.remove(owner).map_err(db_error)?;
+        } else {
+            self.owned_count.insert(owner, new).map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `owner`'s rows of `owned` whose binding expired at or before
+    /// `now`, so that its count is the live ids. Each row is drained once:
+    /// the cost is what expired since the last drain (the sweep drains
+    /// every owner each `sweep_interval`), never what the owner holds.
+    fn drain_owned(&mut self, owner: &str, now: UnixTime) -> Result<(), StoreError> {
+        let end = now.as_secs().saturating_add(1);
+        let mut dead = Vec::new();
+        for entry in self
+            .owned
+            .range((owner, i64::MIN, "")..(owner, end, ""))
+            .map_err(db_error)?
+        {
+            let (key, _) = entry.map_err(db_error)?;
+            let (_, expires_at, jti) = key.value();
+            dead.push((expires_at, jti.to_owned()));
+        }
+        if dead.is_empty() {
+            return Ok(());
+        }
+        for (expires_at, jti) in &dead {
+            self.owned
+                .remove((owner, *expires_at, jti.as_str()))
+                .map_err(db_error)?;
+        }
+        self.count_owned(owner, -i64::try_from(dead.len()).unwrap_or(i64::MAX))
+    }
+
+    /// Live ids `owner` holds bound; drain first.
+    fn owned_held(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .owned_count
+            .get(owner)
+            .map_err(db_error)?
+            .map_or(0, |g| g.value()))
+    }
+
+    /// Records that `owner` binds `jti` until `expires_at` (moving its row
+    /// from `old_expires_at` when it held the id already).
+    fn own(
+        &mut self,
+        owner: &str,
+        jti: &str,
+        old_expires_at: Option<i64>,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        if let Some(old) = old_expires_at {
+            self.disown(owner, jti, old)?;
+        }
+        if self
+            .owned
+            .insert((owner, expires_at, jti), ())
+            .map_err(db_error)?
+            .is_none()
+        {
+            self.count_owned(owner, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets `owner`'s row for `jti` (if not drained already).
+    fn disown(&mut self, owner: &str, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        if self
+            .owned
+            .remove((owner, expires_at, jti))
+            .map_err(db_error)?
+            .is_some()
+        {
+            self.count_owned(owner, -1)?;
+        }
+        Ok(())
     }
 
     fn records(&mut self, which: Records) -> &mut RecordTable<'txn> {
@@ -620,24 +739,30 @@ impl<'txn> FactTables<'txn> {
         let session = reg.session();
         let owner = reg.owner();
         let expires_at = reg.expires_at().as_secs();
-        // Plan: (jti, binding key, registered_at, until) of the ids to bind.
+        self.drain_owned(owner.as_ref(), now)?;
+        // Plan: (jti, binding key, registered_at, until, the expiry of the
+        // owner's live binding) of the ids to bind.
         let mut plan = Vec::with_capacity(reg.token_ids().len());
         for jti in reg.token_ids() {
             let key = FactKey::Binding(jti).encode();
             let old: Option<(i64, TokenBinding)> = live_record(&self.bindings, &key, now)?;
-            let (registered_at, until) = match old {
+            let (registered_at, until, held_until) = match old {
                 Some((old_until, old))
                     if old.subject == subject
                         && old.session == session
                         && old.owner.as_ref() == Some(owner) =>
                 {
-                    (old.registered_at, old_until.max(expires_at))
+                    (
+                        old.registered_at,
+                        old_until.max(expires_at),
+                        Some(old_until),
+                    )
                 }
                 // The first binding wins: see the trait docs.
                 Some(_) => continue,
-                None => (now, expires_at),
+                None => (now, expires_at, None),
             };
-            plan.push((jti, key, registered_at, until));
+            plan.push((jti, key, registered_at, until, held_until));
         }
         let record = match &session {
             None => None,
@@ -671,7 +796,18 @@ impl<'txn> FactTables<'txn> {
                 Some((key, until, held + adding, live))
             }
         };
-        for (_, key, registered_at, until) in &plan {
+        let held = self.owned_held(owner.as_ref())?;
+        let adding = plan.iter().filter(|p| p.4.is_none()).count() as u64;
+        let max = reg.max_per_key();
+        if usize::try_from(held.saturating_add(adding)).unwrap_or(usize::MAX) > max {
+            return Ok(Registration::KeyFull {
+                held: usize::try_from(held).unwrap_or(usize::MAX),
+                adding: usize::try_from(adding).unwrap_or(usize::MAX),
+                max,
+            });
+        }
+        for (jti, key, registered_at, until, held_until) in &plan {
+            self.own(owner.as_ref(), jti.as_ref(), *held_until, *until)?;
             let binding = TokenBinding {
                 subject: subject.clone(),
                 session: session.clone(),
@@ -746,14 +882,17 @@ impl<'txn> FactTables<'txn> {
             // Expired or not: a binding to this session has no use left.
             let bound_here = match self.bindings.get(binding_key.as_str()).map_err(db_error)? {
                 Some(guard) => {
-                    let binding: TokenBinding = decode_record(&binding_key, guard.value().1)?;
-                    binding.session.as_ref() == Some(session)
-                        && binding.owner.as_ref() == Some(owner)
+                    let (until, json) = guard.value();
+                    let binding: TokenBinding = decode_record(&binding_key, json)?;
+                    (binding.session.as_ref() == Some(session)
+                        && binding.owner.as_ref() == Some(owner))
+                    .then_some(until)
                 }
-                None => false,
+                None => None,
             };
-            if bound_here {
+            if let Some(until) = bound_here {
                 self.delete_record(Records::Bindings, &binding_key)?;
+                self.disown(owner.as_ref(), &jti, until)?;
                 unbound.push(TokenId::parse(jti).map_err(|err| {
                     StoreError::Corrupt(format!("`{key}` holds a bad token id: {err}"))
                 })?);
@@ -958,7 +1097,10 @@ fn register_in_transaction(
             }
         }
     };
-    if matches!(outcome, Registration::SessionFull { .. }) {
+    if matches!(
+        outcome,
+        Registration::SessionFull { .. } | Registration::KeyFull { .. }
+    ) {
         txn.abort().map_err(db_error)?;
     } else {
         txn.commit().map_err(db_error)?;
@@ -1026,6 +1168,12 @@ fn append_event(
         .map_err(db_error)?
         .insert(id, json.as_slice())
         .map_err(db_error)?;
+    if !is_client_actor(&event.actor) {
+        txn.open_table(KEPT_EVENTS)
+            .map_err(db_error)?
+            .insert(id, json.as_slice())
+            .map_err(db_error)?;
+    }
     Ok(event)
 }
 
@@ -1351,21 +1499,35 @@ fn parse_event_id(id: &EventId) -> Result<u64, StoreError> {
     text.parse().map_err(|_| StoreError::InvalidCursor)
 }
 
+/// The newest `limit` events before `before`, from the log and the kept
+/// copies merged (an event in both once): what the sweep trimmed from the
+/// log is still found among the kept ones.
 fn read_events(db: &Database, before: Option<u64>, limit: usize) -> Result<Vec<Event>, StoreError> {
     let txn = db.begin_read().map_err(db_error)?;
-    let events = txn.open_table(EVENTS).map_err(db_error)?;
-    let range = match before {
-        Some(before) => events.range(..before),
-        None => events.range::<u64>(..),
-    }
-    .map_err(db_error)?;
-    range
-        .rev()
+    let newest = |table: TableDefinition<u64, &[u8]>| -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let events = txn.open_table(table).map_err(db_error)?;
+        let range = match before {
+            Some(before) => events.range(..before),
+            None => events.range::<u64>(..),
+        }
+        .map_err(db_error)?;
+        range
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (id, json) = entry.map_err(db_error)?;
+                Ok((id.value(), json.value().to_vec()))
+            })
+            .collect()
+    };
+    let mut merged = newest(EVENTS)?;
+    merged.extend(newest(KEPT_EVENTS)?);
+    merged.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+    merged.dedup_by_key(|(id, _)| *id);
+    merged
+        .into_iter()
         .take(limit)
-        .map(|entry| {
-            let (id, json) = entry.map_err(db_error)?;
-            decode_event(id.value(), json.value())
-        })
+        .map(|(id, json)| decode_event(id, &json))
         .collect()
 }
 
@@ -1481,18 +1643,69 @@ fn expired_keys(
         .collect()
 }
 
-/// Drops the oldest events beyond `max_events`, one batch at a time.
-fn trim_events(db: &Database, max_events: u64) -> Result<(), StoreError> {
-    while trim_events_batch(db, max_events)? == SWEEP_BATCH {}
+/// Drains every owner's expired rows of `owned` (see
+/// [`FactTables::drain_owned`]), one transaction per owner.
+fn sweep_owned(db: &Database, now: UnixTime) -> Result<(), StoreError> {
+    let owners: Vec<String> = {
+        let txn = db.begin_read().map_err(db_error)?;
+        let counts = txn.open_table(OWNED_COUNT).map_err(db_error)?;
+        counts
+            .iter()
+            .map_err(db_error)?
+            .map(|entry| Ok(entry.map_err(db_error)?.0.value().to_owned()))
+            .collect::<Result<_, StoreError>>()?
+    };
+    for owner in owners {
+        let txn = begin_write(db)?;
+        FactTables::open(&txn)?.drain_owned(&owner, now)?;
+        txn.commit().map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Live token ids `owner` holds bound at `now`: its count, less the rows
+/// that expired and are not drained yet.
+fn read_token_ids_held(db: &Database, owner: &str, now: UnixTime) -> Result<usize, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let counts = txn.open_table(OWNED_COUNT).map_err(db_error)?;
+    let owned = txn.open_table(OWNED).map_err(db_error)?;
+    let count = counts
+        .get(owner)
+        .map_err(db_error)?
+        .map_or(0, |g| g.value());
+    let end = now.as_secs().saturating_add(1);
+    let mut dead = 0u64;
+    for entry in owned
+        .range((owner, i64::MIN, "")..(owner, end, ""))
+        .map_err(db_error)?
+    {
+        entry.map_err(db_error)?;
+        dead += 1;
+    }
+    Ok(usize::try_from(count.saturating_sub(dead)).unwrap_or(usize::MAX))
+}
+
+/// Drops the oldest events of `table` beyond `max_events`, one batch at a
+/// time.
+fn trim_events(
+    db: &Database,
+    table: TableDefinition<u64, &[u8]>,
+    max_events: u64,
+) -> Result<(), StoreError> {
+    while trim_events_batch(db, table, max_events)? == SWEEP_BATCH {}
     Ok(())
 }
 
 /// Drops up to [`SWEEP_BATCH`] of the oldest events beyond `max_events`.
 /// Returns how many it dropped.
-fn trim_events_batch(db: &Database, max_events: u64) -> Result<usize, StoreError> {
+fn trim_events_batch(
+    db: &Database,
+    table: TableDefinition<u64, &[u8]>,
+    max_events: u64,
+) -> Result<usize, StoreError> {
     let txn = begin_write(db)?;
     let dropped = {
-        let mut events = txn.open_table(EVENTS).map_err(db_error)?;
+        let mut events = txn.open_table(table).map_err(db_error)?;
         let excess = events.len().map_err(db_error)?.saturating_sub(max_events);
         let count = usize::try_from(excess)
             .unwrap_or(usize::MAX)
@@ -1518,6 +1731,7 @@ mod tests {
             path: dir.to_owned(),
             sweep_interval: Duration::from_secs(60),
             max_events,
+            max_admin_events: max_events,
         }
     }
 
@@ -2115,7 +2329,7 @@ mod tests {
         for i in 0..5 {
             apply(&store, token_revoked(&format!("t{i}"), 500), 100 + i).await;
         }
-        trim_events(&store.inner.db, 2).unwrap();
+        trim_events(&store.inner.db, EVENTS, 2).unwrap();
         let store = &store;
         let after =
             |id: &'static str| async move { store.events_after(&EventId(id.to_owned()), 10).await };

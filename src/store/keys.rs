@@ -32,6 +32,9 @@ pub enum FactKey<'a> {
     /// One owner's registration of a session: the token ids it registered
     /// for it.
     Registration(&'a Owner, &'a Session),
+    /// The token ids one owner holds bound, by expiry (Redis: a sorted
+    /// set): the key's volume.
+    Volume(&'a Owner),
 }
 
 impl FactKey<'_> {
@@ -44,6 +47,7 @@ impl FactKey<'_> {
             Self::SubjectRevokedBefore(s) => composite("rb", s.iss.as_ref(), s.sub.as_ref()),
             Self::Seen(s) => composite("seen", s.iss.as_ref(), s.jti.as_ref()),
             Self::Binding(jti) => format!("bnd:{jti}"),
+            Self::Volume(owner) => format!("own:{owner}"),
             Self::SessionBinding(s) => composite("sbn", s.iss.as_ref(), s.sid.as_ref()),
             Self::Registration(owner, s) => {
                 let owner = owner.as_ref();

@@ -116,6 +116,13 @@ pub trait RevocationStore {
     /// - else if the owner's registration of the session would hold more
     ///   than `reg.max_per_session()` token ids, nothing is stored and the
     ///   answer is [`Registration::SessionFull`];
+    /// - else if the owner would then hold more than `reg.max_per_key()`
+    ///   live token ids bound, over all its registrations (ids of this
+    ///   registration not bound yet, on top of those it holds), nothing is
+    ///   stored and the answer is [`Registration::KeyFull`]; the count
+    ///   follows expiry exactly (an id whose binding expired at or before
+    ///   `now` is not held) and local logouts, at a cost independent of how
+    ///   many ids the owner holds;
     /// - otherwise the owner's session record gains the token ids (later
     ///   registrations add ids; the record keeps the later `expires_at`),
     ///   and each id is bound to the subject, session and owner, first
@@ -152,6 +159,16 @@ pub trait RevocationStore {
         now: UnixTime,
     ) -> impl Future<Output = Result<Option<Vec<TokenId>>, StoreError>> + Send;
 
+    /// How many live token ids `owner` holds bound at `now`: the count
+    /// [`RevocationStore::register_session`] holds against
+    /// `reg.max_per_key()`. Bindings written before volumes were counted
+    /// are not included.
+    fn token_ids_held(
+        &self,
+        owner: &Owner,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// The live facts about the keys in `lookup`, in one round trip. When
     /// `lookup.jti` has a live binding, [`Facts::bound`] holds the facts
     /// about the bound session and subject, read in the same step.
@@ -161,7 +178,11 @@ pub trait RevocationStore {
         now: UnixTime,
     ) -> impl Future<Output = Result<Facts, StoreError>> + Send;
 
-    /// Audit events, newest first.
+    /// Audit events, newest first. Events not caused by a client key
+    /// (see [`crate::domain::is_client_actor`]) are kept in a retention of
+    /// their own as well (`max_admin_events`), and read merged with the
+    /// log, each once: a flood of client-caused events cannot push them
+    /// out.
     fn events(
         &self,
         page: &EventPage,
@@ -385,6 +406,13 @@ impl RevocationStore for Store {
     ) -> Result<Option<Vec<TokenId>>, StoreError> {
         self.timed("unregister_session", async {
             dispatch!(self, s => s.unregister_session(owner, iss, sid, now))
+        })
+        .await
+    }
+
+    async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {
+        self.timed("token_ids_held", async {
+            dispatch!(self, s => s.token_ids_held(owner, now))
         })
         .await
     }

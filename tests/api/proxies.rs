@@ -12,7 +12,9 @@ use revokd::gateway::ForwardAuthSettings;
 use serde_json::{Value, json};
 
 use crate::backchannel::{provider, register, wait_for_provider};
-use crate::common::gateway::{Placeholders, Proxy, ProxyKind, Upstream};
+use crate::common::gateway::{
+    Placeholders, Proxy, ProxyKind, Upstream, raw_get, websocket_roundtrip,
+};
 use crate::common::test_idp::TestIdp;
 use crate::gateway::ha_token;
 use crate::helpers::{Backend, CLIENT_KEY, TestApp, spawn_app_with};
@@ -213,6 +215,72 @@ async fn revokd_down_means_the_proxy_refuses(kind: ProxyKind) {
     assert_eq!(open.status(), StatusCode::OK);
 }
 
+/// The shipped files hold `/auth/token` and `/api/websocket` back until the
+/// Home Assistant integration says it is set up (`/api/revokd/ready`), and
+/// nothing else.
+async fn logins_and_websockets_wait_for_the_home_assistant_integration(kind: ProxyKind) {
+    // Arrange: Home Assistant is up, the integration not set up yet.
+    let s = stack(kind, Backend::Embedded).await;
+    s.upstream.set_ha_ready(false);
+    let before = s.upstream.hits();
+
+    // Act
+    let login = s
+        .client
+        .post(s.proxy.url("/auth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    let addr = s.proxy.addr();
+    let socket = tokio::task::spawn_blocking(move || {
+        raw_get(
+            addr,
+            "/api/websocket",
+            &[
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Sec-WebSocket-Version", "13"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+
+    // Assert: refused as "still starting", and neither reached Home
+    // Assistant; the readiness view was asked each time.
+    let (status, retry_after) = (login.status(), login.headers().get("retry-after").cloned());
+    match kind {
+        ProxyKind::Nginx => {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", s.proxy.log());
+            assert_eq!(retry_after.unwrap(), "5");
+            assert_eq!(socket.status, 503, "{}", socket.head);
+        }
+        // Caddy passes Home Assistant's own answer on.
+        ProxyKind::Caddy => {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.proxy.log());
+            assert_eq!(socket.status, 404, "{}", socket.head);
+        }
+    }
+    assert_eq!(s.upstream.hits(), before, "nothing reached Home Assistant");
+    assert_eq!(s.upstream.ha_ready_probes(), 2);
+    // The frontend and the login flow's first steps do not wait.
+    s.assert_passes("/frontend_latest/app.js", None).await;
+    s.assert_passes("/auth/login_flow", None).await;
+
+    // Once the integration is set up, both pass (the websocket upgraded).
+    s.upstream.set_ha_ready(true);
+    let seen = s.assert_passes("/auth/token", None).await;
+    assert_eq!(seen["uri"], "/auth/token");
+    let addr = s.proxy.addr();
+    tokio::task::spawn_blocking(move || {
+        websocket_roundtrip(addr, "/api/websocket", &[], b"hello through the gate")
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.upstream.ha_ready_probes(), 4);
+}
+
 macro_rules! on_both_proxies {
     ($($name:ident),* $(,)?) => {
         mod nginx {
@@ -235,6 +303,7 @@ macro_rules! on_both_proxies {
 }
 
 on_both_proxies!(
+    logins_and_websockets_wait_for_the_home_assistant_integration,
     revocations_are_enforced_at_the_proxy,
     a_logout_at_the_provider_is_enforced_at_the_proxy,
     revokd_down_means_the_proxy_refuses,

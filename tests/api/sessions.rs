@@ -204,6 +204,7 @@ async fn a_client_key_over_its_quota_gets_429_with_retry_after(backend: Backend)
             key: "other".into(),
             token_ids_per_second: 0,
             token_ids_burst: 0,
+            max_token_ids: None,
         }];
     })
     .await;
@@ -235,6 +236,62 @@ async fn a_client_key_over_its_quota_gets_429_with_retry_after(backend: Backend)
     );
     assert!(
         metrics.contains("revokd_client_token_ids_total{key=\"app\"} 100"),
+        "{metrics}"
+    );
+}
+
+async fn a_client_key_holding_its_volume_gets_429_until_room_frees(backend: Backend) {
+    // Arrange: 150 live ids per key (the rate out of the way); the other
+    // key's own entry allows 1,000.
+    let app = spawn_app_with(backend, |s| {
+        s.keys.push(key("other", Role::Client, OTHER_KEY));
+        s.sessions.client_token_ids_per_second = 0;
+        s.sessions.max_token_ids_per_key = 150;
+        s.sessions.key_quotas = vec![revokd::quota::KeyQuotaSettings {
+            key: "other".into(),
+            token_ids_per_second: 0,
+            token_ids_burst: 0,
+            max_token_ids: Some(1000),
+        }];
+    })
+    .await;
+    for (sid, token_ids) in [("s1", ids("a", 0..100)), ("s2", ids("b", 0..50))] {
+        let ok = register_as(&app, CLIENT_KEY, sid, &token_ids).await;
+        assert_eq!(ok.status(), StatusCode::OK, "{sid}");
+    }
+
+    // Act
+    let over = register_as(&app, CLIENT_KEY, "s3", &["c0".into()]).await;
+    let other = register_as(&app, OTHER_KEY, "s3", &ids("o", 0..100)).await;
+
+    // Assert: 429, no Retry-After (no short wait frees room), nothing stored.
+    assert!(over.headers().get("retry-after").is_none(), "{over:?}");
+    assert_error(
+        over,
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        "key `app` holds 150 live token ids and this registration adds 1: at most 150 per key (sessions.max_token_ids_per_key",
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::OK, "another key's volume");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("revokd_client_volume_exceeded_total{key=\"app\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("revokd_client_token_ids_held{key=\"app\"} 150"),
+        "{metrics}"
+    );
+
+    // A local logout frees room.
+    let gone = unregister_as(&app, CLIENT_KEY, &[("iss", ISS), ("sid", "s2")]).await;
+    assert_eq!(gone.status(), StatusCode::OK);
+    let room = register_as(&app, CLIENT_KEY, "s3", &["c0".into()]).await;
+    assert_eq!(room.status(), StatusCode::OK);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("revokd_client_token_ids_held{key=\"app\"} 101"),
         "{metrics}"
     );
 }
@@ -271,7 +328,51 @@ async fn refused_registrations_write_one_audit_event_each(backend: Backend) {
     assert_eq!(active(&app, "r2-99").await, json!(false));
 }
 
+async fn a_client_key_cannot_push_an_admins_event_out_of_the_audit_log(backend: Backend) {
+    // Arrange: a log of 50 events (the embedded store trims every second),
+    // and an admin's disable of alice.
+    let app = spawn_app_with(backend, |s| {
+        s.sessions.client_token_ids_per_second = 0;
+        s.embedded.max_events = 50;
+        s.embedded.sweep_interval = std::time::Duration::from_secs(1);
+        s.redis.max_events = 50;
+    })
+    .await;
+    app.admin_ok(
+        "/v1/admin/subjects/disable",
+        &json!({"iss": ISS, "sub": "alice"}),
+    )
+    .await;
+
+    // Act: 400 refused registrations for her, one client event each.
+    for round in 0..400 {
+        let refused = register_as(&app, CLIENT_KEY, "s1", &[format!("f{round}")]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    // Assert: the log was trimmed, and the admin's events are still read.
+    let events: Value = app
+        .admin_get("/v1/admin/events", &[("limit", "500")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    let client = events.iter().filter(|e| e["actor"] == "client:app").count();
+    assert!(client < 400, "trimmed: {client} client events left");
+    let admin: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["actor"] != "client:app")
+        .collect();
+    assert_eq!(admin.len(), 2, "the disable and its mark: {admin:?}");
+    assert!(admin.iter().all(|e| e["actor"] == "admin:ops"), "{admin:?}");
+    assert_eq!(events.last(), admin.last().copied(), "the oldest, in order");
+}
+
 crate::on_both_stores!(
+    a_client_key_cannot_push_an_admins_event_out_of_the_audit_log,
+    a_client_key_holding_its_volume_gets_429_until_room_frees,
     refused_registrations_write_one_audit_event_each,
     a_client_key_over_its_quota_gets_429_with_retry_after,
     a_registration_holds_at_most_the_configured_token_ids,

@@ -24,6 +24,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
@@ -666,6 +667,20 @@ type Record = Arc<Mutex<Vec<Seen>>>;
 /// Extra response headers the upstream adds to every non-WebSocket answer.
 type ExtraHeaders = Arc<Vec<(String, String)>>;
 
+/// The path of the Home Assistant integration's readiness view
+/// (`clients/home-assistant/custom_components/revokd/ready.py`).
+pub const HA_READY_PATH: &str = "/api/revokd/ready";
+
+/// What [`Upstream`] answers at [`HA_READY_PATH`], as Home Assistant does:
+/// `200 {"ready": true, ...}` once the integration is set up, `404` before
+/// (the route does not exist yet). Its requests are counted here, not
+/// recorded as app traffic.
+#[derive(Default)]
+struct HaReady {
+    not_ready: AtomicBool,
+    probes: AtomicUsize,
+}
+
 /// The app behind the proxy (or, in wiring tests, a stand-in for the auth
 /// service that records what the proxy asks): answers `200` with the
 /// [`Seen`] request as JSON. Runs on its own thread and actix system, so
@@ -673,6 +688,7 @@ type ExtraHeaders = Arc<Vec<(String, String)>>;
 pub struct Upstream {
     addr: SocketAddr,
     record: Record,
+    ha_ready: Arc<HaReady>,
     handle: ServerHandle,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -690,6 +706,8 @@ impl Upstream {
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind a loopback port");
         let addr = listener.local_addr().expect("bound address");
         let record = Record::default();
+        let ha_ready = Arc::new(HaReady::default());
+        let server_ready = Arc::clone(&ha_ready);
         let extra: ExtraHeaders = Arc::new(
             headers
                 .iter()
@@ -704,6 +722,7 @@ impl Upstream {
                     App::new()
                         .app_data(web::Data::new(Arc::clone(&server_record)))
                         .app_data(web::Data::new(Arc::clone(&extra)))
+                        .app_data(web::Data::new(Arc::clone(&server_ready)))
                         .default_service(web::to(answer))
                 })
                 .workers(1)
@@ -721,6 +740,7 @@ impl Upstream {
         Self {
             addr,
             record,
+            ha_ready,
             handle,
             thread: Some(thread),
         }
@@ -739,6 +759,18 @@ impl Upstream {
     /// How many requests were received so far.
     pub fn hits(&self) -> usize {
         self.record.lock().unwrap().len()
+    }
+
+    /// Whether the stand-in Home Assistant's integration is set up (the
+    /// default): `false` makes [`HA_READY_PATH`] answer 404, as Home
+    /// Assistant does before the integration's setup has returned.
+    pub fn set_ha_ready(&self, ready: bool) {
+        self.ha_ready.not_ready.store(!ready, Ordering::SeqCst);
+    }
+
+    /// How many times [`HA_READY_PATH`] was asked.
+    pub fn ha_ready_probes(&self) -> usize {
+        self.ha_ready.probes.load(Ordering::SeqCst)
     }
 }
 
@@ -765,7 +797,18 @@ async fn answer(
     payload: web::Payload,
     record: web::Data<Record>,
     extra: web::Data<ExtraHeaders>,
+    ha_ready: web::Data<Arc<HaReady>>,
 ) -> HttpResponse {
+    if req.path() == HA_READY_PATH {
+        // A plain view in Home Assistant: never upgraded, whatever the
+        // headers of the request it gates.
+        ha_ready.probes.fetch_add(1, Ordering::SeqCst);
+        return if ha_ready.not_ready.load(Ordering::SeqCst) {
+            HttpResponse::NotFound().body("404: Not Found")
+        } else {
+            HttpResponse::Ok().json(serde_json::json!({"ready": true, "caught_up": true}))
+        };
+    }
     let mut headers = BTreeMap::new();
     for (name, value) in req.headers() {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();

@@ -18,6 +18,7 @@
 //! | token binding          | `bnd:{jti}`            | hash: `exp`, `at` (registered_at), `iss`, `sub`, `sid` (absent without a session), `own` (the owner key's name) |
 //! | registered session     | `reg:{n}:{owner}:{n}:{iss}:{sid}` | hash: `exp`, and `t:{jti}` → `1` per registered token id |
 //! | session binding        | `sbn:{n}:{iss}:{sid}`  | `{expires_at} {registered_at} {sub}` (first registration; first subject wins) |
+//! | a key's volume         | `own:{owner}`          | sorted set: each token id the owner has bound, scored by the binding's `expires_at` |
 //!
 //! Mirrored facts (`tok`, `ses`, `dis`, `rb`, `bnd`, `sbn`) are also copied, by
 //! the same script that writes them, into the snapshot index
@@ -29,6 +30,11 @@
 //! Audit events live in one stream, `{key_prefix}events`, one field `event`
 //! holding the JSON of the [`Event`] without its id: the stream entry id *is*
 //! the [`EventId`], so ids increase monotonically and paging is a range read.
+//! Every event not caused by a client key is also added, under the same id,
+//! to `{key_prefix}admin-events`, trimmed by its own `max_admin_events`: the
+//! audit log read ([`RevocationStore::events`]) merges the two, so a flood of
+//! client-caused events cannot push an admin's out (the change feed for
+//! consumers, [`RevocationStore::events_after`], reads the first only).
 //!
 //! # Atomicity
 //!
@@ -91,7 +97,7 @@ use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Owner,
     Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId,
-    UnixTime,
+    UnixTime, is_client_actor,
 };
 use crate::mirror::FactUpdate;
 
@@ -110,6 +116,9 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     /// Approximate length of the audit stream (`XADD ... MAXLEN ~`).
     pub max_events: u64,
+    /// Approximate length of the stream of events not caused by a client
+    /// key (`{prefix}admin-events`), kept on top of those.
+    pub max_admin_events: u64,
     /// Redis Sentinel addresses; when any, the primary is the one they name
     /// for `sentinel_service`, and `url` only gives its credentials and
     /// database.
@@ -227,17 +236,28 @@ local function feed_of(stream)
   return string.sub(stream, 1, #stream - #'events') .. 'feed'
 end
 
+-- The stream of events not caused by a client key, beside `{prefix}events`.
+local function kept_of(stream)
+  return string.sub(stream, 1, #stream - #'events') .. 'admin-events'
+end
+
 -- Fails unless `stream` and its feed are streams or absent, so that XADD
 -- cannot fail after other writes.
 local function check_stream(stream)
-  for _, key in ipairs({stream, feed_of(stream)}) do
+  for _, key in ipairs({stream, feed_of(stream), kept_of(stream)}) do
     local t = redis.call('TYPE', key)['ok']
     if t ~= 'stream' and t ~= 'none' then corrupt(key) end
   end
 end
 
-local function append(stream, max_events, event)
-  return redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'event', event)
+-- Appends to the audit stream and, when `max_kept` is not empty (an event
+-- not caused by a client key), under the same id to the kept stream.
+local function append(stream, max_events, event, max_kept)
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', max_events, '*', 'event', event)
+  if max_kept ~= nil and max_kept ~= '' then
+    redis.call('XADD', kept_of(stream), 'MAXLEN', '~', max_kept, id, 'event', event)
+  end
+  return id
 end
 
 -- Copies the current state of each mirrored key into the snapshot index
@@ -289,7 +309,8 @@ mod index;
 ///
 /// `KEYS`: the fact key of the change, the stream, then (for `apply_once`)
 /// the seen-marker key. `ARGV`: `kind`, `now`, `max_events`, `event JSON`,
-/// the marker's `expires_at` (empty without a marker), then per kind:
+/// the marker's `expires_at` (empty without a marker), `max_admin_events`
+/// (empty for an event caused by a client key), then per kind:
 ///
 /// | kind                     | fact key     | extra ARGV            |
 /// |--------------------------|--------------|-----------------------|
@@ -315,6 +336,7 @@ now = tonumber(ARGV[2])
 local max_events = ARGV[3]
 local event = ARGV[4]
 local seen_exp = ARGV[5]
+local max_kept = ARGV[6]
 
 -- A logout token already acted on changes nothing.
 if seen ~= nil and live_expiry(seen) ~= nil then return false end
@@ -323,18 +345,18 @@ if seen ~= nil and live_expiry(seen) ~= nil then return false end
 check_stream(stream)
 
 if kind == 'token_revoked' or kind == 'session_revoked' then
-  local exp = later(ARGV[6], live_expiry(fact))
+  local exp = later(ARGV[7], live_expiry(fact))
   put(fact, exp, exp)
 elseif kind == 'subject_disabled' then
-  local dis_exp = later(ARGV[6], live_expiry(fact))
+  local dis_exp = later(ARGV[7], live_expiry(fact))
   put(fact, dis_exp, dis_exp)
 elseif kind == 'subject_enabled' then
   redis.call('DEL', fact)
 elseif kind == 'subject_revoked_before' then
   local old_before, old_exp = live_mark(fact)
-  local before = ARGV[6]
+  local before = ARGV[7]
   if old_before ~= nil and tonumber(old_before) > tonumber(before) then before = old_before end
-  local exp = later(ARGV[7], old_exp)
+  local exp = later(ARGV[8], old_exp)
   put(fact, before .. ' ' .. exp, exp)
 else
   return redis.error_reply('ERR unknown change kind ' .. kind)
@@ -342,7 +364,7 @@ end
 
 if seen ~= nil then put(seen, seen_exp, seen_exp) end
 publish(feed_of(stream), max_events, {fact})
-return append(stream, max_events, event)
+return append(stream, max_events, event, max_kept)
 "#
 );
 
@@ -351,19 +373,28 @@ static APPLY: LazyLock<Script> = LazyLock::new(|| Script::new(APPLY_LUA));
 /// Registers a session, or refuses it and revokes its token ids.
 ///
 /// With `n` token ids, `KEYS`: the stream, the subject's disabled key, the
-/// `n` token-revoked keys, the `n` binding keys, then, when the
-/// registration has a `sid`, the session-revoked key, the owner's
-/// registration key and the session binding key. `ARGV`: `now`, `max_events`, `n`, `expires_at`, `iss`,
-/// `sub`, `sid` (empty without one: a parsed `sid` never is), the owner,
-/// the per-session cap, the `n` token ids, then the JSON of the one
+/// `n` token-revoked keys, the `n` binding keys, the owner's volume key,
+/// then, when the registration has a `sid`, the session-revoked key, the
+/// owner's registration key and the session binding key. `ARGV`: `now`,
+/// `max_events`, `n`, `expires_at`, `iss`, `sub`, `sid` (empty without one:
+/// a parsed `sid` never is), the owner, the per-session cap, the per-key
+/// cap, the `n` token ids, the JSON of the one
 /// `TokensRevoked` event a refusal records, with an empty `"jtis":[]` that
 /// the script fills with the ids it revoked (the JSON's first `"jtis":[]`
-/// is that field: it precedes every caller-supplied text).
+/// is that field: it precedes every caller-supplied text), then
+/// `max_admin_events` (empty when the caller is a client key: its refusal
+/// events are not kept apart).
 ///
 /// Every command touches one key or one field (`HLEN` and `HEXISTS` are
-/// O(1)), so the script's cost follows `n`, never the session's size.
+/// O(1)), or reads the volume set in O(log size) (`ZCOUNT`, `ZREVRANGE 0
+/// 0`) and trims at most `max(2n, 64)` of its expired members, so the
+/// script's cost follows `n`, never the session's size or the key's volume.
+/// The volume counts members scored after `now` — exact whatever is not
+/// trimmed yet; trimming only bounds memory, and the set expires with its
+/// latest member.
 ///
-/// Returns `{'registered'}`, `{'full', held, adding}`, or
+/// Returns `{'registered'}`, `{'full', held, adding}`, `{'keyfull', held,
+/// adding}`, or
 /// `{'refused', reason, stream id or '', revoked token id...}`: `''` when
 /// every id was bound by another owner and nothing was written.
 const REGISTER_LUA: &str = concat!(
@@ -376,11 +407,12 @@ local max_events = ARGV[2]
 local n = tonumber(ARGV[3])
 local exp = ARGV[4]
 local iss, sub, sid = ARGV[5], ARGV[6], ARGV[7]
-local owner, max_per_session = ARGV[8], tonumber(ARGV[9])
+local owner, max_per_session, max_per_key = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local has_sid = sid ~= ''
-local ses = KEYS[3 + 2 * n]
-local reg = KEYS[4 + 2 * n]
-local sbn = KEYS[5 + 2 * n]
+local own = KEYS[3 + 2 * n]
+local ses = KEYS[4 + 2 * n]
+local reg = KEYS[5 + 2 * n]
+local sbn = KEYS[6 + 2 * n]
 
 -- A binding: {exp, at, iss, sub, sid or false, owner or false} if live.
 local function live_binding(key)
@@ -419,17 +451,17 @@ if reason ~= nil then
     if merged[i] then
       put(KEYS[2 + i], merged[i], merged[i])
       touched[#touched + 1] = KEYS[2 + i]
-      listed[#listed + 1] = cjson.encode(ARGV[9 + i])
-      out[#out + 1] = ARGV[9 + i]
+      listed[#listed + 1] = cjson.encode(ARGV[10 + i])
+      out[#out + 1] = ARGV[10 + i]
     end
   end
   if #listed > 0 then
     -- One event for the whole refusal.
-    local template = ARGV[10 + n]
+    local template = ARGV[11 + n]
     local s, e = string.find(template, '"jtis":[]', 1, true)
     if s == nil then corrupt('the refusal event') end
     local event = string.sub(template, 1, s - 1) .. '"jtis":[' .. table.concat(listed, ',') .. ']' .. string.sub(template, e + 1)
-    out[3] = append(stream, max_events, event)
+    out[3] = append(stream, max_events, event, ARGV[12 + n])
   end
   publish(feed_of(stream), max_events, touched)
   return out
@@ -442,7 +474,7 @@ local want_sid = has_sid and sid or false
 for i = 1, n do
   local b = live_binding(KEYS[2 + n + i])
   if b == nil then
-    plan[i] = {ARGV[1], exp}
+    plan[i] = {ARGV[1], exp, true}
   elseif b[3] == iss and b[4] == sub and b[5] == want_sid and b[6] == owner then
     plan[i] = {b[2], later(exp, b[1])}
   else
@@ -462,13 +494,25 @@ if has_sid then
   local held, adding = 0, 0
   if reg_old ~= nil then held = redis.call('HLEN', reg) - 1 end
   for i = 1, n do
-    if plan[i] and (reg_old == nil or redis.call('HEXISTS', reg, 't:' .. ARGV[9 + i]) == 0) then
+    if plan[i] and (reg_old == nil or redis.call('HEXISTS', reg, 't:' .. ARGV[10 + i]) == 0) then
       adding = adding + 1
     end
   end
   if held + adding > max_per_session then
     return {'full', held, adding}
   end
+end
+-- The key's volume: the live ids it holds (members scored after `now`),
+-- plus those this registration binds anew.
+local t = redis.call('TYPE', own)['ok']
+if t ~= 'zset' and t ~= 'none' then corrupt(own) end
+local fresh = 0
+for i = 1, n do
+  if plan[i] and plan[i][3] then fresh = fresh + 1 end
+end
+local held_by_key = redis.call('ZCOUNT', own, '(' .. ARGV[1], '+inf')
+if held_by_key + fresh > max_per_key then
+  return {'keyfull', held_by_key, fresh}
 end
 
 -- Writes.
@@ -486,9 +530,16 @@ for i = 1, n do
         redis.call('HSET', key, 'exp', p[2], 'at', p[1], 'iss', iss, 'sub', sub, 'own', owner)
       end
       redis.call('EXPIREAT', key, exat(p[2]))
+      redis.call('ZADD', own, p[2], ARGV[10 + i])
     end
   end
 end
+-- Trims expired members, a bounded number per call (more than a call
+-- adds), and lets the set expire with its latest member.
+local dead = redis.call('ZRANGEBYSCORE', own, '-inf', ARGV[1], 'LIMIT', 0, math.max(2 * n, 64))
+if #dead > 0 then redis.call('ZREM', own, unpack(dead)) end
+local top = redis.call('ZREVRANGE', own, 0, 0, 'WITHSCORES')
+if top[2] then redis.call('EXPIREAT', own, exat(top[2])) end
 if has_sid then
   -- A record that is dead for `now` takes its token ids with it: at most
   -- the cap, and only once after it expired. UNLINK frees it off the
@@ -498,7 +549,7 @@ if has_sid then
   if tonumber(reg_exp) > now then
     redis.call('HSET', reg, 'exp', reg_exp)
     for i = 1, n do
-      if plan[i] then redis.call('HSET', reg, 't:' .. ARGV[9 + i], '1') end
+      if plan[i] then redis.call('HSET', reg, 't:' .. ARGV[10 + i], '1') end
     end
     redis.call('EXPIREAT', reg, exat(reg_exp))
   end
@@ -539,7 +590,7 @@ const UNREGISTER_BATCH: usize = 64;
 /// and owner, and removes them from the record; removes the record once it
 /// holds no more ids.
 ///
-/// `KEYS`: the registration key. `ARGV`: `now`, the key prefix, `iss`,
+/// `KEYS`: the registration key, the owner's volume key. `ARGV`: `now`, the key prefix, `iss`,
 /// `sid`, `max_events` (the feed's approximate length), the owner, the
 /// batch size, the `HSCAN` cursor (`0` on the first step). The binding keys
 /// are built here from the registered token ids (`{prefix}bnd:{jti}`, as
@@ -551,7 +602,7 @@ const UNREGISTER_BATCH: usize = 64;
 const UNREGISTER_LUA: &str = concat!(
     lua_prelude!(),
     r#"
-local reg = KEYS[1]
+local reg, own = KEYS[1], KEYS[2]
 now = tonumber(ARGV[1])
 local prefix, iss, sid, max_events = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local owner, batch, cursor = ARGV[6], tonumber(ARGV[7]), ARGV[8]
@@ -566,6 +617,8 @@ if e <= now then return {0} end
 local feed = prefix .. 'feed'
 local t = redis.call('TYPE', feed)['ok']
 if t ~= 'stream' and t ~= 'none' then corrupt(feed) end
+t = redis.call('TYPE', own)['ok']
+if t ~= 'zset' and t ~= 'none' then corrupt(own) end
 local scan = redis.call('HSCAN', reg, cursor, 'COUNT', batch)
 local fields, doomed, cut = {}, {}, false
 local out = {1, ''}
@@ -582,6 +635,7 @@ for i = 1, #scan[2], 2 do
     if b[1] == iss and b[2] == sid and b[3] == owner then
       doomed[#doomed + 1] = key
       out[#out + 1] = string.sub(field, 3)
+      redis.call('ZREM', own, string.sub(field, 3))
     end
   end
 end
@@ -761,6 +815,7 @@ pub struct RedisStore {
     prefix: Arc<str>,
     stream: Arc<str>,
     max_events: u64,
+    max_admin_events: u64,
     /// Upper bound of every call, whatever the pool and the connection do:
     /// deadpool retries recycling one pooled connection after another, so
     /// its own timeouts alone could add up to `pool_size` times
@@ -825,6 +880,7 @@ impl RedisStore {
             prefix: settings.key_prefix.as_str().into(),
             stream: format!("{}events", settings.key_prefix).into(),
             max_events: settings.max_events,
+            max_admin_events: settings.max_admin_events,
             deadline: settings
                 .connect_timeout
                 .saturating_add(settings.command_timeout),
@@ -833,6 +889,16 @@ impl RedisStore {
 
     fn key(&self, fact: FactKey<'_>) -> String {
         format!("{}{}", self.prefix, fact.encode())
+    }
+
+    /// The `max_kept` argument of the scripts for an event by `actor`:
+    /// `max_admin_events`, or empty for a client-caused event (not kept).
+    fn max_kept(&self, actor: &str) -> String {
+        if is_client_actor(actor) {
+            String::new()
+        } else {
+            self.max_admin_events.to_string()
+        }
     }
 
     /// The fact key and the kind-specific arguments (after the common five)
@@ -899,7 +965,8 @@ impl RedisStore {
             .arg(now.as_secs())
             .arg(self.max_events)
             .arg(json)
-            .arg(seen.map(|s| secs(s.expires_at)).unwrap_or_default());
+            .arg(seen.map(|s| secs(s.expires_at)).unwrap_or_default())
+            .arg(self.max_kept(&stored.actor));
         for arg in extra {
             call.arg(arg);
         }
@@ -1202,6 +1269,7 @@ impl RevocationStore for RedisStore {
         for jti in ids {
             call.key(self.key(FactKey::Binding(jti)));
         }
+        call.key(self.key(FactKey::Volume(reg.owner())));
         if let Some(session) = reg.session() {
             call.key(self.key(FactKey::Session(&session)))
                 .key(self.key(FactKey::Registration(reg.owner(), &session)))
@@ -1215,11 +1283,13 @@ impl RevocationStore for RedisStore {
             .arg(reg.sub().as_ref())
             .arg(reg.sid().map_or("", AsRef::as_ref))
             .arg(reg.owner().as_ref())
-            .arg(reg.max_per_session());
+            .arg(reg.max_per_session())
+            .arg(reg.max_per_key());
         for jti in ids {
             call.arg(jti.as_ref());
         }
-        call.arg(encode_event(&refusal)?);
+        call.arg(encode_event(&refusal)?)
+            .arg(self.max_kept(&provenance.actor));
         let reply: Value = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
@@ -1232,15 +1302,24 @@ impl RevocationStore for RedisStore {
             .ok_or_else(|| corrupt("the register script returned nothing"))?;
         match opt_str(status, "register status")? {
             Some("registered") => Ok(Registration::Registered),
-            Some("full") => {
+            Some(full @ ("full" | "keyfull")) => {
                 let count = |value: Option<&Value>| match value {
                     Some(Value::Int(n)) => usize::try_from(*n).map_err(corrupt),
-                    _ => Err(corrupt("a full session without its counts")),
+                    _ => Err(corrupt("a full session or key without its counts")),
                 };
-                Ok(Registration::SessionFull {
-                    held: count(rest.first())?,
-                    adding: count(rest.get(1))?,
-                    max: reg.max_per_session(),
+                let (held, adding) = (count(rest.first())?, count(rest.get(1))?);
+                Ok(if full == "full" {
+                    Registration::SessionFull {
+                        held,
+                        adding,
+                        max: reg.max_per_session(),
+                    }
+                } else {
+                    Registration::KeyFull {
+                        held,
+                        adding,
+                        max: reg.max_per_key(),
+                    }
                 })
             }
             Some("refused") => {
@@ -1292,6 +1371,7 @@ impl RevocationStore for RedisStore {
             sid: sid.clone(),
         };
         let key = self.key(FactKey::Registration(owner, &session));
+        let volume = self.key(FactKey::Volume(owner));
         let unexpected = || corrupt("the unregister script returned an unexpected reply");
         let mut cursor = "0".to_owned();
         let mut unbound = Vec::new();
@@ -1300,6 +1380,7 @@ impl RevocationStore for RedisStore {
         loop {
             let mut call = UNREGISTER.prepare_invoke();
             call.key(&key)
+                .key(&volume)
                 .arg(now.as_secs())
                 .arg(&*self.prefix)
                 .arg(iss.as_ref())
@@ -1333,6 +1414,22 @@ impl RevocationStore for RedisStore {
                 _ => return Err(unexpected()),
             }
         }
+    }
+
+    async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {
+        let key = self.key(FactKey::Volume(owner));
+        let held: u64 = self
+            .run(|mut conn| async move {
+                redis::cmd("ZCOUNT")
+                    .arg(&key)
+                    .arg(format!("({}", now.as_secs()))
+                    .arg("+inf")
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        usize::try_from(held).map_err(corrupt)
     }
 
     async fn lookup(&self, lookup: Lookup<'_>, now: UnixTime) -> Result<Facts, StoreError> {
@@ -1430,20 +1527,35 @@ impl RevocationStore for RedisStore {
         if page.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut range = redis::cmd("XREVRANGE");
-        range
-            .arg(&*self.stream)
-            .arg(end)
-            .arg("-")
-            .arg("COUNT")
-            .arg(page.limit);
-        let reply: Value = self
-            .run(|mut conn| async move { range.query_async(&mut conn).await.map_err(store_error) })
+        // The newest of each stream, merged: an event trimmed from the log
+        // by a flood of client-caused ones is still in the kept stream.
+        let kept = format!("{}admin-events", self.prefix);
+        let mut pipe = redis::pipe();
+        for stream in [&*self.stream, kept.as_str()] {
+            pipe.cmd("XREVRANGE")
+                .arg(stream)
+                .arg(&end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(page.limit);
+        }
+        let replies: Vec<Value> = self
+            .run(|mut conn| async move { pipe.query_async(&mut conn).await.map_err(store_error) })
             .await?;
-        let Value::Array(entries) = reply else {
-            return Err(corrupt("XREVRANGE did not return an array"));
-        };
-        entries.iter().map(decode_event).collect()
+        let mut merged = Vec::new();
+        for reply in &replies {
+            let Value::Array(entries) = reply else {
+                return Err(corrupt("XREVRANGE did not return an array"));
+            };
+            for entry in entries {
+                merged.push(decode_event(entry)?);
+            }
+        }
+        let key = |event: &Event| parse_stream_id(&event.id.0).unwrap_or_default();
+        merged.sort_by_key(|event| std::cmp::Reverse(key(event)));
+        merged.dedup_by(|a, b| a.id == b.id);
+        merged.truncate(page.limit);
+        Ok(merged)
     }
 
     async fn events_after(
@@ -1523,6 +1635,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
             max_events: 100,
+            max_admin_events: 100,
             sentinels: Vec::new(),
             sentinel_service: "mymaster".into(),
             tls: Default::default(),
