@@ -6,7 +6,7 @@
 //! - [`domain`]: identifiers, changes, the check decision. No I/O.
 //! - [`store`]: the storage contract and its embedded (`redb`) and Redis
 //!   implementations.
-//! - [`auth`]: API keys and their roles, compared in constant time.
+//! - [`api_keys`]: API keys and their roles, compared in constant time.
 //! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
 //! - [`revocations`]: the operations behind the API (revoke, disable, check).
 //! - [`quota`]: per-key rate limits of client writes.
@@ -18,7 +18,7 @@
 //! - [`startup`]: builds the application and runs it until stopped.
 //! - [`tls`]: TLS on the API listener, reloaded without a restart.
 
-pub mod auth;
+pub mod api_keys;
 pub mod config;
 pub mod domain;
 pub mod events;

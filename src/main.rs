@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key)?;
-            write_stdout(&format!("{}\n", revokd::auth::sha256_hex(key.trim())))
+            write_stdout(&format!("{}\n", revokd::api_keys::sha256_hex(key.trim())))
         }
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Role;
+use crate::api_keys::Role;
 use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
 use crate::events::{EventHub, StreamSlots};

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::profile::TokenRefusal;
 use super::settings::JwtSettings;
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use crate::jwt::Claims;
 use crate::oidc::keys::KeyLookupError;
 use crate::oidc::provider::{Provider, Providers};

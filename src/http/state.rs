@@ -1,6 +1,6 @@
 //! What every handler can reach, registered once as `web::Data<AppState>`.
 
-use crate::auth::KeyRing;
+use crate::api_keys::KeyRing;
 use crate::config::CheckSettings;
 use crate::gateway::Gate;
 use crate::metrics::Metrics;

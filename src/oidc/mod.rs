@@ -17,6 +17,7 @@ mod jwe;
 pub mod keys;
 pub mod logout_token;
 pub mod provider;
+pub mod provider_settings;
 pub mod receiver;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::keys::{DecryptionKey, JwsAlg, KeyManagementAlg, KeySet};
 use super::logout_token::LogoutTokenPolicy;
-use crate::config::{BackchannelSettings, ConfigError, ProviderSettings};
+use super::provider_settings::{BackchannelSettings, ProviderSettings, check_url};
+use crate::config::error::ConfigError;
 use crate::domain::Issuer;
 
 /// Why keys could not be fetched. The text is shown on `/readyz` and in
@@ -385,7 +386,7 @@ impl Provider {
             url: url.to_owned(),
             cause: without_url(e),
         };
-        if let Err(cause) = crate::config::check_url(url, self.settings.allow_insecure_http) {
+        if let Err(cause) = check_url(url, self.settings.allow_insecure_http) {
             return Err(FetchError::Invalid {
                 url: url.to_owned(),
                 cause,

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::logout_token::{LogoutTokenError, UnverifiedLogoutToken, VerifiedLogoutToken};
 use super::provider::{Provider, Providers, Refetch};
-use crate::config::BackchannelSettings;
+use super::provider_settings::BackchannelSettings;
 use crate::domain::{Change, Event, EventId, Provenance, SeenKey, Session, UnixTime};
 use crate::metrics::Metrics;
 use crate::revocations::Revocations;
@@ -723,8 +723,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::{ProviderSettings, Settings};
+    use crate::config::Settings;
     use crate::domain::EventPage;
+    use crate::oidc::provider_settings::ProviderSettings;
     use crate::oidc::testkit::{self, ISSUER, NOW, claims, claims_with, jwks_json, now, token};
     use crate::store::{Backend, EmbeddedSettings, EmbeddedStore, RevocationStore, Store};
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 
 /// Shortest accepted key: 16 characters, so that a key cannot be guessed
 /// online however many tries an attacker makes.
