@@ -19,6 +19,7 @@
 //! - [`tls`]: TLS on the API listener, reloaded without a restart.
 
 pub mod api_keys;
+pub mod backchannel;
 pub mod config;
 pub mod domain;
 pub mod events;
@@ -28,6 +29,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod mirror;
 pub mod oidc;
+pub mod providers;
 pub mod quota;
 pub mod replica;
 pub mod revocations;

@@ -90,7 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => {
             let settings = Settings::load(cli.config.as_deref())?;
             // What `serve` reads besides the settings: key files.
-            let providers = revokd::oidc::provider::Providers::from_settings(
+            let providers = revokd::providers::Providers::from_settings(
                 &settings.providers,
                 &settings.backchannel,
             )?;

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::api_keys::{KeyRing, KeySettings};
 use crate::gateway::ForwardAuthSettings;
-use crate::oidc::provider_settings::{BackchannelSettings, ProviderSettings};
+use crate::providers::{BackchannelSettings, ProviderSettings};
 use crate::store::{EmbeddedSettings, RedisSettings};
 
 pub mod error;

@@ -9,7 +9,7 @@ use super::settings::{ForwardAuthSettings, MissingToken};
 use super::verify::{JwtVerifier, VerifyError};
 use crate::config::error::ConfigError;
 use crate::domain::UnixTime;
-use crate::oidc::provider::Providers;
+use crate::providers::Providers;
 
 /// What the gateway reported about the original request. Raw bytes: the
 /// HTTP layer does not judge them, this module does.

@@ -19,8 +19,8 @@ use super::settings::JwtSettings;
 use crate::config::error::ConfigError;
 use crate::jwt::Claims;
 use crate::oidc::keys::KeyLookupError;
-use crate::oidc::provider::{Provider, Providers};
 use crate::oidc::{JwsAlg, KeySet};
+use crate::providers::{Provider, Providers};
 
 /// Shortest HMAC secret accepted: 256 bits (RFC 7518 §3.2 for HS256).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;

@@ -16,9 +16,6 @@
 mod jwe;
 pub mod keys;
 pub mod logout_token;
-pub mod provider;
-pub mod provider_settings;
-pub mod receiver;
 #[cfg(test)]
 pub(crate) mod testkit;
 

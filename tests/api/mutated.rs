@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use revokd::oidc::JwsAlg;
-use revokd::oidc::provider_settings::ProviderSettings;
+use revokd::providers::ProviderSettings;
 use serde_json::Value;
 
 use crate::backchannel::{provider, wait_for_provider};

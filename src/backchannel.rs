@@ -1,4 +1,5 @@
-//! Receiving one logout token: pick the provider, verify, revoke once.
+//! Receiving one logout token: pick the provider ([`crate::providers`]),
+//! verify ([`crate::oidc`]), revoke once (through [`Revocations`]).
 //!
 //! The HTTP handler only parses the form and maps the outcome; everything
 //! OpenID Connect Back-Channel Logout 1.0 asks of the relying party after
@@ -20,11 +21,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::logout_token::{LogoutTokenError, UnverifiedLogoutToken, VerifiedLogoutToken};
-use super::provider::{Provider, Providers, Refetch};
-use super::provider_settings::BackchannelSettings;
 use crate::domain::{Change, Event, EventId, Provenance, SeenKey, Session, UnixTime};
 use crate::metrics::Metrics;
+use crate::oidc::{LogoutTokenError, UnverifiedLogoutToken, VerifiedLogoutToken};
+use crate::providers::{BackchannelSettings, Provider, Providers, Refetch};
 use crate::revocations::Revocations;
 use crate::store::{PendingLogout, PendingLogoutStore, PendingPut, StoreError};
 
@@ -725,8 +725,8 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::domain::EventPage;
-    use crate::oidc::provider_settings::ProviderSettings;
     use crate::oidc::testkit::{self, ISSUER, NOW, claims, claims_with, jwks_json, now, token};
+    use crate::providers::ProviderSettings;
     use crate::store::{Backend, EmbeddedSettings, EmbeddedStore, RevocationStore, Store};
 
     const LATE: &str = "https://late.example";
