@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::domain::{Change, Event, EventId, Provenance, SeenKey, Session, UnixTime};
+use crate::domain::{Event, EventId, Provenance, SeenKey, UnixTime};
 use crate::metrics::Metrics;
 use crate::oidc::{LogoutTokenError, UnverifiedLogoutToken, VerifiedLogoutToken};
 use crate::providers::{BackchannelSettings, Provider, Providers, Refetch};
@@ -498,23 +498,12 @@ impl LogoutReceiver {
         let verified = self.verify(&provider, &unverified, now).await?;
         let revocations = &self.inner.revocations;
 
-        // §2.7: a `sid` ends that session; `sub` alone every session of the
-        // subject, which for revokd means every token issued until now.
-        let change = match (verified.sid(), verified.subject()) {
-            (Some(sid), _) => Change::SessionRevoked {
-                session: Session {
-                    iss: verified.iss().clone(),
-                    sid: sid.clone(),
-                },
-                expires_at: revocations.session_expiry(now),
-            },
-            (None, Some(subject)) => Change::SubjectRevokedBefore {
-                subject,
-                before: now,
-                expires_at: revocations.revoked_before_expiry(now),
-            },
-            (None, None) => return Err(LogoutTokenError::MissingSubAndSid.into()),
-        };
+        // §2.7, a pure rule beside the other token rules.
+        let change = verified.change(
+            now,
+            revocations.session_expiry(now),
+            revocations.revoked_before_expiry(now),
+        )?;
         let seen = SeenKey {
             iss: verified.iss().clone(),
             jti: verified.jti().clone(),
@@ -724,7 +713,7 @@ mod tests {
 
     use super::*;
     use crate::config::Settings;
-    use crate::domain::EventPage;
+    use crate::domain::{Change, EventPage};
     use crate::oidc::testkit::{self, ISSUER, NOW, claims, claims_with, jwks_json, now, token};
     use crate::providers::ProviderSettings;
     use crate::store::{Backend, EmbeddedSettings, EmbeddedStore, RevocationStore, Store};

@@ -18,7 +18,7 @@ use super::profile::TokenRefusal;
 use super::settings::JwtSettings;
 use crate::config::error::ConfigError;
 use crate::jwt::Claims;
-use crate::oidc::keys::KeyLookupError;
+use crate::oidc::jwks::KeyLookupError;
 use crate::oidc::{JwsAlg, KeySet};
 use crate::providers::{Provider, Providers};
 
