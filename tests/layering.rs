@@ -87,7 +87,9 @@ fn declared(lib_rs: &str) -> BTreeSet<String> {
 
 /// The module a file under `src/` belongs to, in the Layout's terms:
 /// `src/store/redis/feed.rs` → `store`, `src/config/error.rs` →
-/// `config::error`. `None` for `lib.rs` and `main.rs`.
+/// `config::error` (each file of `config/` but `mod.rs` sits on a floor of
+/// its own, below the settings types that use it). `None` for `lib.rs` and
+/// `main.rs`.
 fn module_of(relative: &Path) -> Option<String> {
     let parts: Vec<String> = relative
         .with_extension("")
@@ -96,16 +98,14 @@ fn module_of(relative: &Path) -> Option<String> {
         .collect();
     match parts.as_slice() {
         [only] if only == "lib" || only == "main" => None,
-        [config, error] if config == "config" && error == "error" => {
-            Some("config::error".to_owned())
-        }
+        [config, sub] if config == "config" && sub != "mod" => Some(format!("config::{sub}")),
         [first, ..] => Some(first.clone()),
         [] => None,
     }
 }
 
-/// Names a `crate::` path starts with, with `config::error` told apart
-/// from the rest of `config`.
+/// The module a `crate::` path names, with the files of `config/` (see
+/// [`module_of`]) told apart from the rest of `config`.
 fn target(path: &str) -> Option<String> {
     let ident = |s: &str| -> String {
         s.chars()
@@ -116,8 +116,11 @@ fn target(path: &str) -> Option<String> {
     if first.is_empty() || first == "self" {
         return None;
     }
-    if first == "config" && ident(path[first.len()..].trim_start_matches("::")) == "error" {
-        return Some("config::error".to_owned());
+    if first == "config" {
+        let second = ident(path[first.len()..].trim_start_matches("::"));
+        if !second.is_empty() && src().join("config").join(format!("{second}.rs")).is_file() {
+            return Some(format!("config::{second}"));
+        }
     }
     Some(first)
 }
