@@ -3,23 +3,68 @@
 //!
 //! # Layout
 //!
+//! Ground up. A module may import (`use crate::…`) only modules on a lower
+//! floor, never one on its own floor or above; `tests/layering.rs` reads
+//! this list and fails on an import against it (its known exceptions are
+//! listed there, each with its reason). The binary (`main.rs`) sits on top.
+//!
+//! Floor 0, importing nothing of the crate:
 //! - [`domain`]: identifiers, changes, the check decision. No I/O.
+//! - [`config::error`]: [`config::ConfigError`], with which every settings
+//!   type below [`config`] validates itself.
+//! - [`config::secret_file`]: reading a secret file named in the
+//!   configuration (systemd credentials).
+//! - [`shutdown`]: waiting for the signal to stop.
+//!
+//! Floor 1:
+//! - [`metrics`]: Prometheus metrics.
+//! - [`jwt`]: reading a JWT's identifying claims for look-up only.
+//! - [`oidc`]: the pure Back-Channel Logout core: JWK Sets, our decryption
+//!   key, JWS/JWE, the token rules and the §2.7 mapping. No I/O.
+//! - [`api_keys`]: API keys and their roles, compared in constant time.
+//!
+//! Floor 2:
+//! - [`tls`]: TLS on the API listener, reloaded without a restart.
+//! - [`quota`]: per-key rate limits of client writes.
+//! - [`providers`]: configured identity providers: discovery, JWKS fetch
+//!   and refresh (shared by [`backchannel`] and [`gateway`]).
+//!
+//! Floor 3:
 //! - [`store`]: the storage contract and its embedded (`redb`) and Redis
 //!   implementations.
-//! - [`auth`]: API keys and their roles, compared in constant time.
-//! - [`config`]: settings from TOML and `REVOKD_*` environment variables.
+//!
+//! Floor 4:
+//! - [`mirror`]: the in-memory copy of the live revocations that checks
+//!   read.
+//! - [`events`]: the event stream's hub, fed by the store's audit log.
+//!
+//! Floor 5:
+//! - [`replica`]: keeps the mirror current from the store.
+//! - [`gateway`]: what `/v1/forward-auth` and `/v1/introspect` decide, from
+//!   raw headers to identifiers.
+//!
+//! Floor 6:
+//! - [`config`]: settings from TOML and `REVOKD_*` environment variables;
+//!   composes the settings types of the floors below.
+//!
+//! Floor 7:
 //! - [`revocations`]: the operations behind the API (revoke, disable, check).
-//! - [`quota`]: per-key rate limits of client writes.
-//! - [`jwt`]: reading a JWT's identifying claims for look-up only.
-//! - [`oidc`]: Back-Channel Logout token validation (keys, JWS/JWE, rules).
+//! - [`telemetry`]: structured logs through `tracing`.
+//! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
+//!
+//! Floor 8:
+//! - [`backchannel`]: receiving a logout token: choose the provider, verify,
+//!   revoke once, keep tokens whose keys are missing.
+//!
+//! Floor 9:
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
 //!   OpenAPI document.
-//! - [`metrics`], [`telemetry`]: Prometheus and `tracing`.
+//!
+//! Floor 10:
 //! - [`startup`]: builds the application and runs it until stopped.
-//! - [`tls`]: TLS on the API listener, reloaded without a restart.
-//! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
 
-pub mod auth;
+pub mod api_keys;
+pub mod backchannel;
 pub mod config;
 pub mod domain;
 pub mod events;
@@ -30,6 +75,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod mirror;
 pub mod oidc;
+pub mod providers;
 pub mod quota;
 pub mod replica;
 pub mod revocations;

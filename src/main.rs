@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => {
             let settings = Settings::load(cli.config.as_deref())?;
             // What `serve` reads besides the settings: key files.
-            let providers = revokd::oidc::provider::Providers::from_settings(
+            let providers = revokd::providers::Providers::from_settings(
                 &settings.providers,
                 &settings.backchannel,
             )?;
@@ -126,7 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key)?;
-            write_stdout(&format!("{}\n", revokd::auth::sha256_hex(key.trim())))
+            write_stdout(&format!("{}\n", revokd::api_keys::sha256_hex(key.trim())))
         }
     }
 }

@@ -25,7 +25,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 use serde::Deserialize;
 
-use crate::auth::{KeySettings, Role};
+use crate::api_keys::{KeySettings, Role};
 
 /// One key's quota, as configured: `[[sessions.key_quotas]]`.
 #[derive(Debug, Clone, Deserialize)]

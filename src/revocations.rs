@@ -1,6 +1,6 @@
 //! The operations behind the API: turn a request into a [`Change`] with the
-//! right lifetime, apply it, count it. Handlers (and, later, the
-//! back-channel-logout receiver) call these; nothing here knows HTTP.
+//! right lifetime, apply it, count it. Handlers and the back-channel
+//! receiver (`crate::backchannel`) call these; nothing here knows HTTP.
 
 use std::time::Duration;
 

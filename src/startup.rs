@@ -10,15 +10,15 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Role;
+use crate::api_keys::Role;
+use crate::backchannel::{LogoutReceiver, PendingLimits};
 use crate::config::{CheckSource, Settings, StoreKind};
 use crate::domain::UnixTime;
 use crate::events::{EventHub, StreamSlots};
 use crate::gateway::Gate;
 use crate::http::{self, AppState, BodyBudget, Routes};
 use crate::metrics::Metrics;
-use crate::oidc::provider::Providers;
-use crate::oidc::receiver::{LogoutReceiver, PendingLimits};
+use crate::providers::Providers;
 use crate::quota::ClientQuotas;
 use crate::replica::Replica;
 use crate::revocations::Revocations;

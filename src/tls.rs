@@ -29,6 +29,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::error::ConfigError;
 use crate::metrics::Metrics;
 
 /// `[tls]`: the API listener's certificate.
@@ -51,6 +52,47 @@ impl TlsSettings {
     /// The certificate and key paths, when TLS is on.
     pub fn files(&self) -> Option<(&Path, &Path)> {
         Some((self.cert_file.as_deref()?, self.key_file.as_deref()?))
+    }
+
+    /// Both files or neither, and a pair that loads now (so `check-config`
+    /// catches what `serve` would refuse).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let tls = self;
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) => {
+                load_pair(cert, key).map_err(|err| {
+                    let name = match &err {
+                        TlsError::BadKey { .. } => "tls.key_file",
+                        TlsError::Read { path, .. } if path == key => "tls.key_file",
+                        _ => "tls.cert_file",
+                    };
+                    ConfigError::invalid(name, err.to_string())
+                })?;
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "tls.key_file",
+                    "must be set when tls.cert_file is (both or neither)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "tls.cert_file",
+                    "must be set when tls.key_file is (both or neither)",
+                ));
+            }
+            (None, None) => {}
+        }
+        if tls.reload_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "tls.reload_interval",
+                "must be longer than zero",
+            ));
+        }
+        Ok(())
     }
 }
 

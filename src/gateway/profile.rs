@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::sha256_hex;
+use crate::api_keys::sha256_hex;
 use crate::domain::{CheckRequest, Reason, TokenId, UnixTime};
 use crate::jwt::{Claims, PeekError, check_request_from_claims, numeric_date, peek_claims};
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::path::OriginalPath;
 use super::profile::ProfileKind;
+use crate::config::error::ConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +35,65 @@ pub struct ForwardAuthSettings {
     pub clock_skew: Duration,
     pub headers: HeaderSettings,
     pub jwt: JwtSettings,
+}
+
+impl ForwardAuthSettings {
+    /// The rules of `[forward_auth]` alone.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let f = self;
+        let header_name = |key: &str, name: &str| {
+            actix_web::http::header::HeaderName::from_bytes(name.as_bytes())
+                .map(|_| ())
+                .map_err(|_| ConfigError::invalid(key, format!("`{name}` is not a header name")))
+        };
+        header_name("forward_auth.key_header", &f.key_header)?;
+        if ["authorization", "cookie"].contains(&f.key_header.to_ascii_lowercase().as_str()) {
+            return Err(ConfigError::invalid(
+                "forward_auth.key_header",
+                "must not be a header that carries the user's credentials",
+            ));
+        }
+        let h = &f.headers;
+        for (field, name) in [
+            ("subject", &h.subject),
+            ("issuer", &h.issuer),
+            ("session", &h.session),
+            ("token_id", &h.token_id),
+        ] {
+            if !name.is_empty() {
+                header_name(&format!("forward_auth.headers.{field}"), name)?;
+            }
+        }
+        let prefix = |key: String, p: &str| {
+            // Compared with normalised paths, so it must be one itself.
+            match OriginalPath::parse(p) {
+                Some(normalised) if normalised.as_str() == p => Ok(()),
+                _ => Err(ConfigError::invalid(
+                    key,
+                    format!("`{p}` is not a normalised absolute path (no `..`, `//`, `%`, `?`)"),
+                )),
+            }
+        };
+        for (i, p) in f.skip.iter().enumerate() {
+            prefix(format!("forward_auth.skip[{i}]"), p)?;
+        }
+        for (i, r) in f.routes.iter().enumerate() {
+            prefix(format!("forward_auth.routes[{i}].prefix"), &r.prefix)?;
+        }
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if !f.cookie.chars().all(token_char) {
+            return Err(ConfigError::invalid(
+                "forward_auth.cookie",
+                "is not a cookie name",
+            ));
+        }
+        // Key files and the provider name are checked when the verifier is
+        // built (`Gate::new`), which `check-config` runs too.
+        Ok(())
+    }
 }
 
 /// What a request without any token gets.

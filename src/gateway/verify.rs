@@ -16,11 +16,11 @@ use serde_json::{Map, Value};
 
 use super::profile::TokenRefusal;
 use super::settings::JwtSettings;
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use crate::jwt::Claims;
-use crate::oidc::keys::KeyLookupError;
-use crate::oidc::provider::{Provider, Providers};
+use crate::oidc::jwks::KeyLookupError;
 use crate::oidc::{JwsAlg, KeySet};
+use crate::providers::{Provider, Providers};
 
 /// Shortest HMAC secret accepted: 256 bits (RFC 7518 §3.2 for HS256).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
@@ -109,7 +109,7 @@ impl JwtVerifier {
             }
         }
         let read = |field: &str, path: &std::path::Path| {
-            crate::config::read_secret_file(&key(field), path)
+            crate::config::secret_file::read_secret_file(&key(field), path)
         };
         if let Some(path) = &settings.hmac_secret_file {
             let secret = read("hmac_secret_file", path)?;

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::ApiError;
 use super::state::AppState;
-use crate::auth::{Principal, Role};
+use crate::api_keys::{Principal, Role};
 
 /// The key presented as `Authorization: Bearer <key>`; the scheme is
 /// case-insensitive (RFC 7235 §2.1).

@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::auth::AdminKey;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
+use crate::backchannel::{LogoutRecord, ReceiveError, Received};
 use crate::domain::UnixTime;
-use crate::oidc::receiver::{LogoutRecord, ReceiveError, Received};
 
 /// The form of §2.5: `logout_token` once; other parameters are ignored.
 #[derive(Debug, utoipa::ToSchema)]

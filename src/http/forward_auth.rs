@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, route, web};
 use super::check::DEGRADED_HEADER;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
-use crate::auth::Role;
+use crate::api_keys::Role;
 use crate::domain::{UnixTime, Verdict};
 use crate::gateway::{
     Admission, GateRequest, HeaderSettings, Identified, ProfileKind, TokenRefusal,

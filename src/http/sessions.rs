@@ -12,7 +12,7 @@ use super::auth::ClientKey;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
-use crate::auth::{Principal, Role};
+use crate::api_keys::{Principal, Role};
 use crate::domain::{
     Issuer, Owner, ParseError, Provenance, Registration, RegistrationLimits, SessionId,
     SessionRegistration, SubjectId, TokenId, UnixTime,

@@ -1,10 +1,10 @@
 //! What every handler can reach, registered once as `web::Data<AppState>`.
 
-use crate::auth::KeyRing;
+use crate::api_keys::KeyRing;
+use crate::backchannel::LogoutReceiver;
 use crate::config::CheckSettings;
 use crate::gateway::Gate;
 use crate::metrics::Metrics;
-use crate::oidc::receiver::LogoutReceiver;
 use crate::revocations::Revocations;
 
 pub struct AppState {

@@ -19,8 +19,9 @@ use openssl::sign::Signer;
 use openssl::symm::Cipher;
 use serde_json::{Map, Value};
 
-use super::keys::{DecryptionKey, KeyManagementAlg};
-use super::logout_token::{JsonPart, LogoutTokenError, decode_json_object};
+use super::decryption_key::{DecryptionKey, KeyManagementAlg};
+use super::error::LogoutTokenError;
+use super::json::{JsonPart, decode_json_object};
 
 /// A content-encryption algorithm (RFC 7518 §5.1) accepted for logout tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,133 +33,18 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::decryption_key::DecryptionKey;
+use super::error::LogoutTokenError;
+pub use super::error::MAX_TOKEN_BYTES;
+use super::json::{JsonPart, decode_json_object};
 use super::jwe::{EncryptedParts, is_media_type};
-use super::keys::{DecryptionKey, JwsAlg, KeyLookupError, KeySet};
-use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
-
-/// Largest logout token accepted, in bytes. Real ones are well under 2 KiB.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+use super::jwks::{JwsAlg, KeyLookupError, KeySet};
+use crate::domain::{Change, Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
 
 /// The member of `events` that makes a JWT a Logout Token (§2.4).
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-/// Why a logout token was refused: one variant per rule.
-///
-/// [`rule`](Self::rule) gives a stable snake_case label for metrics and for
-/// `error_description`. The message names the broken rule and never echoes
-/// any part of the token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LogoutTokenError {
-    #[error("logout token is larger than {max} bytes", max = MAX_TOKEN_BYTES)]
-    TooLarge,
-    #[error("logout token is malformed: {detail}")]
-    Malformed { detail: &'static str },
-    #[error("logout token `typ` header is not `logout+jwt` or `JWT`")]
-    UnsupportedType,
-    #[error("logout token has a `crit` header parameter; no extension is supported")]
-    UnsupportedCritical,
-    #[error("logout token is not signed (`alg` is `none`)")]
-    AlgNone,
-    #[error("logout token `alg` is symmetric (HS*); only public-key signatures are accepted")]
-    AlgSymmetric,
-    #[error("logout token `alg` is not allowed for this provider")]
-    AlgNotAllowed,
-    #[error("logout token has no `kid` and the provider has more than one key")]
-    MissingKid,
-    #[error("logout token `kid` is not in the provider's key set")]
-    UnknownKid,
-    #[error("logout token `alg` does not fit the provider's key")]
-    AlgKeyMismatch,
-    #[error("logout token signature is invalid")]
-    BadSignature,
-    #[error("logout token must be encrypted for this provider")]
-    EncryptionRequired,
-    #[error("logout token is encrypted, but no decryption key is configured")]
-    NoDecryptionKey,
-    #[error("encrypted logout token `alg` is not the configured key-management algorithm")]
-    JweAlgNotAllowed,
-    #[error("encrypted logout token `enc` is not a supported content encryption")]
-    JweEncNotAllowed,
-    #[error("encrypted logout token is compressed (`zip`), which is refused")]
-    JweCompressionForbidden,
-    #[error("encrypted logout token `cty` is not `JWT`")]
-    JweNotNestedJwt,
-    #[error("encrypted logout token `kid` is not the configured decryption key")]
-    JweUnknownKid,
-    #[error("encrypted logout token cannot be decrypted")]
-    CannotDecrypt,
-    #[error("logout token `iss` is not the provider's issuer")]
-    IssuerMismatch,
-    #[error("logout token `aud` does not name this client")]
-    AudienceMismatch,
-    #[error("logout token `aud` names an audience that is not trusted")]
-    UntrustedAudience,
-    #[error("logout token has no `iat`")]
-    MissingIat,
-    #[error("logout token `iat` is in the future")]
-    IssuedInFuture,
-    #[error("logout token `iat` is older than the accepted age")]
-    TooOld,
-    #[error("logout token has expired (`exp`)")]
-    Expired,
-    #[error("logout token has no `exp`")]
-    MissingExp,
-    #[error("logout token has no `jti`")]
-    MissingJti,
-    #[error("logout token `events` does not hold the back-channel logout event as a JSON object")]
-    BadEvents,
-    #[error("logout token has neither `sub` nor `sid`")]
-    MissingSubAndSid,
-    #[error("logout token must not contain `nonce`")]
-    NonceForbidden,
-    #[error("logout token claim `{claim}` has an invalid value")]
-    InvalidClaim { claim: &'static str },
-}
-
-impl LogoutTokenError {
-    /// A stable snake_case name of the broken rule, for metric labels and
-    /// `error_description`. The set of labels is closed.
-    pub const fn rule(&self) -> &'static str {
-        match self {
-            Self::TooLarge => "too_large",
-            Self::Malformed { .. } => "malformed",
-            Self::UnsupportedType => "unsupported_type",
-            Self::UnsupportedCritical => "unsupported_critical",
-            Self::AlgNone => "alg_none",
-            Self::AlgSymmetric => "alg_symmetric",
-            Self::AlgNotAllowed => "alg_not_allowed",
-            Self::MissingKid => "missing_kid",
-            Self::UnknownKid => "unknown_kid",
-            Self::AlgKeyMismatch => "alg_key_mismatch",
-            Self::BadSignature => "bad_signature",
-            Self::EncryptionRequired => "encryption_required",
-            Self::NoDecryptionKey => "no_decryption_key",
-            Self::JweAlgNotAllowed => "jwe_alg_not_allowed",
-            Self::JweEncNotAllowed => "jwe_enc_not_allowed",
-            Self::JweCompressionForbidden => "jwe_compression_forbidden",
-            Self::JweNotNestedJwt => "jwe_not_nested_jwt",
-            Self::JweUnknownKid => "jwe_unknown_kid",
-            Self::CannotDecrypt => "cannot_decrypt",
-            Self::IssuerMismatch => "issuer_mismatch",
-            Self::AudienceMismatch => "audience_mismatch",
-            Self::UntrustedAudience => "untrusted_audience",
-            Self::MissingIat => "missing_iat",
-            Self::IssuedInFuture => "issued_in_future",
-            Self::TooOld => "too_old",
-            Self::Expired => "expired",
-            Self::MissingExp => "missing_exp",
-            Self::MissingJti => "missing_jti",
-            Self::BadEvents => "bad_events",
-            Self::MissingSubAndSid => "missing_sub_and_sid",
-            Self::NonceForbidden => "nonce_forbidden",
-            Self::InvalidClaim { .. } => "invalid_claim",
-        }
-    }
-}
 
 /// Why a [`LogoutTokenPolicy`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -852,79 +737,33 @@ impl VerifiedLogoutToken {
             sid,
         })
     }
-}
 
-/// Decodes a base64url part holding a JSON object (RFC 7515 §5.2 steps 2–4,
-/// RFC 7519 §7.2 step 10). Duplicate member names are refused, since
-/// parsers that keep different duplicates disagree about the token.
-pub(crate) fn decode_json_object(
-    part: &str,
-    part_name: JsonPart,
-) -> Result<Map<String, Value>, LogoutTokenError> {
-    let (not_base64, not_json, not_object) = match part_name {
-        JsonPart::JwsHeader => (
-            "JWS header is not base64url",
-            "JWS header is not valid JSON (RFC 8259; a lone surrogate escape is invalid)",
-            "JWS header is not a JSON object with unique member names",
-        ),
-        JsonPart::JweHeader => (
-            "JWE header is not base64url",
-            "JWE header is not valid JSON (RFC 8259; a lone surrogate escape is invalid)",
-            "JWE header is not a JSON object with unique member names",
-        ),
-        JsonPart::Claims => (
-            "claims are not base64url",
-            "claims are not valid JSON (RFC 8259; a lone surrogate escape is invalid)",
-            "claims are not a JSON object with unique member names",
-        ),
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| LogoutTokenError::Malformed { detail: not_base64 })?;
-    serde_json::from_slice::<StrictObject>(&bytes)
-        .map(|object| object.0)
-        .map_err(|err| LogoutTokenError::Malformed {
-            // Syntax (a lone surrogate included) is not JSON at all; a
-            // well-formed value of another shape is not an object.
-            detail: if err.is_syntax() || err.is_eof() {
-                not_json
-            } else {
-                not_object
-            },
-        })
-}
-
-/// Which JSON part [`decode_json_object`] reads, for its error detail.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum JsonPart {
-    JwsHeader,
-    JweHeader,
-    Claims,
-}
-
-/// A JSON object with unique member names.
-struct StrictObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some(name) = access.next_key::<String>()? {
-                    let value: Value = access.next_value()?;
-                    if map.insert(name, value).is_some() {
-                        return Err(de::Error::custom("duplicate member name"));
-                    }
-                }
-                Ok(StrictObject(map))
-            }
+    /// What the token asks of the relying party (§2.7): a `sid` ends that
+    /// session; `sub` alone ends every session of the subject, which for
+    /// revokd means every token issued until `now`. The two expiries are
+    /// how long each fact is kept (the service's lifetimes).
+    ///
+    /// # Errors
+    /// [`LogoutTokenError::MissingSubAndSid`], which verification already
+    /// refuses; kept so that the mapping stands on its own.
+    pub fn change(
+        &self,
+        now: UnixTime,
+        session_expires_at: UnixTime,
+        revoked_before_expires_at: UnixTime,
+    ) -> Result<Change, LogoutTokenError> {
+        match (self.session(), self.subject()) {
+            (Some(session), _) => Ok(Change::SessionRevoked {
+                session,
+                expires_at: session_expires_at,
+            }),
+            (None, Some(subject)) => Ok(Change::SubjectRevokedBefore {
+                subject,
+                before: now,
+                expires_at: revoked_before_expires_at,
+            }),
+            (None, None) => Err(LogoutTokenError::MissingSubAndSid),
         }
-        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 

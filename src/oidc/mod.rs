@@ -1,31 +1,41 @@
 //! OpenID Connect Back-Channel Logout 1.0 (final, incorporating errata
-//! set 1): the pure validation core. No HTTP, no store, no fetching.
+//! set 1): the pure validation core. No HTTP, no store, no fetching: bytes
+//! and `now` in, a verdict out. It imports nothing of the crate but
+//! [`crate::domain`].
 //!
-//! - [`keys`]: a provider's JWK Set ([`KeySet`]) and our decryption key
+//! - [`jwks`]: a provider's JWK Set ([`KeySet`]) of signature keys.
+//! - [`decryption_key`]: our private key for encrypted tokens
 //!   ([`DecryptionKey`]).
 //! - [`logout_token`]: [`UnverifiedLogoutToken`] → [`VerifiedLogoutToken`]
 //!   under a [`LogoutTokenPolicy`] (§2.4, §2.6, §4).
+//! - `jwe` (decrypting a Nested JWT), `json` (strict JSON parts) and
+//!   `error` ([`LogoutTokenError`], one variant per rule), private.
+//!
+//! Inside, the files import ground up: `error` → `json`, `jwks`,
+//! `decryption_key` → `jwe` → `logout_token` → `testkit`.
 //!
 //! Cryptography is OpenSSL's, through `josekit` (JWK, JWS, JWE key
-//! management) and the `openssl` crate (JWE content decryption). What the
-//! HTTP/provider layer adds: choosing the provider from
-//! [`UnverifiedLogoutToken::issuer_hint`], fetching and refreshing JWK Sets,
-//! the `jti` replay cache (§2.6 step 8) until
-//! [`VerifiedLogoutToken::accepted_until`], and the response (§2.8).
+//! management) and the `openssl` crate (JWE content decryption). What sits
+//! above: [`crate::providers`] fetches and refreshes discovery and JWK Sets
+//! (shared with the gateway's signature check); [`crate::backchannel`]
+//! chooses the provider from [`UnverifiedLogoutToken::issuer_hint`],
+//! verifies, applies §2.7 once (the `jti` replay guard of §2.6 step 8 until
+//! [`VerifiedLogoutToken::accepted_until`]) and keeps tokens whose keys are
+//! missing; `crate::http::backchannel` answers (§2.8).
 
+pub mod decryption_key;
+mod error;
+mod json;
 mod jwe;
-pub mod keys;
+pub mod jwks;
 pub mod logout_token;
-pub mod provider;
-pub mod receiver;
 #[cfg(test)]
 pub(crate) mod testkit;
 
-pub use keys::{
-    DecryptionKey, DecryptionKeyError, JwsAlg, KeyKind, KeyManagementAlg, KeySet, KeySetError,
-    SkipReason, SkippedKey,
-};
+pub use decryption_key::{DecryptionKey, DecryptionKeyError, KeyManagementAlg};
+pub use error::LogoutTokenError;
+pub use jwks::{JwsAlg, KeyKind, KeySet, KeySetError, SkipReason, SkippedKey};
 pub use logout_token::{
-    BACKCHANNEL_LOGOUT_EVENT, LogoutTokenError, LogoutTokenPolicy, MAX_TOKEN_BYTES, PolicyError,
+    BACKCHANNEL_LOGOUT_EVENT, LogoutTokenPolicy, MAX_TOKEN_BYTES, PolicyError,
     UnverifiedLogoutToken, VerifiedLogoutToken,
 };

@@ -12,7 +12,8 @@ use josekit::jwk::Jwk;
 use josekit::jws::JwsSigner;
 use serde_json::{Value, json};
 
-use super::keys::{DecryptionKey, JwsAlg, KeyManagementAlg, KeySet};
+use super::decryption_key::{DecryptionKey, KeyManagementAlg};
+use super::jwks::{JwsAlg, KeySet};
 use super::logout_token::{BACKCHANNEL_LOGOUT_EVENT, LogoutTokenPolicy};
 use crate::domain::{Issuer, UnixTime};
 

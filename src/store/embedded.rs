@@ -46,6 +46,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_change};
+use crate::config::error::ConfigError;
 use crate::domain::{
     BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner,
     Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
@@ -103,6 +104,28 @@ pub struct EmbeddedSettings {
     /// Events not caused by a client key (admins', providers') kept on top
     /// of those, in their own retention.
     pub max_admin_events: u64,
+}
+
+impl EmbeddedSettings {
+    /// The rules of `[embedded]` alone.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sweep_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "embedded.sweep_interval",
+                "must be longer than zero",
+            ));
+        }
+        if self.max_events == 0 {
+            return Err(ConfigError::invalid(
+                "embedded.max_events",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The embedded store. Cheap to clone: clones share one open database.

@@ -2,7 +2,7 @@
 //! item 18): a provider posts a logout token once, so a token that arrives
 //! while its provider's keys are missing is kept here, bounded, and applied
 //! by the receiver as soon as the keys allow (see
-//! `oidc::receiver::LogoutReceiver`).
+//! `backchannel::LogoutReceiver`).
 //!
 //! A separate trait from [`super::RevocationStore`] because it holds raw,
 //! not yet verified tokens and nothing here is a revocation: applying one

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use revokd::config::ProviderSettings;
+use revokd::providers::ProviderSettings;
 use serde_json::{Value, json};
 
 use crate::common::oidc_provider::{ClientConfig, TestOidcProvider};

@@ -205,7 +205,7 @@ async fn jwt_and_opaque_profiles_find_what_was_revoked(backend: Backend) {
         ask(&app, "/opaque/x", Some(opaque)).await.status(),
         StatusCode::OK
     );
-    let digest = revokd::auth::sha256_hex(opaque);
+    let digest = revokd::api_keys::sha256_hex(opaque);
     app.admin_ok("/v1/admin/tokens/revoke", &json!({"jti": digest}))
         .await;
     assert_refused(ask(&app, "/opaque/x", Some(opaque)).await, "token_revoked").await;

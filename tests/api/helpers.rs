@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use figment::providers::Env;
 use reqwest::{Response, StatusCode};
-use revokd::auth::{KeySettings, Role};
+use revokd::api_keys::{KeySettings, Role};
 use revokd::config::{Settings, StoreKind};
 use revokd::startup::Application;
 use secrecy::SecretString;

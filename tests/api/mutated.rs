@@ -13,8 +13,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use revokd::config::ProviderSettings;
 use revokd::oidc::JwsAlg;
+use revokd::providers::ProviderSettings;
 use serde_json::Value;
 
 use crate::backchannel::{provider, wait_for_provider};

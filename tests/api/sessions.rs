@@ -2,7 +2,7 @@
 //! (issue 17, items 3 and 4).
 
 use reqwest::StatusCode;
-use revokd::auth::Role;
+use revokd::api_keys::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -3,7 +3,7 @@
 //! boundaries at `now ± skew`, and property tests.
 
 use super::*;
-use crate::oidc::keys::KeyManagementAlg;
+use crate::oidc::KeyManagementAlg;
 use crate::oidc::testkit::{
     self, CLIENT, ISSUER, KEY_SET, KEYS, NOW, b64, claims, claims_with, header, now, policy, sign,
     sign_with, token,
@@ -81,6 +81,37 @@ fn sub_alone_or_sid_alone_is_enough() {
     let only_sid = verify(&token(&claims_with(json!({"sub": null})))).unwrap();
     assert!(only_sid.sub().is_none());
     assert_eq!(only_sid.session().unwrap().iss.as_ref(), ISSUER);
+}
+
+#[test]
+fn a_sid_ends_its_session_and_a_sub_alone_every_token_until_now() {
+    let session_until = UnixTime::from_secs(NOW + 10);
+    let mark_until = UnixTime::from_secs(NOW + 20);
+    let both = verify(&token(&claims())).unwrap();
+    assert_eq!(
+        both.change(now(), session_until, mark_until),
+        Ok(Change::SessionRevoked {
+            session: both.session().unwrap(),
+            expires_at: session_until,
+        })
+    );
+    let only_sid = verify(&token(&claims_with(json!({"sub": null})))).unwrap();
+    assert_eq!(
+        only_sid.change(now(), session_until, mark_until),
+        Ok(Change::SessionRevoked {
+            session: only_sid.session().unwrap(),
+            expires_at: session_until,
+        })
+    );
+    let only_sub = verify(&token(&claims_with(json!({"sid": null})))).unwrap();
+    assert_eq!(
+        only_sub.change(now(), session_until, mark_until),
+        Ok(Change::SubjectRevokedBefore {
+            subject: only_sub.subject().unwrap(),
+            before: now(),
+            expires_at: mark_until,
+        })
+    );
 }
 
 #[test]

@@ -75,10 +75,12 @@ mod events;
 mod feed;
 mod pending;
 mod tls;
+mod validate;
 
 pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
 pub use tls::{BadTlsSetting, RedisTlsSettings};
+pub use validate::{check_redis_url, is_tls_redis_url};
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;

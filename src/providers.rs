@@ -1,5 +1,8 @@
 //! Configured identity providers: their discovery document, their keys, and
-//! the policy their logout tokens must meet.
+//! the policy their logout tokens must meet. Shared by the back-channel
+//! receiver ([`crate::backchannel`]) and the gateway's signature check
+//! (`crate::gateway::verify`); the key parsing and token rules it feeds are
+//! the pure core in [`crate::oidc`], the fetching is here.
 //!
 //! Keys are fetched in the background at start-up (retrying with backoff
 //! while a provider is down, so revokd starts regardless), refreshed on a
@@ -15,10 +18,17 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::keys::{DecryptionKey, JwsAlg, KeyManagementAlg, KeySet};
-use super::logout_token::LogoutTokenPolicy;
-use crate::config::{BackchannelSettings, ConfigError, ProviderSettings};
+use crate::config::error::ConfigError;
 use crate::domain::Issuer;
+use crate::oidc::{
+    DecryptionKey, DecryptionKeyError, JwsAlg, KeyManagementAlg, KeySet, LogoutTokenPolicy,
+};
+
+pub mod settings;
+
+pub use settings::{BackchannelSettings, ProviderSettings};
+
+use settings::check_url;
 
 /// Why keys could not be fetched. The text is shown on `/readyz` and in
 /// logs, so it names the URL and the cause but holds no secret.
@@ -103,7 +113,8 @@ impl Provider {
                 let alg = KeyManagementAlg::from_name(alg).ok_or_else(|| {
                     ConfigError::invalid(at("decryption_alg"), format!("`{alg}` is not supported"))
                 })?;
-                let bytes = crate::config::read_secret_file(&at("decryption_key_file"), path)?;
+                let bytes =
+                    crate::config::secret_file::read_secret_file(&at("decryption_key_file"), path)?;
                 decryption_key(alg, &bytes)
                     .map_err(|e| ConfigError::invalid(at("decryption_key_file"), e.to_string()))?;
                 Some((alg, bytes))
@@ -380,7 +391,7 @@ impl Provider {
             url: url.to_owned(),
             cause: without_url(e),
         };
-        if let Err(cause) = crate::config::check_url(url, self.settings.allow_insecure_http) {
+        if let Err(cause) = check_url(url, self.settings.allow_insecure_http) {
             return Err(FetchError::Invalid {
                 url: url.to_owned(),
                 cause,
@@ -417,7 +428,7 @@ impl Provider {
 fn decryption_key(
     alg: KeyManagementAlg,
     bytes: &[u8],
-) -> Result<DecryptionKey, super::keys::DecryptionKeyError> {
+) -> Result<DecryptionKey, DecryptionKeyError> {
     if bytes.trim_ascii_start().starts_with(b"{") {
         DecryptionKey::from_jwk(alg, bytes)
     } else {

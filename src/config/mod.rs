@@ -1,9 +1,19 @@
 //! Settings: embedded defaults (`config/default.toml`), then an optional
 //! TOML file, then `REVOKD_*` environment variables, each layer overriding
 //! the one before. Every error names the key it is about.
+//!
+//! [`Settings`] composes the settings type of each feature, and each of
+//! those validates itself (`[forward_auth]` in `crate::gateway`,
+//! `[backchannel]` and `[[providers]]` in `crate::oidc`, `[redis]` and
+//! `[embedded]` in `crate::store`, `[tls]` in `crate::tls`, `[[keys]]` in
+//! `crate::api_keys`) against [`error::ConfigError`], which sits below all
+//! of them. Here remain the sections without a feature of their own and
+//! the rules across sections (`lifetimes.token <= lifetimes.max_token_exp`,
+//! `ops_listen != listen`, key quotas naming configured keys, unique
+//! provider names and issuers).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use figment::Figment;
@@ -11,57 +21,19 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::auth::{KeyRing, KeySettings};
+use crate::api_keys::{KeyRing, KeySettings};
 use crate::gateway::ForwardAuthSettings;
+use crate::providers::{BackchannelSettings, ProviderSettings};
 use crate::store::{EmbeddedSettings, RedisSettings};
 
+pub mod error;
+pub mod secret_file;
+
+pub use error::ConfigError;
+pub use secret_file::{CREDENTIALS_PLACEHOLDER, read_secret_file};
+
 /// The defaults, documented key by key; also what `revokd --help` points to.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
-
-/// Why the configuration cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Unreadable file, TOML syntax, unknown key, wrong type. Figment's
-    /// message names the key and where its value came from.
-    #[error("{0}")]
-    Load(Box<figment::Error>),
-    #[error("configuration file {path} cannot be read")]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A value of the right type that breaks a rule.
-    #[error("invalid configuration key `{key}`: {message}")]
-    Invalid { key: String, message: String },
-    /// A `REVOKD_*` environment variable that is no configuration key (a
-    /// typo such as `REVOKD_REDIS_URL`, or another program's `REVOKD_BIN`).
-    /// Refused rather than ignored: a mistyped key would otherwise leave its
-    /// setting at the default without a word.
-    #[error(
-        "unknown environment variable `{variable}`: revokd reads every REVOKD_* variable as a configuration key (REVOKD_<SECTION>__<KEY>), and `{key}` is none{}; rename or unset it",
-        suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
-    )]
-    UnknownVariable {
-        variable: String,
-        key: String,
-        suggestion: Option<String>,
-    },
-}
-
-impl From<Box<figment::Error>> for ConfigError {
-    fn from(err: Box<figment::Error>) -> Self {
-        Self::Load(err)
-    }
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,76 +80,6 @@ pub struct Settings {
     pub events: EventsSettings,
     /// TLS on `listen` (`ops_listen` stays plain HTTP).
     pub tls: crate::tls::TlsSettings,
-}
-
-/// `[backchannel]`: how logout tokens are judged and keys fetched.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackchannelSettings {
-    /// Oldest `iat` accepted (before skew).
-    #[serde(with = "humantime_serde")]
-    pub max_token_age: Duration,
-    /// Tolerated difference between our clock and a provider's.
-    #[serde(with = "humantime_serde")]
-    pub clock_skew: Duration,
-    /// Refuse logout tokens without `exp` (strict mode).
-    pub require_exp: bool,
-    /// Refuse logout tokens whose `typ` is not `logout+jwt`.
-    pub require_explicit_typ: bool,
-    /// How often discovery and JWKS are fetched again.
-    #[serde(with = "humantime_serde")]
-    pub jwks_refresh_interval: Duration,
-    /// Least time between two fetches caused by unknown `kid`s, per provider.
-    #[serde(with = "humantime_serde")]
-    pub jwks_min_refetch_interval: Duration,
-    /// Time allowed for one discovery or JWKS fetch.
-    #[serde(with = "humantime_serde")]
-    pub fetch_timeout: Duration,
-    /// Largest discovery document or JWKS accepted, in bytes.
-    pub fetch_max_bytes: usize,
-    /// How many recent logout tokens `/v1/admin/logout-tokens` shows.
-    pub recent_tokens: usize,
-    /// Most logout tokens kept (durably, in the store) while their
-    /// provider's keys cannot verify them yet; 0 keeps none.
-    pub pending_max_tokens: usize,
-    /// Largest logout token that is kept, in bytes.
-    pub pending_max_token_bytes: usize,
-    /// How often kept logout tokens are tried again (also whenever a
-    /// provider's keys load).
-    #[serde(with = "humantime_serde")]
-    pub pending_retry_interval: Duration,
-}
-
-/// One `[[providers]]` entry: an identity provider whose logout tokens
-/// revokd accepts.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderSettings {
-    /// Short name: in logs, metrics and `/backchannel-logout/{name}`.
-    pub name: String,
-    /// The provider's `iss`, exactly.
-    pub issuer: String,
-    /// revokd's (the app's) client ids at this provider: `aud` must hold one.
-    pub client_ids: Vec<String>,
-    /// Use this JWKS instead of the one discovery names.
-    #[serde(default)]
-    pub jwks_uri: Option<String>,
-    /// Allowed signature algorithms; default: what discovery advertises
-    /// for ID tokens.
-    #[serde(default)]
-    pub algorithms: Option<Vec<String>>,
-    /// A private key (PEM or JWK file) for encrypted logout tokens.
-    #[serde(default)]
-    pub decryption_key_file: Option<PathBuf>,
-    /// The key-management algorithm of that key, e.g. `RSA-OAEP-256`.
-    #[serde(default)]
-    pub decryption_alg: Option<String>,
-    /// With a decryption key: refuse unencrypted logout tokens.
-    #[serde(default)]
-    pub require_encryption: bool,
-    /// Allow an `http://` issuer that is not on loopback (logged as a warning).
-    #[serde(default)]
-    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -343,9 +245,6 @@ impl Settings {
             ("lifetimes.session", self.lifetimes.session),
             ("lifetimes.revoked_before", self.lifetimes.revoked_before),
             ("lifetimes.max_token_exp", self.lifetimes.max_token_exp),
-            ("embedded.sweep_interval", self.embedded.sweep_interval),
-            ("redis.connect_timeout", self.redis.connect_timeout),
-            ("redis.command_timeout", self.redis.command_timeout),
             ("mirror.max_staleness", self.mirror.max_staleness),
             ("mirror.sweep_interval", self.mirror.sweep_interval),
             (
@@ -462,36 +361,9 @@ impl Settings {
                 ));
             }
         }
-        if self.redis.pool_size == 0 {
-            return Err(ConfigError::invalid(
-                "redis.pool_size",
-                "must be at least 1",
-            ));
-        }
-        if self.embedded.max_events == 0 || self.redis.max_events == 0 {
-            let key = if self.embedded.max_events == 0 {
-                "embedded.max_events"
-            } else {
-                "redis.max_events"
-            };
-            return Err(ConfigError::invalid(key, "must be at least 1"));
-        }
-        if self.store == StoreKind::Redis {
-            if self.redis.url.expose_secret().trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    "redis.url",
-                    "must be set when store = \"redis\"",
-                ));
-            }
-            check_redis_url(self.redis.url.expose_secret())
-                .map_err(|m| ConfigError::invalid("redis.url", m))?;
-            for (i, sentinel) in self.redis.sentinels.iter().enumerate() {
-                check_redis_url(sentinel)
-                    .map_err(|m| ConfigError::invalid(format!("redis.sentinels[{i}]"), m))?;
-            }
-            self.validate_redis_tls()?;
-        }
-        self.validate_tls()?;
+        self.embedded.validate()?;
+        self.redis.validate(self.store == StoreKind::Redis)?;
+        self.tls.validate()?;
         if self.ops_listen == Some(self.listen) {
             return Err(ConfigError::invalid(
                 "ops_listen",
@@ -501,157 +373,10 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.filter)
             .map_err(|e| ConfigError::invalid("log.filter", e.to_string()))?;
         self.key_ring()?;
-        self.validate_backchannel()?;
-        self.validate_forward_auth()?;
-        Ok(())
-    }
-
-    /// `[redis.tls]` files that load, and only with a `rediss://` URL.
-    fn validate_redis_tls(&self) -> Result<(), ConfigError> {
-        let redis = &self.redis;
-        redis
-            .tls
-            .certificates()
-            .map_err(|bad| ConfigError::invalid(bad.key, bad.message))?;
-        let any_tls = is_tls_redis_url(redis.url.expose_secret())
-            || redis.sentinels.iter().any(|s| is_tls_redis_url(s));
-        if redis.tls.is_set() && !any_tls {
-            let key = if redis.tls.ca_file.is_some() {
-                "redis.tls.ca_file"
-            } else {
-                "redis.tls.cert_file"
-            };
-            return Err(ConfigError::invalid(
-                key,
-                "is set, but no Redis URL is rediss:// (TLS); use rediss:// in redis.url (and redis.sentinels)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Both files or neither, and a pair that loads now (so `check-config`
-    /// catches what `serve` would refuse).
-    fn validate_tls(&self) -> Result<(), ConfigError> {
-        let tls = &self.tls;
-        match (&tls.cert_file, &tls.key_file) {
-            (Some(cert), Some(key)) => {
-                crate::tls::load_pair(cert, key).map_err(|err| {
-                    let name = match &err {
-                        crate::tls::TlsError::BadKey { .. } => "tls.key_file",
-                        crate::tls::TlsError::Read { path, .. } if path == key => "tls.key_file",
-                        _ => "tls.cert_file",
-                    };
-                    ConfigError::invalid(name, err.to_string())
-                })?;
-            }
-            (Some(_), None) => {
-                return Err(ConfigError::invalid(
-                    "tls.key_file",
-                    "must be set when tls.cert_file is (both or neither)",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::invalid(
-                    "tls.cert_file",
-                    "must be set when tls.key_file is (both or neither)",
-                ));
-            }
-            (None, None) => {}
-        }
-        if tls.reload_interval.is_zero() {
-            return Err(ConfigError::invalid(
-                "tls.reload_interval",
-                "must be longer than zero",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_forward_auth(&self) -> Result<(), ConfigError> {
-        let f = &self.forward_auth;
-        let header_name = |key: &str, name: &str| {
-            actix_web::http::header::HeaderName::from_bytes(name.as_bytes())
-                .map(|_| ())
-                .map_err(|_| ConfigError::invalid(key, format!("`{name}` is not a header name")))
-        };
-        header_name("forward_auth.key_header", &f.key_header)?;
-        if ["authorization", "cookie"].contains(&f.key_header.to_ascii_lowercase().as_str()) {
-            return Err(ConfigError::invalid(
-                "forward_auth.key_header",
-                "must not be a header that carries the user's credentials",
-            ));
-        }
-        let h = &f.headers;
-        for (field, name) in [
-            ("subject", &h.subject),
-            ("issuer", &h.issuer),
-            ("session", &h.session),
-            ("token_id", &h.token_id),
-        ] {
-            if !name.is_empty() {
-                header_name(&format!("forward_auth.headers.{field}"), name)?;
-            }
-        }
-        let prefix = |key: String, p: &str| {
-            // Compared with normalised paths, so it must be one itself.
-            match crate::gateway::path::OriginalPath::parse(p) {
-                Some(normalised) if normalised.as_str() == p => Ok(()),
-                _ => Err(ConfigError::invalid(
-                    key,
-                    format!("`{p}` is not a normalised absolute path (no `..`, `//`, `%`, `?`)"),
-                )),
-            }
-        };
-        for (i, p) in f.skip.iter().enumerate() {
-            prefix(format!("forward_auth.skip[{i}]"), p)?;
-        }
-        for (i, r) in f.routes.iter().enumerate() {
-            prefix(format!("forward_auth.routes[{i}].prefix"), &r.prefix)?;
-        }
-        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if !f.cookie.chars().all(token_char) {
-            return Err(ConfigError::invalid(
-                "forward_auth.cookie",
-                "is not a cookie name",
-            ));
-        }
-        // Key files and the provider name are checked when the verifier is
-        // built (`Gate::new`), which `check-config` runs too.
-        Ok(())
-    }
-
-    fn validate_backchannel(&self) -> Result<(), ConfigError> {
-        let b = &self.backchannel;
-        for (key, value) in [
-            ("backchannel.max_token_age", b.max_token_age),
-            ("backchannel.jwks_refresh_interval", b.jwks_refresh_interval),
-            ("backchannel.fetch_timeout", b.fetch_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(ConfigError::invalid(key, "must be longer than zero"));
-            }
-        }
-        if b.clock_skew >= b.max_token_age {
-            return Err(ConfigError::invalid(
-                "backchannel.clock_skew",
-                "must be shorter than backchannel.max_token_age",
-            ));
-        }
-        if b.fetch_max_bytes < 1024 {
-            return Err(ConfigError::invalid(
-                "backchannel.fetch_max_bytes",
-                "must be at least 1024",
-            ));
-        }
+        self.backchannel.validate()?;
         for (i, p) in self.providers.iter().enumerate() {
+            p.validate(i)?;
             let at = |field: &str| format!("providers[{i}].{field}");
-            let url_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-            if p.name.is_empty() || !p.name.chars().all(url_safe) {
-                return Err(ConfigError::invalid(
-                    at("name"),
-                    "use letters, digits, '-', '_' or '.'",
-                ));
-            }
             if self.providers[..i].iter().any(|q| q.name == p.name) {
                 return Err(ConfigError::invalid(
                     at("name"),
@@ -664,33 +389,8 @@ impl Settings {
                     "two providers have this issuer",
                 ));
             }
-            crate::domain::Issuer::parse(p.issuer.clone())
-                .map_err(|e| ConfigError::invalid(at("issuer"), e.to_string()))?;
-            check_url(&p.issuer, p.allow_insecure_http)
-                .map_err(|m| ConfigError::invalid(at("issuer"), m))?;
-            if let Some(uri) = &p.jwks_uri {
-                check_url(uri, p.allow_insecure_http)
-                    .map_err(|m| ConfigError::invalid(at("jwks_uri"), m))?;
-            }
-            if p.client_ids.is_empty() || p.client_ids.iter().any(String::is_empty) {
-                return Err(ConfigError::invalid(
-                    at("client_ids"),
-                    "give at least one non-empty client id",
-                ));
-            }
-            if p.decryption_key_file.is_some() != p.decryption_alg.is_some() {
-                return Err(ConfigError::invalid(
-                    at("decryption_alg"),
-                    "decryption_key_file and decryption_alg go together",
-                ));
-            }
-            if p.require_encryption && p.decryption_key_file.is_none() {
-                return Err(ConfigError::invalid(
-                    at("require_encryption"),
-                    "needs decryption_key_file and decryption_alg",
-                ));
-            }
         }
+        self.forward_auth.validate()?;
         Ok(())
     }
 
@@ -790,114 +490,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Whether `url` is a Redis URL `serve` can use: the same parser the store
-/// uses, so that `check-config` and `serve` never disagree. The message
-/// never repeats the URL, which may hold a password; it names the scheme
-/// only when it is one (letters, digits, `+`, `-`, `.`).
-pub(crate) fn check_redis_url(url: &str) -> Result<(), String> {
-    use deadpool_redis::redis::IntoConnectionInfo;
-
-    const FORM: &str =
-        "redis://[user:password@]host[:port][/db] (rediss:// for TLS), or unix:///path/to/socket";
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
-    match scheme.map(str::to_ascii_lowercase).as_deref() {
-        None => return Err(format!("is not a URL; expected {FORM}")),
-        Some("redis" | "rediss" | "valkey" | "valkeys" | "unix" | "redis+unix" | "valkey+unix") => {
-        }
-        Some(other) => {
-            return Err(format!(
-                "`{other}://` is not a Redis URL scheme; expected {FORM}"
-            ));
-        }
-    }
-    url.into_connection_info()
-        .map(|_| ())
-        .map_err(|err| format!("is not a usable Redis URL ({err}); expected {FORM}"))
-}
-
-/// Whether a Redis URL asks for TLS (`rediss://`, `valkeys://`).
-fn is_tls_redis_url(url: &str) -> bool {
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    matches!(scheme.as_deref(), Some("rediss" | "valkeys"))
-}
-
-/// `https`, or `http` on a loopback host, or `http` anywhere when allowed.
-pub(crate) fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return if url.starts_with("https://") {
-            Ok(())
-        } else {
-            Err("must be an https:// URL".into())
-        };
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .map(|h| h.trim_start_matches('['))
-            .unwrap_or_default()
-    } else {
-        host.split(':').next().unwrap_or_default()
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback || allow_insecure_http {
-        Ok(())
-    } else {
-        Err(
-            "must be https:// (http:// only on loopback, or with allow_insecure_http = true)"
-                .into(),
-        )
-    }
-}
-
-/// What a secret file's path may start with to name a file in systemd's
-/// credentials directory (`LoadCredential=`), whose location only the
-/// environment knows (`$CREDENTIALS_DIRECTORY`).
-pub const CREDENTIALS_PLACEHOLDER: &str = "${CREDENTIALS_DIRECTORY}";
-
-/// Reads a file that holds a secret (`keys[].file`, a provider's
-/// `decryption_key_file`, `forward_auth.jwt.hmac_secret_file`, ...), with a
-/// leading [`CREDENTIALS_PLACEHOLDER`] replaced by `$CREDENTIALS_DIRECTORY`,
-/// so that a configuration file with no secret in it can point at the
-/// credentials systemd hands the service.
-///
-/// # Errors
-/// [`ConfigError::Invalid`] naming `key`: the placeholder without
-/// `$CREDENTIALS_DIRECTORY` set, or a file that cannot be read.
-pub fn read_secret_file(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
-    let path = expand_credentials(path, credentials.as_deref())
-        .map_err(|message| ConfigError::invalid(key, message))?;
-    std::fs::read(&path)
-        .map_err(|e| ConfigError::invalid(key, format!("{} cannot be read: {e}", path.display())))
-}
-
-/// `${CREDENTIALS_DIRECTORY}/name` → `<credentials>/name`; any other path
-/// as it is.
-fn expand_credentials(
-    path: &Path,
-    credentials: Option<&std::ffi::OsStr>,
-) -> Result<PathBuf, String> {
-    let Ok(rest) = path.strip_prefix(CREDENTIALS_PLACEHOLDER) else {
-        return Ok(path.to_owned());
-    };
-    match credentials {
-        Some(dir) if !dir.is_empty() => Ok(Path::new(dir).join(rest)),
-        _ => Err(format!(
-            "{} names {CREDENTIALS_PLACEHOLDER}, but CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with LoadCredential=)",
-            path.display()
-        )),
-    }
-}
-
 /// One paragraph saying what a configuration will do, for `check-config`.
 /// Holds no secret.
 pub fn summary(settings: &Settings) -> String {
@@ -905,7 +497,9 @@ pub fn summary(settings: &Settings) -> String {
         StoreKind::Embedded => format!("embedded store in {}", settings.embedded.path.display()),
         StoreKind::Redis => format!(
             "Redis store{}, key prefix {:?}",
-            if settings.redis.tls.is_set() || is_tls_redis_url(settings.redis.url.expose_secret()) {
+            if settings.redis.tls.is_set()
+                || crate::store::is_tls_redis_url(settings.redis.url.expose_secret())
+            {
                 " over TLS"
             } else {
                 ""
@@ -924,7 +518,7 @@ pub fn summary(settings: &Settings) -> String {
     let admins = settings
         .keys
         .iter()
-        .filter(|k| k.role == crate::auth::Role::Admin)
+        .filter(|k| k.role == crate::api_keys::Role::Admin)
         .count();
     let clients = settings.keys.len() - admins;
     let fail_mode = match settings.check.fail_mode {
@@ -946,6 +540,7 @@ pub fn summary(settings: &Settings) -> String {
 #[allow(clippy::result_large_err)] // figment's Jail closures return its (large) error type
 mod tests {
     use super::*;
+    use crate::store::check_redis_url;
     use figment::Jail;
 
     fn load_env(file: Option<&Path>) -> Result<Settings, ConfigError> {
@@ -953,31 +548,6 @@ mod tests {
             file,
             Env::prefixed("REVOKD_").split("__").ignore(&["config"]),
         )
-    }
-
-    #[test]
-    fn secret_paths_may_start_in_the_credentials_directory() {
-        let dir = Some(std::ffi::OsStr::new("/run/credentials/revokd.service"));
-        assert_eq!(
-            expand_credentials(Path::new("${CREDENTIALS_DIRECTORY}/admin.key"), dir).unwrap(),
-            Path::new("/run/credentials/revokd.service/admin.key")
-        );
-        // Any other path is left alone, also one that merely contains it.
-        for plain in [
-            "/etc/revokd/admin.key",
-            "keys/${CREDENTIALS_DIRECTORY}/x",
-            "admin.key",
-        ] {
-            assert_eq!(
-                expand_credentials(Path::new(plain), dir).unwrap(),
-                Path::new(plain)
-            );
-        }
-        for unset in [None, Some(std::ffi::OsStr::new(""))] {
-            let err = expand_credentials(Path::new("${CREDENTIALS_DIRECTORY}/admin.key"), unset)
-                .unwrap_err();
-            assert!(err.contains("CREDENTIALS_DIRECTORY is not set"), "{err}");
-        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 
 /// Shortest accepted key: 16 characters, so that a key cannot be guessed
 /// online however many tries an attacker makes.
@@ -127,7 +127,7 @@ impl KeyRing {
                     })?
                 }
                 (None, None, Some(path)) => {
-                    let bytes = crate::config::read_secret_file(&at("file"), path)?;
+                    let bytes = crate::config::secret_file::read_secret_file(&at("file"), path)?;
                     let content = String::from_utf8(bytes).map_err(|_| {
                         ConfigError::invalid(at("file"), "the key file is not UTF-8")
                     })?;
