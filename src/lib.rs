@@ -9,7 +9,8 @@
 //! listed there, each with its reason). The binary (`main.rs`) sits on top.
 //!
 //! Floor 0, importing nothing of the crate:
-//! - [`domain`]: identifiers, changes, the check decision. No I/O.
+//! - [`domain`]: identifiers, changes, the check decision, the state of one
+//!   fact as stores report it and the mirror holds it. No I/O.
 //! - [`config::error`]: [`config::ConfigError`], with which every settings
 //!   type below [`config`] validates itself.
 //! - [`config::secret_file`]: reading a secret file named in the
