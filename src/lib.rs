@@ -36,11 +36,10 @@
 //!
 //! Floor 4:
 //! - [`mirror`]: the in-memory copy of the live revocations that checks
-//!   read.
+//!   read, and what keeps it current from the store (`mirror::sync`).
 //! - [`events`]: the event stream's hub, fed by the store's audit log.
 //!
 //! Floor 5:
-//! - [`replica`]: keeps the mirror current from the store.
 //! - [`gateway`]: what `/v1/forward-auth` and `/v1/introspect` decide, from
 //!   raw headers to identifiers.
 //!
@@ -78,7 +77,6 @@ pub mod mirror;
 pub mod oidc;
 pub mod providers;
 pub mod quota;
-pub mod replica;
 pub mod revocations;
 pub mod shutdown;
 pub mod startup;

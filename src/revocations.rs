@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::replica::Replica;
+use crate::mirror::MirrorSync;
 use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
 
 /// Verifiers commonly accept a token up to a minute past its `exp` to
@@ -36,7 +36,7 @@ pub struct Revocations {
     metrics: Metrics,
     /// Where checks read when set; without one, every check asks the store
     /// (`check.source = "store"`).
-    replica: Option<Arc<Replica>>,
+    mirror_sync: Option<Arc<MirrorSync>>,
     /// Told of every write here, so that event streams see it at once.
     hub: Option<Arc<EventHub>>,
 }
@@ -47,7 +47,7 @@ impl Revocations {
             store,
             lifetimes,
             metrics,
-            replica: None,
+            mirror_sync: None,
             hub: None,
         }
     }
@@ -59,11 +59,11 @@ impl Revocations {
         self
     }
 
-    /// Checks read `replica`, and every write here updates it before it is
-    /// acknowledged.
+    /// Checks read the mirror of `sync`, and every write here updates it
+    /// before it is acknowledged.
     #[must_use]
-    pub fn with_replica(mut self, replica: Arc<Replica>) -> Self {
-        self.replica = Some(replica);
+    pub fn with_mirror_sync(mut self, sync: Arc<MirrorSync>) -> Self {
+        self.mirror_sync = Some(sync);
         self
     }
 
@@ -71,8 +71,8 @@ impl Revocations {
         &self.store
     }
 
-    pub fn replica(&self) -> Option<&Arc<Replica>> {
-        self.replica.as_ref()
+    pub fn mirror_sync(&self) -> Option<&Arc<MirrorSync>> {
+        self.mirror_sync.as_ref()
     }
 
     /// Brings this instance's mirror up to date with a write the store has
@@ -83,11 +83,11 @@ impl Revocations {
         if let Some(hub) = &self.hub {
             hub.wake();
         }
-        if let Some(replica) = &self.replica
-            && let Err(err) = replica.learn(&self.store, keys).await
+        if let Some(sync) = &self.mirror_sync
+            && let Err(err) = sync.learn(&self.store, keys).await
         {
             tracing::error!(error.cause_chain = ?err, "a recorded change could not reach the mirror; reloading it");
-            replica.invalidate();
+            sync.invalidate();
         }
     }
 
@@ -383,9 +383,9 @@ impl Revocations {
         now: UnixTime,
     ) -> Result<CheckAnswer, StoreError> {
         let started = std::time::Instant::now();
-        let (facts, uncertain) = match &self.replica {
-            Some(replica) => {
-                let read = replica.lookup(request.lookup(), now);
+        let (facts, uncertain) = match &self.mirror_sync {
+            Some(sync) => {
+                let read = sync.lookup(request.lookup(), now);
                 (read.facts, read.behind.map(StoreError::unavailable))
             }
             None => match self.store.lookup(request.lookup(), now).await {
@@ -519,9 +519,7 @@ mod tests {
     }
 
     fn behind() -> Option<StoreError> {
-        Some(StoreError::unavailable(
-            crate::replica::ReplicaError::Loading,
-        ))
+        Some(StoreError::unavailable(crate::mirror::MirrorError::Loading))
     }
 
     #[test]

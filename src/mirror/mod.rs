@@ -1,5 +1,9 @@
 //! This instance's in-memory copy of the live revocations: what checks
-//! read (see [`crate::replica`] for how it is kept current).
+//! read. [`Mirror`] (this file) is the data structure; [`sync`] keeps it
+//! current from the store ([`MirrorSync`]: local writes, the Redis change
+//! feed, resyncs, staleness, sweeps). The store reports facts as
+//! [`FactUpdate`]s (shared vocabulary in [`crate::domain`]), so the store
+//! never imports this module: the mirror sits above it.
 //!
 //! # Compactness
 //!
@@ -38,12 +42,15 @@
 
 #[cfg(test)]
 mod reference;
+pub mod sync;
 #[cfg(test)]
 mod tests;
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use dashmap::DashMap;
+
+pub use sync::{MirrorError, MirrorFacts, MirrorStatus, MirrorSync};
 
 use crate::domain::{BoundFacts, FactUpdate, Facts, Lookup, Session, Subject, TokenId, UnixTime};
 
