@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use revokd::domain::{Issuer, Lookup, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
-use revokd::mirror::{FactUpdate, Mirror};
+use revokd::domain::{
+    FactUpdate, Issuer, Lookup, Session, SessionId, Subject, SubjectId, TokenId, UnixTime,
+};
+use revokd::mirror::Mirror;
 
 /// Counts live heap bytes, so memory is measured, not estimated.
 struct Counting;

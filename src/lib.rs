@@ -9,7 +9,8 @@
 //! listed there, each with its reason). The binary (`main.rs`) sits on top.
 //!
 //! Floor 0, importing nothing of the crate:
-//! - [`domain`]: identifiers, changes, the check decision. No I/O.
+//! - [`domain`]: identifiers, changes, the check decision, the state of one
+//!   fact as stores report it and the mirror holds it. No I/O.
 //! - [`config::error`]: [`config::ConfigError`], with which every settings
 //!   type below [`config`] validates itself.
 //! - [`config::secret_file`]: reading a secret file named in the
@@ -35,11 +36,10 @@
 //!
 //! Floor 4:
 //! - [`mirror`]: the in-memory copy of the live revocations that checks
-//!   read.
+//!   read, and what keeps it current from the store (`mirror::sync`).
 //! - [`events`]: the event stream's hub, fed by the store's audit log.
 //!
 //! Floor 5:
-//! - [`replica`]: keeps the mirror current from the store.
 //! - [`gateway`]: what `/v1/forward-auth` and `/v1/introspect` decide, from
 //!   raw headers to identifiers.
 //!
@@ -77,7 +77,6 @@ pub mod mirror;
 pub mod oidc;
 pub mod providers;
 pub mod quota;
-pub mod replica;
 pub mod revocations;
 pub mod shutdown;
 pub mod startup;

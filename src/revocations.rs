@@ -13,12 +13,27 @@ use std::sync::Arc;
 
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::replica::Replica;
+use crate::mirror::{MirrorError, MirrorSync};
 use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
 
 /// Verifiers commonly accept a token up to a minute past its `exp` to
 /// absorb clock skew, so a revocation outlives the token by as much.
 pub const EXPIRY_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Why a check cannot vouch that a token is active: the facts it read may
+/// be incomplete. Kept apart from [`StoreError`] because the two call for
+/// different words: a mirror that is still loading or behind the store is
+/// not "the store is unavailable" (the store may be up), and a check never
+/// records anything.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The store could not be read (`check.source = "store"`).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// This instance's mirror may be missing changes.
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
@@ -36,7 +51,7 @@ pub struct Revocations {
     metrics: Metrics,
     /// Where checks read when set; without one, every check asks the store
     /// (`check.source = "store"`).
-    replica: Option<Arc<Replica>>,
+    mirror_sync: Option<Arc<MirrorSync>>,
     /// Told of every write here, so that event streams see it at once.
     hub: Option<Arc<EventHub>>,
 }
@@ -47,7 +62,7 @@ impl Revocations {
             store,
             lifetimes,
             metrics,
-            replica: None,
+            mirror_sync: None,
             hub: None,
         }
     }
@@ -59,11 +74,11 @@ impl Revocations {
         self
     }
 
-    /// Checks read `replica`, and every write here updates it before it is
-    /// acknowledged.
+    /// Checks read the mirror of `sync`, and every write here updates it
+    /// before it is acknowledged.
     #[must_use]
-    pub fn with_replica(mut self, replica: Arc<Replica>) -> Self {
-        self.replica = Some(replica);
+    pub fn with_mirror_sync(mut self, sync: Arc<MirrorSync>) -> Self {
+        self.mirror_sync = Some(sync);
         self
     }
 
@@ -71,8 +86,8 @@ impl Revocations {
         &self.store
     }
 
-    pub fn replica(&self) -> Option<&Arc<Replica>> {
-        self.replica.as_ref()
+    pub fn mirror_sync(&self) -> Option<&Arc<MirrorSync>> {
+        self.mirror_sync.as_ref()
     }
 
     /// Brings this instance's mirror up to date with a write the store has
@@ -83,11 +98,11 @@ impl Revocations {
         if let Some(hub) = &self.hub {
             hub.wake();
         }
-        if let Some(replica) = &self.replica
-            && let Err(err) = replica.learn(&self.store, keys).await
+        if let Some(sync) = &self.mirror_sync
+            && let Err(err) = sync.learn(&self.store, keys).await
         {
             tracing::error!(error.cause_chain = ?err, "a recorded change could not reach the mirror; reloading it");
-            replica.invalidate();
+            sync.invalidate();
         }
     }
 
@@ -381,16 +396,16 @@ impl Revocations {
         request: &CheckRequest,
         fail_mode: FailMode,
         now: UnixTime,
-    ) -> Result<CheckAnswer, StoreError> {
+    ) -> Result<CheckAnswer, LookupError> {
         let started = std::time::Instant::now();
-        let (facts, uncertain) = match &self.replica {
-            Some(replica) => {
-                let read = replica.lookup(request.lookup(), now);
-                (read.facts, read.behind.map(StoreError::unavailable))
+        let (facts, uncertain) = match &self.mirror_sync {
+            Some(sync) => {
+                let read = sync.lookup(request.lookup(), now);
+                (read.facts, read.behind.map(LookupError::Mirror))
             }
             None => match self.store.lookup(request.lookup(), now).await {
                 Ok(facts) => (facts, None),
-                Err(err) => (Facts::default(), Some(err)),
+                Err(err) => (Facts::default(), Some(LookupError::Store(err))),
             },
         };
         self.metrics
@@ -423,7 +438,7 @@ pub enum CheckAnswer {
     /// Nothing known revokes the token, but the facts may be incomplete
     /// (the error says why) and `check.fail_mode = "open"`: the token is
     /// let through, flagged as degraded.
-    Degraded(StoreError),
+    Degraded(LookupError),
 }
 
 /// The fail-mode rule, the one place `/v1/check`, `/v1/forward-auth` and
@@ -443,9 +458,9 @@ pub enum CheckAnswer {
 /// closed: `uncertain` is returned.
 pub fn settle_check(
     known: Verdict,
-    uncertain: Option<StoreError>,
+    uncertain: Option<LookupError>,
     fail_mode: FailMode,
-) -> Result<CheckAnswer, StoreError> {
+) -> Result<CheckAnswer, LookupError> {
     match (known, uncertain) {
         (verdict, None) => Ok(CheckAnswer::Known(verdict)),
         (Verdict::Inactive(reason), Some(_)) => Ok(CheckAnswer::Known(Verdict::Inactive(reason))),
@@ -518,10 +533,8 @@ mod tests {
         );
     }
 
-    fn behind() -> Option<StoreError> {
-        Some(StoreError::unavailable(
-            crate::replica::ReplicaError::Loading,
-        ))
+    fn behind() -> Option<LookupError> {
+        Some(LookupError::Mirror(MirrorError::Loading))
     }
 
     #[test]
@@ -553,11 +566,13 @@ mod tests {
     fn only_what_cannot_be_known_follows_the_fail_mode() {
         assert!(matches!(
             settle_check(Verdict::Active, behind(), FailMode::Closed),
-            Err(StoreError::Unavailable(_))
+            Err(LookupError::Mirror(MirrorError::Loading))
         ));
         assert!(matches!(
             settle_check(Verdict::Active, behind(), FailMode::Open),
-            Ok(CheckAnswer::Degraded(StoreError::Unavailable(_)))
+            Ok(CheckAnswer::Degraded(LookupError::Mirror(
+                MirrorError::Loading
+            )))
         ));
     }
 

@@ -18,9 +18,9 @@ use crate::events::{EventHub, StreamSlots};
 use crate::gateway::Gate;
 use crate::http::{self, AppState, BodyBudget, Routes};
 use crate::metrics::Metrics;
+use crate::mirror::{self, MirrorSync};
 use crate::providers::Providers;
 use crate::quota::ClientQuotas;
-use crate::replica::Replica;
 use crate::revocations::Revocations;
 use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
 
@@ -82,11 +82,11 @@ impl Application {
         }
         let mut revocations =
             Revocations::new(store.clone(), settings.lifetimes.clone(), metrics.clone());
-        let replica = match settings.check.source {
+        let mirror_sync = match settings.check.source {
             CheckSource::Store => None,
             CheckSource::Mirror => {
                 let has_feed = matches!(backend, Backend::Redis(_));
-                let replica = Arc::new(Replica::new(
+                let sync = Arc::new(MirrorSync::new(
                     has_feed,
                     settings.mirror.max_staleness,
                     metrics.clone(),
@@ -94,13 +94,12 @@ impl Application {
                 if !has_feed {
                     // In-process and fast: the instance listens only once
                     // its mirror holds everything the file does.
-                    replica
-                        .resync(&store)
+                    sync.resync(&store)
                         .await
                         .context("cannot load the revocation mirror from the embedded store")?;
                 }
-                revocations = revocations.with_replica(replica.clone());
-                Some(replica)
+                revocations = revocations.with_mirror_sync(sync.clone());
+                Some(sync)
             }
         };
         let hub = EventHub::new(settings.events.buffer);
@@ -202,10 +201,10 @@ impl Application {
             settings.events.poll_interval,
             cancel.clone(),
         )));
-        if let Some(replica) = &replica {
+        if let Some(sync) = &mirror_sync {
             if let Backend::Redis(redis) = &backend {
-                tasks.push(tokio::spawn(crate::replica::follow(
-                    replica.clone(),
+                tasks.push(tokio::spawn(mirror::sync::follow(
+                    sync.clone(),
                     store.clone(),
                     redis.clone(),
                     settings.redis.clone(),
@@ -213,8 +212,8 @@ impl Application {
                     cancel.clone(),
                 )));
             }
-            tasks.push(tokio::spawn(maintain_mirror(
-                replica.clone(),
+            tasks.push(tokio::spawn(mirror::sync::maintain(
+                sync.clone(),
                 store.clone(),
                 matches!(backend, Backend::Embedded(_)),
                 settings.mirror.sweep_interval,
@@ -433,41 +432,6 @@ fn serve(
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
     Ok(server.run())
-}
-
-/// Drops expired mirror entries on schedule and, for the embedded store
-/// (which has no feed to resync from), reloads a mirror that missed a
-/// change (see `Replica::invalidate`) within a second.
-async fn maintain_mirror(
-    replica: Arc<Replica>,
-    store: Store,
-    reload_here: bool,
-    sweep_every: std::time::Duration,
-    cancel: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_sweep = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if reload_here
-            && replica.take_resync_request()
-            && let Err(err) = replica.resync(&store).await
-        {
-            tracing::warn!(error.cause_chain = ?err, "reloading the revocation mirror failed; retrying");
-            replica.invalidate();
-        }
-        if last_sweep.elapsed() >= sweep_every {
-            last_sweep = tokio::time::Instant::now();
-            let removed = replica.sweep(UnixTime::now());
-            if removed > 0 {
-                tracing::debug!(removed, "swept expired mirror entries");
-            }
-        }
-    }
 }
 
 /// `HSCAN` steps per sweep of the Redis snapshot index: a bounded share of

@@ -17,33 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Imports against the order that are known, and the reason for each:
 /// `(file, imported module, reason)`.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "src/store/mod.rs",
-        "mirror",
-        "FactUpdate (the state of one fact, produced by the store) lives in mirror/; issue 13 step 2 moves it to domain/",
-    ),
-    (
-        "src/store/embedded.rs",
-        "mirror",
-        "FactUpdate, as for src/store/mod.rs (issue 13 step 2)",
-    ),
-    (
-        "src/store/redis/mod.rs",
-        "mirror",
-        "FactUpdate, as for src/store/mod.rs (issue 13 step 2)",
-    ),
-    (
-        "src/store/redis/feed.rs",
-        "mirror",
-        "FactUpdate, as for src/store/mod.rs (issue 13 step 2)",
-    ),
-    (
-        "src/store/redis/index.rs",
-        "mirror",
-        "FactUpdate, as for src/store/mod.rs (issue 13 step 2)",
-    ),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

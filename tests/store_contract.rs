@@ -19,11 +19,11 @@ use common::redis_server::RedisServer;
 use deadpool_redis::redis as raw_redis;
 use futures_util::future::join_all;
 use revokd::domain::{
-    BoundFacts, Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, Facts, Issuer,
-    Lookup, Note, Owner, Provenance, Reason, Registration, RegistrationLimits, SeenKey, Session,
-    SessionId, SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict, decide,
+    BoundFacts, Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, FactUpdate, Facts,
+    Issuer, Lookup, Note, Owner, Provenance, Reason, Registration, RegistrationLimits, SeenKey,
+    Session, SessionId, SessionRegistration, Subject, SubjectId, TokenId, UnixTime, Verdict,
+    decide,
 };
-use revokd::mirror::FactUpdate;
 use revokd::store::{
     EmbeddedSettings, EmbeddedStore, MirroredKey, RedisSettings, RedisStore, RevocationStore,
     StoreError,

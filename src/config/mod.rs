@@ -140,7 +140,7 @@ pub struct CheckSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckSource {
-    /// The in-memory mirror (see `crate::replica`).
+    /// The in-memory mirror (see `crate::mirror`).
     Mirror,
     /// The store, one round trip per check.
     Store,

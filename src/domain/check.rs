@@ -1,8 +1,9 @@
 //! The check decision: is this token still active?
 //!
 //! [`decide`] is the one place that holds the rules. It is a pure function
-//! of the identifiers presented and the [`Facts`] a store (or, later, an
-//! in-memory mirror) found for them, so every source of facts answers alike.
+//! of the identifiers presented and the [`Facts`] found for them, by the
+//! store or by this instance's in-memory mirror (`crate::mirror`), so every
+//! source of facts answers alike.
 
 use serde::Serialize;
 

@@ -6,6 +6,7 @@
 
 mod change;
 mod check;
+mod fact;
 mod identifier;
 mod registry;
 mod time;
@@ -17,6 +18,7 @@ pub use change::{
 pub use check::{
     BoundFacts, CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide,
 };
+pub use fact::FactUpdate;
 pub use identifier::{Issuer, Note, ParseError, Session, SessionId, Subject, SubjectId, TokenId};
 pub use registry::{
     Owner, Registration, RegistrationError, RegistrationLimits, SessionRegistration, TokenBinding,

@@ -258,7 +258,7 @@ pub struct CheckResponse {
         )),
         (status = 400, description = "No identifier, `sid`/`sub` without `iss`, an invalid value, or an unknown parameter", body = ErrorBody),
         (status = 401, description = "A client key is required and none or a wrong one was given", body = ErrorBody),
-        (status = 503, description = "The store cannot be read (`fail_mode = \"closed\"`): treat the token as inactive", body = ErrorBody),
+        (status = 503, description = "The store cannot be read, or this instance's mirror is loading or behind the store (`fail_mode = \"closed\"`): treat the token as inactive", body = ErrorBody),
     ),
     security((), ("client_key" = []))
 )]
@@ -284,7 +284,7 @@ pub async fn get_check(
         (status = 401, description = "A client key is required and none or a wrong one was given", body = ErrorBody),
         (status = 413, description = "The body is larger than `http.body_limit`", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
-        (status = 503, description = "The store cannot be read (`fail_mode = \"closed\"`): treat the token as inactive", body = ErrorBody),
+        (status = 503, description = "The store cannot be read, or this instance's mirror is loading or behind the store (`fail_mode = \"closed\"`): treat the token as inactive", body = ErrorBody),
     ),
     security((), ("client_key" = []))
 )]

@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::domain::{CheckRequestError, ParseError, Reason};
 use crate::events::StreamsFull;
 use crate::gateway::{GateError, TokenRefusal};
-use crate::revocations::RevokeError;
+use crate::mirror::MirrorError;
+use crate::revocations::{LookupError, RevokeError};
 use crate::store::StoreError;
 
 /// The error body of every endpoint.
@@ -22,7 +23,7 @@ pub struct ErrorBody {
     /// A stable, machine-readable code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
     /// `unsupported_media_type`, `request_timeout`, `too_many_requests`,
-    /// `quota_exceeded`, `store_unavailable`,
+    /// `quota_exceeded`, `store_unavailable`, `mirror_unavailable`,
     /// `temporarily_unavailable`, `server_error`; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
@@ -88,6 +89,14 @@ pub enum ApiError {
     /// page): there was nothing to record, so the write's wording is wrong.
     #[error("the revocation store is unavailable; no answer can be given, retry later")]
     StoreUnreadable(#[source] StoreError),
+    /// This instance's in-memory mirror cannot vouch for a check: it is
+    /// still loading, or behind the store (its change feed went quiet). The
+    /// store may be up, and a check records nothing, so neither store
+    /// wording would be true.
+    #[error(
+        "this instance's copy of the revocations is not current (still loading, or behind the store); no answer can be given, retry later"
+    )]
+    MirrorUnavailable(#[source] MirrorError),
     /// Something other than the store is not ready (a provider's keys).
     #[error("{0}")]
     Unavailable(String),
@@ -128,6 +137,7 @@ impl ApiError {
             Self::TooManyStreams(StreamsFull::Instance(_)) => "temporarily_unavailable",
             Self::QuotaExceeded(_) | Self::VolumeExceeded(_) => "quota_exceeded",
             Self::StoreUnavailable(_) | Self::StoreUnreadable(_) => "store_unavailable",
+            Self::MirrorUnavailable(_) => "mirror_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }
@@ -157,9 +167,10 @@ impl ResponseError for ApiError {
             Self::TooManyStreams(StreamsFull::Key(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooManyStreams(StreamsFull::Instance(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::QuotaExceeded(_) | Self::VolumeExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::StoreUnavailable(_) | Self::StoreUnreadable(_) | Self::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::StoreUnavailable(_)
+            | Self::StoreUnreadable(_)
+            | Self::MirrorUnavailable(_)
+            | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,6 +179,9 @@ impl ResponseError for ApiError {
         match self {
             Self::StoreUnavailable(cause) | Self::StoreUnreadable(cause) => {
                 tracing::warn!(error.cause_chain = ?cause, "store unavailable");
+            }
+            Self::MirrorUnavailable(cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "revocation mirror not current");
             }
             Self::Internal(cause) => {
                 tracing::error!(error.cause_chain = ?cause, "internal error");
@@ -190,7 +204,10 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
-            Self::StoreUnavailable(_) | Self::StoreUnreadable(_) | Self::Unavailable(_) => {
+            Self::StoreUnavailable(_)
+            | Self::StoreUnreadable(_)
+            | Self::MirrorUnavailable(_)
+            | Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             // A place frees when some stream ends: not within a second.
@@ -272,6 +289,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A check that cannot vouch for a token: always a read, so a store error
+/// takes the read's wording ([`ApiError::reading`]); a mirror that is not
+/// current has its own.
+impl From<LookupError> for ApiError {
+    fn from(err: LookupError) -> Self {
+        match err {
+            LookupError::Store(err) => Self::reading(err),
+            LookupError::Mirror(err) => Self::MirrorUnavailable(err),
+        }
+    }
+}
+
 impl From<RevokeError> for ApiError {
     fn from(err: RevokeError) -> Self {
         match err {
@@ -300,5 +329,57 @@ pub fn json_error(
         }
         E::Deserialize(e) => ApiError::invalid(format!("malformed JSON body: {e}")).into(),
         other => ApiError::invalid(format!("unreadable body: {other}")).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    /// A mirror that is loading or stale answers as the store would have
+    /// (503, `Retry-After`), but says what is true: the mirror is not
+    /// current; it neither blames the store nor speaks of recording.
+    #[test]
+    fn a_mirror_that_is_not_current_is_not_reported_as_the_store() {
+        for cause in [
+            MirrorError::Loading,
+            MirrorError::Stale(std::time::Duration::from_secs(5)),
+        ] {
+            let err = ApiError::reading(LookupError::Mirror(cause));
+            let response = err.error_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(HeaderValue::as_bytes),
+                Some(&b"1"[..])
+            );
+            let body = err.body();
+            assert_eq!(body.error, "mirror_unavailable");
+            assert!(
+                body.error_description.contains("not current"),
+                "{}",
+                body.error_description
+            );
+            for wrong in ["store is unavailable", "recorded"] {
+                assert!(
+                    !body.error_description.contains(wrong),
+                    "{}",
+                    body.error_description
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_check_the_store_cannot_answer_keeps_the_store_wording() {
+        let err = ApiError::reading(LookupError::Store(StoreError::unavailable(
+            std::io::Error::other("down"),
+        )));
+        assert_eq!(err.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code(), "store_unavailable");
+        assert!(err.to_string().contains("no answer"), "{err}");
     }
 }

@@ -48,7 +48,7 @@ const PREFIX: &str = "/v1/forward-auth";
             ("www-authenticate" = String, description = "`Bearer error=\"invalid_token\", error_description=\"…\"`, or `Bearer` when no token was presented (RFC 6750 §3)"),
             ("revokd-reason" = String, description = "Why: `token_revoked`, `session_revoked`, `subject_disabled`, `subject_revoked_before`, `missing`, `malformed`, `expired`, `not_yet_valid`, `unverified`"),
         )),
-        (status = 503, description = "The store cannot be read, or a provider's keys are not loaded yet: refuse the request", body = ErrorBody),
+        (status = 503, description = "The store cannot be read, this instance's mirror is loading or behind the store, or a provider's keys are not loaded yet: refuse the request", body = ErrorBody),
     ),
     security((), ("gateway_key" = []))
 )]

@@ -89,9 +89,9 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         error: result.as_ref().err().map(ToString::to_string),
     };
     let mut checks = BTreeMap::from([("store".to_owned(), store_status)]);
-    let ready = match state.revocations.replica() {
-        Some(replica) => {
-            let mirror = replica.status();
+    let ready = match state.revocations.mirror_sync() {
+        Some(sync) => {
+            let mirror = sync.status();
             checks.insert(
                 "mirror".to_owned(),
                 DependencyStatus {
@@ -151,8 +151,8 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/metrics")]
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Some(replica) = state.revocations.replica() {
-        replica.publish_stats();
+    if let Some(sync) = state.revocations.mirror_sync() {
+        sync.publish_stats();
     }
     HttpResponse::Ok()
         .insert_header(ContentType(

@@ -117,7 +117,7 @@ impl IntrospectResponse {
         (status = 401, description = "A client key is required and none or a wrong one was given", body = ErrorBody),
         (status = 413, description = "The body is larger than `http.body_limit`", body = ErrorBody),
         (status = 415, description = "The body is not a form, or with a `Content-Encoding` (revokd decodes none)", body = ErrorBody),
-        (status = 503, description = "The store cannot be read, or a provider's keys are not loaded yet: treat the token as inactive", body = ErrorBody),
+        (status = 503, description = "The store cannot be read, this instance's mirror is loading or behind the store, or a provider's keys are not loaded yet: treat the token as inactive", body = ErrorBody),
     ),
     security(("client_key" = []))
 )]

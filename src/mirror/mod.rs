@@ -1,5 +1,9 @@
 //! This instance's in-memory copy of the live revocations: what checks
-//! read (see [`crate::replica`] for how it is kept current).
+//! read. [`Mirror`] (this file) is the data structure; [`sync`] keeps it
+//! current from the store ([`MirrorSync`]: local writes, the Redis change
+//! feed, resyncs, staleness, sweeps). The store reports facts as
+//! [`FactUpdate`]s (shared vocabulary in [`crate::domain`]), so the store
+//! never imports this module: the mirror sits above it.
 //!
 //! # Compactness
 //!
@@ -38,6 +42,7 @@
 
 #[cfg(test)]
 mod reference;
+pub mod sync;
 #[cfg(test)]
 mod tests;
 
@@ -45,56 +50,9 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use dashmap::DashMap;
 
-use crate::domain::{BoundFacts, Facts, Lookup, Session, Subject, TokenId, UnixTime};
+pub use sync::{MirrorError, MirrorFacts, MirrorStatus, MirrorSync};
 
-/// The state of one fact after a write, as a store reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FactUpdate {
-    Token {
-        jti: TokenId,
-        expires_at: UnixTime,
-    },
-    Session {
-        session: Session,
-        expires_at: UnixTime,
-    },
-    SubjectDisabled {
-        subject: Subject,
-        /// `None`: until enabled.
-        expires_at: Option<UnixTime>,
-    },
-    SubjectRevokedBefore {
-        subject: Subject,
-        before: UnixTime,
-        expires_at: UnixTime,
-    },
-    Binding {
-        jti: TokenId,
-        session: Option<Session>,
-        subject: Subject,
-        registered_at: UnixTime,
-        expires_at: UnixTime,
-    },
-    /// A registered session's subject and first registration instant.
-    SessionBound {
-        session: Session,
-        subject: Subject,
-        registered_at: UnixTime,
-        expires_at: UnixTime,
-    },
-    /// The session binding is gone.
-    SessionUnbound {
-        session: Session,
-    },
-    /// The disable is gone.
-    SubjectEnabled {
-        subject: Subject,
-    },
-    /// The binding is gone.
-    Unbound {
-        jti: TokenId,
-    },
-}
+use crate::domain::{BoundFacts, FactUpdate, Facts, Lookup, Session, Subject, TokenId, UnixTime};
 
 /// A `u64` key is already a uniformly distributed hash: use it as is.
 #[derive(Default)]

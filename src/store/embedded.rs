@@ -48,11 +48,10 @@ use serde::{Deserialize, Serialize};
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError, live_change};
 use crate::config::error::ConfigError;
 use crate::domain::{
-    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner,
-    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
-    TokenBinding, TokenId, UnixTime, is_client_actor,
+    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup,
+    Owner, Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration,
+    Subject, TokenBinding, TokenId, UnixTime, is_client_actor,
 };
-use crate::mirror::FactUpdate;
 
 mod pending;
 

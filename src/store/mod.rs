@@ -1,8 +1,11 @@
 //! Where revocations live: one interface, two implementations.
 //!
-//! [`RevocationStore`] is deliberately small: apply a change (with its audit
-//! event, atomically), apply one at most once per logout token, register and
-//! unregister sessions, look facts up, page through events, ping. Both
+//! [`RevocationStore`] is everything a store must do: apply a change (with
+//! its audit event, atomically), apply one at most once per logout token,
+//! register and unregister sessions, count a key's token ids, look facts up,
+//! page through events and through the live revocations, feed the in-memory
+//! mirror (the current state of touched keys as [`FactUpdate`]s, and a
+//! snapshot of everything live), ping. Both
 //! [`EmbeddedStore`] (a `redb` file, the single-node default) and
 //! [`RedisStore`] (shared by many instances) implement it, and one contract
 //! test suite (`tests/store_contract.rs`) runs against both.
@@ -28,11 +31,10 @@ pub use redis::{
 };
 
 use crate::domain::{
-    Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner, Provenance,
-    Registration, SeenKey, SessionId, SessionRegistration, TokenId, UnixTime,
+    Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup, Owner,
+    Provenance, Registration, SeenKey, SessionId, SessionRegistration, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
-use crate::mirror::FactUpdate;
 
 /// Why a store call failed. None of these texts reach an API caller except
 /// [`StoreError::InvalidCursor`]; the rest are logged and answered with a

@@ -67,18 +67,20 @@ async fn redis_down_means_503_for_writes_and_closed_checks_and_no_loss() {
         app.verdict(&[("jti", "before-outage")]).await["reason"],
         "token_revoked"
     );
-    // Past it, checks fail closed: the mirror may be missing changes.
+    // Past it, checks fail closed: the mirror may be missing changes. The
+    // answer says so (the mirror is behind), not that the store is down.
     let closed = until_check_status(&app, "anything", StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(
         closed.duration_since(stopped) >= STALE_AFTER - Duration::from_millis(100),
         "checks failed closed before the staleness bound"
     );
     let check = app.check(&[("jti", "anything")]).await;
+    assert_eq!(check.headers()["retry-after"], "1");
     assert_error(
         check,
         StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-        "unavailable",
+        "mirror_unavailable",
+        "behind the store",
     )
     .await;
     // What the stale mirror holds is still refused, with its reason.

@@ -233,11 +233,12 @@ async fn a_store_that_is_down_fails_closed_or_flagged_open(backend: Backend) {
         // Past the staleness bound (plus a feed read), the mirror is unusable.
         tokio::time::sleep(stale_after * 4).await;
         let refused = ask(&closed, "/api/states", Some(&token)).await;
+        // The mirror is what is behind (the check path reads it).
         assert_error(
             refused,
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "store",
+            "mirror_unavailable",
+            "not current",
         )
         .await;
         let flagged = ask(&open, "/api/states", Some(&token)).await;

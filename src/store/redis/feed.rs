@@ -18,8 +18,9 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, Script, Value};
 
 use super::{NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
-use crate::domain::{Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
-use crate::mirror::FactUpdate;
+use crate::domain::{
+    FactUpdate, Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime,
+};
 use crate::store::{MirroredKey, StoreError};
 
 /// The binding fields, in the order every script reads them.

@@ -97,11 +97,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
-    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, Facts, Issuer, Lookup, Note, Owner,
-    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId,
-    UnixTime, is_client_actor,
+    BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup,
+    Note, Owner, Provenance, Reason, Registration, SeenKey, Session, SessionId,
+    SessionRegistration, TokenId, UnixTime, is_client_actor,
 };
-use crate::mirror::FactUpdate;
 
 /// `[redis]` settings.
 #[derive(Debug, Clone, Deserialize)]

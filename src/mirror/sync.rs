@@ -1,9 +1,10 @@
-//! This instance's copy of the revocations: the [`Mirror`] that checks
-//! read, kept current from the store (decision 2 of DESIGN.md: the check
-//! path never waits on the network).
+//! Keeping this instance's [`Mirror`] current from the store:
+//! [`MirrorSync`] wraps the mirror that checks read, and [`follow`] and
+//! [`maintain`] are its background loops (decision 2 of DESIGN.md: the
+//! check path never waits on the network).
 //!
 //! - **Local writes** reach the mirror before the write is acknowledged:
-//!   after the store accepted it, [`Replica::learn`] reads the current state
+//!   after the store accepted it, [`MirrorSync::learn`] reads the current state
 //!   of the keys it touched and applies it. The write is in the store before
 //!   it is in any mirror.
 //! - **Other instances' writes** (Redis) arrive through the change feed:
@@ -13,11 +14,14 @@
 //! - **Start-up and resync** load a snapshot into a fresh mirror and swap it
 //!   in whole, so checks keep answering from the old one meanwhile.
 //! - **Staleness**: when the feed has not answered for longer than
-//!   `mirror.max_staleness`, [`Replica::lookup`] reports the mirror as
+//!   `mirror.max_staleness`, [`MirrorSync::lookup`] reports the mirror as
 //!   behind: a revocation it holds is still enforced, anything else follows
 //!   the fail mode (closed by default), and `/readyz` fails, until the feed
 //!   answers again. Until the first load completes the instance is not
-//!   ready either.
+//!   ready either. Either way the check path reports a [`MirrorError`],
+//!   never a store error: the store may well be up.
+//! - **Upkeep**: [`maintain`] sweeps expired entries on schedule and, for
+//!   the embedded store (no feed), reloads a mirror that missed a change.
 //!
 //! Every read of the store followed by an apply happens under one async
 //! lock, so a state read later is never overwritten by one read earlier.
@@ -28,9 +32,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
+use super::Mirror;
 use crate::domain::{Facts, Lookup, UnixTime};
 use crate::metrics::Metrics;
-use crate::mirror::Mirror;
 use crate::store::{
     FeedPosition, MirroredKey, RedisSettings, RedisStore, RevocationStore, Store, StoreError,
 };
@@ -46,7 +50,7 @@ const FEED_BATCH: usize = 1000;
 
 /// Why the mirror cannot answer.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ReplicaError {
+pub enum MirrorError {
     #[error("the revocation mirror has not finished loading")]
     Loading,
     #[error("the revocation mirror is stale: the change feed has not answered for {0:?}")]
@@ -71,17 +75,17 @@ pub struct MirrorFacts {
     pub facts: Facts,
     /// Why the mirror may be missing changes (still loading, or stale);
     /// `None` when it is current.
-    pub behind: Option<ReplicaError>,
+    pub behind: Option<MirrorError>,
 }
 
 /// What `/readyz` shows of the mirror.
 #[derive(Debug, Clone)]
-pub struct ReplicaStatus {
+pub struct MirrorStatus {
     pub ready: bool,
     pub detail: Option<String>,
 }
 
-pub struct Replica {
+pub struct MirrorSync {
     mirror: ArcSwap<Mirror>,
     learning: tokio::sync::Mutex<()>,
     state: Mutex<FeedState>,
@@ -90,7 +94,7 @@ pub struct Replica {
     resync_wanted: std::sync::atomic::AtomicBool,
 }
 
-impl Replica {
+impl MirrorSync {
     /// `has_feed`: whether writes of other instances arrive through a feed
     /// (Redis), which can go stale.
     pub fn new(has_feed: bool, max_staleness: Duration, metrics: Metrics) -> Self {
@@ -113,13 +117,13 @@ impl Replica {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn usable(&self) -> Result<(), ReplicaError> {
+    fn usable(&self) -> Result<(), MirrorError> {
         let state = self.state();
         if !state.loaded {
-            return Err(ReplicaError::Loading);
+            return Err(MirrorError::Loading);
         }
         match state.contact {
-            Some(at) if at.elapsed() > self.max_staleness => Err(ReplicaError::Stale(at.elapsed())),
+            Some(at) if at.elapsed() > self.max_staleness => Err(MirrorError::Stale(at.elapsed())),
             _ => Ok(()),
         }
     }
@@ -138,10 +142,10 @@ impl Replica {
     }
 
     /// For `/readyz`.
-    pub fn status(&self) -> ReplicaStatus {
+    pub fn status(&self) -> MirrorStatus {
         let usable = self.usable();
         let state = self.state();
-        ReplicaStatus {
+        MirrorStatus {
             ready: usable.is_ok(),
             detail: usable.err().map(|e| match &state.last_error {
                 Some(cause) => format!("{e} ({cause})"),
@@ -228,7 +232,7 @@ impl Replica {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Whether [`Replica::invalidate`] asked for a resync; clears the flag.
+    /// Whether [`MirrorSync::invalidate`] asked for a resync; clears the flag.
     pub fn take_resync_request(&self) -> bool {
         self.resync_wanted
             .swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -275,14 +279,14 @@ impl Replica {
     }
 }
 
-/// Keeps `replica` current from the Redis change feed until `cancel`: the
+/// Keeps `sync` current from the Redis change feed until `cancel`: the
 /// first load, then `XREAD BLOCK` from the last id, with a resync whenever
 /// entries were lost. Reconnects with backoff, 100 ms doubling up to
 /// `max_delay` (`mirror.reconnect_delay_max`): checks of tokens the mirror
 /// does not hold fail closed until it reconnects, so the wait after Redis
 /// returns must stay short; one connection attempt a `max_delay` is cheap.
 pub async fn follow(
-    replica: Arc<Replica>,
+    sync: Arc<MirrorSync>,
     store: Store,
     redis: RedisStore,
     settings: RedisSettings,
@@ -295,10 +299,10 @@ pub async fn follow(
     while !cancel.is_cancelled() {
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
-            outcome = follow_once(&replica, &store, &redis, &settings, &mut position) => outcome,
+            outcome = follow_once(&sync, &store, &redis, &settings, &mut position) => outcome,
         };
         if let Err(err) = outcome {
-            replica.feed_failed(&err);
+            sync.feed_failed(&err);
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
@@ -313,7 +317,7 @@ pub async fn follow(
 /// One connection's worth of following; returns on the first error, or
 /// `Ok` when a resync is needed.
 async fn follow_once(
-    replica: &Replica,
+    sync: &MirrorSync,
     store: &Store,
     redis: &RedisStore,
     settings: &RedisSettings,
@@ -328,16 +332,16 @@ async fn follow_once(
     }
     let mut at = match position.take() {
         Some(at) => at,
-        None => replica.resync(store).await?.unwrap_or(FeedPosition {
+        None => sync.resync(store).await?.unwrap_or(FeedPosition {
             id: "0-0".into(),
             consumed: 0,
         }),
     };
-    replica.contact();
+    sync.contact();
     loop {
         *position = Some(at.clone());
         let batch = reader.next(&at.id, FEED_BATCH).await?;
-        replica.learn(store, &batch.keys).await?;
+        sync.learn(store, &batch.keys).await?;
         if let Some(last) = batch.last_id {
             at = FeedPosition {
                 id: last,
@@ -349,10 +353,45 @@ async fn follow_once(
             *position = None;
             return Ok(());
         }
-        replica.contact();
-        if replica.take_resync_request() {
+        sync.contact();
+        if sync.take_resync_request() {
             *position = None;
             return Ok(());
+        }
+    }
+}
+
+/// Drops expired mirror entries on schedule and, for the embedded store
+/// (which has no feed to resync from), reloads a mirror that missed a
+/// change (see [`MirrorSync::invalidate`]) within a second.
+pub async fn maintain(
+    sync: Arc<MirrorSync>,
+    store: Store,
+    reload_here: bool,
+    sweep_every: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sweep = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if reload_here
+            && sync.take_resync_request()
+            && let Err(err) = sync.resync(&store).await
+        {
+            tracing::warn!(error.cause_chain = ?err, "reloading the revocation mirror failed; retrying");
+            sync.invalidate();
+        }
+        if last_sweep.elapsed() >= sweep_every {
+            last_sweep = tokio::time::Instant::now();
+            let removed = sync.sweep(UnixTime::now());
+            if removed > 0 {
+                tracing::debug!(removed, "swept expired mirror entries");
+            }
         }
     }
 }
