@@ -50,15 +50,7 @@ pub(crate) async fn events_respect_the_limit(store: &impl RevocationStore) {
     let t = now();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let event = apply(
-            store,
-            Change::TokenRevoked {
-                jti: jti(&format!("t{i}")),
-                expires_at: at(t, 3600),
-            },
-            t,
-        )
-        .await;
+        let event = revoke_token(store, jti(&format!("t{i}")), at(t, 3600), t).await;
         ids.push(event.id);
     }
 
@@ -79,15 +71,7 @@ pub(crate) async fn paging_with_before_yields_each_event_once(store: &impl Revoc
     let t = now();
     let mut ids = Vec::new();
     for i in 0..7 {
-        let event = apply(
-            store,
-            Change::TokenRevoked {
-                jti: jti(&format!("t{i}")),
-                expires_at: at(t, 3600),
-            },
-            t,
-        )
-        .await;
+        let event = revoke_token(store, jti(&format!("t{i}")), at(t, 3600), t).await;
         ids.push(event.id);
     }
 
@@ -178,15 +162,7 @@ pub(crate) async fn an_invalid_cursor_after_is_rejected(store: &impl RevocationS
 
 pub(crate) async fn an_invalid_cursor_is_rejected(store: &impl RevocationStore) {
     let t = now();
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: jti("t1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, jti("t1"), at(t, 3600), t).await;
 
     for cursor in ["not an id", "", "1.5"] {
         let result = store

@@ -13,15 +13,7 @@ pub(crate) async fn ping_succeeds(store: &impl RevocationStore) {
 
 pub(crate) async fn an_empty_lookup_finds_nothing(store: &impl RevocationStore) {
     let t = now();
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: jti("t1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, jti("t1"), at(t, 3600), t).await;
 
     assert_eq!(facts(store, Lookup::default(), t).await, Facts::default());
 }
@@ -30,15 +22,7 @@ pub(crate) async fn a_revoked_token_is_visible(store: &impl RevocationStore) {
     let t = now();
     let (revoked, other) = (jti("t1"), jti("t2"));
 
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: revoked.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, revoked.clone(), at(t, 3600), t).await;
 
     assert_eq!(
         facts(store, token_lookup(&revoked), t).await,
@@ -57,15 +41,7 @@ pub(crate) async fn a_revoked_session_is_visible(store: &impl RevocationStore) {
     let t = now();
     let (revoked, other) = (session(IDP_A, "s1"), session(IDP_A, "s2"));
 
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: revoked.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, revoked.clone(), at(t, 3600), t).await;
 
     assert_eq!(
         facts(store, session_lookup(&revoked), t).await,
@@ -84,15 +60,7 @@ pub(crate) async fn a_disabled_subject_is_visible(store: &impl RevocationStore) 
     let t = now();
     let alice = subject(IDP_A, "alice");
 
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: Some(at(t, 3600)),
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, alice.clone(), Some(at(t, 3600)), t).await;
 
     let found = facts(store, subject_lookup(&alice), t).await;
     assert!(found.subject_disabled, "{found:?}");
@@ -106,16 +74,7 @@ pub(crate) async fn a_revoked_before_mark_is_visible(store: &impl RevocationStor
     let t = now();
     let alice = subject(IDP_A, "alice");
 
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: alice.clone(),
-            before: at(t, -5),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_before(store, alice.clone(), at(t, -5), at(t, 3600), t).await;
 
     assert_eq!(
         facts(store, subject_lookup(&alice), t).await,
@@ -136,43 +95,10 @@ pub(crate) async fn facts_expired_for_the_given_now_are_not_returned(store: &imp
         subject(IDP_A, "alice"),
         subject(IDP_A, "bob"),
     );
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: end,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: ses.clone(),
-            expires_at: end,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: Some(end),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: bob.clone(),
-            before: t,
-            expires_at: end,
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, token.clone(), end, t).await;
+    revoke_session(store, ses.clone(), end, t).await;
+    disable_subject(store, alice.clone(), Some(end), t).await;
+    revoke_before(store, bob.clone(), t, end, t).await;
     let all = Lookup {
         jti: Some(&token),
         session: Some(&ses),
@@ -212,24 +138,8 @@ pub(crate) async fn a_token_revocation_keeps_the_later_expiry(store: &impl Revoc
     let token = jti("t1");
 
     // A shorter revocation does not cut a longer one short...
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: at(t, 200),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: at(t, 100),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, token.clone(), at(t, 200), t).await;
+    revoke_token(store, token.clone(), at(t, 100), t).await;
     assert!(
         facts(store, token_lookup(&token), at(t, 150))
             .await
@@ -238,15 +148,7 @@ pub(crate) async fn a_token_revocation_keeps_the_later_expiry(store: &impl Revoc
     );
 
     // ...and a longer one extends it.
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: at(t, 300),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, token.clone(), at(t, 300), t).await;
     assert!(
         facts(store, token_lookup(&token), at(t, 250))
             .await
@@ -264,24 +166,8 @@ pub(crate) async fn a_session_revocation_keeps_the_later_expiry(store: &impl Rev
     let t = now();
     let ses = session(IDP_A, "s1");
 
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: ses.clone(),
-            expires_at: at(t, 200),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: ses.clone(),
-            expires_at: at(t, 100),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, ses.clone(), at(t, 200), t).await;
+    revoke_session(store, ses.clone(), at(t, 100), t).await;
     assert!(
         facts(store, session_lookup(&ses), at(t, 150))
             .await
@@ -289,15 +175,7 @@ pub(crate) async fn a_session_revocation_keeps_the_later_expiry(store: &impl Rev
         "shortened by an earlier expiry"
     );
 
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: ses.clone(),
-            expires_at: at(t, 300),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, ses.clone(), at(t, 300), t).await;
     assert!(
         facts(store, session_lookup(&ses), at(t, 250))
             .await
@@ -403,27 +281,10 @@ pub(crate) async fn an_expired_mark_is_not_revived_by_a_later_one(store: &impl R
 pub(crate) async fn a_disable_leaves_the_revoked_before_mark_alone(store: &impl RevocationStore) {
     let t = now();
     let (alice, bob) = (subject(IDP_A, "alice"), subject(IDP_A, "bob"));
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: bob.clone(),
-            before: at(t, -100),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_before(store, bob.clone(), at(t, -100), at(t, 3600), t).await;
 
     for who in [&alice, &bob] {
-        apply(
-            store,
-            Change::SubjectDisabled {
-                subject: who.clone(),
-                expires_at: Some(at(t, 7200)),
-            },
-            t,
-        )
-        .await;
+        disable_subject(store, who.clone(), Some(at(t, 7200)), t).await;
     }
 
     let alice_facts = facts(store, subject_lookup(&alice), t).await;
@@ -455,24 +316,8 @@ pub(crate) async fn a_disable_keeps_the_later_expiry(store: &impl RevocationStor
     let t = now();
     let alice = subject(IDP_A, "alice");
 
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: Some(at(t, 100)),
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, alice.clone(), None, t).await;
+    disable_subject(store, alice.clone(), Some(at(t, 100)), t).await;
     assert!(
         facts(store, subject_lookup(&alice), at(t, 200))
             .await
@@ -481,24 +326,8 @@ pub(crate) async fn a_disable_keeps_the_later_expiry(store: &impl RevocationStor
     );
 
     let bob = subject(IDP_A, "bob");
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: bob.clone(),
-            expires_at: Some(at(t, 300)),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: bob.clone(),
-            expires_at: Some(at(t, 100)),
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, bob.clone(), Some(at(t, 300)), t).await;
+    disable_subject(store, bob.clone(), Some(at(t, 100)), t).await;
     assert!(
         facts(store, subject_lookup(&bob), at(t, 200))
             .await
@@ -511,15 +340,7 @@ pub(crate) async fn a_disable_without_expiry_stays(store: &impl RevocationStore)
     let t = now();
     let alice = subject(IDP_A, "alice");
 
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, alice.clone(), None, t).await;
 
     let ten_years = at(t, 10 * 365 * 24 * 3600);
     assert_eq!(
@@ -536,54 +357,14 @@ pub(crate) async fn enabling_lifts_only_the_disable(store: &impl RevocationStore
     let t = now();
     let alice = subject(IDP_A, "alice");
     let (token, ses) = (jti("t1"), session(IDP_A, "s1"));
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: ses.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: alice.clone(),
-            before: t,
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, token.clone(), at(t, 3600), t).await;
+    revoke_session(store, ses.clone(), at(t, 3600), t).await;
+    revoke_before(store, alice.clone(), t, at(t, 3600), t).await;
+    disable_subject(store, alice.clone(), None, t).await;
 
     // Act
     let later = at(t, 10);
-    apply(
-        store,
-        Change::SubjectEnabled {
-            subject: alice.clone(),
-        },
-        later,
-    )
-    .await;
+    enable_subject(store, alice.clone(), later).await;
 
     // Assert: the revoked-before mark stays, so tokens issued before it
     // stay dead.
@@ -611,34 +392,9 @@ pub(crate) async fn issuers_sharing_a_sub_or_sid_do_not_collide(store: &impl Rev
     let (carol_a, carol_b) = (subject(IDP_A, "carol"), subject(IDP_B, "carol"));
     let (s_a, s_b) = (session(IDP_A, "s1"), session(IDP_B, "s1"));
 
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice_a.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: s_a.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: carol_a.clone(),
-            before: t,
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, alice_a.clone(), None, t).await;
+    revoke_session(store, s_a.clone(), at(t, 3600), t).await;
+    revoke_before(store, carol_a.clone(), t, at(t, 3600), t).await;
 
     assert!(
         facts(store, subject_lookup(&alice_a), t)

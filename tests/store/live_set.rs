@@ -22,25 +22,9 @@ pub(crate) async fn the_live_set_pages_through_live_revocations_only(store: &imp
         }
     }
     // Not live: expired by the time of reading, enabled again.
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: jti("short"),
-            expires_at: at(t, 5),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, jti("short"), at(t, 5), t).await;
     let bob = subject(IDP_A, "bob");
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: bob.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, bob.clone(), None, t).await;
     apply(store, Change::SubjectEnabled { subject: bob }, t).await;
 
     let seen = read_live_set(store, 4, ChangeKinds::ALL, at(t, 10)).await;

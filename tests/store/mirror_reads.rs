@@ -10,52 +10,11 @@ use crate::fixtures::*;
 /// record, which are not mirrored); returns the updates a mirror must hold.
 pub(crate) async fn one_of_each(store: &impl RevocationStore, t: UnixTime) -> Vec<FactUpdate> {
     let alice = subject(IDP_U, "alice");
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: jti("t1"),
-            expires_at: at(t, 100),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::TokenRevoked {
-            jti: jti("t1"),
-            expires_at: at(t, 50),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 200),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: alice.clone(),
-            before: at(t, -5),
-            expires_at: at(t, 300),
-        },
-        t,
-    )
-    .await;
+    revoke_token(store, jti("t1"), at(t, 100), t).await;
+    revoke_token(store, jti("t1"), at(t, 50), t).await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 200), t).await;
+    disable_subject(store, alice.clone(), None, t).await;
+    revoke_before(store, alice.clone(), at(t, -5), at(t, 300), t).await;
     store
         .apply_once(
             &seen(IDP_A, "logout-1", at(t, 60)),
@@ -159,14 +118,7 @@ pub(crate) async fn read_states_reports_each_mirrored_fact_as_stored(store: &imp
 
     // Absent keys come back as the updates that remove them.
     let alice = subject(IDP_U, "alice");
-    apply(
-        store,
-        Change::SubjectEnabled {
-            subject: alice.clone(),
-        },
-        t,
-    )
-    .await;
+    enable_subject(store, alice.clone(), t).await;
     store
         .unregister_session(
             &app(),

@@ -51,15 +51,7 @@ pub(crate) async fn revoking_the_bound_session_reaches_the_token(store: &impl Re
     )
     .await;
 
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        at(t, 5),
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), at(t, 5)).await;
 
     let later = at(t, 10);
     let t1 = bound(store, "t1", later).await.expect("t1 is bound");
@@ -92,15 +84,7 @@ pub(crate) async fn disabling_the_bound_subject_reaches_the_token(store: &impl R
     )
     .await;
 
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "alice"),
-            expires_at: None,
-        },
-        at(t, 5),
-    )
-    .await;
+    disable_subject(store, subject(IDP_A, "alice"), None, at(t, 5)).await;
 
     let later = at(t, 10);
     let t1 = bound(store, "t1", later).await.expect("t1 is bound");
@@ -112,14 +96,7 @@ pub(crate) async fn disabling_the_bound_subject_reaches_the_token(store: &impl R
     );
     assert_eq!(bound(store, "t2", later).await, clean_binding(t));
 
-    apply(
-        store,
-        Change::SubjectEnabled {
-            subject: subject(IDP_A, "alice"),
-        },
-        at(t, 20),
-    )
-    .await;
+    enable_subject(store, subject(IDP_A, "alice"), at(t, 20)).await;
     assert_eq!(
         bound(store, "t1", at(t, 20)).await,
         clean_binding(t),
@@ -264,15 +241,7 @@ pub(crate) async fn a_disabled_subject_reaches_a_registered_session_checked_by_s
         t,
     )
     .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "alice"),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, subject(IDP_A, "alice"), None, t).await;
     assert_eq!(
         verdict_by_sid(store, IDP_A, "s1", Some(at(t, 5)), at(t, 10)).await,
         Verdict::Inactive(Reason::SubjectDisabled)

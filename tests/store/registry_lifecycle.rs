@@ -59,15 +59,7 @@ pub(crate) async fn a_registration_for_a_revoked_session_is_refused_and_its_toke
 ) {
     // Arrange: the logout arrives before the application registers the login.
     let t = now();
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), t).await;
     let expires_at = at(t, 600);
 
     // Act
@@ -107,15 +99,7 @@ pub(crate) async fn a_registration_for_a_disabled_subject_is_refused_and_its_tok
     store: &impl RevocationStore,
 ) {
     let t = now();
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "alice"),
-            expires_at: Some(at(t, 3600)),
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, subject(IDP_A, "alice"), Some(at(t, 3600)), t).await;
     let expires_at = at(t, 600);
 
     let outcome = register(
@@ -147,24 +131,8 @@ pub(crate) async fn a_revoked_session_is_the_reason_when_the_subject_is_disabled
     store: &impl RevocationStore,
 ) {
     let t = now();
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "alice"),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, subject(IDP_A, "alice"), None, t).await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), t).await;
 
     let outcome = register(
         store,
@@ -191,15 +159,7 @@ pub(crate) async fn a_registration_without_sid_binds_to_the_subject_only(
     let t = now();
     // A revoked session of the same subject does not refuse a registration
     // that names no session.
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), t).await;
 
     let outcome = register(
         store,
@@ -210,15 +170,7 @@ pub(crate) async fn a_registration_without_sid_binds_to_the_subject_only(
 
     assert_eq!(outcome, Registration::Registered);
     assert_eq!(bound(store, "t1", t).await, clean_binding(t));
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "alice"),
-            expires_at: None,
-        },
-        at(t, 5),
-    )
-    .await;
+    disable_subject(store, subject(IDP_A, "alice"), None, at(t, 5)).await;
     assert_eq!(
         verdict_by_jti(store, "t1", None, at(t, 5)).await,
         Verdict::Inactive(Reason::SubjectDisabled)
@@ -266,15 +218,7 @@ pub(crate) async fn unregister_removes_the_session_and_its_bindings(store: &impl
     assert_eq!(bound(store, "t2", at(t, 6)).await, None);
     assert_eq!(bound(store, "t3", at(t, 6)).await, clean_binding(t));
     // A later logout of the session no longer reaches the unbound tokens.
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        at(t, 7),
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), at(t, 7)).await;
     assert_eq!(
         verdict_by_jti(store, "t1", None, at(t, 8)).await,
         Verdict::Active
@@ -303,15 +247,7 @@ pub(crate) async fn registrations_expire(store: &impl RevocationStore) {
         t,
     )
     .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s2"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s2"), at(t, 3600), t).await;
 
     // Assert: live one second before, gone at `expires_at` itself.
     assert_eq!(bound(store, "t1", at(end, -1)).await, clean_binding(t));
@@ -388,15 +324,7 @@ pub(crate) async fn a_token_id_bound_elsewhere_keeps_its_first_binding(
         "t1 still belongs to s1"
     );
     assert_eq!(bound(store, "t2", at(t, 6)).await, None);
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        at(t, 7),
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), at(t, 7)).await;
     assert_eq!(
         verdict_by_jti(store, "t1", None, at(t, 8)).await,
         Verdict::Inactive(Reason::SessionRevoked)
@@ -422,24 +350,8 @@ pub(crate) async fn two_issuers_with_the_same_sid_and_sub_do_not_collide_in_the_
     .await;
 
     // Act: provider A logs its session out, provider B disables its alice.
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_B, "alice"),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), t).await;
+    disable_subject(store, subject(IDP_B, "alice"), None, t).await;
 
     // Assert
     let ta = bound(store, "ta", t).await.expect("ta is bound");
@@ -478,34 +390,9 @@ pub(crate) async fn bound_facts_are_found_for_an_issuer_with_non_ascii_character
         t,
     )
     .await;
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_U, "sïd"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_U, "jürgen"),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
-    apply(
-        store,
-        Change::SubjectRevokedBefore {
-            subject: subject(IDP_U, "jürgen"),
-            before: t,
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, session(IDP_U, "sïd"), at(t, 3600), t).await;
+    disable_subject(store, subject(IDP_U, "jürgen"), None, t).await;
+    revoke_before(store, subject(IDP_U, "jürgen"), t, at(t, 3600), t).await;
 
     assert_eq!(
         bound(store, "t1", t).await,

@@ -290,15 +290,7 @@ pub(crate) async fn another_key_cannot_unregister_a_registration(store: &impl Re
         .unregister_session(&b, &iss, &sid, t)
         .await
         .expect("unregister");
-    apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(store, session(IDP_A, "s1"), at(t, 3600), t).await;
 
     // Assert: only B's own registration went; A's token still dies with
     // the session.
@@ -366,15 +358,7 @@ pub(crate) async fn a_refused_registration_does_not_revoke_another_keys_token_id
         t,
     )
     .await;
-    let revoked = apply(
-        store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    let revoked = revoke_session(store, session(IDP_A, "s1"), at(t, 3600), t).await;
 
     // Act: B registers A's t1 and its own t2 under the revoked session.
     let outcome = register(
@@ -414,15 +398,7 @@ pub(crate) async fn a_refused_registration_does_not_revoke_another_keys_token_id
 pub(crate) async fn a_refusal_of_a_hundred_ids_writes_one_event(store: &impl RevocationStore) {
     // Arrange: a disabled subject; ids with characters JSON must escape.
     let t = now();
-    apply(
-        store,
-        Change::SubjectDisabled {
-            subject: subject(IDP_A, "alice"),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    disable_subject(store, subject(IDP_A, "alice"), None, t).await;
     let mut token_ids = ids("t", 98);
     token_ids.push(r#"quote"d"#.into());
     token_ids.push(r"back\slash/".into());

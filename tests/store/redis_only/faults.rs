@@ -76,24 +76,8 @@ async fn two_prefixes_on_one_server_do_not_see_each_other() {
     let t = now();
     let (token, alice) = (jti("t1"), subject(IDP_A, "alice"));
 
-    apply(
-        &one,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
-    apply(
-        &one,
-        Change::SubjectDisabled {
-            subject: alice.clone(),
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
+    revoke_token(&one, token.clone(), at(t, 3600), t).await;
+    disable_subject(&one, alice.clone(), None, t).await;
 
     let both = Lookup {
         jti: Some(&token),
@@ -119,43 +103,10 @@ async fn key_ttls_match_expires_at() {
     let t = now();
     let (token, alice, bob) = (jti("t1"), subject(IDP_A, "alice"), subject(IDP_A, "bob"));
 
-    apply(
-        &h.store,
-        Change::TokenRevoked {
-            jti: token,
-            expires_at: at(t, 1000),
-        },
-        t,
-    )
-    .await;
-    apply(
-        &h.store,
-        Change::SubjectDisabled {
-            subject: alice,
-            expires_at: None,
-        },
-        t,
-    )
-    .await;
-    apply(
-        &h.store,
-        Change::SubjectDisabled {
-            subject: bob.clone(),
-            expires_at: Some(at(t, 2000)),
-        },
-        t,
-    )
-    .await;
-    apply(
-        &h.store,
-        Change::SubjectRevokedBefore {
-            subject: bob,
-            before: t,
-            expires_at: at(t, 2000),
-        },
-        t,
-    )
-    .await;
+    revoke_token(&h.store, token, at(t, 1000), t).await;
+    disable_subject(&h.store, alice, None, t).await;
+    disable_subject(&h.store, bob.clone(), Some(at(t, 2000)), t).await;
+    revoke_before(&h.store, bob, t, at(t, 2000), t).await;
 
     let pttl = |key: &'static str| {
         let mut conn = conn.clone();
@@ -371,15 +322,7 @@ async fn a_refusal_that_meets_an_unreadable_token_revocation_writes_nothing() {
     let h = redis();
     let mut conn = raw(&h.server).await;
     let t = now();
-    apply(
-        &h.store,
-        Change::SessionRevoked {
-            session: session(IDP_A, "s1"),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_session(&h.store, session(IDP_A, "s1"), at(t, 3600), t).await;
     let _: () = raw_redis::cmd("SET")
         .arg("revokd-test:tok:t2")
         .arg("garbage")
@@ -445,15 +388,7 @@ async fn a_stopped_redis_fails_fast_and_a_restarted_one_has_every_acknowledged_w
     acknowledged.reverse();
     assert_eq!(all_events(&h.store).await, acknowledged);
     let token = jti("after");
-    apply(
-        &h.store,
-        Change::TokenRevoked {
-            jti: token.clone(),
-            expires_at: at(t, 3600),
-        },
-        t,
-    )
-    .await;
+    revoke_token(&h.store, token.clone(), at(t, 3600), t).await;
     assert!(facts(&h.store, token_lookup(&token), t).await.token_revoked);
 }
 

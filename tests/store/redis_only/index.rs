@@ -62,23 +62,8 @@ async fn snapshots_from_the_index_match_a_full_scan() {
         )
         .await
         .expect("unregister");
-    apply(
-        &h.store,
-        Change::SubjectEnabled {
-            subject: subject(IDP_U, "alice"),
-        },
-        t,
-    )
-    .await;
-    apply(
-        &h.store,
-        Change::TokenRevoked {
-            jti: jti("t-late"),
-            expires_at: at(t, 90),
-        },
-        t,
-    )
-    .await;
+    enable_subject(&h.store, subject(IDP_U, "alice"), t).await;
+    revoke_token(&h.store, jti("t-late"), at(t, 90), t).await;
     let from_index = snapshot_of(&h.store).await;
     assert!(from_index.contains(&FactUpdate::Token {
         jti: jti("t-late"),
@@ -113,15 +98,7 @@ async fn facts_written_before_the_index_existed_are_indexed_once() {
     let h = redis();
     let mut conn = raw(&h.server).await;
     let t = now();
-    apply(
-        &h.store,
-        Change::TokenRevoked {
-            jti: jti("t-new"),
-            expires_at: at(t, 60),
-        },
-        t,
-    )
-    .await;
+    revoke_token(&h.store, jti("t-new"), at(t, 60), t).await;
     // A fact as an older revokd wrote it: the key, no index entry; and
     // an index that lost its completion mark with it.
     let exp = at(t, 120).as_secs().to_string();
