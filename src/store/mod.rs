@@ -8,7 +8,7 @@
 //! snapshot of everything live), ping. Both
 //! [`EmbeddedStore`] (a `redb` file, the single-node default) and
 //! [`RedisStore`] (shared by many instances) implement it, and one contract
-//! test suite (`tests/store_contract.rs`) runs against both.
+//! test suite (`tests/store/`, target `store_contract`) runs against both.
 //!
 //! [`Store`] dispatches statically between them and times every call for
 //! the `revokd_store_operation_seconds` histogram.

@@ -51,7 +51,7 @@ pub enum PendingPut {
 }
 
 /// The storage of kept logout tokens. Part of the store contract
-/// (`tests/store_contract.rs`, module `pending_logouts`).
+/// (`tests/store/pending_logouts.rs`).
 pub trait PendingLogoutStore {
     /// Keeps `pending` unless a token with its id is already kept or
     /// `max_count` tokens (live or expired, until forgotten) are: in one

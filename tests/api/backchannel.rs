@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use revokd::providers::ProviderSettings;
 use serde_json::{Value, json};
 
-use crate::common::oidc_provider::{ClientConfig, TestOidcProvider};
+use crate::common::certified_idp::{ClientConfig, TestOidcProvider};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 
 /// A free loopback port: the provider must know revokd's URL before revokd
@@ -240,7 +240,7 @@ async fn a_sub_only_logout_reaches_a_registered_session_checked_by_sid(
     source: revokd::config::CheckSource,
 ) {
     // Arrange: erin's login registered, then a sub-only logout for her.
-    let idp = crate::common::test_idp::TestIdp::start();
+    let idp = crate::common::forging_idp::TestIdp::start();
     let settings = provider("idp", idp.issuer(), idp.client_id());
     let app = spawn_app_with(backend, move |s| {
         s.providers = vec![settings];

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::binary::{Process, base_url};
+use crate::common::forging_idp::unix_now;
 use crate::common::redis_server::RedisServer;
-use crate::common::test_idp::unix_now;
 use crate::helpers::{ADMIN_KEY, CLIENT_KEY, ISS};
 
 /// How stale a mirror may be before checks fail closed, in these tests.

@@ -10,7 +10,7 @@ use revokd::oidc::{JwsAlg, KeyKind};
 use serde_json::{Value, json};
 
 use crate::backchannel::{provider, wait_for_provider};
-use crate::common::test_idp::{LogoutTokenBuilder, RelyingPartyKey, TestIdp, unix_now};
+use crate::common::forging_idp::{LogoutTokenBuilder, RelyingPartyKey, TestIdp, unix_now};
 use crate::helpers::{Backend, ISS, TestApp, spawn_app_with};
 
 async fn app_for(idp: &TestIdp, backend: Backend) -> TestApp {

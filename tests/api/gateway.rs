@@ -11,7 +11,7 @@ use revokd::gateway::{MissingToken, ProfileKind};
 use serde_json::{Value, json};
 
 use crate::backchannel::{provider, register, wait_for_provider};
-use crate::common::test_idp::{TestIdp, unix_now};
+use crate::common::forging_idp::{TestIdp, unix_now};
 use crate::helpers::{ADMIN_KEY, Backend, CLIENT_KEY, ISS, TestApp, assert_error, spawn_app_with};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-app-secret";

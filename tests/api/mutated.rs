@@ -18,7 +18,7 @@ use revokd::providers::ProviderSettings;
 use serde_json::Value;
 
 use crate::backchannel::{provider, wait_for_provider};
-use crate::common::test_idp::{RelyingPartyKey, TestIdp};
+use crate::common::forging_idp::{RelyingPartyKey, TestIdp};
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 
 /// Panics raised outside the test code (in revokd or a library it calls),

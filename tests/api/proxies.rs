@@ -12,10 +12,10 @@ use revokd::gateway::ForwardAuthSettings;
 use serde_json::{Value, json};
 
 use crate::backchannel::{provider, register, wait_for_provider};
+use crate::common::forging_idp::TestIdp;
 use crate::common::gateway::{
     Placeholders, Proxy, ProxyKind, Upstream, raw_get, websocket_roundtrip,
 };
-use crate::common::test_idp::TestIdp;
 use crate::gateway::ha_token;
 use crate::helpers::{Backend, CLIENT_KEY, TestApp, spawn_app_with};
 

@@ -16,8 +16,8 @@ use tempfile::TempDir;
 
 use crate::backchannel::{free_port, provider, register, wait_for_provider};
 use crate::binary::{BIN, Process, base_url};
+use crate::common::certified_idp::{ClientConfig, TestOidcProvider};
 use crate::common::certs::{KeyKind, Leaf, TestCa};
-use crate::common::oidc_provider::{ClientConfig, TestOidcProvider};
 use crate::common::redis_server::{RedisServer, RedisTls};
 use crate::helpers::{Backend, CLIENT_KEY, Infra, TestApp, spawn_app_with, spawn_on};
 

@@ -3,7 +3,7 @@
 ``tests/idp/server.mjs`` (at the repository root) runs panva's certified
 ``oidc-provider`` with Back-Channel Logout and RP-Initiated Logout, and a
 test-only interaction route that signs a known account in without a
-browser. The Rust tests drive it from ``tests/common/oidc_provider.rs``;
+browser. The Rust tests drive it from ``tests/common/certified_idp.rs``;
 this is the same protocol for the Home Assistant tests: a real
 authorization-code login (PKCE, state, nonce) that yields a real ID token
 with the provider's ``sid``, and a real logout that makes the provider

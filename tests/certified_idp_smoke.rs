@@ -1,8 +1,9 @@
-//! The test OpenID Provider harness works, without revokd: a real
-//! oidc-provider signs alice and bob in, RP-Initiated Logout of alice makes
-//! it POST its own logout token to a bare receiver, and bob stays signed in.
+//! The certified identity provider harness (`common::certified_idp`:
+//! panva's certified oidc-provider under tests/idp) works, without revokd:
+//! it signs alice and bob in, RP-Initiated Logout of alice makes it POST its
+//! own logout token to a bare receiver, and bob stays signed in.
 //!
-//! Needs `npm ci --prefix tests/idp` (see `common::oidc_provider`).
+//! Needs `npm ci --prefix tests/idp` (see `common::certified_idp`).
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::oidc_provider::{ClientConfig, Login, TestOidcProvider, jwt_header, jwt_payload};
+use common::certified_idp::{ClientConfig, Login, TestOidcProvider, jwt_header, jwt_payload};
 use reqwest::Url;
 use serde_json::{Value, json};
 

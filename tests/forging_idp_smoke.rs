@@ -1,6 +1,7 @@
-//! The forging test IdP (`common::test_idp`) works, proven against revokd's
-//! validation core alone (no revokd server): its discovery and JWKS feed
-//! `KeySet` and `LogoutTokenPolicy`, its default tokens verify for every
+//! The forging identity provider (`common::forging_idp`, in process, forges
+//! bad tokens on demand) works, proven against revokd's validation core
+//! alone (no revokd server): its discovery and JWKS feed `KeySet` and
+//! `LogoutTokenPolicy`, its default tokens verify for every
 //! algorithm, each breaking method trips exactly the rule it means to break,
 //! encrypted tokens open with the relying party's key, and the failure
 //! controls (rotation, unpublished keys, 503, hostile bodies, delay, fetch
@@ -10,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::test_idp::{
+use common::forging_idp::{
     ADVERTISED_ALGS, DEFAULT_CLIENT_ID, DEFAULT_LIFETIME_SECS, DEFAULT_SUB, Recipient,
     RelyingPartyKey, TestIdp, jwe_header, jws_parts, unix_now,
 };

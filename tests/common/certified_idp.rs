@@ -1,5 +1,7 @@
-//! A real, certified OpenID Provider per test: panva's `oidc-provider`
-//! (`tests/idp/server.mjs`), driven over plain HTTP, no browser.
+//! The certified identity provider: a real, certified OpenID Provider per
+//! test, panva's `oidc-provider` (`tests/idp/server.mjs`), driven over
+//! plain HTTP, no browser. It sends only the logout tokens a real provider
+//! sends; for broken or forged tokens use [`super::forging_idp`].
 //!
 //! [`TestOidcProvider::start`] runs `node tests/idp/server.mjs` on a free
 //! loopback port with one client ([`ClientConfig`]) whose

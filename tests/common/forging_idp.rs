@@ -1,6 +1,8 @@
-//! A forging OpenID Provider that integration tests control completely
-//! (STYLE §10, "Two kinds of identity provider in tests": this is the
-//! in-process one, for the rule-by-rule negative cases).
+//! The forging identity provider: an in-process OpenID Provider that
+//! integration tests control completely and that forges any logout token,
+//! well-formed or broken (STYLE §10, "Two kinds of identity provider in
+//! tests": this is the in-process one, for the rule-by-rule negative
+//! cases; the real provider is [`super::certified_idp`]).
 //!
 //! [`TestIdp::start`] serves, on `http://127.0.0.1:PORT`:
 //!
