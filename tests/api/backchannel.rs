@@ -127,12 +127,7 @@ async fn a_logout_at_the_provider_revokes_that_session_and_no_other(backend: Bac
         app.verdict(&[("iss", &iss), ("sid", &bob_sid)]).await,
         json!({"active": true})
     );
-    let recent: Value = app
-        .admin_get("/v1/admin/logout-tokens", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let recent = app.logout_tokens().await;
     let records = recent.as_array().unwrap();
     assert_eq!(records.len(), 1, "{recent}");
     assert_eq!(records[0]["outcome"], "revoked");

@@ -107,12 +107,7 @@ async fn every_rule_has_a_token_that_breaks_it() {
         let response = post_token(&app, "/backchannel-logout", &token.sign()).await;
         assert_refused(&app, response, rule).await;
     }
-    let recent: Value = app
-        .admin_get("/v1/admin/logout-tokens", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let recent = app.logout_tokens().await;
     assert!(
         recent
             .as_array()

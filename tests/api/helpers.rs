@@ -280,6 +280,16 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `GET /v1/admin/logout-tokens`: the recent logout tokens and their
+    /// verdicts, newest first (a JSON array).
+    pub async fn logout_tokens(&self) -> Value {
+        self.admin_get("/v1/admin/logout-tokens", &[])
+            .await
+            .json()
+            .await
+            .expect("logout tokens as JSON")
+    }
+
     /// An admin change that must be recorded; returns its audit event.
     pub async fn admin_ok(&self, path: &str, body: &Value) -> Value {
         let response = self.admin_post(path, body).await;

@@ -46,13 +46,7 @@ fn serve_jwks_on(port: u16, body: Vec<u8>) -> tokio::task::JoinHandle<()> {
 }
 
 async fn recent(app: &TestApp) -> Vec<Value> {
-    let body: Value = app
-        .admin_get("/v1/admin/logout-tokens", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    body.as_array().unwrap().clone()
+    app.logout_tokens().await.as_array().unwrap().clone()
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> Option<f64> {

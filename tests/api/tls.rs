@@ -572,12 +572,7 @@ async fn a_provider_delivers_its_logout_over_https() {
         "{:?}",
         idp.stderr_lines()
     );
-    let recent: Value = app
-        .admin_get("/v1/admin/logout-tokens", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let recent = app.logout_tokens().await;
     assert_eq!(recent[0]["outcome"], "revoked", "{recent}");
     assert_eq!(recent[0]["sid"], sid.as_str());
 }
