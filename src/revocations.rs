@@ -550,9 +550,10 @@ fn token_expiry(
 mod tests {
     use super::*;
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    pub(super) const DAY: Duration = Duration::from_secs(86_400);
 
-    fn lifetimes() -> Lifetimes {
+    /// 30 days for each lifetime, 400 for `max_token_exp`.
+    pub(super) fn lifetimes() -> Lifetimes {
         Lifetimes {
             token: 30 * DAY,
             session: 30 * DAY,

@@ -37,18 +37,8 @@ pub(super) fn bound_expiry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::revocations::tests::{DAY, lifetimes};
     use std::time::Duration;
-
-    const DAY: Duration = Duration::from_secs(86_400);
-
-    fn lifetimes() -> Lifetimes {
-        Lifetimes {
-            token: 30 * DAY,
-            session: 30 * DAY,
-            revoked_before: 30 * DAY,
-            max_token_exp: 400 * DAY,
-        }
-    }
 
     #[test]
     fn an_expiry_within_max_token_exp_is_kept_as_given() {
