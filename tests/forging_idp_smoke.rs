@@ -12,11 +12,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::forging_idp::{
-    ADVERTISED_ALGS, DEFAULT_CLIENT_ID, DEFAULT_LIFETIME_SECS, DEFAULT_SUB, Recipient,
-    RelyingPartyKey, TestIdp, jwe_header, jws_parts, unix_now,
+    ADVERTISED_ALGS, DEFAULT_CLIENT_ID, DEFAULT_LIFETIME_SECS, DEFAULT_SUB, TestIdp, jwe_header,
+    jws_parts, unix_now,
 };
 use reqwest::StatusCode;
 use revokd::domain::{Issuer, UnixTime};
+use revokd::oidc::testkit::{Recipient, RelyingPartyKey};
 use revokd::oidc::{
     BACKCHANNEL_LOGOUT_EVENT, DecryptionKey, JwsAlg, KeyKind, KeyManagementAlg, KeySet,
     KeySetError, LogoutTokenError, LogoutTokenPolicy, UnverifiedLogoutToken, VerifiedLogoutToken,
