@@ -7,11 +7,9 @@
 //! controls (rotation, unpublished keys, 503, hostile bodies, delay, fetch
 //! counting) do what they say.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::forging_idp::{
+use crate::common::forging_idp::{
     ADVERTISED_ALGS, DEFAULT_CLIENT_ID, DEFAULT_LIFETIME_SECS, DEFAULT_SUB, TestIdp, jwe_header,
     jws_parts, unix_now,
 };

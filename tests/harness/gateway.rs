@@ -21,18 +21,16 @@
 //! the files with deploy/README.md's own `sed` commands first;
 //! `tests/api/proxies.rs` has the Home Assistant ones.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use common::gateway::{
+use crate::common::gateway::{
     FORWARD_AUTH_PATH, Placeholders, Proxy, ProxyKind, Revokd, Seen, Upstream, deploy_file,
     placeholders_in, raw_get, render, websocket_roundtrip,
 };
-use common::redis_server::RedisServer;
+use crate::common::redis_server::RedisServer;
 
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 const GATEWAY_KEY: &str = "gateway-key-0123456789abcdef";
