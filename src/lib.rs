@@ -48,7 +48,9 @@
 //!   composes the settings types of the floors below.
 //!
 //! Floor 7:
-//! - [`revocations`]: the operations behind the API (revoke, disable, check).
+//! - [`revocations`]: the operations behind the API (revoke, disable,
+//!   register, check) and their policy: the one check answer under
+//!   `check.fail_mode`, the bounds of a registration.
 //! - [`telemetry`]: structured logs through `tracing`.
 //! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
 //!

@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorSync};
 use crate::store::{LivePage, MirroredKey, RevocationStore, Store, StoreError};
 
-mod answer;
+pub mod answer;
 mod registration;
 
 pub use answer::{CheckAnswer, Degradation};
