@@ -12,91 +12,33 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use josekit::jwk::Jwk;
-use josekit::jws::JwsSigner;
-use revokd::domain::{Issuer, UnixTime};
-use revokd::oidc::{BACKCHANNEL_LOGOUT_EVENT, KeySet, LogoutTokenPolicy, UnverifiedLogoutToken};
-use serde_json::{Value, json};
+use revokd::oidc::testkit::{KEY_SET, KEYS, claims, header, now, policy, sign};
+use revokd::oidc::{JwsAlg, UnverifiedLogoutToken};
 
-const ISSUER: &str = "https://idp.example/realms/home";
-const NOW: i64 = 1_764_331_613;
-
-fn public(jwk: &Jwk, kid: &str) -> Value {
-    let mut public = jwk.to_public_key().expect("public key");
-    public.set_key_id(kid);
-    Value::Object(public.into())
-}
-
-fn sign(alg: &str, kid: &str, signer: &dyn JwsSigner) -> String {
-    let header = json!({"alg": alg, "typ": "logout+jwt", "kid": kid});
-    let claims = json!({
-        "iss": ISSUER,
-        "aud": "revokd",
-        "iat": NOW - 5,
-        "exp": NOW + 115,
-        "jti": "bWJq",
-        "sid": "08a5019c-17e1-4977-8f42-65a12843ea02",
-        "sub": "248289761001",
-        "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
-    });
-    let b64 = |s: &[u8]| URL_SAFE_NO_PAD.encode(s);
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = signer.sign(input.as_bytes()).expect("sign");
-    format!("{input}.{}", b64(&signature))
-}
-
+/// Tokens and keys from the crate's forging kit (`revokd::oidc::testkit`),
+/// the ones the unit tests verify.
 fn logout_token(c: &mut Criterion) {
-    let rsa = Jwk::generate_rsa_key(2048).expect("rsa key");
-    let ec = Jwk::generate_ec_key(josekit::jwk::P_256).expect("ec key");
-    let ed = Jwk::generate_ed_key(josekit::jwk::Ed25519).expect("ed key");
-    let jwks = json!({"keys": [public(&rsa, "rsa"), public(&ec, "ec"), public(&ed, "ed")]});
-    let keys = KeySet::from_jwks(jwks.to_string().as_bytes()).expect("jwks");
-    let policy =
-        LogoutTokenPolicy::new(Issuer::parse(ISSUER).expect("issuer"), ["revokd"]).expect("policy");
-    let now = UnixTime::from_secs(NOW);
-
+    let keys = &*KEY_SET;
+    let policy = policy();
+    let now = now();
     let tokens = [
-        (
-            "RS256",
-            sign(
-                "RS256",
-                "rsa",
-                &josekit::jws::RS256.signer_from_jwk(&rsa).expect("signer"),
-            ),
-        ),
-        (
-            "ES256",
-            sign(
-                "ES256",
-                "ec",
-                &josekit::jws::ES256.signer_from_jwk(&ec).expect("signer"),
-            ),
-        ),
-        (
-            "EdDSA",
-            sign(
-                "EdDSA",
-                "ed",
-                &josekit::jws::EdDSA.signer_from_jwk(&ed).expect("signer"),
-            ),
-        ),
-    ];
+        ("RS256", JwsAlg::Rs256),
+        ("ES256", JwsAlg::Es256),
+        ("EdDSA", JwsAlg::EdDsa),
+    ]
+    .map(|(name, alg)| (name, sign(&header(alg), &claims(), alg)));
 
     let mut group = c.benchmark_group("logout_token");
     group.measurement_time(Duration::from_secs(5));
     for (name, token) in &tokens {
         // Fail loudly rather than measure a fast rejection.
         UnverifiedLogoutToken::decode(token)
-            .and_then(|t| t.verify(&policy, &keys, now))
+            .and_then(|t| t.verify(&policy, keys, now))
             .expect("the benchmark token verifies");
         group.bench_function(*name, |b| {
             b.iter(|| {
                 let token = UnverifiedLogoutToken::decode(black_box(token)).expect("decode");
-                black_box(token.verify(&policy, &keys, now).expect("verify"))
+                black_box(token.verify(&policy, keys, now).expect("verify"))
             })
         });
     }
@@ -107,7 +49,7 @@ fn logout_token(c: &mut Criterion) {
         b.iter(|| UnverifiedLogoutToken::decode(black_box(rs256)).expect("decode"))
     });
     let verifier = josekit::jws::RS256
-        .verifier_from_jwk(&rsa.to_public_key().expect("public key"))
+        .verifier_from_jwk(&KEYS.rsa.to_public_key().expect("public key"))
         .expect("verifier");
     let (input, signature) = rs256.rsplit_once('.').expect("three parts");
     let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64");

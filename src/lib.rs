@@ -48,7 +48,9 @@
 //!   composes the settings types of the floors below.
 //!
 //! Floor 7:
-//! - [`revocations`]: the operations behind the API (revoke, disable, check).
+//! - [`revocations`]: the operations behind the API (revoke, disable,
+//!   register, check) and their policy: the one check answer under
+//!   `check.fail_mode`, the bounds of a registration.
 //! - [`telemetry`]: structured logs through `tracing`.
 //! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
 //!
@@ -57,10 +59,14 @@
 //!   revoke once, keep tokens whose keys are missing.
 //!
 //! Floor 9:
+//! - [`readiness`]: can this instance answer checks? Probed from the
+//!   services, rendered by `/readyz`.
+//!
+//! Floor 10:
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
 //!   OpenAPI document.
 //!
-//! Floor 10:
+//! Floor 11:
 //! - [`startup`]: builds the application and runs it until stopped.
 
 pub mod api_keys;
@@ -77,6 +83,7 @@ pub mod mirror;
 pub mod oidc;
 pub mod providers;
 pub mod quota;
+pub mod readiness;
 pub mod revocations;
 pub mod shutdown;
 pub mod startup;

@@ -6,15 +6,22 @@ use std::time::Duration;
 
 use crate::config::{FailMode, Lifetimes};
 use crate::domain::{
-    Change, CheckRequest, Event, EventPage, Facts, Issuer, Lookup, Owner, Provenance, Registration,
-    SeenKey, Session, SessionId, SessionRegistration, Subject, TokenId, UnixTime, Verdict, decide,
+    Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner,
+    Provenance, Registration, RegistrationLimits, SeenKey, Session, SessionId, SessionRegistration,
+    Subject, TokenId, UnixTime, decide,
 };
 use std::sync::Arc;
 
-use crate::events::EventHub;
+use crate::events::{EventHub, beginning, newest_event_id};
 use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorSync};
-use crate::store::{MirroredKey, RevocationStore, Store, StoreError};
+use crate::store::{LivePage, MirroredKey, RevocationStore, Store, StoreError};
+
+pub mod answer;
+mod registration;
+
+pub use answer::{CheckAnswer, Degradation};
+pub use registration::RegisterError;
 
 /// Verifiers commonly accept a token up to a minute past its `exp` to
 /// absorb clock skew, so a revocation outlives the token by as much.
@@ -43,6 +50,15 @@ pub enum RevokeError {
     Store(#[from] StoreError),
 }
 
+/// What a ping of the store found.
+#[derive(Debug)]
+pub struct StoreProbe {
+    /// Which implementation: `embedded` or `redis`.
+    pub kind: &'static str,
+    pub latency: Duration,
+    pub result: Result<(), StoreError>,
+}
+
 /// Revocation operations over one store.
 #[derive(Clone)]
 pub struct Revocations {
@@ -54,6 +70,11 @@ pub struct Revocations {
     mirror_sync: Option<Arc<MirrorSync>>,
     /// Told of every write here, so that event streams see it at once.
     hub: Option<Arc<EventHub>>,
+    /// `check.fail_mode`: what a check answers when its facts may be
+    /// incomplete (see [`Revocations::answer`]).
+    fail_mode: FailMode,
+    /// `[sessions]`: how many token ids a registration and a session hold.
+    registration_limits: RegistrationLimits,
 }
 
 impl Revocations {
@@ -64,7 +85,24 @@ impl Revocations {
             metrics,
             mirror_sync: None,
             hub: None,
+            fail_mode: FailMode::Closed,
+            registration_limits: RegistrationLimits::default(),
         }
+    }
+
+    /// Checks answer under `fail_mode` (`check.fail_mode`; closed unless
+    /// set).
+    #[must_use]
+    pub fn with_fail_mode(mut self, fail_mode: FailMode) -> Self {
+        self.fail_mode = fail_mode;
+        self
+    }
+
+    /// Registrations are bounded by `limits` (`[sessions]`).
+    #[must_use]
+    pub fn with_registration_limits(mut self, limits: RegistrationLimits) -> Self {
+        self.registration_limits = limits;
+        self
     }
 
     /// Every write here wakes `hub`.
@@ -88,6 +126,19 @@ impl Revocations {
 
     pub fn mirror_sync(&self) -> Option<&Arc<MirrorSync>> {
         self.mirror_sync.as_ref()
+    }
+
+    /// Pings the store, for readiness; sets `revokd_store_up`.
+    pub async fn probe_store(&self) -> StoreProbe {
+        let started = std::time::Instant::now();
+        let result = self.store.ping().await;
+        let latency = started.elapsed();
+        self.metrics.store.up.set(i64::from(result.is_ok()));
+        StoreProbe {
+            kind: self.store.backend().name(),
+            latency,
+            result,
+        }
     }
 
     /// Brings this instance's mirror up to date with a write the store has
@@ -172,18 +223,20 @@ impl Revocations {
     /// revokes them (see [`RevocationStore::register_session`]). Counts the
     /// revocations of a refusal like any other.
     ///
-    /// `reg.expires_at()` is stored as given: callers bound it (as
-    /// [`Revocations::revoke_token`] bounds `exp`), since it decides how
-    /// long the registration, or a refusal's revocations, are kept.
+    /// `reg.expires_at()` decides how long the registration, or a
+    /// refusal's revocations, are kept, so it is bounded like a token
+    /// revocation's `exp` (see [`Revocations::registration_expiry`]).
     ///
     /// # Errors
-    /// The store failed; nothing was registered or revoked.
+    /// `reg.expires_at()` is out of bounds, or the store failed; nothing
+    /// was registered or revoked.
     pub async fn register_session(
         &self,
         reg: &SessionRegistration,
         provenance: Provenance,
         now: UnixTime,
-    ) -> Result<Registration, StoreError> {
+    ) -> Result<Registration, RegisterError> {
+        self.registration_expiry(reg.expires_at(), now)?;
         let outcome = self.store.register_session(reg, provenance, now).await?;
         if matches!(
             outcome,
@@ -220,6 +273,30 @@ impl Revocations {
             );
         }
         Ok(outcome)
+    }
+
+    /// Refuses a registration's `expires_at` that is not in the future, or
+    /// lies further ahead than `lifetimes.max_token_exp`. Callers that
+    /// build a [`SessionRegistration`] from a request check this first, so
+    /// that the request is refused before any of it is taken further.
+    ///
+    /// # Errors
+    /// `expires_at` is out of bounds.
+    pub fn registration_expiry(
+        &self,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<UnixTime, RegisterError> {
+        registration::bound_expiry(expires_at, &self.lifetimes, now)
+    }
+
+    /// The bounds of a registration made by a key that may hold `per_key`
+    /// live token ids (its quota's volume, `usize::MAX` for none).
+    pub fn registration_limits(&self, per_key: usize) -> RegistrationLimits {
+        RegistrationLimits {
+            per_key,
+            ..self.registration_limits
+        }
     }
 
     /// How many live token ids `owner` holds bound (its volume, see
@@ -374,6 +451,27 @@ impl Revocations {
             .await
     }
 
+    /// A page of the live set, and `as_of`: the newest event id read
+    /// before it (with an empty log, the id before the first event). A
+    /// consumer that reads every page, then follows the event stream from
+    /// the first page's `as_of`, misses nothing.
+    ///
+    /// # Errors
+    /// The cursor is not one of this store's, or the store failed.
+    pub async fn live_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        kinds: ChangeKinds,
+        now: UnixTime,
+    ) -> Result<(LivePage, EventId), StoreError> {
+        let as_of = newest_event_id(&self.store)
+            .await?
+            .unwrap_or_else(|| beginning(&self.store));
+        let page = self.store.live_page(cursor, limit, kinds, now).await?;
+        Ok((page, as_of))
+    }
+
     /// A page of the audit log, newest first.
     ///
     /// # Errors
@@ -382,19 +480,21 @@ impl Revocations {
         self.store.events(page).await
     }
 
-    /// Is the token described by `request` active? Counts the answer.
+    /// Is the token described by `request` active? The one answer of
+    /// `/v1/check`, `/v1/forward-auth` and `/v1/introspect`. Counts it.
     ///
     /// Reads the mirror (or, without one, the store) and settles the answer
-    /// with [`settle_check`]: a revocation that is known is always enforced;
-    /// `fail_mode` decides only what the facts cannot cover.
+    /// with [`answer::answer`]: a revocation that is known is always
+    /// enforced; the configured fail mode decides only what the facts
+    /// cannot cover, and [`CheckAnswer::degraded`] says when the answer
+    /// must be flagged.
     ///
     /// # Errors
     /// The facts may be incomplete, none of them revokes the token, and
-    /// `fail_mode` is closed: the caller answers 503.
-    pub async fn check(
+    /// the fail mode is closed: the caller answers 503.
+    pub async fn answer(
         &self,
         request: &CheckRequest,
-        fail_mode: FailMode,
         now: UnixTime,
     ) -> Result<CheckAnswer, LookupError> {
         let started = std::time::Instant::now();
@@ -411,7 +511,7 @@ impl Revocations {
         self.metrics
             .check_duration
             .observe(started.elapsed().as_secs_f64());
-        match settle_check(decide(request, &facts), uncertain, fail_mode) {
+        match answer::answer(decide(request, &facts), uncertain, self.fail_mode) {
             Ok(CheckAnswer::Known(verdict)) => {
                 self.metrics.record_check(verdict);
                 Ok(CheckAnswer::Known(verdict))
@@ -426,48 +526,6 @@ impl Revocations {
                 Err(err)
             }
         }
-    }
-}
-
-/// How a check is answered.
-#[derive(Debug)]
-pub enum CheckAnswer {
-    /// From facts that settle the question: current facts, or a
-    /// revocation the mirror holds even while it may be missing changes.
-    Known(Verdict),
-    /// Nothing known revokes the token, but the facts may be incomplete
-    /// (the error says why) and `check.fail_mode = "open"`: the token is
-    /// let through, flagged as degraded.
-    Degraded(LookupError),
-}
-
-/// The fail-mode rule, the one place `/v1/check`, `/v1/forward-auth` and
-/// `/v1/introspect` take it from (decision 9 of DESIGN.md: a degraded answer
-/// is given only for what the instance cannot know).
-///
-/// `known` is the verdict of the facts at hand (of no facts at all when the
-/// store could not be read); `uncertain` says why they may be incomplete.
-/// A token they revoke is refused whatever the fail mode and however stale
-/// they are: a mirror that is behind may be missing revocations, but one it
-/// holds was true, and lifting it (an enable) is rare and safe to delay. Only
-/// "active" depends on completeness: `closed` refuses to vouch for it (503),
-/// `open` answers it flagged.
-///
-/// # Errors
-/// `known` is active, the facts may be incomplete, and `fail_mode` is
-/// closed: `uncertain` is returned.
-pub fn settle_check(
-    known: Verdict,
-    uncertain: Option<LookupError>,
-    fail_mode: FailMode,
-) -> Result<CheckAnswer, LookupError> {
-    match (known, uncertain) {
-        (verdict, None) => Ok(CheckAnswer::Known(verdict)),
-        (Verdict::Inactive(reason), Some(_)) => Ok(CheckAnswer::Known(Verdict::Inactive(reason))),
-        (Verdict::Active, Some(err)) => match fail_mode {
-            FailMode::Closed => Err(err),
-            FailMode::Open => Ok(CheckAnswer::Degraded(err)),
-        },
     }
 }
 
@@ -491,11 +549,11 @@ fn token_expiry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Reason;
 
-    const DAY: Duration = Duration::from_secs(86_400);
+    pub(super) const DAY: Duration = Duration::from_secs(86_400);
 
-    fn lifetimes() -> Lifetimes {
+    /// 30 days for each lifetime, 400 for `max_token_exp`.
+    pub(super) fn lifetimes() -> Lifetimes {
         Lifetimes {
             token: 30 * DAY,
             session: 30 * DAY,
@@ -531,49 +589,6 @@ mod tests {
             token_expiry(Some(exp), &lifetimes(), now).unwrap(),
             UnixTime::from_secs(1_060)
         );
-    }
-
-    fn behind() -> Option<LookupError> {
-        Some(LookupError::Mirror(MirrorError::Loading))
-    }
-
-    #[test]
-    fn current_facts_answer_as_they_are_in_both_fail_modes() {
-        for mode in [FailMode::Closed, FailMode::Open] {
-            for verdict in [Verdict::Active, Verdict::Inactive(Reason::SessionRevoked)] {
-                assert!(
-                    matches!(settle_check(verdict, None, mode), Ok(CheckAnswer::Known(v)) if v == verdict),
-                    "{mode:?} {verdict:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_known_revocation_is_enforced_while_the_facts_may_be_incomplete() {
-        for mode in [FailMode::Closed, FailMode::Open] {
-            for reason in Reason::ALL {
-                let answer = settle_check(Verdict::Inactive(reason), behind(), mode);
-                assert!(
-                    matches!(answer, Ok(CheckAnswer::Known(Verdict::Inactive(r))) if r == reason),
-                    "{mode:?} {reason:?}: {answer:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn only_what_cannot_be_known_follows_the_fail_mode() {
-        assert!(matches!(
-            settle_check(Verdict::Active, behind(), FailMode::Closed),
-            Err(LookupError::Mirror(MirrorError::Loading))
-        ));
-        assert!(matches!(
-            settle_check(Verdict::Active, behind(), FailMode::Open),
-            Ok(CheckAnswer::Degraded(LookupError::Mirror(
-                MirrorError::Loading
-            )))
-        ));
     }
 
     #[test]

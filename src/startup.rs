@@ -81,7 +81,9 @@ impl Application {
             );
         }
         let mut revocations =
-            Revocations::new(store.clone(), settings.lifetimes.clone(), metrics.clone());
+            Revocations::new(store.clone(), settings.lifetimes.clone(), metrics.clone())
+                .with_fail_mode(settings.check.fail_mode)
+                .with_registration_limits(settings.sessions.limits());
         let mirror_sync = match settings.check.source {
             CheckSource::Store => None,
             CheckSource::Mirror => {
@@ -133,8 +135,6 @@ impl Application {
             gate,
             metrics,
             body_limit: settings.http.body_limit,
-            max_token_exp: settings.lifetimes.max_token_exp,
-            registration_limits: settings.sessions.limits(),
             quotas,
             hub: Arc::clone(&hub),
             streams: StreamSlots::new(

@@ -61,8 +61,8 @@ fn declared(lib_rs: &str) -> BTreeSet<String> {
 
 /// The module a file under `src/` belongs to, in the Layout's terms:
 /// `src/store/redis/feed.rs` → `store`, `src/config/error.rs` →
-/// `config::error` (each file of `config/` but `mod.rs` sits on a floor of
-/// its own, below the settings types that use it). `None` for `lib.rs` and
+/// `config::error` (each file of `config/` but `mod.rs` and its `tests.rs`
+/// sits on a floor of its own, below the settings types that use it). `None` for `lib.rs` and
 /// `main.rs`.
 fn module_of(relative: &Path) -> Option<String> {
     let parts: Vec<String> = relative
@@ -72,7 +72,10 @@ fn module_of(relative: &Path) -> Option<String> {
         .collect();
     match parts.as_slice() {
         [only] if only == "lib" || only == "main" => None,
-        [config, sub] if config == "config" && sub != "mod" => Some(format!("config::{sub}")),
+        // The tests of `config/mod.rs` are part of it.
+        [config, sub] if config == "config" && sub != "mod" && sub != "tests" => {
+            Some(format!("config::{sub}"))
+        }
         [first, ..] => Some(first.clone()),
         [] => None,
     }

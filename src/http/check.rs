@@ -12,7 +12,6 @@ use crate::domain::{
     CheckRequest, Issuer, Reason, SessionId, SubjectId, TokenId, UnixTime, Verdict,
 };
 use crate::jwt::check_request_from_jwt;
-use crate::revocations::CheckAnswer;
 
 /// Header set on an answer given without the store, in `fail_mode = "open"`.
 pub const DEGRADED_HEADER: &str = "revokd-degraded";
@@ -300,27 +299,23 @@ pub async fn post_check(
 async fn answer(state: &AppState, request: CheckRequest) -> Result<HttpResponse, ApiError> {
     let mut response = HttpResponse::Ok();
     response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    let body = match state
+    let answer = state
         .revocations
-        .check(&request, state.check.fail_mode, UnixTime::now())
+        .answer(&request, UnixTime::now())
         .await
-        .map_err(ApiError::reading)?
-    {
-        CheckAnswer::Known(Verdict::Active) => CheckResponse {
+        .map_err(ApiError::reading)?;
+    if let Some(degraded) = answer.degraded() {
+        response.insert_header((DEGRADED_HEADER, degraded.as_str()));
+    }
+    let body = match answer.verdict() {
+        Verdict::Active => CheckResponse {
             active: true,
             reason: None,
         },
-        CheckAnswer::Known(Verdict::Inactive(reason)) => CheckResponse {
+        Verdict::Inactive(reason) => CheckResponse {
             active: false,
             reason: Some(reason),
         },
-        CheckAnswer::Degraded(_) => {
-            response.insert_header((DEGRADED_HEADER, "store_unavailable"));
-            CheckResponse {
-                active: true,
-                reason: None,
-            }
-        }
     };
     Ok(response.json(body))
 }

@@ -14,7 +14,7 @@ use crate::domain::{CheckRequestError, ParseError, Reason};
 use crate::events::StreamsFull;
 use crate::gateway::{GateError, TokenRefusal};
 use crate::mirror::MirrorError;
-use crate::revocations::{LookupError, RevokeError};
+use crate::revocations::{LookupError, RegisterError, RevokeError};
 use crate::store::StoreError;
 
 /// The error body of every endpoint.
@@ -297,6 +297,15 @@ impl From<LookupError> for ApiError {
         match err {
             LookupError::Store(err) => Self::reading(err),
             LookupError::Mirror(err) => Self::MirrorUnavailable(err),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::Store(err) => err.into(),
+            invalid => Self::invalid(invalid),
         }
     }
 }

@@ -13,7 +13,6 @@ use crate::domain::{UnixTime, Verdict};
 use crate::gateway::{
     Admission, GateRequest, HeaderSettings, Identified, ProfileKind, TokenRefusal,
 };
-use crate::revocations::CheckAnswer;
 
 /// The original request's target, as nginx (`X-Original-URI`, set in the
 /// configuration) or Caddy and Traefik (`X-Forwarded-Uri`) report it.
@@ -211,30 +210,28 @@ async fn answer(
             return Err(err);
         }
     };
-    match state
-        .revocations
-        .check(&identified.request, state.check.fail_mode, now)
-        .await
-    {
-        Ok(CheckAnswer::Known(Verdict::Active)) => {
-            record(Some(profile), "active");
-            let mut response = ok();
-            if identified.verified {
-                identity_headers(&mut response, &state.gate.settings().headers, &identified);
+    match state.revocations.answer(&identified.request, now).await {
+        Ok(answer) => match (answer.verdict(), answer.degraded()) {
+            (Verdict::Active, None) => {
+                record(Some(profile), "active");
+                let mut response = ok();
+                if identified.verified {
+                    identity_headers(&mut response, &state.gate.settings().headers, &identified);
+                }
+                Ok(response.finish())
             }
-            Ok(response.finish())
-        }
-        Ok(CheckAnswer::Known(Verdict::Inactive(reason))) => {
-            let refusal = TokenRefusal::Revoked(reason);
-            record(Some(profile), refusal.label());
-            Err(ApiError::InvalidToken(refusal))
-        }
-        Ok(CheckAnswer::Degraded(_)) => {
-            record(Some(profile), "degraded");
-            let mut response = ok();
-            response.insert_header((DEGRADED_HEADER, "store_unavailable"));
-            Ok(response.finish())
-        }
+            (Verdict::Active, Some(degraded)) => {
+                record(Some(profile), "degraded");
+                let mut response = ok();
+                response.insert_header((DEGRADED_HEADER, degraded.as_str()));
+                Ok(response.finish())
+            }
+            (Verdict::Inactive(reason), _) => {
+                let refusal = TokenRefusal::Revoked(reason);
+                record(Some(profile), refusal.label());
+                Err(ApiError::InvalidToken(refusal))
+            }
+        },
         Err(err) => {
             record(Some(profile), "unavailable");
             Err(ApiError::reading(err))

@@ -13,7 +13,6 @@ use super::state::AppState;
 use crate::domain::{UnixTime, Verdict};
 use crate::gateway::{GateError, Identified, ProfileKind};
 use crate::jwt::{Audience, numeric_date};
-use crate::revocations::CheckAnswer;
 
 /// RFC 7662 §2.1. Unknown parameters, `token_type_hint` among them, are
 /// ignored (RFC 6749 §3.2): revokd reads a token by its profile.
@@ -140,18 +139,17 @@ pub async fn post_introspect(
         Err(GateError::Refused(_)) => return Ok(response.json(IntrospectResponse::inactive())),
         Err(other) => return Err(other.into()),
     };
-    let body = match state
+    let answer = state
         .revocations
-        .check(&identified.request, state.check.fail_mode, now)
+        .answer(&identified.request, now)
         .await
-        .map_err(ApiError::reading)?
-    {
-        CheckAnswer::Known(Verdict::Active) => IntrospectResponse::active(identified),
-        CheckAnswer::Known(Verdict::Inactive(_)) => IntrospectResponse::inactive(),
-        CheckAnswer::Degraded(_) => {
-            response.insert_header((DEGRADED_HEADER, "store_unavailable"));
-            IntrospectResponse::active(identified)
-        }
+        .map_err(ApiError::reading)?;
+    if let Some(degraded) = answer.degraded() {
+        response.insert_header((DEGRADED_HEADER, degraded.as_str()));
+    }
+    let body = match answer.verdict() {
+        Verdict::Active => IntrospectResponse::active(identified),
+        Verdict::Inactive(_) => IntrospectResponse::inactive(),
     };
     Ok(response.json(body))
 }

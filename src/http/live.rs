@@ -10,8 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::QueryParams;
 use super::state::AppState;
 use crate::domain::{Change, ChangeKind, ChangeKinds, UnixTime};
-use crate::events::{beginning, newest_event_id};
-use crate::store::{RevocationStore, StoreError};
+use crate::store::StoreError;
 
 const DEFAULT_PAGE: usize = 500;
 const MAX_PAGE: usize = 1000;
@@ -94,13 +93,9 @@ pub async fn get_revocations(
             ))
         })?,
     };
-    let store = state.revocations.store();
-    let as_of = newest_event_id(store)
-        .await
-        .map_err(ApiError::reading)?
-        .unwrap_or_else(|| beginning(store));
     let cursor = cursor.filter(|c| !c.is_empty());
-    let page = match store
+    let (page, as_of) = match state
+        .revocations
         .live_page(cursor.as_deref(), limit, kinds, UnixTime::now())
         .await
     {

@@ -14,8 +14,8 @@ use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
 use crate::api_keys::{Principal, Role};
 use crate::domain::{
-    Issuer, Owner, ParseError, Provenance, Registration, RegistrationLimits, SessionId,
-    SessionRegistration, SubjectId, TokenId, UnixTime,
+    Issuer, Owner, ParseError, Provenance, Registration, SessionId, SessionRegistration, SubjectId,
+    TokenId, UnixTime,
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -115,21 +115,12 @@ pub async fn post_session(
         expires_at,
     } = body.0;
     let now = UnixTime::now();
-    let expires_at = UnixTime::from_secs(expires_at);
-    if expires_at <= now {
-        return Err(ApiError::invalid("`expires_at` is in the past"));
-    }
-    // A registration (or a refusal's revocations) is kept until then: bound
-    // it like a token revocation's `exp`.
-    if expires_at > now.saturating_add(state.max_token_exp) {
-        return Err(ApiError::invalid(
-            "`expires_at` lies further ahead than lifetimes.max_token_exp",
-        ));
-    }
-    let limits = RegistrationLimits {
-        per_key: state.quotas.max_token_ids(&client.0.name),
-        ..state.registration_limits
-    };
+    let expires_at = state
+        .revocations
+        .registration_expiry(UnixTime::from_secs(expires_at), now)?;
+    let limits = state
+        .revocations
+        .registration_limits(state.quotas.max_token_ids(&client.0.name));
     let registration = SessionRegistration::new(
         owner_of(&client.0)?,
         limits,

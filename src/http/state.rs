@@ -17,10 +17,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `http.body_limit`, for handlers that read their body themselves.
     pub body_limit: usize,
-    /// `lifetimes.max_token_exp`: the furthest a registration may reach.
-    pub max_token_exp: std::time::Duration,
-    /// `[sessions]`: how many token ids a registration and a session hold.
-    pub registration_limits: crate::domain::RegistrationLimits,
     /// `[sessions]` quotas: how fast each client key may register.
     pub quotas: std::sync::Arc<crate::quota::ClientQuotas>,
     /// Where `/v1/events` streams get live events.

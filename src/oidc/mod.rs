@@ -29,8 +29,10 @@ mod json;
 mod jwe;
 pub mod jwks;
 pub mod logout_token;
-#[cfg(test)]
-pub(crate) mod testkit;
+/// The one token-forging kit, for tests and benches only (the `testkit`
+/// feature; see the module).
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use decryption_key::{DecryptionKey, DecryptionKeyError, KeyManagementAlg};
 pub use error::LogoutTokenError;

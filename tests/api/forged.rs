@@ -10,8 +10,9 @@ use revokd::oidc::{JwsAlg, KeyKind};
 use serde_json::{Value, json};
 
 use crate::backchannel::{provider, wait_for_provider};
-use crate::common::forging_idp::{LogoutTokenBuilder, RelyingPartyKey, TestIdp, unix_now};
+use crate::common::forging_idp::{LogoutTokenBuilder, TestIdp, unix_now};
 use crate::helpers::{Backend, ISS, TestApp, spawn_app_with};
+use revokd::oidc::testkit::RelyingPartyKey;
 
 async fn app_for(idp: &TestIdp, backend: Backend) -> TestApp {
     let settings = provider("idp", idp.issuer(), idp.client_id());

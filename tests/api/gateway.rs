@@ -26,13 +26,9 @@ pub fn ha_token(refresh_token_id: &str) -> String {
     )
 }
 
+/// An HS256 JWT of an app's, from the crate's forging kit.
 pub fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
-    use josekit::jws::{HS256, JwsHeader};
-    let mut header = JwsHeader::new();
-    header.set_token_type("JWT");
-    let payload = josekit::jwt::JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
-    josekit::jwt::encode_with_signer(&payload, &header, &HS256.signer_from_bytes(secret).unwrap())
-        .unwrap()
+    revokd::oidc::testkit::hs256_jws(&json!({"typ": "JWT", "alg": "HS256"}), claims, secret)
 }
 
 /// Home Assistant's layout: `/api/` guarded with the HA profile, the login

@@ -18,8 +18,9 @@ use revokd::providers::ProviderSettings;
 use serde_json::Value;
 
 use crate::backchannel::{provider, wait_for_provider};
-use crate::common::forging_idp::{RelyingPartyKey, TestIdp};
+use crate::common::forging_idp::TestIdp;
 use crate::helpers::{Backend, TestApp, spawn_app_with};
+use revokd::oidc::testkit::RelyingPartyKey;
 
 /// Panics raised outside the test code (in revokd or a library it calls),
 /// counted by a hook that still prints them as the default hook does.

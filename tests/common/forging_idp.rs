@@ -31,6 +31,11 @@
 //! breaks or changes one thing. [`RelyingPartyKey`] is the relying party's
 //! decryption key pair for encrypted (nested JWE) logout tokens.
 //!
+//! Keys, signing and encryption come from the crate's one forging kit
+//! (`revokd::oidc::testkit`, the `testkit` feature): [`KeyGenerations`]
+//! holds the keys, the kit's `forge` signs and encrypts; this file adds
+//! the HTTP endpoints, the failure controls and the builder.
+//!
 //! The server runs on a thread of its own with its own actix system, so it
 //! works under `#[tokio::test]`, `#[actix_web::test]` or a plain `#[test]`,
 //! and is independent of the runtime that runs revokd. Dropping the
@@ -38,7 +43,6 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::JoinHandle;
@@ -48,10 +52,11 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jwe::{JweEncrypter, JweHeader};
-use josekit::jwk::{Jwk, KeyPair as _};
-use josekit::jws::JwsSigner;
-use revokd::oidc::{BACKCHANNEL_LOGOUT_EVENT, DecryptionKey, JwsAlg, KeyKind, KeyManagementAlg};
+use revokd::oidc::testkit::{
+    KeyGenerations, Recipient, b64, corrupt_signature, default_alg, encrypt_jwe, hs256_jws,
+    kind_for, unsigned_jws,
+};
+use revokd::oidc::{BACKCHANNEL_LOGOUT_EVENT, JwsAlg, KeyKind};
 use serde_json::{Map, Value, json};
 
 /// The client id (`aud`) of [`TestIdp::start`].
@@ -64,8 +69,6 @@ pub const DEFAULT_LIFETIME_SECS: i64 = 120;
 /// The discovery document's `id_token_signing_alg_values_supported`.
 pub const ADVERTISED_ALGS: [JwsAlg; 4] =
     [JwsAlg::Rs256, JwsAlg::Ps256, JwsAlg::Es256, JwsAlg::EdDsa];
-/// The JWE content type of a nested logout token (RFC 7519 §5.2).
-pub const NESTED_JWT_CTY: &str = "JWT";
 
 /// Seconds since the Unix epoch, as `iat`/`exp` count them.
 pub fn unix_now() -> i64 {
@@ -97,167 +100,19 @@ fn json_part(part: Option<&str>, what: &str, token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{what} is not JSON: {e}"))
 }
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn random_id() -> String {
     let mut bytes = [0; 16];
     openssl::rand::rand_bytes(&mut bytes).expect("random bytes");
     b64(bytes)
 }
 
-/// The algorithm a key of `kind` signs with when none is chosen.
-fn default_alg(kind: KeyKind) -> JwsAlg {
-    match kind {
-        KeyKind::Rsa => JwsAlg::Rs256,
-        KeyKind::EcP256 => JwsAlg::Es256,
-        KeyKind::Ed25519 => JwsAlg::EdDsa,
-    }
-}
-
-/// The key kind that signs `alg`.
-fn kind_for(alg: JwsAlg) -> KeyKind {
-    [KeyKind::Rsa, KeyKind::EcP256, KeyKind::Ed25519]
-        .into_iter()
-        .find(|kind| alg.fits(*kind))
-        .expect("every JwsAlg fits a key kind")
-}
-
-fn kid_prefix(kind: KeyKind) -> &'static str {
-    match kind {
-        KeyKind::Rsa => "rsa",
-        KeyKind::EcP256 => "ec",
-        KeyKind::Ed25519 => "ed",
-    }
-}
-
-/// One signing key the IdP has, published or not.
-struct IdpKey {
-    kid: String,
-    kind: KeyKind,
-    private: Jwk,
-    published: bool,
-    /// The key a token signed with its kind uses by default.
-    current: bool,
-}
-
-impl IdpKey {
-    fn generate(kind: KeyKind, kid: String, published: bool, current: bool) -> Self {
-        let mut private = match kind {
-            KeyKind::Rsa => Jwk::generate_rsa_key(2048),
-            KeyKind::EcP256 => Jwk::generate_ec_key(josekit::jwk::P_256),
-            KeyKind::Ed25519 => Jwk::generate_ed_key(josekit::jwk::Ed25519),
-        }
-        .expect("generate a signing key");
-        private.set_key_id(&kid);
-        Self {
-            kid,
-            kind,
-            private,
-            published,
-            current,
-        }
-    }
-
-    /// The JWK as published: public members, `kid`, `use`, and `alg` for
-    /// the EC and Ed25519 keys.
-    fn public_jwk(&self) -> Value {
-        let mut public = self.private.to_public_key().expect("public half of a key");
-        public.set_key_id(&self.kid);
-        public.set_key_use("sig");
-        match self.kind {
-            KeyKind::Rsa => {}
-            KeyKind::EcP256 => public.set_algorithm("ES256"),
-            KeyKind::Ed25519 => public.set_algorithm("EdDSA"),
-        }
-        Value::Object(public.into())
-    }
-
-    /// The public key as SubjectPublicKeyInfo PEM: what a careless verifier
-    /// loads as an "HS256 secret" in the algorithm-confusion attack.
-    fn public_pem(&self) -> Vec<u8> {
-        use josekit::jwk::alg::{ec::EcKeyPair, ed::EdKeyPair, rsa::RsaKeyPair};
-        match self.kind {
-            KeyKind::Rsa => RsaKeyPair::from_jwk(&self.private).map(|k| k.to_pem_public_key()),
-            KeyKind::EcP256 => EcKeyPair::from_jwk(&self.private).map(|k| k.to_pem_public_key()),
-            KeyKind::Ed25519 => EdKeyPair::from_jwk(&self.private).map(|k| k.to_pem_public_key()),
-        }
-        .expect("public key PEM")
-    }
-
-    fn sign(&self, alg: JwsAlg, input: &[u8]) -> Vec<u8> {
-        use josekit::jws::{ES256, EdDSA, PS256, PS384, PS512, RS256, RS384, RS512};
-        let key = &self.private;
-        let signer: Box<dyn JwsSigner> = match alg {
-            JwsAlg::Rs256 => Box::new(RS256.signer_from_jwk(key).expect("RS256 signer")),
-            JwsAlg::Rs384 => Box::new(RS384.signer_from_jwk(key).expect("RS384 signer")),
-            JwsAlg::Rs512 => Box::new(RS512.signer_from_jwk(key).expect("RS512 signer")),
-            JwsAlg::Ps256 => Box::new(PS256.signer_from_jwk(key).expect("PS256 signer")),
-            JwsAlg::Ps384 => Box::new(PS384.signer_from_jwk(key).expect("PS384 signer")),
-            JwsAlg::Ps512 => Box::new(PS512.signer_from_jwk(key).expect("PS512 signer")),
-            JwsAlg::Es256 => Box::new(ES256.signer_from_jwk(key).expect("ES256 signer")),
-            JwsAlg::EdDsa => Box::new(EdDSA.signer_from_jwk(key).expect("EdDSA signer")),
-        };
-        signer.sign(input).expect("sign")
-    }
-}
-
 struct State {
-    keys: Vec<IdpKey>,
-    /// Makes every `kid` unique within this IdP.
-    serial: u32,
+    /// The signing keys, every generation: the kit's API for them.
+    keys: KeyGenerations,
     down: bool,
     delay: Duration,
     jwks_body: Option<Vec<u8>>,
     discovery_body: Option<Vec<u8>>,
-}
-
-impl State {
-    fn next_kid(&mut self, kind: KeyKind, suffix: &str) -> String {
-        self.serial += 1;
-        format!("{}-{}{suffix}", kid_prefix(kind), self.serial)
-    }
-
-    /// A new current, published key of every kind.
-    fn add_generation(&mut self) {
-        self.serial += 1;
-        for kind in [KeyKind::Rsa, KeyKind::EcP256, KeyKind::Ed25519] {
-            let kid = format!("{}-{}", kid_prefix(kind), self.serial);
-            self.keys.push(IdpKey::generate(kind, kid, true, true));
-        }
-    }
-
-    fn current(&self, kind: KeyKind) -> &IdpKey {
-        self.keys
-            .iter()
-            .find(|k| k.current && k.kind == kind)
-            .expect("the test IdP always has a current key of each kind")
-    }
-
-    fn key(&self, kid: &str) -> &IdpKey {
-        self.keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .unwrap_or_else(|| panic!("the test IdP has no key with kid {kid:?}"))
-    }
-
-    fn key_mut(&mut self, kid: &str) -> &mut IdpKey {
-        self.keys
-            .iter_mut()
-            .find(|k| k.kid == kid)
-            .unwrap_or_else(|| panic!("the test IdP has no key with kid {kid:?}"))
-    }
-
-    fn jwks(&self) -> Value {
-        let keys: Vec<Value> = self
-            .keys
-            .iter()
-            .filter(|k| k.published)
-            .map(IdpKey::public_jwk)
-            .collect();
-        json!({ "keys": keys })
-    }
 }
 
 struct Shared {
@@ -325,7 +180,7 @@ async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
         state
             .jwks_body
             .clone()
-            .unwrap_or_else(|| state.jwks().to_string().into_bytes())
+            .unwrap_or_else(|| state.keys.jwks().to_string().into_bytes())
     })
     .await
 }
@@ -349,15 +204,13 @@ impl TestIdp {
     pub fn start_with_client_id(client_id: impl Into<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test IdP");
         let port = listener.local_addr().expect("test IdP address").port();
-        let mut state = State {
-            keys: Vec::new(),
-            serial: 0,
+        let state = State {
+            keys: KeyGenerations::new(),
             down: false,
             delay: Duration::ZERO,
             jwks_body: None,
             discovery_body: None,
         };
-        state.add_generation();
         let shared = Arc::new(Shared {
             issuer: format!("http://127.0.0.1:{port}"),
             state: Mutex::new(state),
@@ -421,66 +274,46 @@ impl TestIdp {
 
     /// The JWK Set the IdP publishes now (ignores [`set_jwks_body`](Self::set_jwks_body)).
     pub fn jwks(&self) -> Value {
-        self.shared.lock().jwks()
+        self.shared.lock().keys.jwks()
     }
 
     /// The `kid`s in the published JWK Set, in order.
     pub fn published_kids(&self) -> Vec<String> {
-        let state = self.shared.lock();
-        state
-            .keys
-            .iter()
-            .filter(|k| k.published)
-            .map(|k| k.kid.clone())
-            .collect()
+        self.shared.lock().keys.published_kids()
     }
 
     /// The `kid` of the key that signs tokens of `kind` by default.
     pub fn current_kid(&self, kind: KeyKind) -> String {
-        self.shared.lock().current(kind).kid.clone()
+        self.shared.lock().keys.current(kind).kid.clone()
     }
 
     /// Replaces every current key with a new one (new `kid`s); the old keys
     /// leave the JWK Set but can still sign when named by `kid`.
     pub fn rotate(&self) {
-        self.rotate_inner(false);
+        self.shared.lock().keys.rotate(false);
     }
 
     /// Like [`rotate`](Self::rotate), but the old keys stay published: the
     /// usual overlap while a provider rolls its keys.
     pub fn rotate_keeping_old(&self) {
-        self.rotate_inner(true);
-    }
-
-    fn rotate_inner(&self, keep_old: bool) {
-        let mut state = self.shared.lock();
-        for key in state.keys.iter_mut().filter(|k| k.current) {
-            key.current = false;
-            key.published = keep_old;
-        }
-        state.add_generation();
+        self.shared.lock().keys.rotate(true);
     }
 
     /// A new key of `kind` that signs but is not in the JWK Set; returns its
     /// `kid` (ends in `-unpublished`). Sign with it through
     /// [`LogoutTokenBuilder::signing_key`].
     pub fn add_key_not_published(&self, kind: KeyKind) -> String {
-        let mut state = self.shared.lock();
-        let kid = state.next_kid(kind, "-unpublished");
-        state
-            .keys
-            .push(IdpKey::generate(kind, kid.clone(), false, false));
-        kid
+        self.shared.lock().keys.add_unpublished(kind)
     }
 
     /// Adds the key `kid` (any key this IdP has) to the JWK Set.
     pub fn publish_key(&self, kid: &str) {
-        self.shared.lock().key_mut(kid).published = true;
+        self.shared.lock().keys.set_published(kid, true);
     }
 
     /// Removes the key `kid` from the JWK Set; it can still sign.
     pub fn unpublish_key(&self, kid: &str) {
-        self.shared.lock().key_mut(kid).published = false;
+        self.shared.lock().keys.set_published(kid, false);
     }
 
     /// While down, discovery and JWKS answer 503 (requests are still counted).
@@ -578,95 +411,6 @@ enum Signing {
     Hs256WithPublicKey,
     /// HS256 keyed with these bytes.
     Hs256(Vec<u8>),
-}
-
-/// Whom [`LogoutTokenBuilder::encrypt_for`] encrypts to: a public JWK (its
-/// `kid`, if any, goes into the JWE header) or a public key PEM.
-#[derive(Clone, Debug)]
-pub enum Recipient {
-    Jwk(Jwk),
-    Pem {
-        public_pem: Vec<u8>,
-        kid: Option<String>,
-    },
-}
-
-impl Recipient {
-    pub fn pem(public_pem: impl Into<Vec<u8>>) -> Self {
-        Self::Pem {
-            public_pem: public_pem.into(),
-            kid: None,
-        }
-    }
-
-    fn kid(&self) -> Option<String> {
-        match self {
-            Self::Jwk(jwk) => jwk.key_id().map(str::to_owned),
-            Self::Pem { kid, .. } => kid.clone(),
-        }
-    }
-
-    /// josekit's encrypter for `alg` (RFC 7518 §4.1 name; RSA1_5 and the
-    /// 192-bit variants are there to be refused).
-    #[allow(deprecated)] // RSA1_5, on purpose
-    fn encrypter(&self, alg: &str) -> Box<dyn JweEncrypter> {
-        use josekit::jwe::{
-            ECDH_ES, ECDH_ES_A128KW, ECDH_ES_A192KW, ECDH_ES_A256KW, RSA_OAEP, RSA_OAEP_256, RSA1_5,
-        };
-        // The JWE header's `kid` is set by the builder, not by josekit.
-        let jwk = |jwk: &Jwk| {
-            let mut jwk = jwk.clone();
-            jwk.set_parameter("kid", None).expect("remove kid");
-            jwk
-        };
-        let rsa = match alg {
-            "RSA1_5" => Some(RSA1_5),
-            "RSA-OAEP" => Some(RSA_OAEP),
-            "RSA-OAEP-256" => Some(RSA_OAEP_256),
-            _ => None,
-        };
-        if let Some(rsa) = rsa {
-            return Box::new(
-                match self {
-                    Self::Jwk(key) => rsa.encrypter_from_jwk(&jwk(key)),
-                    Self::Pem { public_pem, .. } => rsa.encrypter_from_pem(public_pem),
-                }
-                .unwrap_or_else(|e| panic!("{alg} encrypter for {self:?}: {e}")),
-            );
-        }
-        let ecdh = match alg {
-            "ECDH-ES" => ECDH_ES,
-            "ECDH-ES+A128KW" => ECDH_ES_A128KW,
-            "ECDH-ES+A192KW" => ECDH_ES_A192KW,
-            "ECDH-ES+A256KW" => ECDH_ES_A256KW,
-            other => panic!("the test IdP cannot encrypt with JWE alg {other:?}"),
-        };
-        Box::new(
-            match self {
-                Self::Jwk(key) => ecdh.encrypter_from_jwk(&jwk(key)),
-                Self::Pem { public_pem, .. } => ecdh.encrypter_from_pem(public_pem),
-            }
-            .unwrap_or_else(|e| panic!("{alg} encrypter for {self:?}: {e}")),
-        )
-    }
-}
-
-impl From<Jwk> for Recipient {
-    fn from(jwk: Jwk) -> Self {
-        Self::Jwk(jwk)
-    }
-}
-
-impl From<&Jwk> for Recipient {
-    fn from(jwk: &Jwk) -> Self {
-        Self::Jwk(jwk.clone())
-    }
-}
-
-impl From<&RelyingPartyKey> for Recipient {
-    fn from(key: &RelyingPartyKey) -> Self {
-        Self::Jwk(key.public_jwk())
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -857,9 +601,9 @@ impl LogoutTokenBuilder {
     fn signed_jws(&self) -> String {
         let state = self.shared.lock();
         let key = match (&self.kid, &self.signing, self.alg) {
-            (Some(kid), _, _) => state.key(kid),
-            (None, Signing::Key, Some(alg)) => state.current(kind_for(alg)),
-            (None, _, _) => state.current(KeyKind::Rsa),
+            (Some(kid), _, _) => state.keys.key(kid),
+            (None, Signing::Key, Some(alg)) => state.keys.current(kind_for(alg)),
+            (None, _, _) => state.keys.current(KeyKind::Rsa),
         };
         let alg = self.alg.unwrap_or_else(|| default_alg(key.kind));
         let alg_name = match self.signing {
@@ -886,53 +630,31 @@ impl LogoutTokenBuilder {
                 None => header.remove(name),
             };
         }
-
-        let input = format!(
-            "{}.{}",
-            b64(Value::Object(header).to_string()),
-            b64(Value::Object(self.claims.clone()).to_string())
-        );
-        // OpenSSL directly: josekit refuses HMAC keys under 32 bytes, and
-        // a forger does not care.
-        let hs256 = |secret: &[u8]| {
-            let key = openssl::pkey::PKey::hmac(secret).expect("HMAC key");
-            let mut signer =
-                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
-                    .expect("HMAC signer");
-            signer
-                .sign_oneshot_to_vec(input.as_bytes())
-                .expect("HS256 signature")
-        };
-        let mut signature = match &self.signing {
-            Signing::Key => key.sign(alg, input.as_bytes()),
-            Signing::Unsigned => Vec::new(),
-            Signing::Hs256WithPublicKey => hs256(&key.public_pem()),
-            Signing::Hs256(secret) => hs256(secret),
+        let header = Value::Object(header);
+        let claims = Value::Object(self.claims.clone());
+        let token = match &self.signing {
+            Signing::Key => key.sign(&header, &claims, alg),
+            Signing::Unsigned => unsigned_jws(&header, &claims),
+            Signing::Hs256WithPublicKey => hs256_jws(&header, &claims, &key.public_pem()),
+            Signing::Hs256(secret) => hs256_jws(&header, &claims, secret),
         };
         if self.corrupt {
-            let first = signature
-                .first_mut()
-                .expect("an unsigned token has no signature to corrupt");
-            *first ^= 0x01;
+            corrupt_signature(&token)
+        } else {
+            token
         }
-        format!("{input}.{}", b64(signature))
     }
 
     fn encrypt(&self, jws: &str, encryption: &Encryption) -> String {
-        let mut header = JweHeader::new();
-        header.set_content_encryption(&encryption.enc);
-        header.set_content_type(NESTED_JWT_CTY);
-        if let Some(kid) = encryption.recipient.kid() {
-            header.set_key_id(kid);
-        }
-        for (name, value) in &self.jwe_header_edits {
-            header
-                .set_claim(name, value.clone())
-                .unwrap_or_else(|e| panic!("JWE header {name}: {e}"));
-        }
-        let encrypter = encryption.recipient.encrypter(&encryption.alg);
-        josekit::jwe::serialize_compact(jws.as_bytes(), &header, encrypter.as_ref())
-            .unwrap_or_else(|e| panic!("encrypt the logout token: {e}"))
+        encrypt_jwe(
+            jws,
+            &encryption.recipient,
+            &encryption.alg,
+            &encryption.enc,
+            self.jwe_header_edits
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.clone())),
+        )
     }
 }
 
@@ -946,88 +668,6 @@ impl std::fmt::Debug for LogoutTokenBuilder {
             .field("signing", &self.signing)
             .field("corrupt", &self.corrupt)
             .field("encryption", &self.encryption)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The relying party's key pair for encrypted logout tokens: revokd holds
-/// the private half (`decryption_key_file`), the IdP encrypts to the public
-/// half ([`LogoutTokenBuilder::encrypt_for`]).
-#[derive(Clone)]
-pub struct RelyingPartyKey {
-    kid: Option<String>,
-    private_pem: Vec<u8>,
-    public_pem: Vec<u8>,
-    public_jwk: Jwk,
-}
-
-impl RelyingPartyKey {
-    /// RSA 2048, for `RSA-OAEP` and `RSA-OAEP-256`.
-    pub fn rsa(kid: Option<&str>) -> Self {
-        let pair = josekit::jwk::alg::rsa::RsaKeyPair::generate(2048).expect("RSA key pair");
-        Self::from_pair(&pair, kid)
-    }
-
-    /// EC P-256, for `ECDH-ES` and its key-wrap variants.
-    pub fn ec_p256(kid: Option<&str>) -> Self {
-        let pair =
-            josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::P_256).expect("EC key pair");
-        Self::from_pair(&pair, kid)
-    }
-
-    fn from_pair(pair: &dyn josekit::jwk::KeyPair, kid: Option<&str>) -> Self {
-        let mut public_jwk = pair.to_jwk_public_key();
-        if let Some(kid) = kid {
-            public_jwk.set_key_id(kid);
-        }
-        public_jwk.set_key_use("enc");
-        Self {
-            kid: kid.map(str::to_owned),
-            private_pem: pair.to_pem_private_key(),
-            public_pem: pair.to_pem_public_key(),
-            public_jwk,
-        }
-    }
-
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
-
-    /// The private key, PKCS#8 PEM: what `decryption_key_file` holds.
-    pub fn private_pem(&self) -> &[u8] {
-        &self.private_pem
-    }
-
-    /// The public key, SubjectPublicKeyInfo PEM (for [`Recipient::pem`]).
-    pub fn public_pem(&self) -> &[u8] {
-        &self.public_pem
-    }
-
-    /// The public key as a JWK, with `kid` (if any) and `use: enc`.
-    pub fn public_jwk(&self) -> Jwk {
-        self.public_jwk.clone()
-    }
-
-    /// Writes [`private_pem`](Self::private_pem) to `path`.
-    pub fn write_private_pem(&self, path: impl AsRef<Path>) {
-        let path = path.as_ref();
-        std::fs::write(path, &self.private_pem)
-            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    }
-
-    /// The private key as revokd's core loads it from a PEM file, with
-    /// this key's `kid` (none for a config-file key).
-    pub fn decryption_key(&self, alg: KeyManagementAlg) -> DecryptionKey {
-        DecryptionKey::from_pem(alg, &self.private_pem, self.kid.clone())
-            .unwrap_or_else(|e| panic!("{alg} decryption key: {e}"))
-    }
-}
-
-impl std::fmt::Debug for RelyingPartyKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelyingPartyKey")
-            .field("kid", &self.kid)
-            .field("kty", &self.public_jwk.key_type())
             .finish_non_exhaustive()
     }
 }

@@ -15,7 +15,8 @@
 //! harnesses), the contract cases in `facts`, `events`, `live_set`,
 //! `replay`, `registry`, `registry_lifecycle`, `volume` and `mirror_reads`,
 //! and the suites with their own instantiation: `pending_logouts`,
-//! `audit_retention`, `redis_only`. The Cargo target keeps its old name,
+//! `audit_retention`, `redis_only` (with the Sentinel failover tests, once
+//! a binary of their own). The Cargo target keeps its old name,
 //! `store_contract`.
 
 #[path = "../common/mod.rs"]

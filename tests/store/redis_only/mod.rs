@@ -1,5 +1,6 @@
 //! Behaviour only Redis has: key prefixes, real TTLs, unreadable values,
-//! a server that goes away, the snapshot index and the change feed.
+//! a server that goes away, the snapshot index, the change feed, and a
+//! primary behind Redis Sentinel that fails over (`sentinel`).
 
 use crate::events::revoke_n;
 use crate::fixtures::*;
@@ -8,6 +9,7 @@ use crate::mirror_reads::{key_of, one_of_each, sorted};
 mod faults;
 mod feed;
 mod index;
+mod sentinel;
 
 async fn raw(server: &RedisServer) -> raw_redis::aio::MultiplexedConnection {
     let client = raw_redis::Client::open(server.url()).expect("client");

@@ -1,16 +1,32 @@
-//! Test fixtures: keys generated once per test binary (RSA 2048, EC P-256,
-//! Ed25519, with josekit on OpenSSL), and helpers that sign or encrypt any
-//! header and claims, so that each rule can be broken on its own.
+//! The one token-forging kit, shared by unit tests, integration tests
+//! (`tests/common/forging_idp.rs`) and benches: compiled for this crate's
+//! tests and, with the `testkit` cargo feature, for the others (the crate
+//! dev-depends on itself with that feature). Never in a release build.
+//!
+//! - [`forge`]: JWS with exactly the header and claims given, signed
+//!   properly, under HS256 with any secret, or not at all; JWE to any
+//!   recipient; the relying party's decryption key pair.
+//! - [`generations`]: a provider's signing keys over time (rotation,
+//!   unpublished keys, the JWK Set they make).
+//! - Here: fixed fixtures for the rule-by-rule unit tests: keys generated
+//!   once per test binary (RSA 2048, EC P-256, Ed25519, with josekit on
+//!   OpenSSL), claims that pass every rule at [`NOW`], and the policy
+//!   they pass.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jwe::JweHeader;
 use josekit::jwk::Jwk;
-use josekit::jws::JwsSigner;
 use serde_json::{Value, json};
+
+pub mod forge;
+pub mod generations;
+
+pub use forge::{
+    NESTED_JWT_CTY, Recipient, RelyingPartyKey, b64, corrupt_signature, encrypt_jwe, hs256_jws,
+    sign_jws, unsigned_jws,
+};
+pub use generations::{KeyGenerations, SigningKey, default_alg, kind_for};
 
 use super::decryption_key::{DecryptionKey, KeyManagementAlg};
 use super::jwks::{JwsAlg, KeySet};
@@ -82,10 +98,6 @@ pub fn public(jwk: &Jwk) -> Jwk {
 pub static KEY_SET: LazyLock<KeySet> =
     LazyLock::new(|| KeySet::from_jwks(jwks_json().as_bytes()).unwrap());
 
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The published key that signs `alg`.
 pub fn key_for(alg: JwsAlg) -> &'static Jwk {
     match alg {
@@ -95,26 +107,10 @@ pub fn key_for(alg: JwsAlg) -> &'static Jwk {
     }
 }
 
-fn signer(alg: JwsAlg, key: &Jwk) -> Box<dyn JwsSigner> {
-    use josekit::jws::{ES256, EdDSA, PS256, PS384, PS512, RS256, RS384, RS512};
-    match alg {
-        JwsAlg::Rs256 => Box::new(RS256.signer_from_jwk(key).unwrap()),
-        JwsAlg::Rs384 => Box::new(RS384.signer_from_jwk(key).unwrap()),
-        JwsAlg::Rs512 => Box::new(RS512.signer_from_jwk(key).unwrap()),
-        JwsAlg::Ps256 => Box::new(PS256.signer_from_jwk(key).unwrap()),
-        JwsAlg::Ps384 => Box::new(PS384.signer_from_jwk(key).unwrap()),
-        JwsAlg::Ps512 => Box::new(PS512.signer_from_jwk(key).unwrap()),
-        JwsAlg::Es256 => Box::new(ES256.signer_from_jwk(key).unwrap()),
-        JwsAlg::EdDsa => Box::new(EdDSA.signer_from_jwk(key).unwrap()),
-    }
-}
-
 /// A compact JWS of exactly `header` and `claims`, signed with `key`
 /// using `alg`, whatever the header says.
 pub fn sign_with(header: &Value, claims: &Value, alg: JwsAlg, key: &Jwk) -> String {
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let signature = signer(alg, key).sign(input.as_bytes()).unwrap();
-    format!("{input}.{}", b64(signature))
+    sign_jws(header, claims, alg, key)
 }
 
 /// A compact JWS signed with the published key for `alg`.
@@ -183,36 +179,14 @@ pub fn decryption_key(alg: KeyManagementAlg) -> DecryptionKey {
 /// `extra` header members are added (a `null` one is removed, `cty`
 /// defaults to "JWT").
 pub fn encrypt(nested: &str, alg: KeyManagementAlg, enc: &str, extra: Value) -> String {
-    use josekit::jwe::{ECDH_ES, ECDH_ES_A128KW, ECDH_ES_A256KW, RSA_OAEP, RSA_OAEP_256};
-    let mut header = JweHeader::new();
-    header.set_content_encryption(enc);
-    header.set_content_type("JWT");
-    for (name, value) in extra.as_object().unwrap() {
-        let value = (!value.is_null()).then(|| value.clone());
-        header.set_claim(name, value).unwrap();
-    }
-    let encrypter: Box<dyn josekit::jwe::JweEncrypter> = match alg {
-        KeyManagementAlg::RsaOaep => {
-            Box::new(RSA_OAEP.encrypter_from_jwk(&public(&KEYS.enc_rsa)).unwrap())
-        }
-        KeyManagementAlg::RsaOaep256 => Box::new(
-            RSA_OAEP_256
-                .encrypter_from_jwk(&public(&KEYS.enc_rsa))
-                .unwrap(),
-        ),
-        KeyManagementAlg::EcdhEs => {
-            Box::new(ECDH_ES.encrypter_from_jwk(&public(&KEYS.enc_ec)).unwrap())
-        }
-        KeyManagementAlg::EcdhEsA128Kw => Box::new(
-            ECDH_ES_A128KW
-                .encrypter_from_jwk(&public(&KEYS.enc_ec))
-                .unwrap(),
-        ),
-        KeyManagementAlg::EcdhEsA256Kw => Box::new(
-            ECDH_ES_A256KW
-                .encrypter_from_jwk(&public(&KEYS.enc_ec))
-                .unwrap(),
-        ),
+    let recipient = match alg {
+        KeyManagementAlg::RsaOaep | KeyManagementAlg::RsaOaep256 => public(&KEYS.enc_rsa),
+        _ => public(&KEYS.enc_ec),
     };
-    josekit::jwe::serialize_compact(nested.as_bytes(), &header, encrypter.as_ref()).unwrap()
+    let edits = extra
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.as_str(), (!value.is_null()).then(|| value.clone())));
+    encrypt_jwe(nested, &recipient.into(), alg.name(), enc, edits)
 }

@@ -1,13 +1,11 @@
 //! The Redis store behind Redis Sentinel: a real primary, a real replica and
 //! a real `redis-sentinel`, and a failover in the middle.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::certs::TestCa;
-use common::redis_sentinel::RedisSentinel;
-use common::redis_server::{RedisServer, RedisTls};
+use crate::common::certs::TestCa;
+use crate::common::redis_sentinel::RedisSentinel;
+use crate::common::redis_server::{RedisServer, RedisTls};
 use deadpool_redis::redis as raw_redis;
 use revokd::domain::{Change, Lookup, Provenance, TokenId, UnixTime};
 use revokd::store::{RedisSettings, RedisStore, RevocationStore, StoreError};

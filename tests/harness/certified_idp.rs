@@ -5,13 +5,13 @@
 //!
 //! Needs `npm ci --prefix tests/idp` (see `common::certified_idp`).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::common::certified_idp::{
+    ClientConfig, Login, TestOidcProvider, jwt_header, jwt_payload,
+};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::certified_idp::{ClientConfig, Login, TestOidcProvider, jwt_header, jwt_payload};
 use reqwest::Url;
 use serde_json::{Value, json};
 

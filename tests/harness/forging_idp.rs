@@ -7,16 +7,15 @@
 //! controls (rotation, unpublished keys, 503, hostile bodies, delay, fetch
 //! counting) do what they say.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::forging_idp::{
-    ADVERTISED_ALGS, DEFAULT_CLIENT_ID, DEFAULT_LIFETIME_SECS, DEFAULT_SUB, Recipient,
-    RelyingPartyKey, TestIdp, jwe_header, jws_parts, unix_now,
+use crate::common::forging_idp::{
+    ADVERTISED_ALGS, DEFAULT_CLIENT_ID, DEFAULT_LIFETIME_SECS, DEFAULT_SUB, TestIdp, jwe_header,
+    jws_parts, unix_now,
 };
 use reqwest::StatusCode;
 use revokd::domain::{Issuer, UnixTime};
+use revokd::oidc::testkit::{Recipient, RelyingPartyKey};
 use revokd::oidc::{
     BACKCHANNEL_LOGOUT_EVENT, DecryptionKey, JwsAlg, KeyKind, KeyManagementAlg, KeySet,
     KeySetError, LogoutTokenError, LogoutTokenPolicy, UnverifiedLogoutToken, VerifiedLogoutToken,

@@ -21,18 +21,16 @@
 //! the files with deploy/README.md's own `sed` commands first;
 //! `tests/api/proxies.rs` has the Home Assistant ones.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use common::gateway::{
+use crate::common::gateway::{
     FORWARD_AUTH_PATH, Placeholders, Proxy, ProxyKind, Revokd, Seen, Upstream, deploy_file,
     placeholders_in, raw_get, render, websocket_roundtrip,
 };
-use common::redis_server::RedisServer;
+use crate::common::redis_server::RedisServer;
 
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 const GATEWAY_KEY: &str = "gateway-key-0123456789abcdef";
@@ -555,7 +553,6 @@ async fn the_real_endpoint_names_verified_subjects_and_refuses_revoked_tokens(ki
 
 /// An HS256 JWT of the app's, as revokd's `jwt` profile reads it.
 fn app_token(sub: &str, jti: &str, secret: &[u8]) -> String {
-    use josekit::jws::{HS256, JwsHeader};
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -563,13 +560,8 @@ fn app_token(sub: &str, jti: &str, secret: &[u8]) -> String {
     let claims = serde_json::json!({
         "iss": "https://app.example", "sub": sub, "jti": jti, "iat": now, "exp": now + 600,
     });
-    let mut header = JwsHeader::new();
-    header.set_token_type("JWT");
-    let payload =
-        josekit::jwt::JwtPayload::from_map(claims.as_object().expect("an object").clone())
-            .expect("claims");
-    let signer = HS256.signer_from_bytes(secret).expect("HS256 key");
-    josekit::jwt::encode_with_signer(&payload, &header, &signer).expect("signed")
+    let header = serde_json::json!({"typ": "JWT", "alg": "HS256"});
+    revokd::oidc::testkit::hs256_jws(&header, &claims, secret)
 }
 
 /// Instantiates each scenario for nginx and for Caddy.
