@@ -51,6 +51,8 @@
 //! - [`revocations`]: the operations behind the API (revoke, disable, check).
 //! - [`telemetry`]: structured logs through `tracing`.
 //! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
+//! - [`doctor`]: `revokd doctor`, what is wrong with the providers, the
+//!   store, a running instance and a gateway file, and what to do.
 //!
 //! Floor 8:
 //! - [`backchannel`]: receiving a logout token: choose the provider, verify,
@@ -66,6 +68,7 @@
 pub mod api_keys;
 pub mod backchannel;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod events;
 pub mod gateway;

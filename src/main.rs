@@ -58,6 +58,26 @@ enum Command {
     HashKey,
     /// Ask the configured instance's /readyz; exit 0 when ready (a container HEALTHCHECK).
     Healthcheck,
+    /// Check the providers, the store, and optionally a running instance and
+    /// a gateway file; exit 1 when any check fails.
+    Doctor(DoctorArgs),
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// A running instance's base URL (its listen or ops_listen address),
+    /// e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    url: Option<String>,
+    /// An nginx or Caddy file that guards an app with revokd.
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+    /// JSON instead of one line per check.
+    #[arg(long)]
+    json: bool,
+    /// Time allowed for each network request.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -121,6 +141,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let target = revokd::healthcheck::target(&settings);
             revokd::healthcheck::probe(&target, revokd::healthcheck::TIMEOUT).await?;
             eprintln!("revokd: {} is ready", target.url);
+            Ok(())
+        }
+        Command::Doctor(args) => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let options = revokd::doctor::Options {
+                url: args.url,
+                gateway: args.gateway,
+                timeout: args.timeout,
+            };
+            let report = revokd::doctor::run(&settings, &options).await;
+            if args.json {
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+            } else {
+                write_stdout(&report.human())?;
+            }
+            if report.worst() == revokd::doctor::Status::Fail {
+                anyhow::bail!("doctor: at least one check failed");
+            }
             Ok(())
         }
         Command::HashKey => {

@@ -105,6 +105,21 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         None => result.is_ok(),
     };
+    // Issue 16: Redis may evict revocations. Readiness stands (the
+    // instance answers checks), but the operator sees why to act.
+    if state.metrics.store.eviction_safe.get() == 0 {
+        checks.insert(
+            "store:eviction".to_owned(),
+            DependencyStatus {
+                status: "down",
+                kind: "redis",
+                latency_ms: None,
+                error: Some(
+                    "maxmemory-policy is not noeviction: revocations can be evicted under memory pressure (run `revokd doctor`)".into(),
+                ),
+            },
+        );
+    }
     for provider in state.logouts.providers().iter() {
         let loaded = provider.loaded().is_some();
         let mut error = if loaded {
@@ -153,6 +168,13 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(sync) = state.revocations.mirror_sync() {
         sync.publish_stats();
+    }
+    for provider in state.logouts.providers().iter() {
+        state
+            .metrics
+            .provider_keys_loaded
+            .with_label_values(&[provider.name.as_str()])
+            .set(i64::from(provider.loaded().is_some()));
     }
     HttpResponse::Ok()
         .insert_header(ContentType(

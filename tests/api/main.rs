@@ -11,6 +11,7 @@ mod backchannel;
 mod binary;
 mod check;
 mod cluster;
+mod doctor;
 mod errors;
 mod events;
 mod faults;
