@@ -16,6 +16,8 @@
 //! - [`config::secret_file`]: reading a secret file named in the
 //!   configuration (systemd credentials).
 //! - [`shutdown`]: waiting for the signal to stop.
+//! - [`progress`]: count, rate and time left of long work (mirror load,
+//!   index build), logged and shown on `/readyz`.
 //!
 //! Floor 1:
 //! - [`metrics`]: Prometheus metrics.
@@ -78,6 +80,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod mirror;
 pub mod oidc;
+pub mod progress;
 pub mod providers;
 pub mod quota;
 pub mod revocations;

@@ -24,6 +24,7 @@ mod logs;
 mod mutated;
 mod openapi;
 mod pending;
+mod progress;
 mod proxies;
 mod restart;
 mod sessions;
