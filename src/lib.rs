@@ -25,6 +25,7 @@
 //! - [`oidc`]: the pure Back-Channel Logout core: JWK Sets, our decryption
 //!   key, JWS/JWE, the token rules and the §2.7 mapping. No I/O.
 //! - [`api_keys`]: API keys and their roles, compared in constant time.
+//! - [`admin_client`]: `revokd admin …`, the admin API from a shell.
 //!
 //! Floor 2:
 //! - [`tls`]: TLS on the API listener, reloaded without a restart.
@@ -67,6 +68,7 @@
 //! Floor 10:
 //! - [`startup`]: builds the application and runs it until stopped.
 
+pub mod admin_client;
 pub mod api_keys;
 pub mod backchannel;
 pub mod config;

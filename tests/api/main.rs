@@ -7,6 +7,7 @@ mod common;
 
 mod acl;
 mod admin;
+mod admin_cli;
 mod backchannel;
 mod binary;
 mod check;
