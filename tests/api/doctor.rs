@@ -307,6 +307,17 @@ fn the_nginx_example_passes_and_each_unsafe_variant_fails() {
     let found = gateway(&checks);
     assert_eq!(found.len(), 4, "{found:?}");
     assert!(found.iter().all(|(_, s)| s == "ok"), "{found:?}");
+    // The Home Assistant example too.
+    deploy_files(
+        &nginx,
+        &[("nginx/home-assistant.conf", "conf.d/home-assistant.conf")],
+        "client-key-0123456789",
+    );
+    let ha = nginx.join("conf.d/home-assistant.conf");
+    let (success, checks) = doctor(&path, &["--gateway", ha.to_str().unwrap()]);
+    let found = gateway(&checks);
+    assert!(success && found.len() == 4, "{found:?}");
+    assert!(found.iter().all(|(_, s)| s == "ok"), "{found:?}");
 
     // The snippet included inside the location: no server-level header.
     let text = std::fs::read_to_string(&app).unwrap();
@@ -354,9 +365,18 @@ fn the_caddy_example_passes_and_one_that_keeps_the_client_subject_fails() {
         &[
             ("caddy/Caddyfile", "Caddyfile"),
             ("caddy/revokd-auth.caddy", "revokd-auth.caddy"),
+            ("caddy/home-assistant.Caddyfile", "home-assistant.Caddyfile"),
         ],
         "client-key-0123456789",
     );
+    let (success, _) = doctor(
+        &path,
+        &[
+            "--gateway",
+            caddy.join("home-assistant.Caddyfile").to_str().unwrap(),
+        ],
+    );
+    assert!(success, "the Home Assistant example passes");
     let file = caddy.join("Caddyfile");
     let (_, checks) = doctor(&path, &["--gateway", file.to_str().unwrap()]);
     for name in [
