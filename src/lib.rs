@@ -16,6 +16,8 @@
 //! - [`config::secret_file`]: reading a secret file named in the
 //!   configuration (systemd credentials).
 //! - [`shutdown`]: waiting for the signal to stop.
+//! - [`progress`]: count, rate and time left of long work (mirror load,
+//!   index build), logged and shown on `/readyz`.
 //!
 //! Floor 1:
 //! - [`metrics`]: Prometheus metrics.
@@ -23,6 +25,7 @@
 //! - [`oidc`]: the pure Back-Channel Logout core: JWK Sets, our decryption
 //!   key, JWS/JWE, the token rules and the §2.7 mapping. No I/O.
 //! - [`api_keys`]: API keys and their roles, compared in constant time.
+//! - [`admin_client`]: `revokd admin …`, the admin API from a shell.
 //!
 //! Floor 2:
 //! - [`tls`]: TLS on the API listener, reloaded without a restart.
@@ -53,6 +56,8 @@
 //!   `check.fail_mode`, the bounds of a registration.
 //! - [`telemetry`]: structured logs through `tracing`.
 //! - [`healthcheck`]: `revokd healthcheck`, a container's `/readyz` probe.
+//! - [`doctor`]: `revokd doctor`, what is wrong with the providers, the
+//!   store, a running instance and a gateway file, and what to do.
 //!
 //! Floor 8:
 //! - [`backchannel`]: receiving a logout token: choose the provider, verify,
@@ -69,9 +74,11 @@
 //! Floor 11:
 //! - [`startup`]: builds the application and runs it until stopped.
 
+pub mod admin_client;
 pub mod api_keys;
 pub mod backchannel;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod events;
 pub mod gateway;
@@ -81,6 +88,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod mirror;
 pub mod oidc;
+pub mod progress;
 pub mod providers;
 pub mod quota;
 pub mod readiness;

@@ -58,6 +58,106 @@ enum Command {
     HashKey,
     /// Ask the configured instance's /readyz; exit 0 when ready (a container HEALTHCHECK).
     Healthcheck,
+    /// Check the providers, the store, and optionally a running instance and
+    /// a gateway file; exit 1 when any check fails.
+    Doctor(DoctorArgs),
+    /// The admin API of a running instance: revoke, disable, status, audit
+    /// log, event stream, logout tokens.
+    Admin(AdminArgs),
+}
+
+/// The instance and its admin key. The key is read from a file or from
+/// REVOKDCTL_KEY, never given on the command line.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The instance's base URL, e.g. https://revokd.example:8080.
+    #[arg(long, env = "REVOKDCTL_URL")]
+    url: String,
+    /// A file holding the admin key (else REVOKDCTL_KEY).
+    #[arg(long, env = "REVOKDCTL_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// The API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+/// A subject at a provider.
+#[derive(clap::Args)]
+struct SubjectArgs {
+    /// The provider's issuer, exactly as in its tokens.
+    #[arg(long)]
+    iss: String,
+    /// The subject (`sub`).
+    #[arg(long)]
+    sub: String,
+    /// Why, for the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Revoke one application token by its id.
+    RevokeToken {
+        #[arg(long)]
+        jti: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Revoke a provider session.
+    RevokeSession {
+        #[arg(long)]
+        iss: String,
+        #[arg(long)]
+        sid: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Disable a subject until enabled again.
+    Disable(SubjectArgs),
+    /// Enable a disabled subject.
+    Enable(SubjectArgs),
+    /// Revoke every token a subject holds now ("sign out everywhere").
+    RevokeSubjectTokens(SubjectArgs),
+    /// A subject's status.
+    Status {
+        #[arg(long)]
+        iss: String,
+        #[arg(long)]
+        sub: String,
+    },
+    /// The newest entries of the audit log.
+    Audit {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Follow the event stream, one line per event.
+    Events {
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Recent logout tokens and what became of them.
+    LogoutTokens,
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// A running instance's base URL (its listen or ops_listen address),
+    /// e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    url: Option<String>,
+    /// An nginx or Caddy file that guards an app with revokd.
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+    /// JSON instead of one line per check.
+    #[arg(long)]
+    json: bool,
+    /// Time allowed for each network request.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -123,10 +223,147 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("revokd: {} is ready", target.url);
             Ok(())
         }
+        Command::Doctor(args) => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let options = revokd::doctor::Options {
+                url: args.url,
+                gateway: args.gateway,
+                timeout: args.timeout,
+            };
+            let report = revokd::doctor::run(&settings, &options).await;
+            if args.json {
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+            } else {
+                write_stdout(&report.human())?;
+            }
+            if report.worst() == revokd::doctor::Status::Fail {
+                anyhow::bail!("doctor: at least one check failed");
+            }
+            Ok(())
+        }
+        Command::Admin(args) => admin(args).await,
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key)?;
             write_stdout(&format!("{}\n", revokd::api_keys::sha256_hex(key.trim())))
+        }
+    }
+}
+
+/// `revokd admin …`: one API call, printed as a table or as JSON.
+async fn admin(args: AdminArgs) -> anyhow::Result<()> {
+    use revokd::admin_client::{
+        AdminClient, EVENT_HEADERS, LOGOUT_HEADERS, event_rows, logout_rows, read_key,
+        subject_body, table,
+    };
+    let key = read_key(
+        args.key_file.as_deref(),
+        std::env::var("REVOKDCTL_KEY").ok(),
+    )?;
+    let client = AdminClient::new(&args.url, key, std::time::Duration::from_secs(10))?;
+    let json = args.json;
+    let print = |value: &serde_json::Value, text: String| -> anyhow::Result<()> {
+        if json {
+            write_stdout(&format!("{}\n", serde_json::to_string_pretty(value)?))
+        } else {
+            write_stdout(&text)
+        }
+    };
+    let event =
+        |value: &serde_json::Value| table(&EVENT_HEADERS, &event_rows(std::slice::from_ref(value)));
+    match args.command {
+        AdminCommand::RevokeToken { jti, reason } => {
+            let done = client
+                .post(
+                    "/v1/admin/tokens/revoke",
+                    &serde_json::json!({"jti": jti, "reason": reason}),
+                )
+                .await?;
+            print(&done, event(&done))
+        }
+        AdminCommand::RevokeSession { iss, sid, reason } => {
+            let done = client
+                .post(
+                    "/v1/admin/sessions/revoke",
+                    &serde_json::json!({"iss": iss, "sid": sid, "reason": reason}),
+                )
+                .await?;
+            print(&done, event(&done))
+        }
+        AdminCommand::Disable(s) => {
+            let body = subject_body(&s.iss, &s.sub, s.reason.as_deref());
+            let done = client.post("/v1/admin/subjects/disable", &body).await?;
+            print(&done, event(&done))
+        }
+        AdminCommand::Enable(s) => {
+            let body = subject_body(&s.iss, &s.sub, s.reason.as_deref());
+            let done = client.post("/v1/admin/subjects/enable", &body).await?;
+            print(&done, event(&done))
+        }
+        AdminCommand::RevokeSubjectTokens(s) => {
+            let body = subject_body(&s.iss, &s.sub, s.reason.as_deref());
+            let done = client
+                .post("/v1/admin/subjects/revoke-tokens", &body)
+                .await?;
+            print(&done, event(&done))
+        }
+        AdminCommand::Status { iss, sub } => {
+            let status = client
+                .get("/v1/admin/subjects/status", &[("iss", iss), ("sub", sub)])
+                .await?;
+            let cell = |v: &serde_json::Value| match v {
+                serde_json::Value::Null => "-".to_owned(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let rows = vec![vec![
+                cell(&status["iss"]),
+                cell(&status["sub"]),
+                cell(&status["disabled"]),
+                cell(&status["revoked_before"]),
+            ]];
+            print(
+                &status,
+                table(&["ISS", "SUB", "DISABLED", "REVOKED_BEFORE"], &rows),
+            )
+        }
+        AdminCommand::Audit { limit } => {
+            let page = client
+                .get("/v1/admin/events", &[("limit", limit.to_string())])
+                .await?;
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            print(&page, table(&EVENT_HEADERS, &event_rows(&events)))
+        }
+        AdminCommand::LogoutTokens => {
+            let records = client.get("/v1/admin/logout-tokens", &[]).await?;
+            let rows = logout_rows(records.as_array().map_or(&[][..], Vec::as_slice));
+            print(&records, table(&LOGOUT_HEADERS, &rows))
+        }
+        AdminCommand::Events { count } => {
+            let mut seen = 0u64;
+            let mut failed = None;
+            if !json {
+                write_stdout(&table(&EVENT_HEADERS, &[]))?;
+            }
+            client
+                .follow_events(|value| {
+                    let line = if json {
+                        format!("{value}\n")
+                    } else {
+                        table(&EVENT_HEADERS, &event_rows(std::slice::from_ref(&value)))
+                            .split_once('\n')
+                            .map(|(_, row)| row.to_owned())
+                            .unwrap_or_default()
+                    };
+                    if let Err(err) = write_stdout(&line) {
+                        failed = Some(err);
+                        return false;
+                    }
+                    seen += 1;
+                    count.is_none_or(|n| seen < n)
+                })
+                .await?;
+            failed.map_or(Ok(()), Err)
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Metrics {
     pub events_subscribers: prometheus::IntGauge,
     /// Events written to `/v1/events` streams (each stream counts).
     pub events_sent: prometheus::IntCounter,
+    /// Issue 16: whether each configured provider's keys are loaded, set
+    /// when `/metrics` is read (an alert rule reads it).
+    pub provider_keys_loaded: prometheus::IntGaugeVec,
 }
 
 impl Metrics {
@@ -77,7 +80,19 @@ impl Metrics {
                 "1 when the store answered its last probe (a /readyz ping, or the change feed), 0 when it did not.",
             )
             .expect("valid metric"),
+            eviction_safe: prometheus::IntGauge::new(
+                "store_eviction_safe",
+                "1 when the store cannot evict revocations (embedded, or Redis with maxmemory-policy noeviction), 0 when Redis may evict them, -1 when unknown.",
+            )
+            .expect("valid metric"),
         };
+        // Issue 16: whether the store can evict revocations (an alert rule
+        // reads it; see deploy/prometheus/revokd-rules.yml).
+        store.eviction_safe.set(-1);
+        registry
+            .register(Box::new(store.eviction_safe.clone()))
+            .expect("each metric is registered once");
+
         let checks = IntCounterVec::new(
             Opts::new(
                 "checks_total",
@@ -206,7 +221,22 @@ impl Metrics {
             checks.with_label_values(&[result]);
         }
         let pending_logouts = PendingLogoutMetrics::new(&registry);
+
+        // Issue 16 (operations): gauges read by deploy/prometheus's rules.
+        let provider_keys_loaded = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "provider_keys_loaded",
+                "1 when the provider's keys are loaded (its logout tokens can be verified), 0 when not, by configured provider name.",
+            ),
+            &["provider"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(provider_keys_loaded.clone()))
+            .expect("each metric is registered once");
+
         Self {
+            provider_keys_loaded,
             registry,
             pending_logouts,
             http,
@@ -299,6 +329,9 @@ pub struct StoreMetrics {
     /// Whether the store answered its last probe: a detail of readiness,
     /// which depends on the mirror being within its staleness bound.
     pub up: prometheus::IntGauge,
+    /// Whether memory pressure can evict revocations (issue 16): 1 no,
+    /// 0 yes (Redis `maxmemory-policy` other than `noeviction`), -1 unknown.
+    pub eviction_safe: prometheus::IntGauge,
 }
 
 impl StoreMetrics {

@@ -51,7 +51,11 @@ pub struct ProviderProbe {
 impl Readiness {
     /// Probes the store (a ping, which also sets `revokd_store_up`), reads
     /// the mirror's and the providers' state, and assembles them.
-    pub async fn probe(revocations: &Revocations, logouts: &LogoutReceiver) -> Self {
+    pub async fn probe(
+        revocations: &Revocations,
+        logouts: &LogoutReceiver,
+        eviction_safe: bool,
+    ) -> Self {
         let store = revocations.probe_store().await;
         let mirror = revocations.mirror_sync().map(|sync| sync.status());
         let providers = logouts
@@ -64,7 +68,11 @@ impl Readiness {
                 pending: logouts.pending_for(&provider.name),
             })
             .collect();
-        Self::assemble(store, mirror, providers)
+        let mut readiness = Self::assemble(store, mirror, providers);
+        if !eviction_safe {
+            readiness.checks.insert("store:eviction".to_owned(), eviction_warning());
+        }
+        readiness
     }
 
     /// Ready when checks can be answered from current facts: with a
@@ -139,6 +147,20 @@ impl Readiness {
 
     pub fn is_ready(&self) -> bool {
         self.status == "ready"
+    }
+}
+
+/// Redis may evict revocations (`maxmemory-policy` is not `noeviction`).
+/// Readiness stands, since the instance answers checks, but the operator
+/// sees why to act.
+fn eviction_warning() -> DependencyStatus {
+    DependencyStatus {
+        status: "down",
+        kind: "redis",
+        latency_ms: None,
+        error: Some(
+            "maxmemory-policy is not noeviction: revocations can be evicted under memory pressure (run `revokd doctor`)".into(),
+        ),
     }
 }
 

@@ -61,6 +61,7 @@ impl Application {
             ),
         };
         let store = Store::new(backend.clone(), metrics.store.clone());
+        let eviction_safe = metrics.store.eviction_safe.clone();
         let keys = settings.key_ring()?;
         if !keys.has_role(Role::Admin) {
             tracing::warn!("no admin key is configured: the admin API refuses every request");
@@ -219,6 +220,14 @@ impl Application {
                 settings.mirror.sweep_interval,
                 cancel.clone(),
             )));
+        }
+        match &backend {
+            Backend::Redis(redis) => tasks.push(tokio::spawn(crate::store::watch_eviction(
+                redis.clone(),
+                eviction_safe,
+                cancel.clone(),
+            ))),
+            Backend::Embedded(_) => eviction_safe.set(1),
         }
         if let Backend::Redis(redis) = &backend {
             tasks.push(tokio::spawn(sweep_index(

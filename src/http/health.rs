@@ -49,7 +49,10 @@ pub async fn get_healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
-    let body = Readiness::probe(&state.revocations, &state.logouts).await;
+    // Issue 16: whether Redis may evict revocations, as the eviction
+    // watcher last saw it (always safe for the embedded store).
+    let eviction_safe = state.metrics.store.eviction_safe.get() != 0;
+    let body = Readiness::probe(&state.revocations, &state.logouts, eviction_safe).await;
     let mut response = if body.is_ready() {
         HttpResponse::Ok()
     } else {
@@ -69,6 +72,13 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(sync) = state.revocations.mirror_sync() {
         sync.publish_stats();
+    }
+    for provider in state.logouts.providers().iter() {
+        state
+            .metrics
+            .provider_keys_loaded
+            .with_label_values(&[provider.name.as_str()])
+            .set(i64::from(provider.loaded().is_some()));
     }
     HttpResponse::Ok()
         .insert_header(ContentType(

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use super::Mirror;
 use crate::domain::{Facts, Lookup, UnixTime};
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 use crate::store::{
     FeedPosition, MirroredKey, RedisSettings, RedisStore, RevocationStore, Store, StoreError,
 };
@@ -67,6 +68,8 @@ struct FeedState {
     /// Keys learned while a resync was loading, to learn again once the
     /// new mirror is in place.
     pending: Option<Vec<MirroredKey>>,
+    /// The snapshot being loaded, for `/readyz` while not ready.
+    loading: Option<Arc<Progress>>,
 }
 
 /// What the mirror holds about one lookup.
@@ -106,6 +109,7 @@ impl MirrorSync {
                 contact: has_feed.then(Instant::now),
                 last_error: None,
                 pending: None,
+                loading: None,
             }),
             max_staleness,
             metrics,
@@ -147,9 +151,15 @@ impl MirrorSync {
         let state = self.state();
         MirrorStatus {
             ready: usable.is_ok(),
-            detail: usable.err().map(|e| match &state.last_error {
-                Some(cause) => format!("{e} ({cause})"),
-                None => e.to_string(),
+            detail: usable.err().map(|e| {
+                let mut detail = match &state.last_error {
+                    Some(cause) => format!("{e} ({cause})"),
+                    None => e.to_string(),
+                };
+                if let Some(progress) = &state.loading {
+                    detail.push_str(&format!("; {}", progress.describe()));
+                }
+                detail
             }),
         }
     }
@@ -182,15 +192,28 @@ impl MirrorSync {
     /// The store cannot be read; the old mirror stays.
     pub async fn resync(&self, store: &Store) -> Result<Option<FeedPosition>, StoreError> {
         let started = Instant::now();
-        self.state().pending = Some(Vec::new());
+        // A resync expects about as many entries as the mirror holds now.
+        let estimate = u64::try_from(self.mirror.load().stats().total()).ok();
+        let progress = Arc::new(Progress::new(
+            "loading the revocation mirror",
+            "entries",
+            estimate,
+        ));
+        {
+            let mut state = self.state();
+            state.pending = Some(Vec::new());
+            state.loading = Some(Arc::clone(&progress));
+        }
         let fresh = Mirror::new();
         let loaded = store
             .snapshot(&mut |batch| {
                 for update in &batch {
                     fresh.apply(update);
                 }
+                progress.advance(batch.len() as u64);
             })
             .await;
+        self.state().loading = None;
         let position = match loaded {
             Ok(position) => position,
             Err(err) => {
@@ -219,6 +242,7 @@ impl MirrorSync {
         tracing::info!(
             entries = self.mirror.load().stats().total(),
             elapsed_ms = started.elapsed().as_millis() as u64,
+            progress = %progress.describe(),
             "revocation mirror loaded"
         );
         Ok(position)
@@ -393,5 +417,36 @@ pub async fn maintain(
                 tracing::debug!(removed, "swept expired mirror entries");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn readyz_shows_how_far_a_load_got_while_it_runs() {
+        let sync = MirrorSync::new(true, Duration::from_secs(30), Metrics::new());
+        let progress = Arc::new(Progress::new(
+            "loading the revocation mirror",
+            "entries",
+            Some(1000),
+        ));
+        progress.advance(250);
+        sync.state().loading = Some(Arc::clone(&progress));
+        let status = sync.status();
+        assert!(!status.ready);
+        let detail = status.detail.unwrap();
+        assert!(
+            detail.starts_with(
+                "the revocation mirror has not finished loading; loading the revocation mirror: 250 of about 1000 entries (25%), "
+            ),
+            "{detail}"
+        );
+        sync.state().loading = None;
+        assert_eq!(
+            sync.status().detail.unwrap(),
+            "the revocation mirror has not finished loading"
+        );
     }
 }

@@ -293,6 +293,12 @@ impl KeySet {
         &self.skipped
     }
 
+    /// Whether some key may verify a token signed with `alg`: what `revokd
+    /// doctor` asks for each algorithm a provider's tokens may use.
+    pub fn verifies(&self, alg: JwsAlg) -> bool {
+        self.keys.iter().any(|k| k.verifier(alg).is_some())
+    }
+
     /// Chooses the verifier for a token's `kid` and `alg`.
     ///
     /// With a `kid`, only keys with that `kid` are candidates (RFC 7515

@@ -27,7 +27,7 @@ pub use pending::{PendingLogout, PendingLogoutStore, PendingPut};
 
 pub use redis::{
     EventsWaiter, FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore,
-    check_redis_url, is_tls_redis_url,
+    check_redis_url, is_tls_redis_url, open_primary, watch_eviction,
 };
 
 use crate::domain::{

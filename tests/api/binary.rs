@@ -17,6 +17,8 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_revokd");
 pub(crate) struct Process {
     child: Child,
     lines: mpsc::Receiver<Value>,
+    /// Lines `wait_for` read past, for [`Process::wait_for_any`].
+    passed: Vec<Value>,
 }
 
 impl Process {
@@ -46,7 +48,11 @@ impl Process {
                 }
             }
         });
-        let mut process = Self { child, lines };
+        let mut process = Self {
+            child,
+            lines,
+            passed: Vec::new(),
+        };
         let listening = process.wait_for("revokd listening");
         (process, listening)
     }
@@ -63,6 +69,21 @@ impl Process {
             {
                 return line;
             }
+            self.passed.push(line);
+        }
+    }
+
+    /// [`Process::wait_for`], also finding a line logged before one that
+    /// an earlier `wait_for` waited for (start-up order is not fixed).
+    pub(crate) fn wait_for_any(&mut self, message: &str) -> Value {
+        let starts = |line: &Value| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        };
+        match self.passed.iter().find(|line| starts(line)) {
+            Some(line) => line.clone(),
+            None => self.wait_for(message),
         }
     }
 

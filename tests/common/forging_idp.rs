@@ -21,6 +21,7 @@
 //!
 //! Failure controls: [`set_down`](TestIdp::set_down) (503 on both
 //! endpoints), [`set_delay`](TestIdp::set_delay),
+//! [`set_clock_offset`](TestIdp::set_clock_offset) (a skewed `Date`),
 //! [`set_jwks_body`](TestIdp::set_jwks_body) and
 //! [`set_discovery_body`](TestIdp::set_discovery_body) (serve any bytes), and
 //! request counters ([`jwks_fetch_count`](TestIdp::jwks_fetch_count)).
@@ -113,6 +114,8 @@ struct State {
     delay: Duration,
     jwks_body: Option<Vec<u8>>,
     discovery_body: Option<Vec<u8>>,
+    /// Seconds added to the `Date` header of every answer.
+    clock_offset: i64,
 }
 
 struct Shared {
@@ -158,8 +161,15 @@ async fn answer(shared: &Shared, body: impl FnOnce(&State) -> Vec<u8>) -> HttpRe
             .content_type("application/json")
             .body(r#"{"error":"temporarily_unavailable"}"#);
     }
+    let offset = Duration::from_secs(state.clock_offset.unsigned_abs());
+    let date = if state.clock_offset >= 0 {
+        SystemTime::now() + offset
+    } else {
+        SystemTime::now() - offset
+    };
     HttpResponse::Ok()
         .content_type("application/json")
+        .insert_header(("Date", httpdate::fmt_http_date(date)))
         .body(body(&state))
 }
 
@@ -210,6 +220,7 @@ impl TestIdp {
             delay: Duration::ZERO,
             jwks_body: None,
             discovery_body: None,
+            clock_offset: 0,
         };
         let shared = Arc::new(Shared {
             issuer: format!("http://127.0.0.1:{port}"),
@@ -335,6 +346,18 @@ impl TestIdp {
 
     pub fn clear_jwks_body(&self) {
         self.shared.lock().jwks_body = None;
+    }
+
+    /// Sets the `Date` header of every answer `seconds` ahead of (negative:
+    /// behind) the real clock, as a provider with a wrong clock sends it.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.shared.lock().clock_offset = seconds;
+    }
+
+    /// The discovery document as served by default, to change a field
+    /// and serve with [`set_discovery_body`](Self::set_discovery_body).
+    pub fn discovery_document(&self) -> Value {
+        self.shared.discovery_document()
     }
 
     /// Serves `body` verbatim as the discovery document until

@@ -244,6 +244,11 @@ impl RedisStore {
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> Result<(), StoreError> {
         tracing::info!("building the snapshot index of the Redis store (once, with SCAN)");
+        let progress = crate::progress::Progress::new(
+            "building the snapshot index of the Redis store",
+            "keys scanned",
+            None,
+        );
         let pattern = glob_escape(&self.prefix);
         let mut cursor = "0".to_owned();
         loop {
@@ -263,6 +268,7 @@ impl RedisStore {
             let Some((next, pairs)) = items.split_first() else {
                 return Err(corrupt("the index build script returned no cursor"));
             };
+            progress.advance((pairs.len() / 2) as u64);
             let mut batch = Vec::with_capacity(pairs.len() / 2);
             for pair in pairs.chunks_exact(2) {
                 let name = opt_str(&pair[0], "scanned key")?.unwrap_or_default();
@@ -293,7 +299,7 @@ impl RedisStore {
                 .map_err(store_error)
         })
         .await?;
-        tracing::info!("built the snapshot index of the Redis store");
+        tracing::info!(progress = %progress.describe(), "built the snapshot index of the Redis store");
         Ok(())
     }
 

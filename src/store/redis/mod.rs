@@ -73,12 +73,14 @@
 mod connector;
 mod events;
 mod feed;
+mod inspect;
 mod pending;
 mod tls;
 mod validate;
 
 pub use events::EventsWaiter;
 pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
+pub use inspect::{open_primary, watch_eviction};
 pub use tls::{BadTlsSetting, RedisTlsSettings};
 pub use validate::{check_redis_url, is_tls_redis_url};
 

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The monitoring suite (scripts/test monitoring): the alert rules and the
+# Grafana dashboard, proven with Debian's `prometheus` package.
+#
+#  1. `promtool check rules` and `promtool test rules` (a unit test per alert,
+#     deploy/prometheus/revokd-rules.test.yml).
+#  2. A real revokd (the debug binary; TLS on its API listener, /metrics on
+#     a plain ops_listen) and a real Prometheus scraping it every second with
+#     the rules loaded, on loopback ports, plus a tiny OpenID Provider (its
+#     discovery document and JWKS served by python3's http.server, its
+#     logout tokens signed with `openssl dgst`).
+#  3. A scripted scenario in two rounds a few scrapes apart (so every rate
+#     and histogram has two samples): admin revocations, checks, a session
+#     registration, forward-auth, a /v1/events subscriber, a valid logout
+#     token and one refused by the audience rule.
+#  4. Every `expr` of every panel of deploy/grafana/revokd.json is asked of
+#     Prometheus's HTTP API and must return at least one sample that is a
+#     number (not NaN); every metric family revokd's /metrics exports must
+#     appear in some panel; every rule must have loaded and evaluated.
+#
+# Needs: prometheus (promtool), openssl, python3, curl; cargo builds revokd.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+echo "--- promtool check rules / test rules"
+promtool check rules deploy/prometheus/revokd-rules.yml
+(cd deploy/prometheus && promtool test rules revokd-rules.test.yml)
+
+cargo build --locked --quiet --bin revokd
+revokd=$root/target/debug/revokd
+
+work=$(mktemp -d -t revokd-monitoring.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+api_port=$(free_port)
+ops_port=$(free_port)
+idp_port=$(free_port)
+prom_port=$(free_port)
+issuer="http://127.0.0.1:$idp_port"
+admin_key="monitoring-admin-key-0123456789"
+client_key="monitoring-client-key-0123456789"
+
+echo "--- the OpenID Provider on $issuer"
+mkdir -p "$work/idp/.well-known"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/idp.pem" 2>/dev/null
+modulus=$(openssl rsa -in "$work/idp.pem" -noout -modulus | cut -d= -f2)
+python3 - "$work/idp" "$issuer" "$modulus" <<'EOF'
+import base64, json, sys
+root, issuer, modulus = sys.argv[1:]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+json.dump({
+    "issuer": issuer, "jwks_uri": issuer + "/jwks",
+    "authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token",
+    "response_types_supported": ["code"], "subject_types_supported": ["public"],
+    "id_token_signing_alg_values_supported": ["RS256"],
+    "backchannel_logout_supported": True, "backchannel_logout_session_supported": True,
+}, open(root + "/.well-known/openid-configuration", "w"))
+json.dump({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+                     "n": b64(bytes.fromhex(modulus)), "e": "AQAB"}]}, open(root + "/jwks", "w"))
+EOF
+python3 -m http.server "$idp_port" --bind 127.0.0.1 --directory "$work/idp" >"$work/idp.log" 2>&1 &
+pids+=($!)
+
+# logout_token AUD JTI: a logout token for alice signed by the provider.
+logout_token() {
+  python3 - "$issuer" "$1" "$2" <<'EOF' >"$work/signing-input"
+import base64, json, sys, time
+issuer, aud, jti = sys.argv[1:]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+header = {"alg": "RS256", "kid": "k1", "typ": "logout+jwt"}
+claims = {"iss": issuer, "aud": aud, "iat": now, "exp": now + 120, "jti": jti, "sub": "alice",
+          "sid": "session-" + jti,
+          "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
+print(b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode()), end="")
+EOF
+  local signature
+  signature=$(openssl dgst -sha256 -sign "$work/idp.pem" -binary "$work/signing-input" |
+    python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).rstrip(b"=").decode())')
+  printf '%s.%s' "$(cat "$work/signing-input")" "$signature"
+}
+
+echo "--- revokd on https://127.0.0.1:$api_port, /metrics on 127.0.0.1:$ops_port"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$work/tls.key" -out "$work/tls.pem" 2>/dev/null
+cat >"$work/revokd.toml" <<EOF
+listen = "127.0.0.1:$api_port"
+ops_listen = "127.0.0.1:$ops_port"
+store = "embedded"
+[embedded]
+path = "$work/data"
+[tls]
+cert_file = "$work/tls.pem"
+key_file = "$work/tls.key"
+[[keys]]
+name = "ops"
+role = "admin"
+key = "$admin_key"
+[[keys]]
+name = "app"
+role = "client"
+key = "$client_key"
+[[providers]]
+name = "idp"
+issuer = "$issuer"
+client_ids = ["revokd-app"]
+EOF
+env -i PATH="$PATH" "$revokd" --config "$work/revokd.toml" >"$work/revokd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$ops_port/readyz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$ops_port/readyz" >/dev/null || {
+  cat "$work/revokd.log"
+  echo "revokd did not become ready" >&2
+  exit 1
+}
+
+echo "--- prometheus on 127.0.0.1:$prom_port, scraping every second"
+cp deploy/prometheus/revokd-rules.yml "$work/"
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - revokd-rules.yml
+scrape_configs:
+  - job_name: revokd
+    static_configs:
+      - targets: ["127.0.0.1:$ops_port"]
+EOF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$prom_port/-/ready" >/dev/null && break
+  sleep 0.1
+done
+
+api() { # api METHOD PATH KEY [JSON]: an API call over TLS, its status code
+  local args=(-s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" -X "$1"
+    -H "Authorization: Bearer $3" "https://127.0.0.1:$api_port$2")
+  [[ $# -ge 4 ]] && args+=(-H 'Content-Type: application/json' --data "$4")
+  curl "${args[@]}"
+}
+expect() { # expect WANT GOT WHAT
+  [[ $1 == "$2" ]] || { echo "$3: expected $1, got $2" >&2; exit 1; }
+}
+
+# A subscriber for the whole scenario: the event stream's fan-out.
+curl -sN --cacert "$work/tls.pem" -H "Authorization: Bearer $admin_key" \
+  "https://127.0.0.1:$api_port/v1/events" >"$work/events.txt" 2>/dev/null &
+pids+=($!)
+
+round() { # round N: one of each thing the dashboard shows
+  local n=$1 now
+  now=$(date +%s)
+  expect 200 "$(api POST /v1/admin/tokens/revoke "$admin_key" "{\"jti\":\"revoked-$n\"}")" "revoke a token"
+  expect 200 "$(api POST /v1/admin/sessions/revoke "$admin_key" "{\"iss\":\"$issuer\",\"sid\":\"admin-$n\"}")" "revoke a session"
+  for jti in "revoked-$n" "never-revoked-$n"; do
+    api GET "/v1/check?jti=$jti" "$client_key" >/dev/null
+  done
+  expect 200 "$(api POST /v1/sessions "$client_key" \
+    "{\"iss\":\"$issuer\",\"sub\":\"alice\",\"sid\":\"s-$n\",\"token_ids\":[\"t-$n\"],\"expires_at\":$((now + 3600))}")" \
+    "register a session"
+  curl -s -o /dev/null --cacert "$work/tls.pem" -H "X-Revokd-Key: $client_key" \
+    -H 'Authorization: Bearer not-a-token' "https://127.0.0.1:$api_port/v1/forward-auth"
+  local token refused
+  token=$(logout_token revokd-app "logout-$n")
+  expect 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" \
+    --data-urlencode "logout_token=$token" "https://127.0.0.1:$api_port/backchannel-logout")" \
+    "a valid logout token"
+  refused=$(logout_token someone-else "refused-$n")
+  expect 400 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" \
+    --data-urlencode "logout_token=$refused" "https://127.0.0.1:$api_port/backchannel-logout")" \
+    "a logout token for another audience"
+}
+
+echo "--- the scenario, two rounds"
+sleep 3
+round 1
+sleep 4
+round 2
+sleep 5
+
+echo "--- every panel's query returns data"
+python3 - "http://127.0.0.1:$prom_port" "http://127.0.0.1:$ops_port/metrics" deploy/grafana/revokd.json <<'EOF'
+import json, math, re, sys, urllib.parse, urllib.request
+prom, metrics_url, dashboard = sys.argv[1:]
+get = lambda url: json.load(urllib.request.urlopen(url, timeout=10))
+panels = [p for p in json.load(open(dashboard))["panels"] if p.get("type") != "row"]
+failed, exprs = [], []
+for panel in panels:
+    for target in panel["targets"]:
+        expr = target["expr"]
+        exprs.append(expr)
+        answer = get(prom + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        values = [float(r["value"][1]) for r in answer["data"]["result"]]
+        numbers = [v for v in values if not math.isnan(v)]
+        print(f"{'ok  ' if numbers else 'FAIL'} {panel['title']}: {expr} -> {len(values)} series")
+        if not numbers:
+            failed.append(f"{panel['title']}: {expr}")
+text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+families = re.findall(r"^# TYPE (\S+) \S+$", text, re.M)
+assert families, "no metric family in /metrics"
+missing = [f for f in families
+           if not any(re.search(re.escape(f) + r"(_bucket|_count|_sum)?\b", e) for e in exprs)]
+for family in missing:
+    print(f"FAIL metric family {family} has no panel")
+rules = get(prom + "/api/v1/rules")["data"]["groups"]
+loaded = [r for g in rules for r in g["rules"]]
+bad = [r["name"] for r in loaded if r.get("health") != "ok"]
+print(f"{len(loaded)} alert rules loaded in Prometheus, unhealthy: {bad}")
+if failed or missing or bad or len(loaded) != 7:
+    sys.exit(f"{len(failed)} panel queries without data, {len(missing)} families without a panel, rules: {len(loaded)} loaded, unhealthy {bad}")
+print(f"{len(exprs)} panel queries returned data; all {len(families)} metric families have a panel")
+EOF
+grep -q '"kind":"token_revoked"\|token_revoked' "$work/events.txt" || {
+  echo "the /v1/events subscriber saw no revocation" >&2
+  exit 1
+}
+echo "monitoring: ok"
