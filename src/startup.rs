@@ -111,6 +111,14 @@ impl Application {
             settings.backchannel.recent_tokens,
             PendingLimits::from_settings(&settings.backchannel),
         );
+        let signals = crate::signals::SignalReceiver::new(
+            &settings.streams,
+            &settings.global_token_revocation,
+            &providers,
+            revocations.clone(),
+            &metrics,
+            settings.backchannel.clock_skew,
+        )?;
         let quotas = Arc::new(ClientQuotas::new(
             &settings.keys,
             settings.sessions.client_token_ids_per_second,
@@ -128,6 +136,7 @@ impl Application {
         let state = web::Data::new(AppState {
             revocations,
             logouts: logouts.clone(),
+            signals,
             keys,
             check: settings.check.clone(),
             gate,

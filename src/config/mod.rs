@@ -76,6 +76,10 @@ pub struct Settings {
     pub keys: Vec<KeySettings>,
     pub backchannel: BackchannelSettings,
     pub providers: Vec<ProviderSettings>,
+    /// `[[streams]]`: Shared Signals transmitters pushing SETs.
+    pub streams: Vec<crate::providers::StreamSettings>,
+    /// `[[global_token_revocation]]`: providers calling Universal Logout.
+    pub global_token_revocation: Vec<crate::providers::GlobalTokenRevocationSettings>,
     pub forward_auth: ForwardAuthSettings,
     pub events: EventsSettings,
     /// TLS on `listen` (`ops_listen` stays plain HTTP).
@@ -390,7 +394,49 @@ impl Settings {
                 ));
             }
         }
+        self.validate_signals()?;
         self.forward_auth.validate()?;
+        Ok(())
+    }
+
+    /// `[[streams]]` and `[[global_token_revocation]]`: each entry, unique
+    /// names, and a configured provider behind each.
+    fn validate_signals(&self) -> Result<(), ConfigError> {
+        let known = |name: &str| self.providers.iter().any(|p| p.name == name);
+        for (i, s) in self.streams.iter().enumerate() {
+            s.validate(i)?;
+            if self.streams[..i].iter().any(|q| q.name == s.name) {
+                return Err(ConfigError::invalid(
+                    format!("streams[{i}].name"),
+                    format!("`{}` is used twice", s.name),
+                ));
+            }
+            if !known(&s.provider) {
+                return Err(ConfigError::invalid(
+                    format!("streams[{i}].provider"),
+                    format!("no [[providers]] entry is named `{}`", s.provider),
+                ));
+            }
+        }
+        for (i, g) in self.global_token_revocation.iter().enumerate() {
+            g.validate(i)?;
+            let at = format!("global_token_revocation[{i}].provider");
+            if self.global_token_revocation[..i]
+                .iter()
+                .any(|q| q.provider == g.provider)
+            {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!("`{}` is used twice", g.provider),
+                ));
+            }
+            if !known(&g.provider) {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!("no [[providers]] entry is named `{}`", g.provider),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -689,6 +735,56 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    #[test]
+    fn streams_and_callers_need_a_configured_provider_and_unique_names() {
+        let idp = r#"[{name="idp", issuer="https://idp.example", client_ids=["app"]}]"#;
+        let stream = |name: &str, provider: &str| {
+            format!(
+                r#"{{name="{name}", provider="{provider}", audience=["https://r/ssf"], push_token_sha256="{}"}}"#,
+                "a".repeat(64)
+            )
+        };
+        let cases = [
+            (
+                "REVOKD_STREAMS",
+                format!("[{}]", stream("s", "nope")),
+                "streams[0].provider",
+            ),
+            (
+                "REVOKD_STREAMS",
+                format!("[{}, {}]", stream("s", "idp"), stream("s", "idp")),
+                "streams[1].name",
+            ),
+            (
+                "REVOKD_GLOBAL_TOKEN_REVOCATION",
+                r#"[{provider="nope", audience=["https://r/gtr"]}]"#.to_owned(),
+                "global_token_revocation[0].provider",
+            ),
+            (
+                "REVOKD_GLOBAL_TOKEN_REVOCATION",
+                r#"[{provider="idp", audience=["a"]}, {provider="idp", audience=["b"]}]"#
+                    .to_owned(),
+                "global_token_revocation[1].provider",
+            ),
+        ];
+        for (var, value, key) in cases {
+            Jail::expect_with(|jail| {
+                jail.set_env("REVOKD_PROVIDERS", idp);
+                jail.set_env(var, &value);
+                let err = load_env(None).unwrap_err().to_string();
+                assert!(err.contains(key), "{value}: {err:?} should name {key}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("REVOKD_PROVIDERS", idp);
+            jail.set_env("REVOKD_STREAMS", format!("[{}]", stream("s", "idp")));
+            let settings = load_env(None).unwrap();
+            assert_eq!(settings.streams[0].subject_formats_as_sub, ["opaque"]);
+            Ok(())
+        });
     }
 
     #[test]

@@ -26,5 +26,6 @@ mod pending;
 mod proxies;
 mod restart;
 mod sessions;
+mod signals;
 mod strict;
 mod tls;

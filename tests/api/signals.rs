@@ -1,0 +1,525 @@
+//! Shared Signals push (RFC 8935) and Global Token Revocation over HTTP,
+//! against the forging identity provider acting as the SET transmitter and
+//! the Universal Logout caller: every rule a SET or a caller token can
+//! break, the RFC 8935 error body, and end to end, a RISC
+//! `account-disabled` making `/v1/check` and `/v1/forward-auth` refuse the
+//! person's tokens on both stores.
+
+use reqwest::{Response, StatusCode};
+use revokd::api_keys::sha256_hex;
+use revokd::providers::{GlobalTokenRevocationSettings, StreamSettings};
+use serde_json::{Value, json};
+
+use crate::backchannel::{provider, wait_for_provider};
+use crate::common::forging_idp::{LogoutTokenBuilder, TestIdp, unix_now};
+use crate::helpers::{Backend, CLIENT_KEY, TestApp, spawn_app_with};
+
+const PUSH_TOKEN: &str = "ssf-push-token-for-the-tests";
+const SET_AUD: &str = "https://revokd.test/ssf/push/okta";
+const GTR_AUD: &str = "https://revokd.test/global-token-revocation/idp";
+const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
+const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
+
+async fn signals_app(idp: &TestIdp, backend: Backend) -> TestApp {
+    let settings = provider("idp", idp.issuer(), idp.client_id());
+    let client_id = idp.client_id().to_owned();
+    let app = spawn_app_with(backend, move |s| {
+        s.providers = vec![settings];
+        s.streams = vec![StreamSettings {
+            name: "okta".into(),
+            provider: "idp".into(),
+            audience: vec![SET_AUD.into()],
+            push_token_sha256: Some(sha256_hex(PUSH_TOKEN)),
+            push_token_file: None,
+            subject_formats_as_sub: vec!["opaque".into()],
+            max_set_age: std::time::Duration::from_secs(3600),
+        }];
+        s.global_token_revocation = vec![GlobalTokenRevocationSettings {
+            provider: "idp".into(),
+            audience: vec![GTR_AUD.into()],
+            subject_formats_as_sub: vec!["opaque".into()],
+            max_token_age: std::time::Duration::from_secs(300),
+        }];
+        s.forward_auth.jwt.provider = "idp".into();
+        s.forward_auth.jwt.audiences = vec![client_id];
+    })
+    .await;
+    wait_for_provider(&app, "idp").await;
+    app
+}
+
+fn risc(name: &str) -> String {
+    format!("{RISC}{name}")
+}
+
+/// A SET that passes every rule: RISC `account-disabled` for alice.
+fn set(idp: &TestIdp, event: &str) -> LogoutTokenBuilder {
+    idp.logout_token()
+        .without_claim("sub")
+        .without_claim("exp")
+        .header("typ", "secevent+jwt")
+        .aud(SET_AUD)
+        .claim("txn", "txn-42")
+        .claim(
+            "sub_id",
+            json!({"format": "iss_sub", "iss": idp.issuer(), "sub": "alice"}),
+        )
+        .claim("events", json!({ event: {} }))
+}
+
+async fn push_with(
+    app: &TestApp,
+    stream: &str,
+    bearer: Option<&str>,
+    ct: &str,
+    body: String,
+) -> Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/ssf/push/{stream}")))
+        .header("content-type", ct)
+        .body(body);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    request.send().await.unwrap()
+}
+
+async fn push(app: &TestApp, token: String) -> Response {
+    push_with(
+        app,
+        "okta",
+        Some(PUSH_TOKEN),
+        "application/secevent+jwt",
+        token,
+    )
+    .await
+}
+
+async fn events(app: &TestApp) -> Vec<Value> {
+    let page: Value = app
+        .admin_get("/v1/admin/events", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["events"].as_array().unwrap().clone()
+}
+
+/// alice's login token at the provider, as an app would hold it.
+fn login_token(idp: &TestIdp, iat: i64) -> String {
+    idp.logout_token()
+        .without_claim("events")
+        .sub("alice")
+        .sid("s-1")
+        .iat(iat)
+        .exp(unix_now() + 600)
+        .sign()
+}
+
+async fn forward_auth(app: &TestApp, token: &str) -> Response {
+    app.client
+        .get(app.url("/v1/forward-auth"))
+        .header("x-revokd-key", CLIENT_KEY)
+        .header("x-original-uri", "/x")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_set_refused(
+    app: &TestApp,
+    response: Response,
+    status: StatusCode,
+    err: &str,
+    rule: &str,
+) {
+    assert_eq!(response.status(), status, "{rule}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["err"], err, "{rule}: {body}");
+    let description = body["description"].as_str().unwrap();
+    assert!(
+        description.contains(rule),
+        "{description:?} should name {rule}"
+    );
+    assert!(
+        events(app).await.is_empty(),
+        "a SET breaking {rule} changed something"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risc_account_disabled_refuses_the_subjects_tokens_on_both_stores() {
+    for backend in [Backend::Embedded, Backend::Redis] {
+        let idp = TestIdp::start();
+        let app = signals_app(&idp, backend).await;
+        let iat = unix_now() - 30;
+        let token = login_token(&idp, iat);
+        let iat_text = iat.to_string();
+        let check = [
+            ("iss", idp.issuer()),
+            ("sub", "alice"),
+            ("iat", iat_text.as_str()),
+        ];
+        assert_eq!(forward_auth(&app, &token).await.status(), StatusCode::OK);
+        assert_eq!(app.verdict(&check).await["active"], true);
+
+        let disabled = set(&idp, &risc("account-disabled")).jti("set-1").sign();
+        let response = push(&app, disabled.clone()).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{backend:?}");
+        assert_eq!(response.text().await.unwrap(), "");
+
+        let refused = forward_auth(&app, &token).await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.headers()["revokd-reason"], "subject_disabled");
+        assert_eq!(app.verdict(&check).await["reason"], "subject_disabled");
+        let recorded = events(&app).await;
+        assert_eq!(recorded.len(), 2, "{recorded:?}");
+        assert!(recorded.iter().all(|e| e["actor"] == "ssf:okta"));
+        assert!(recorded.iter().any(|e| e["kind"] == "subject_disabled"));
+        assert!(
+            recorded[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("txn=txn-42")
+        );
+
+        // A replay (or the transmitter's retry) is acknowledged and changes
+        // nothing new.
+        assert_eq!(push(&app, disabled).await.status(), StatusCode::ACCEPTED);
+        let after = events(&app).await;
+        assert_eq!(
+            after
+                .iter()
+                .filter(|e| e["kind"] == "subject_disabled")
+                .count(),
+            1
+        );
+
+        // Enabled again: the old token stays dead (revoked before), a new
+        // login works.
+        let enabled = set(&idp, &risc("account-enabled")).sign();
+        assert_eq!(push(&app, enabled).await.status(), StatusCode::ACCEPTED);
+        let old = forward_auth(&app, &token).await;
+        assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(old.headers()["revokd-reason"], "subject_revoked_before");
+        let fresh = login_token(&idp, unix_now() + 2);
+        assert_eq!(forward_auth(&app, &fresh).await.status(), StatusCode::OK);
+
+        let metrics = app.metrics().await;
+        assert!(
+            metrics.contains(r#"revokd_signals_total{event="risc-account-disabled",outcome="applied",rule="",stream="okta"} 1"#),
+            "{metrics}"
+        );
+        assert!(metrics.contains(r#"revokd_signals_total{event="risc-account-disabled",outcome="replayed",rule="",stream="okta"} 1"#));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rule_has_a_set_that_breaks_it() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let now = unix_now();
+    let disabled = risc("account-disabled");
+    let valid = || set(&idp, &disabled);
+    let unpublished = idp.add_key_not_published(revokd::oidc::KeyKind::Rsa);
+    let cases: Vec<(&str, &str, LogoutTokenBuilder)> = vec![
+        ("invalid_key", "alg_none", valid().unsigned()),
+        (
+            "invalid_key",
+            "alg_symmetric",
+            valid().hs256_with_public_key(),
+        ),
+        ("invalid_key", "bad_signature", valid().corrupt_signature()),
+        (
+            "invalid_key",
+            "unknown_kid",
+            valid().signing_key(&unpublished),
+        ),
+        (
+            "invalid_request",
+            "unsupported_type",
+            valid().header("typ", "JWT"),
+        ),
+        (
+            "invalid_request",
+            "unsupported_critical",
+            valid().header("crit", json!(["exp"])),
+        ),
+        (
+            "invalid_issuer",
+            "issuer_mismatch",
+            valid().iss("https://evil.example"),
+        ),
+        (
+            "invalid_audience",
+            "audience_mismatch",
+            valid().aud("https://other.example"),
+        ),
+        (
+            "invalid_request",
+            "missing_iat",
+            valid().without_claim("iat"),
+        ),
+        (
+            "invalid_request",
+            "issued_in_future",
+            valid().iat(now + 600),
+        ),
+        ("invalid_request", "too_old", valid().iat(now - 7200)),
+        ("invalid_request", "expired", valid().exp(now - 600)),
+        (
+            "invalid_request",
+            "missing_jti",
+            valid().without_claim("jti"),
+        ),
+        (
+            "invalid_request",
+            "bad_events",
+            valid().claim("events", json!([])),
+        ),
+        (
+            "invalid_request",
+            "not_one_event",
+            valid().claim(
+                "events",
+                json!({ disabled.clone(): {}, risc("account-enabled"): {} }),
+            ),
+        ),
+        (
+            "invalid_request",
+            "missing_subject",
+            valid().without_claim("sub_id"),
+        ),
+        (
+            "invalid_request",
+            "subject_no_mapping",
+            valid().claim(
+                "sub_id",
+                json!({"format": "email", "email": "alice@example.com"}),
+            ),
+        ),
+        (
+            "invalid_request",
+            "subject_foreign_issuer",
+            valid().claim(
+                "sub_id",
+                json!({"format": "iss_sub", "iss": "https://evil.example", "sub": "alice"}),
+            ),
+        ),
+        (
+            "invalid_request",
+            "subject_unknown_format",
+            valid().claim("sub_id", json!({"format": "x509", "id": "1"})),
+        ),
+        ("invalid_request", "txn", valid().claim("txn", 5)),
+    ];
+    for (err, rule, token) in cases {
+        let response = push(&app, token.sign()).await;
+        assert_set_refused(&app, response, StatusCode::BAD_REQUEST, err, rule).await;
+    }
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"revokd_signals_total{event="unknown",outcome="rejected",rule="bad_signature",stream="okta"} 1"#), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_must_be_authenticated_typed_bounded_and_to_a_stream() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let token = || set(&idp, &risc("account-disabled")).sign();
+    let ct = "application/secevent+jwt";
+    for bearer in [None, Some("wrong-token-of-some-length")] {
+        let response = push_with(&app, "okta", bearer, ct, token()).await;
+        assert_eq!(response.headers().get("www-authenticate"), None);
+        assert_set_refused(
+            &app,
+            response,
+            StatusCode::UNAUTHORIZED,
+            "authentication_failed",
+            "bearer token",
+        )
+        .await;
+    }
+    let response = push_with(&app, "okta", Some(PUSH_TOKEN), "application/jwt", token()).await;
+    assert_set_refused(
+        &app,
+        response,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "secevent+jwt",
+    )
+    .await;
+    let response = push_with(&app, "okta", Some(PUSH_TOKEN), ct, "x".repeat(17 * 1024)).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = push_with(&app, "okta", Some(PUSH_TOKEN), ct, "not-a-jwt".into()).await;
+    assert_set_refused(
+        &app,
+        response,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "malformed",
+    )
+    .await;
+    let response = push_with(&app, "nope", Some(PUSH_TOKEN), ct, token()).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_stream", "{body}");
+    assert!(events(&app).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_record_only_events_are_acknowledged_counted_and_change_nothing() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    for event in [
+        "https://example.com/events/something-new".to_owned(),
+        format!("{CAEP}assurance-level-change"),
+        risc("identifier-changed"),
+        "https://schemas.openid.net/secevent/ssf/event-type/verification".to_owned(),
+    ] {
+        assert_eq!(
+            push(&app, set(&idp, &event).sign()).await.status(),
+            StatusCode::ACCEPTED,
+            "{event}"
+        );
+    }
+    assert!(events(&app).await.is_empty());
+    let metrics = app.metrics().await;
+    for label in [
+        "unknown",
+        "assurance-level-change",
+        "risc-identifier-changed",
+        "verification",
+    ] {
+        assert!(
+            metrics.contains(&format!(r#"revokd_signals_total{{event="{label}",outcome="no_change",rule="",stream="okta"}} 1"#)),
+            "{label}: {metrics}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caep_session_revoked_ends_the_session_or_the_users_tokens() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let event = format!("{CAEP}session-revoked");
+    let session = set(&idp, &event).claim(
+        "sub_id",
+        json!({"user": {"format": "opaque", "id": "bob"}, "session": {"format": "opaque", "id": "s-7"}}),
+    );
+    assert_eq!(
+        push(&app, session.sign()).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let verdict = app.verdict(&[("iss", idp.issuer()), ("sid", "s-7")]).await;
+    assert_eq!(verdict["reason"], "session_revoked");
+    // The user only: every token of the user until now.
+    let user = set(&idp, &event).claim("sub_id", json!({"format": "opaque", "id": "carol"}));
+    assert_eq!(push(&app, user.sign()).await.status(), StatusCode::ACCEPTED);
+    let iat = (unix_now() - 5).to_string();
+    let verdict = app
+        .verdict(&[("iss", idp.issuer()), ("sub", "carol"), ("iat", &iat)])
+        .await;
+    assert_eq!(verdict["reason"], "subject_revoked_before");
+}
+
+async fn gtr(
+    app: &TestApp,
+    provider: &str,
+    bearer: Option<&str>,
+    ct: &str,
+    body: String,
+) -> Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/global-token-revocation/{provider}")))
+        .header("content-type", ct)
+        .body(body);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    request.send().await.unwrap()
+}
+
+fn caller(idp: &TestIdp) -> LogoutTokenBuilder {
+    idp.logout_token()
+        .without_claim("events")
+        .without_claim("sub")
+        .header("typ", "JWT")
+        .aud(GTR_AUD)
+}
+
+fn sub_id(idp: &TestIdp, sub: &str) -> String {
+    json!({"sub_id": {"format": "iss_sub", "iss": idp.issuer(), "sub": sub}}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_token_revocation_revokes_the_users_tokens_for_a_signed_caller() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let iat = unix_now() - 30;
+    let token = login_token(&idp, iat);
+    assert_eq!(forward_auth(&app, &token).await.status(), StatusCode::OK);
+    let json = "application/json";
+    let response = gtr(
+        &app,
+        "idp",
+        Some(&caller(&idp).sign()),
+        json,
+        sub_id(&idp, "alice"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let refused = forward_auth(&app, &token).await;
+    assert_eq!(refused.headers()["revokd-reason"], "subject_revoked_before");
+    let iat_text = iat.to_string();
+    let verdict = app
+        .verdict(&[("iss", idp.issuer()), ("sub", "alice"), ("iat", &iat_text)])
+        .await;
+    assert_eq!(verdict["reason"], "subject_revoked_before");
+    let recorded = events(&app).await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["actor"], "gtr:idp");
+    // Okta's opaque user id is the provider's `sub` (subject_formats_as_sub).
+    let opaque = json!({"sub_id": {"format": "opaque", "id": "00u1"}}).to_string();
+    let response = gtr(&app, "idp", Some(&caller(&idp).sign()), json, opaque).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(app.metrics().await.contains(
+        r#"revokd_global_token_revocations_total{outcome="applied",provider="idp",rule=""} 2"#
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_token_revocation_answers_every_status_of_the_draft() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let json = "application/json";
+    let body = || sub_id(&idp, "alice");
+    let ok = || Some(caller(&idp).sign());
+    let now = unix_now();
+    let cases: Vec<(StatusCode, &str, Response)> = vec![
+        (StatusCode::NOT_FOUND, "unknown_provider", gtr(&app, "nope", ok().as_deref(), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "unauthorized", gtr(&app, "idp", None, json, body()).await),
+        (StatusCode::UNAUTHORIZED, "bad_signature", gtr(&app, "idp", Some(&caller(&idp).corrupt_signature().sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "alg_none", gtr(&app, "idp", Some(&caller(&idp).unsigned().sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "issuer_mismatch", gtr(&app, "idp", Some(&caller(&idp).iss("https://evil.example").sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "audience_mismatch", gtr(&app, "idp", Some(&caller(&idp).aud("https://other.example").sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "expired", gtr(&app, "idp", Some(&caller(&idp).exp(now - 600).sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "missing_exp", gtr(&app, "idp", Some(&caller(&idp).without_claim("exp").sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "too_old", gtr(&app, "idp", Some(&caller(&idp).iat(now - 3600).sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "unsupported_type", gtr(&app, "idp", Some(&caller(&idp).header("typ", "logout+jwt").sign()), json, body()).await),
+        (StatusCode::UNAUTHORIZED, "malformed", gtr(&app, "idp", Some("not-a-jwt"), json, body()).await),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", gtr(&app, "idp", ok().as_deref(), "text/plain", body()).await),
+        (StatusCode::BAD_REQUEST, "not JSON", gtr(&app, "idp", ok().as_deref(), json, "{".into()).await),
+        (StatusCode::BAD_REQUEST, "sub_id", gtr(&app, "idp", ok().as_deref(), json, "{}".into()).await),
+        (StatusCode::BAD_REQUEST, "subject_no_mapping", gtr(&app, "idp", ok().as_deref(), json, json!({"sub_id": {"format": "email", "email": "a@example.com"}}).to_string()).await),
+        (StatusCode::FORBIDDEN, "provider's issuer", gtr(&app, "idp", ok().as_deref(), json, json!({"sub_id": {"format": "iss_sub", "iss": "https://evil.example", "sub": "alice"}}).to_string()).await),
+    ];
+    for (status, needle, response) in cases {
+        assert_eq!(response.status(), status, "{needle}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body.to_string().contains(needle), "{needle} not in {body}");
+    }
+    assert!(events(&app).await.is_empty());
+}
