@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -135,6 +135,17 @@ struct Inner {
     clock_skew: std::time::Duration,
     sets: IntCounterVec,
     gtr: IntCounterVec,
+    last_received: IntGaugeVec,
+}
+
+/// One stream as `/readyz` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStatus {
+    pub name: String,
+    /// The provider's keys are loaded, so SETs can be verified.
+    pub up: bool,
+    /// Why not.
+    pub detail: Option<String>,
 }
 
 impl SignalReceiver {
@@ -242,9 +253,22 @@ impl SignalReceiver {
             &["provider", "outcome", "rule"],
         )
         .expect("valid metric");
-        for collector in [sets.clone(), gtr.clone()] {
+        let last_received = IntGaugeVec::new(
+            Opts::new(
+                "signals_last_received_timestamp_seconds",
+                "Unix time of the last Security Event Token a stream accepted.",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 3] = [
+            Box::new(sets.clone()),
+            Box::new(gtr.clone()),
+            Box::new(last_received.clone()),
+        ];
+        for collector in collectors {
             metrics
-                .register(Box::new(collector))
+                .register(collector)
                 .map_err(|e| ConfigError::invalid("streams", e.to_string()))?;
         }
         Ok(Self {
@@ -255,6 +279,7 @@ impl SignalReceiver {
                 clock_skew,
                 sets,
                 gtr,
+                last_received,
             }),
         })
     }
@@ -334,7 +359,40 @@ impl SignalReceiver {
             .sets
             .with_label_values(&[stream, event, outcome, rule])
             .inc();
+        if result.is_ok() {
+            self.inner
+                .last_received
+                .with_label_values(&[name])
+                .set(now.as_secs());
+        }
         result
+    }
+
+    /// Every stream, in name order, for `/readyz`: up when its provider's
+    /// keys are loaded (else its SETs are answered 503). A stream never
+    /// makes revokd unready (a transmitter retries): it is a detail. When
+    /// the last SET arrived is `revokd_signals_last_received_timestamp_seconds`.
+    pub fn stream_status(&self) -> Vec<StreamStatus> {
+        let mut all: Vec<StreamStatus> = self
+            .inner
+            .streams
+            .values()
+            .map(|stream| {
+                let up = stream.provider.loaded().is_some();
+                StreamStatus {
+                    name: stream.name.clone(),
+                    up,
+                    detail: (!up).then(|| {
+                        format!(
+                            "provider `{}` keys not loaded: its SETs are answered 503",
+                            stream.provider.name
+                        )
+                    }),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 
     async fn judge_push(

@@ -130,6 +130,18 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
             },
         );
     }
+    // Shared Signals streams: details only, never readiness.
+    for stream in state.signals.stream_status() {
+        checks.insert(
+            format!("stream:{}", stream.name),
+            DependencyStatus {
+                status: if stream.up { "up" } else { "down" },
+                kind: "ssf_stream",
+                latency_ms: None,
+                error: stream.detail,
+            },
+        );
+    }
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         checks,

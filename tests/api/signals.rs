@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use crate::backchannel::{provider, wait_for_provider};
 use crate::common::forging_idp::{LogoutTokenBuilder, TestIdp, unix_now};
-use crate::helpers::{Backend, CLIENT_KEY, TestApp, spawn_app_with};
+use revokd::config::Settings;
+
+use crate::helpers::{Backend, CLIENT_KEY, Infra, TestApp, spawn_on};
 
 const PUSH_TOKEN: &str = "ssf-push-token-for-the-tests";
 const SET_AUD: &str = "https://revokd.test/ssf/push/okta";
@@ -21,9 +23,16 @@ const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
 const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
 
 async fn signals_app(idp: &TestIdp, backend: Backend) -> TestApp {
+    let app = spawn_on(Infra::new(backend), configure(idp)).await;
+    wait_for_provider(&app, "idp").await;
+    app
+}
+
+/// The provider, one stream and one Global Token Revocation caller.
+fn configure(idp: &TestIdp) -> impl FnOnce(&mut Settings) + use<> {
     let settings = provider("idp", idp.issuer(), idp.client_id());
     let client_id = idp.client_id().to_owned();
-    let app = spawn_app_with(backend, move |s| {
+    move |s: &mut Settings| {
         s.providers = vec![settings];
         s.streams = vec![StreamSettings {
             name: "okta".into(),
@@ -42,10 +51,7 @@ async fn signals_app(idp: &TestIdp, backend: Backend) -> TestApp {
         }];
         s.forward_auth.jwt.provider = "idp".into();
         s.forward_auth.jwt.audiences = vec![client_id];
-    })
-    .await;
-    wait_for_provider(&app, "idp").await;
-    app
+    }
 }
 
 fn risc(name: &str) -> String {
@@ -522,4 +528,71 @@ async fn global_token_revocation_answers_every_status_of_the_draft() {
         assert!(body.to_string().contains(needle), "{needle} not in {body}");
     }
     assert!(events(&app).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_applied_before_a_restart_is_not_applied_again_after_it() {
+    for backend in [Backend::Embedded, Backend::Redis] {
+        let idp = TestIdp::start();
+        let app = signals_app(&idp, backend).await;
+        let ready = app.readiness().await;
+        assert_eq!(ready["checks"]["stream:okta"]["status"], "up", "{ready}");
+        assert_eq!(ready["checks"]["stream:okta"]["kind"], "ssf_stream");
+        let purged = set(&idp, &risc("account-purged")).jti("purge-1").sign();
+        assert_eq!(
+            push(&app, purged.clone()).await.status(),
+            StatusCode::ACCEPTED
+        );
+        assert!(
+            app.metrics()
+                .await
+                .contains(r#"revokd_signals_last_received_timestamp_seconds{stream="okta"}"#)
+        );
+        let before = events(&app).await;
+        assert!(before.iter().any(|e| e["kind"] == "subject_disabled"));
+
+        let infra = app.stop().await;
+        let app = spawn_on(infra, configure(&idp)).await;
+        wait_for_provider(&app, "idp").await;
+        // The transmitter retries (it never saw the 202): acknowledged, and
+        // the disable is not recorded twice.
+        assert_eq!(push(&app, purged).await.status(), StatusCode::ACCEPTED);
+        let after = events(&app).await;
+        assert_eq!(
+            after
+                .iter()
+                .filter(|e| e["kind"] == "subject_disabled")
+                .count(),
+            1,
+            "{backend:?}: {after:?}"
+        );
+        let iat = (unix_now() - 60).to_string();
+        let verdict = app
+            .verdict(&[("iss", idp.issuer()), ("sub", "alice"), ("iat", &iat)])
+            .await;
+        assert_eq!(verdict["reason"], "subject_disabled");
+        assert!(app.metrics().await.contains(r#"revokd_signals_total{event="risc-account-purged",outcome="replayed",rule="",stream="okta"} 1"#));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_providers_keys_a_stream_is_down_and_sets_are_answered_503() {
+    let idp = TestIdp::start();
+    idp.set_down(true);
+    let app = spawn_on(Infra::new(Backend::Embedded), configure(&idp)).await;
+    let ready = app.readiness().await;
+    let stream = &ready["checks"]["stream:okta"];
+    assert_eq!(stream["status"], "down", "{ready}");
+    assert!(
+        stream["error"]
+            .as_str()
+            .unwrap()
+            .contains("keys not loaded"),
+        "{ready}"
+    );
+    let response = push(&app, set(&idp, &risc("account-disabled")).sign()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(events(&app).await.is_empty());
+    assert!(app.metrics().await.contains(r#"revokd_signals_total{event="unknown",outcome="unavailable",rule="keys_unavailable",stream="okta"} 1"#));
 }
