@@ -95,9 +95,15 @@ pub enum Outcome {
 
 struct Stream {
     name: String,
+    /// Poll delivery (RFC 8936), when configured.
+    poller: Option<Poller>,
+    /// Why the last poll failed, if it did (for `/readyz`).
+    poll_error: std::sync::Mutex<Option<String>>,
     provider: Arc<Provider>,
     audiences: Vec<String>,
     token_digest: [u8; 32],
+    /// Whether a push token is configured at all.
+    push_allowed: bool,
     mapping: SubjectMapping,
     max_age: std::time::Duration,
 }
@@ -106,7 +112,7 @@ impl Stream {
     /// The presented token's SHA-256 against the configured digest, in
     /// constant time.
     fn authenticates(&self, bearer: Option<&str>) -> bool {
-        let Some(bearer) = bearer else {
+        let Some(bearer) = bearer.filter(|_| self.push_allowed) else {
             return false;
         };
         let presented: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
@@ -196,6 +202,9 @@ impl SignalReceiver {
                     }
                     Sha256::digest(token.as_bytes()).into()
                 }
+                // A polled stream without a push token refuses every push
+                // (`push_allowed` is false); the digest is never compared.
+                (None, None) if s.poll_url.is_some() => [0u8; 32],
                 (None, None) => {
                     return Err(ConfigError::invalid(
                         format!("streams[{i}].push_token_sha256"),
@@ -207,6 +216,8 @@ impl SignalReceiver {
                 s.name.clone(),
                 Stream {
                     name: s.name.clone(),
+                    poller: Poller::from_settings(i, s)?,
+                    poll_error: std::sync::Mutex::new(None),
                     mapping: SubjectMapping {
                         issuer: provider.issuer.clone(),
                         formats_as_sub: s.subject_formats_as_sub.clone(),
@@ -214,6 +225,7 @@ impl SignalReceiver {
                     provider,
                     audiences: s.audience.clone(),
                     token_digest,
+                    push_allowed: s.push_token_sha256.is_some() || s.push_token_file.is_some(),
                     max_age: s.max_set_age,
                 },
             );
@@ -331,12 +343,24 @@ impl SignalReceiver {
     ) -> Result<Outcome, SignalError> {
         let mut event = "unknown";
         let result = self.judge_push(name, bearer, token, now, &mut event).await;
+        self.count(name, event, &result, now);
+        result
+    }
+
+    /// Logs and counts what became of one SET.
+    fn count(
+        &self,
+        name: &str,
+        event: &'static str,
+        result: &Result<Outcome, SignalError>,
+        now: UnixTime,
+    ) {
         let stream = if self.has_stream(name) {
             name
         } else {
             "unknown"
         };
-        let (outcome, rule) = match &result {
+        let (outcome, rule) = match result {
             Ok(Outcome::Applied(_)) => ("applied", ""),
             Ok(Outcome::Replayed) => ("replayed", ""),
             Ok(Outcome::NoChange(_)) => ("no_change", ""),
@@ -345,7 +369,7 @@ impl SignalReceiver {
             }
             Err(err) => ("rejected", err.rule()),
         };
-        match &result {
+        match result {
             Ok(done) => tracing::info!(
                 stream,
                 event,
@@ -365,7 +389,6 @@ impl SignalReceiver {
                 .with_label_values(&[name])
                 .set(now.as_secs());
         }
-        result
     }
 
     /// Every stream, in name order, for `/readyz`: up when its provider's
@@ -378,16 +401,26 @@ impl SignalReceiver {
             .streams
             .values()
             .map(|stream| {
-                let up = stream.provider.loaded().is_some();
+                let keys = stream.provider.loaded().is_some();
+                let poll_error = stream
+                    .poll_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let mut why = Vec::new();
+                if !keys {
+                    why.push(format!(
+                        "provider `{}` keys not loaded: its SETs are answered 503",
+                        stream.provider.name
+                    ));
+                }
+                if let Some(err) = poll_error {
+                    why.push(format!("last poll failed: {err}"));
+                }
                 StreamStatus {
                     name: stream.name.clone(),
-                    up,
-                    detail: (!up).then(|| {
-                        format!(
-                            "provider `{}` keys not loaded: its SETs are answered 503",
-                            stream.provider.name
-                        )
-                    }),
+                    up: why.is_empty(),
+                    detail: (!why.is_empty()).then(|| why.join("; ")),
                 }
             })
             .collect();
@@ -411,6 +444,18 @@ impl SignalReceiver {
         if !stream.authenticates(bearer) {
             return Err(SignalError::AuthenticationFailed);
         }
+        self.judge_set(stream, token, now, event).await
+    }
+
+    /// Every rule of a SET that arrived on `stream` (pushed and
+    /// authenticated, or polled), and its change applied once.
+    async fn judge_set(
+        &self,
+        stream: &Stream,
+        token: &str,
+        now: UnixTime,
+        event: &mut &'static str,
+    ) -> Result<Outcome, SignalError> {
         let unverified = UnverifiedJwt::decode(token)?;
         let policy = JwtPolicy {
             issuer: stream.provider.issuer.clone(),
@@ -609,6 +654,214 @@ impl SignalReceiver {
             .revoke_subject_tokens(subject, provenance, now)
             .await?;
         Ok(Outcome::Applied(event))
+    }
+}
+
+/// RFC 8936 poll delivery of one stream: where and how revokd polls.
+struct Poller {
+    url: String,
+    token: secrecy::SecretString,
+    max_events: usize,
+    retry: std::time::Duration,
+    http: reqwest::Client,
+}
+
+impl Poller {
+    fn from_settings(i: usize, s: &StreamSettings) -> Result<Option<Self>, ConfigError> {
+        let (Some(url), Some(path)) = (&s.poll_url, &s.poll_token_file) else {
+            return Ok(None);
+        };
+        let at = format!("streams[{i}].poll_token_file");
+        let bytes = crate::config::secret_file::read_secret_file(&at, path)?;
+        let token = String::from_utf8(bytes)
+            .map_err(|_| ConfigError::invalid(&at, "the token is not UTF-8 text"))?;
+        let http = reqwest::Client::builder()
+            .timeout(s.poll_timeout)
+            .connect_timeout(s.poll_timeout.min(std::time::Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("revokd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::invalid(format!("streams[{i}].poll_url"), e.to_string()))?;
+        Ok(Some(Self {
+            url: url.clone(),
+            token: secrecy::SecretString::from(token.trim().to_owned()),
+            max_events: s.poll_max_events,
+            retry: s.poll_retry_interval,
+            http,
+        }))
+    }
+}
+
+/// A poll response (RFC 8936 §2.5).
+#[derive(Debug, serde::Deserialize)]
+struct PollResponse {
+    sets: serde_json::Map<String, Value>,
+    #[serde(default, rename = "moreAvailable")]
+    more_available: bool,
+}
+
+/// What one poll returned, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// SETs acknowledged in the next request (applied, replayed or
+    /// acknowledged without a change).
+    pub acked: usize,
+    /// SETs reported in `setErrs`.
+    pub refused: usize,
+    /// SETs neither acknowledged nor refused (keys or store unavailable):
+    /// the transmitter delivers them again.
+    pub retried: usize,
+}
+
+impl SignalReceiver {
+    /// Polls every stream with a `poll_url` until `cancel` (RFC 8936).
+    ///
+    /// A SET is acknowledged (`ack`, in the next request) only after its
+    /// change is durable; a refused one is reported in `setErrs`; one that
+    /// could not be judged now (keys, store) is left unacknowledged, so the
+    /// transmitter delivers it again. A restart loses only unsent acks:
+    /// the transmitter redelivers those SETs, and the replay marker keeps
+    /// them from applying twice.
+    pub fn spawn_polling(
+        &self,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.inner
+            .streams
+            .values()
+            .filter(|stream| stream.poller.is_some())
+            .map(|stream| {
+                let receiver = self.clone();
+                let name = stream.name.clone();
+                let cancel = cancel.clone();
+                tokio::spawn(async move { receiver.poll_loop(&name, &cancel).await })
+            })
+            .collect()
+    }
+
+    async fn poll_loop(&self, name: &str, cancel: &tokio_util::sync::CancellationToken) {
+        let Some(stream) = self.inner.streams.get(name) else {
+            return;
+        };
+        let Some(poller) = &stream.poller else {
+            return;
+        };
+        let mut ack: Vec<String> = Vec::new();
+        let mut errs = serde_json::Map::new();
+        loop {
+            let request = serde_json::json!({
+                "maxEvents": poller.max_events,
+                "returnImmediately": false,
+                "ack": ack,
+                "setErrs": errs,
+            });
+            let result = tokio::select! {
+                () = cancel.cancelled() => return,
+                result = self.poll_once(stream, poller, &request) => result,
+            };
+            let wait = match result {
+                Ok((response, report)) => {
+                    // Sent: the transmitter has these now.
+                    ack = response.0;
+                    errs = response.1;
+                    *stream
+                        .poll_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                    tracing::debug!(stream = name, ?report, "SSF poll");
+                    // Long polls back to back (the transmitter holds each
+                    // until it has SETs, and `moreAvailable` needs no wait);
+                    // after SETs that could not be judged, a pause.
+                    if report.retried > 0 {
+                        Some(poller.retry)
+                    } else {
+                        None
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(stream = name, error = %err, "SSF poll failed");
+                    *stream
+                        .poll_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err);
+                    Some(poller.retry)
+                }
+            };
+            if let Some(wait) = wait {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    /// One poll request; on success, the acks and errors for the next one.
+    async fn poll_once(
+        &self,
+        stream: &Stream,
+        poller: &Poller,
+        request: &Value,
+    ) -> Result<((Vec<String>, serde_json::Map<String, Value>), PollReport), String> {
+        use secrecy::ExposeSecret;
+        let response = poller
+            .http
+            .post(&poller.url)
+            .bearer_auth(poller.token.expose_secret())
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| format!("POST {}: {}", poller.url, e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "POST {}: status {}",
+                poller.url,
+                response.status().as_u16()
+            ));
+        }
+        let body: PollResponse = response.json().await.map_err(|e| {
+            format!(
+                "POST {}: not a poll response: {}",
+                poller.url,
+                e.without_url()
+            )
+        })?;
+        let mut ack = Vec::new();
+        let mut errs = serde_json::Map::new();
+        let mut report = PollReport::default();
+        for (jti, token) in body.sets {
+            let now = UnixTime::now();
+            let mut event = "unknown";
+            let result = match token.as_str() {
+                Some(token) => self.judge_set(stream, token, now, &mut event).await,
+                None => Err(SignalError::BadRequest("the SET is not a string".into())),
+            };
+            self.count(&stream.name, event, &result, now);
+            match result {
+                Ok(_) => {
+                    ack.push(jti);
+                    report.acked += 1;
+                }
+                Err(SignalError::KeysUnavailable(_) | SignalError::Store(_)) => report.retried += 1,
+                Err(err) => {
+                    let (code, description) = match &err {
+                        SignalError::Jwt(jwt) => {
+                            (jwt.set_error_code(), format!("{}: {jwt}", jwt.rule()))
+                        }
+                        other => ("invalid_request", other.to_string()),
+                    };
+                    errs.insert(
+                        jti,
+                        serde_json::json!({"err": code, "description": description}),
+                    );
+                    report.refused += 1;
+                }
+            }
+        }
+        if body.more_available {
+            tracing::debug!(stream = %stream.name, "SSF poll: more SETs available");
+        }
+        Ok(((ack, errs), report))
     }
 }
 

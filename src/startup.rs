@@ -196,6 +196,7 @@ impl Application {
 
         tasks.extend(providers.spawn_refresh(cancel.clone()));
         tasks.push(logouts.spawn_pending_retry(cancel.clone()));
+        tasks.extend(state.signals.spawn_polling(cancel.clone()));
         if let Backend::Redis(redis) = &backend {
             tasks.push(tokio::spawn(crate::events::wake_on_redis(
                 Arc::clone(&hub),

@@ -55,6 +55,39 @@ pub struct StreamSettings {
     /// Oldest SET `iat` accepted: how long a transmitter may retry.
     #[serde(default = "default_max_set_age", with = "humantime_serde")]
     pub max_set_age: Duration,
+    /// Poll delivery (RFC 8936): the transmitter's poll endpoint. With it,
+    /// revokd polls (and the push token becomes optional).
+    #[serde(default)]
+    pub poll_url: Option<String>,
+    /// The bearer token revokd presents when polling (a file: systemd
+    /// credentials). Required with `poll_url`.
+    #[serde(default)]
+    pub poll_token_file: Option<PathBuf>,
+    /// `maxEvents` of each poll.
+    #[serde(default = "default_poll_max_events")]
+    pub poll_max_events: usize,
+    /// How long one (long) poll may take before it is abandoned and made
+    /// again (`returnImmediately` is false).
+    #[serde(default = "default_poll_timeout", with = "humantime_serde")]
+    pub poll_timeout: Duration,
+    /// Pause after a failed poll before the next.
+    #[serde(default = "default_poll_retry", with = "humantime_serde")]
+    pub poll_retry_interval: Duration,
+    /// Allow an `http://` poll URL that is not on loopback.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+}
+
+fn default_poll_max_events() -> usize {
+    100
+}
+
+fn default_poll_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_poll_retry() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// One `[[global_token_revocation]]` entry: a provider calling
@@ -131,10 +164,12 @@ impl StreamSettings {
                 }
             }
             (None, Some(_)) => {}
+            // A polled stream needs no push token.
+            (None, None) if self.poll_url.is_some() => {}
             _ => {
                 return Err(ConfigError::invalid(
                     at("push_token_sha256"),
-                    "give exactly one of push_token_sha256 and push_token_file: pushes are always authenticated",
+                    "give exactly one of push_token_sha256 and push_token_file (or neither, with poll_url): pushes are always authenticated",
                 ));
             }
         }
@@ -143,6 +178,28 @@ impl StreamSettings {
                 at("max_set_age"),
                 "must be longer than zero",
             ));
+        }
+        if let Some(url) = &self.poll_url {
+            super::settings::check_url(url, self.allow_insecure_http)
+                .map_err(|m| ConfigError::invalid(at("poll_url"), m))?;
+            if self.poll_token_file.is_none() {
+                return Err(ConfigError::invalid(
+                    at("poll_token_file"),
+                    "poll_url needs the token revokd presents to the transmitter",
+                ));
+            }
+            if self.poll_max_events == 0 {
+                return Err(ConfigError::invalid(
+                    at("poll_max_events"),
+                    "must be at least 1",
+                ));
+            }
+            if self.poll_timeout.is_zero() || self.poll_retry_interval.is_zero() {
+                return Err(ConfigError::invalid(
+                    at("poll_timeout"),
+                    "poll_timeout and poll_retry_interval must be longer than zero",
+                ));
+            }
         }
         Ok(())
     }
@@ -181,6 +238,12 @@ mod tests {
             push_token_file: None,
             subject_formats_as_sub: default_formats(),
             max_set_age: default_max_set_age(),
+            poll_url: None,
+            poll_token_file: None,
+            poll_max_events: default_poll_max_events(),
+            poll_timeout: default_poll_timeout(),
+            poll_retry_interval: default_poll_retry(),
+            allow_insecure_http: false,
         }
     }
 
@@ -234,6 +297,22 @@ mod tests {
                 "streams[0].push_token_sha256",
             ),
             (|s| s.max_set_age = Duration::ZERO, "streams[0].max_set_age"),
+            (
+                |s| s.poll_url = Some("http://tx.example/poll".into()),
+                "streams[0].poll_url",
+            ),
+            (
+                |s| s.poll_url = Some("https://tx.example/poll".into()),
+                "streams[0].poll_token_file",
+            ),
+            (
+                |s| {
+                    s.poll_url = Some("https://tx.example/poll".into());
+                    s.poll_token_file = Some("/run/t".into());
+                    s.poll_max_events = 0;
+                },
+                "streams[0].poll_max_events",
+            ),
         ];
         for (break_it, key) in cases {
             let mut s = stream();

@@ -42,6 +42,12 @@ fn configure(idp: &TestIdp) -> impl FnOnce(&mut Settings) + use<> {
             push_token_file: None,
             subject_formats_as_sub: vec!["opaque".into()],
             max_set_age: std::time::Duration::from_secs(3600),
+            poll_url: None,
+            poll_token_file: None,
+            poll_max_events: 100,
+            poll_timeout: std::time::Duration::from_secs(60),
+            poll_retry_interval: std::time::Duration::from_secs(5),
+            allow_insecure_http: false,
         }];
         s.global_token_revocation = vec![GlobalTokenRevocationSettings {
             provider: "idp".into(),
@@ -595,4 +601,246 @@ async fn without_the_providers_keys_a_stream_is_down_and_sets_are_answered_503()
     assert!(response.headers().contains_key("retry-after"));
     assert!(events(&app).await.is_empty());
     assert!(app.metrics().await.contains(r#"revokd_signals_total{event="unknown",outcome="unavailable",rule="keys_unavailable",stream="okta"} 1"#));
+}
+
+/// A Shared Signals transmitter's RFC 8936 poll endpoint, in process:
+/// `POST /poll` with its bearer token; it removes what `ack` names, records
+/// `setErrs`, and answers at most `maxEvents` of the SETs still queued with
+/// `moreAvailable`; with nothing queued and `returnImmediately` false it
+/// holds the request 200 ms (a short long poll). SETs named in
+/// `redeliver_once` are delivered once more after their ack (an ack lost,
+/// as in a restart between poll and ack).
+struct TestTransmitter {
+    shared: std::sync::Arc<TransmitterState>,
+    server: actix_web::dev::ServerHandle,
+}
+
+#[derive(Default)]
+struct TransmitterState {
+    queue: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    acked: std::sync::Mutex<Vec<String>>,
+    errs: std::sync::Mutex<serde_json::Map<String, Value>>,
+    redeliver_once: std::sync::Mutex<Vec<String>>,
+    largest_batch: std::sync::atomic::AtomicUsize,
+}
+
+const POLL_TOKEN: &str = "poll-token-revokd-presents";
+
+async fn poll(
+    state: actix_web::web::Data<TransmitterState>,
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Json<Value>,
+) -> actix_web::HttpResponse {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {POLL_TOKEN}")) {
+        return actix_web::HttpResponse::Unauthorized().finish();
+    }
+    for jti in body["ack"].as_array().into_iter().flatten() {
+        let jti = jti.as_str().unwrap().to_owned();
+        let mut again = state.redeliver_once.lock().unwrap();
+        if let Some(i) = again.iter().position(|j| *j == jti) {
+            again.remove(i);
+        } else {
+            state.queue.lock().unwrap().remove(&jti);
+        }
+        state.acked.lock().unwrap().push(jti);
+    }
+    for (jti, err) in body["setErrs"].as_object().into_iter().flatten() {
+        state.queue.lock().unwrap().remove(jti);
+        state.errs.lock().unwrap().insert(jti.clone(), err.clone());
+    }
+    let max = body["maxEvents"].as_u64().unwrap() as usize;
+    if state.queue.lock().unwrap().is_empty() && body["returnImmediately"] == false {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let queue = state.queue.lock().unwrap();
+    let sets: serde_json::Map<String, Value> = queue
+        .iter()
+        .take(max)
+        .map(|(jti, token)| (jti.clone(), Value::String(token.clone())))
+        .collect();
+    state
+        .largest_batch
+        .fetch_max(sets.len(), std::sync::atomic::Ordering::SeqCst);
+    actix_web::HttpResponse::Ok().json(json!({"sets": sets, "moreAvailable": queue.len() > max}))
+}
+
+impl TestTransmitter {
+    fn start() -> (Self, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/poll",
+            listener.local_addr().unwrap().port()
+        );
+        let shared = std::sync::Arc::new(TransmitterState::default());
+        let data = actix_web::web::Data::from(std::sync::Arc::clone(&shared));
+        let (started, handle) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = actix_web::HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(data.clone())
+                        .route("/poll", actix_web::web::post().to(poll))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .unwrap()
+                .run();
+                started.send(server.handle()).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let server = handle.recv().unwrap();
+        (Self { shared, server }, url)
+    }
+
+    fn queue(&self, jti: &str, token: String) {
+        self.shared
+            .queue
+            .lock()
+            .unwrap()
+            .insert(jti.to_owned(), token);
+    }
+
+    fn acked(&self) -> Vec<String> {
+        self.shared.acked.lock().unwrap().clone()
+    }
+
+    fn errs(&self) -> serde_json::Map<String, Value> {
+        self.shared.errs.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestTransmitter {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_stream_acks_applied_sets_reports_refused_ones_and_applies_a_redelivery_once() {
+    for backend in [Backend::Embedded, Backend::Redis] {
+        let idp = TestIdp::start();
+        let (transmitter, url) = TestTransmitter::start();
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("poll-token");
+        std::fs::write(&token_file, POLL_TOKEN).unwrap();
+        transmitter.queue(
+            "a-disable",
+            set(&idp, &risc("account-disabled")).jti("a-disable").sign(),
+        );
+        transmitter.queue(
+            "b-unknown",
+            set(&idp, "https://example.com/new-event")
+                .jti("b-unknown")
+                .sign(),
+        );
+        transmitter.queue(
+            "c-bad",
+            set(&idp, &risc("account-disabled"))
+                .aud("https://other.example")
+                .jti("c-bad")
+                .sign(),
+        );
+        transmitter
+            .shared
+            .redeliver_once
+            .lock()
+            .unwrap()
+            .push("a-disable".into());
+        let configure = configure(&idp);
+        let app = spawn_on(Infra::new(backend), move |s| {
+            configure(s);
+            let stream = &mut s.streams[0];
+            stream.push_token_sha256 = None;
+            stream.poll_url = Some(url);
+            stream.poll_token_file = Some(token_file);
+            stream.poll_max_events = 1;
+        })
+        .await;
+        for _ in 0..100 {
+            if transmitter.acked().len() >= 3 && transmitter.errs().len() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let acked = transmitter.acked();
+        // a-disable twice (its first ack "lost"), b-unknown once.
+        assert_eq!(
+            acked.iter().filter(|j| *j == "a-disable").count(),
+            2,
+            "{acked:?}"
+        );
+        assert!(acked.contains(&"b-unknown".to_owned()), "{acked:?}");
+        let errs = transmitter.errs();
+        assert_eq!(errs["c-bad"]["err"], "invalid_audience", "{errs:?}");
+        assert!(!acked.contains(&"c-bad".to_owned()));
+        assert_eq!(
+            transmitter
+                .shared
+                .largest_batch
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+        let recorded = events(&app).await;
+        assert_eq!(
+            recorded
+                .iter()
+                .filter(|e| e["kind"] == "subject_disabled")
+                .count(),
+            1,
+            "{backend:?}: {recorded:?}"
+        );
+        let iat = (unix_now() - 60).to_string();
+        let verdict = app
+            .verdict(&[("iss", idp.issuer()), ("sub", "alice"), ("iat", &iat)])
+            .await;
+        assert_eq!(verdict["reason"], "subject_disabled");
+        // A polled stream without a push token refuses pushes.
+        let pushed = push(&app, set(&idp, &risc("account-enabled")).sign()).await;
+        assert_eq!(pushed.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.readiness().await["checks"]["stream:okta"]["status"],
+            "up"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_poll_shows_in_readyz() {
+    let idp = TestIdp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("poll-token");
+    std::fs::write(&token_file, "not-the-token").unwrap();
+    let (_transmitter, url) = TestTransmitter::start();
+    let configure = configure(&idp);
+    let app = spawn_on(Infra::new(Backend::Embedded), move |s| {
+        configure(s);
+        s.streams[0].poll_url = Some(url);
+        s.streams[0].poll_token_file = Some(token_file);
+    })
+    .await;
+    wait_for_provider(&app, "idp").await;
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        last = app.readiness().await;
+        if last["checks"]["stream:okta"]["status"] == "down" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let error = last["checks"]["stream:okta"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("last poll failed") && error.contains("status 401"),
+        "{last}"
+    );
+    // Readiness itself does not depend on a stream.
+    assert_eq!(last["status"], "ready");
 }
