@@ -583,6 +583,7 @@ impl SignalReceiver {
             "unknown"
         };
         let (outcome, rule) = match &result {
+            Ok(Outcome::Replayed) => ("replayed", ""),
             Ok(_) => ("applied", ""),
             Err(err @ (SignalError::KeysUnavailable(_) | SignalError::Store(_))) => {
                 ("unavailable", err.rule())
@@ -646,14 +647,11 @@ impl SignalReceiver {
             actor: format!("gtr:{name}"),
             reason: note(&[("jti", Some(jwt.jti.as_ref()))]),
         };
-        // Every call revokes until now: a second call is a second (later)
-        // mark, as the draft asks of each request; no replay marker.
-        let event = self
-            .inner
-            .revocations
-            .revoke_subject_tokens(subject, provenance, now)
-            .await?;
-        Ok(Outcome::Applied(event))
+        // Each caller token acts once: a replay of a captured one within
+        // its lifetime would otherwise log the person out again after they
+        // signed in anew. A new call (a new `jti`) is a new, later mark.
+        self.apply(&jwt, Plan::RevokeBefore(subject), provenance, now)
+            .await
     }
 }
 

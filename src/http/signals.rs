@@ -105,7 +105,8 @@ pub async fn post_ssf_push(
 /// this endpoint as `aud`, within its lifetime, verified with the
 /// provider's JWK Set) and names the person as `{"sub_id": {...}}` (RFC
 /// 9493). Every token of that person issued until now is revoked, durably,
-/// before the `204`. revokd keeps no user directory, so a person it never
+/// before the `204`; each caller token acts once (a replayed one is
+/// answered `204` and changes nothing). revokd keeps no user directory, so a person it never
 /// saw is revoked too (and `404` means no such caller, never no such user).
 #[utoipa::path(
     tag = "signals",

@@ -474,15 +474,12 @@ async fn global_token_revocation_revokes_the_users_tokens_for_a_signed_caller() 
     let token = login_token(&idp, iat);
     assert_eq!(forward_auth(&app, &token).await.status(), StatusCode::OK);
     let json = "application/json";
-    let response = gtr(
-        &app,
-        "idp",
-        Some(&caller(&idp).sign()),
-        json,
-        sub_id(&idp, "alice"),
-    )
-    .await;
+    let call = caller(&idp).sign();
+    let response = gtr(&app, "idp", Some(&call), json, sub_id(&idp, "alice")).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // The same caller token again (a replay): answered alike, applied once.
+    let replay = gtr(&app, "idp", Some(&call), json, sub_id(&idp, "alice")).await;
+    assert_eq!(replay.status(), StatusCode::NO_CONTENT);
     let refused = forward_auth(&app, &token).await;
     assert_eq!(refused.headers()["revokd-reason"], "subject_revoked_before");
     let iat_text = iat.to_string();
@@ -499,6 +496,9 @@ async fn global_token_revocation_revokes_the_users_tokens_for_a_signed_caller() 
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(app.metrics().await.contains(
         r#"revokd_global_token_revocations_total{outcome="applied",provider="idp",rule=""} 2"#
+    ));
+    assert!(app.metrics().await.contains(
+        r#"revokd_global_token_revocations_total{outcome="replayed",provider="idp",rule=""} 1"#
     ));
 }
 
