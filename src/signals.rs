@@ -99,6 +99,9 @@ struct Stream {
     poller: Option<Poller>,
     /// Why the last poll failed, if it did (for `/readyz`).
     poll_error: std::sync::Mutex<Option<String>>,
+    /// The status the transmitter last reported in a `stream-updated`
+    /// event (`enabled`, `paused`, `disabled`), for `/readyz`.
+    transmitter_status: std::sync::Mutex<Option<String>>,
     provider: Arc<Provider>,
     audiences: Vec<String>,
     token_digest: [u8; 32],
@@ -218,6 +221,7 @@ impl SignalReceiver {
                     name: s.name.clone(),
                     poller: Poller::from_settings(i, s)?,
                     poll_error: std::sync::Mutex::new(None),
+                    transmitter_status: std::sync::Mutex::new(None),
                     mapping: SubjectMapping {
                         issuer: provider.issuer.clone(),
                         formats_as_sub: s.subject_formats_as_sub.clone(),
@@ -417,6 +421,16 @@ impl SignalReceiver {
                 if let Some(err) = poll_error {
                     why.push(format!("last poll failed: {err}"));
                 }
+                let reported = stream
+                    .transmitter_status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                if let Some(status) = reported.filter(|s| s != "enabled") {
+                    why.push(format!(
+                        "the transmitter reports this stream `{status}` (SSF stream-updated): no events arrive"
+                    ));
+                }
                 StreamStatus {
                     name: stream.name.clone(),
                     up: why.is_empty(),
@@ -479,6 +493,16 @@ impl SignalReceiver {
             }
             Signal::StreamUpdated { status } => {
                 tracing::info!(stream = %stream.name, status = ?status, "SSF stream-updated event received");
+                // Only the three statuses of SSF 1.0 §8.1.2; anything else
+                // is kept as unknown rather than echoed into `/readyz`.
+                let status = status
+                    .as_deref()
+                    .filter(|s| matches!(*s, "enabled" | "paused" | "disabled"))
+                    .unwrap_or("unknown");
+                *stream
+                    .transmitter_status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status.to_owned());
                 return Ok(Outcome::NoChange("stream_updated"));
             }
             Signal::Unknown => return Ok(Outcome::NoChange("unknown_event")),

@@ -25,7 +25,8 @@ pub struct ErrorBody {
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
     /// `unsupported_media_type`, `request_timeout`, `too_many_requests`,
     /// `quota_exceeded`, `store_unavailable`, `mirror_unavailable`,
-    /// `temporarily_unavailable`, `server_error`; for a refused session
+    /// `temporarily_unavailable`, `server_error`; `unknown_provider` or
+    /// `unknown_stream` for a path naming nothing configured; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
     #[schema(example = "invalid_request")]

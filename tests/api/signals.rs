@@ -844,3 +844,40 @@ async fn a_failing_poll_shows_in_readyz() {
     // Readiness itself does not depend on a stream.
     assert_eq!(last["status"], "ready");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_the_transmitter_pauses_is_down_in_readyz_until_enabled() {
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let updated = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+    let status = |status: &str| {
+        set(&idp, updated)
+            .without_claim("sub_id")
+            .claim(
+                "events",
+                json!({ updated: {"status": status, "reason": "maintenance"} }),
+            )
+            .sign()
+    };
+    assert_eq!(
+        push(&app, status("paused")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let ready = app.readiness().await;
+    let stream = &ready["checks"]["stream:okta"];
+    assert_eq!(stream["status"], "down", "{ready}");
+    assert!(
+        stream["error"].as_str().unwrap().contains("`paused`"),
+        "{ready}"
+    );
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        push(&app, status("enabled")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        app.readiness().await["checks"]["stream:okta"]["status"],
+        "up"
+    );
+    assert!(events(&app).await.is_empty());
+}
