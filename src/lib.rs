@@ -62,6 +62,9 @@
 //! Floor 8:
 //! - [`backchannel`]: receiving a logout token: choose the provider, verify,
 //!   revoke once, keep tokens whose keys are missing.
+//! - [`signals`]: receiving Security Event Tokens (Shared Signals push,
+//!   CAEP, RISC) and Global Token Revocation calls: verify with a
+//!   provider's keys, map the subject, revoke once.
 //!
 //! Floor 9:
 //! - [`readiness`]: can this instance answer checks? Probed from the
@@ -94,6 +97,7 @@ pub mod quota;
 pub mod readiness;
 pub mod revocations;
 pub mod shutdown;
+pub mod signals;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

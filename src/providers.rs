@@ -25,8 +25,10 @@ use crate::oidc::{
 };
 
 pub mod settings;
+pub mod signal_settings;
 
 pub use settings::{BackchannelSettings, ProviderSettings};
+pub use signal_settings::{GlobalTokenRevocationSettings, StreamSettings};
 
 use settings::check_url;
 

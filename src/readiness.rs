@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::backchannel::LogoutReceiver;
 use crate::mirror::MirrorStatus;
 use crate::revocations::{Revocations, StoreProbe};
+use crate::signals::SignalReceiver;
 
 /// The state of one dependency.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -32,7 +33,9 @@ pub struct Readiness {
     pub status: &'static str,
     /// One entry per dependency, by name: `store`, `mirror` (this
     /// instance's copy of the revocations, when checks read it), and
-    /// `provider:{name}` for each identity provider.
+    /// `provider:{name}` for each identity provider; as details that never
+    /// change readiness, `store:eviction` (Redis may evict revocations) and
+    /// `stream:{name}` for each Shared Signals stream.
     pub checks: BTreeMap<String, DependencyStatus>,
 }
 
@@ -54,6 +57,7 @@ impl Readiness {
     pub async fn probe(
         revocations: &Revocations,
         logouts: &LogoutReceiver,
+        signals: &SignalReceiver,
         eviction_safe: bool,
     ) -> Self {
         let store = revocations.probe_store().await;
@@ -71,6 +75,18 @@ impl Readiness {
         let mut readiness = Self::assemble(store, mirror, providers);
         if !eviction_safe {
             readiness.checks.insert("store:eviction".to_owned(), eviction_warning());
+        }
+        // Shared Signals streams: details only, never readiness.
+        for stream in signals.stream_status() {
+            readiness.checks.insert(
+                format!("stream:{}", stream.name),
+                DependencyStatus {
+                    status: up_or_down(stream.up),
+                    kind: "ssf_stream",
+                    latency_ms: None,
+                    error: stream.detail,
+                },
+            );
         }
         readiness
     }

@@ -157,7 +157,12 @@ impl Revocations {
         }
     }
 
-    async fn apply(
+    /// Applies `change` (idempotent changes only: a retry must be safe),
+    /// updates the mirror and counts it.
+    ///
+    /// # Errors
+    /// The store failed; nothing was applied.
+    pub async fn apply(
         &self,
         change: Change,
         provenance: Provenance,

@@ -114,6 +114,14 @@ impl Application {
             settings.backchannel.recent_tokens,
             PendingLimits::from_settings(&settings.backchannel),
         );
+        let signals = crate::signals::SignalReceiver::new(
+            &settings.streams,
+            &settings.global_token_revocation,
+            &providers,
+            revocations.clone(),
+            &metrics,
+            settings.backchannel.clock_skew,
+        )?;
         let quotas = Arc::new(ClientQuotas::new(
             &settings.keys,
             settings.sessions.client_token_ids_per_second,
@@ -131,6 +139,7 @@ impl Application {
         let state = web::Data::new(AppState {
             revocations,
             logouts: logouts.clone(),
+            signals,
             keys,
             check: settings.check.clone(),
             gate,
@@ -188,6 +197,7 @@ impl Application {
 
         tasks.extend(providers.spawn_refresh(cancel.clone()));
         tasks.push(logouts.spawn_pending_retry(cancel.clone()));
+        tasks.extend(state.signals.spawn_polling(cancel.clone()));
         if let Backend::Redis(redis) = &backend {
             tasks.push(tokio::spawn(crate::events::wake_on_redis(
                 Arc::clone(&hub),

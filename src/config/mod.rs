@@ -76,6 +76,10 @@ pub struct Settings {
     pub keys: Vec<KeySettings>,
     pub backchannel: BackchannelSettings,
     pub providers: Vec<ProviderSettings>,
+    /// `[[streams]]`: Shared Signals transmitters pushing SETs.
+    pub streams: Vec<crate::providers::StreamSettings>,
+    /// `[[global_token_revocation]]`: providers calling Universal Logout.
+    pub global_token_revocation: Vec<crate::providers::GlobalTokenRevocationSettings>,
     pub forward_auth: ForwardAuthSettings,
     pub events: EventsSettings,
     /// TLS on `listen` (`ops_listen` stays plain HTTP).
@@ -390,7 +394,49 @@ impl Settings {
                 ));
             }
         }
+        self.validate_signals()?;
         self.forward_auth.validate()?;
+        Ok(())
+    }
+
+    /// `[[streams]]` and `[[global_token_revocation]]`: each entry, unique
+    /// names, and a configured provider behind each.
+    fn validate_signals(&self) -> Result<(), ConfigError> {
+        let known = |name: &str| self.providers.iter().any(|p| p.name == name);
+        for (i, s) in self.streams.iter().enumerate() {
+            s.validate(i)?;
+            if self.streams[..i].iter().any(|q| q.name == s.name) {
+                return Err(ConfigError::invalid(
+                    format!("streams[{i}].name"),
+                    format!("`{}` is used twice", s.name),
+                ));
+            }
+            if !known(&s.provider) {
+                return Err(ConfigError::invalid(
+                    format!("streams[{i}].provider"),
+                    format!("no [[providers]] entry is named `{}`", s.provider),
+                ));
+            }
+        }
+        for (i, g) in self.global_token_revocation.iter().enumerate() {
+            g.validate(i)?;
+            let at = format!("global_token_revocation[{i}].provider");
+            if self.global_token_revocation[..i]
+                .iter()
+                .any(|q| q.provider == g.provider)
+            {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!("`{}` is used twice", g.provider),
+                ));
+            }
+            if !known(&g.provider) {
+                return Err(ConfigError::invalid(
+                    at,
+                    format!("no [[providers]] entry is named `{}`", g.provider),
+                ));
+            }
+        }
         Ok(())
     }
 

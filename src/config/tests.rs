@@ -154,6 +154,56 @@ fn providers_are_validated_key_by_key() {
 }
 
 #[test]
+fn streams_and_callers_need_a_configured_provider_and_unique_names() {
+    let idp = r#"[{name="idp", issuer="https://idp.example", client_ids=["app"]}]"#;
+    let stream = |name: &str, provider: &str| {
+        format!(
+            r#"{{name="{name}", provider="{provider}", audience=["https://r/ssf"], push_token_sha256="{}"}}"#,
+            "a".repeat(64)
+        )
+    };
+    let cases = [
+        (
+            "REVOKD_STREAMS",
+            format!("[{}]", stream("s", "nope")),
+            "streams[0].provider",
+        ),
+        (
+            "REVOKD_STREAMS",
+            format!("[{}, {}]", stream("s", "idp"), stream("s", "idp")),
+            "streams[1].name",
+        ),
+        (
+            "REVOKD_GLOBAL_TOKEN_REVOCATION",
+            r#"[{provider="nope", audience=["https://r/gtr"]}]"#.to_owned(),
+            "global_token_revocation[0].provider",
+        ),
+        (
+            "REVOKD_GLOBAL_TOKEN_REVOCATION",
+            r#"[{provider="idp", audience=["a"]}, {provider="idp", audience=["b"]}]"#
+                .to_owned(),
+            "global_token_revocation[1].provider",
+        ),
+    ];
+    for (var, value, key) in cases {
+        Jail::expect_with(|jail| {
+            jail.set_env("REVOKD_PROVIDERS", idp);
+            jail.set_env(var, &value);
+            let err = load_env(None).unwrap_err().to_string();
+            assert!(err.contains(key), "{value}: {err:?} should name {key}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        jail.set_env("REVOKD_PROVIDERS", idp);
+        jail.set_env("REVOKD_STREAMS", format!("[{}]", stream("s", "idp")));
+        let settings = load_env(None).unwrap();
+        assert_eq!(settings.streams[0].subject_formats_as_sub, ["opaque"]);
+        Ok(())
+    });
+}
+
+#[test]
 fn loopback_and_explicitly_allowed_http_issuers_are_accepted() {
     for value in [
         r#"[{name="a", issuer="http://127.0.0.1:4000", client_ids=["a"]}]"#,

@@ -15,7 +15,7 @@ use crate::api_keys::{Principal, Role};
 
 /// The key presented as `Authorization: Bearer <key>`; the scheme is
 /// case-insensitive (RFC 7235 §2.1).
-fn bearer(req: &HttpRequest) -> Option<&str> {
+pub(super) fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, key) = value.split_once(' ')?;
     scheme

@@ -15,6 +15,7 @@ use crate::events::StreamsFull;
 use crate::gateway::{GateError, TokenRefusal};
 use crate::mirror::MirrorError;
 use crate::revocations::{LookupError, RegisterError, RevokeError};
+use crate::signals::SignalError;
 use crate::store::StoreError;
 
 /// The error body of every endpoint.
@@ -24,7 +25,8 @@ pub struct ErrorBody {
     /// `forbidden`, `not_found`, `method_not_allowed`, `payload_too_large`,
     /// `unsupported_media_type`, `request_timeout`, `too_many_requests`,
     /// `quota_exceeded`, `store_unavailable`, `mirror_unavailable`,
-    /// `temporarily_unavailable`, `server_error`; for a refused session
+    /// `temporarily_unavailable`, `server_error`; `unknown_provider` or
+    /// `unknown_stream` for a path naming nothing configured; for a refused session
     /// registration, `session_revoked` or `subject_disabled`; from
     /// `/v1/forward-auth`, `invalid_token` or `missing_token`.
     #[schema(example = "invalid_request")]
@@ -100,8 +102,101 @@ pub enum ApiError {
     /// Something other than the store is not ready (a provider's keys).
     #[error("{0}")]
     Unavailable(String),
+    /// A pushed SET refused (RFC 8935 §2.3): `status` with the RFC's
+    /// `{"err", "description"}` body instead of [`ErrorBody`].
+    #[error("{description}")]
+    SetRefused {
+        status: StatusCode,
+        err: &'static str,
+        description: String,
+    },
+    /// No `[[streams]]` or `[[global_token_revocation]]` entry at this
+    /// path: `unknown_stream` or `unknown_provider` (the route exists).
+    #[error("{message}")]
+    UnknownSignalEndpoint { code: &'static str, message: String },
+    /// Global Token Revocation: the caller's token is missing or refused.
+    #[error("{0}")]
+    CallerUnauthorized(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// The error body RFC 8935 §2.4 prescribes for a refused SET.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SetErrorBody {
+    /// `invalid_request`, `invalid_key`, `invalid_issuer`,
+    /// `invalid_audience`, `authentication_failed` or `access_denied`.
+    #[schema(example = "invalid_key")]
+    pub err: &'static str,
+    /// Which rule the SET broke.
+    pub description: String,
+}
+
+impl ApiError {
+    /// A refused push (`POST /ssf/push/{stream}`), mapped to HTTP.
+    pub fn from_push(err: SignalError) -> Self {
+        let refused = |status, err: &'static str, description: String| Self::SetRefused {
+            status,
+            err,
+            description,
+        };
+        match err {
+            SignalError::UnknownStream(_) => Self::UnknownSignalEndpoint {
+                code: "unknown_stream",
+                message: err.to_string(),
+            },
+            SignalError::UnknownCaller(_) => Self::UnknownSignalEndpoint {
+                code: "unknown_provider",
+                message: err.to_string(),
+            },
+            SignalError::AuthenticationFailed => refused(
+                StatusCode::UNAUTHORIZED,
+                "authentication_failed",
+                err.to_string(),
+            ),
+            SignalError::Jwt(jwt) | SignalError::CallerToken(jwt) => refused(
+                StatusCode::BAD_REQUEST,
+                jwt.set_error_code(),
+                format!("{}: {jwt}", jwt.rule()),
+            ),
+            SignalError::BadRequest(why) => {
+                refused(StatusCode::BAD_REQUEST, "invalid_request", why)
+            }
+            SignalError::KeysUnavailable(_) => Self::Unavailable(err.to_string()),
+            SignalError::Store(err) => err.into(),
+        }
+    }
+
+    /// A refused Global Token Revocation call, mapped to HTTP as the draft
+    /// asks: 400 malformed, 401 caller not authenticated, 403 a subject
+    /// the caller may not name, 404 no such caller.
+    pub fn from_gtr(err: SignalError) -> Self {
+        use crate::oidc::set::JwtError;
+        use crate::oidc::subject_id::SubjectError;
+        match err {
+            SignalError::UnknownStream(_) => Self::UnknownSignalEndpoint {
+                code: "unknown_stream",
+                message: err.to_string(),
+            },
+            SignalError::UnknownCaller(_) => Self::UnknownSignalEndpoint {
+                code: "unknown_provider",
+                message: err.to_string(),
+            },
+            SignalError::AuthenticationFailed => Self::CallerUnauthorized(
+                "send the provider's signed JWT as `Authorization: Bearer <jwt>`".into(),
+            ),
+            SignalError::CallerToken(jwt) => {
+                Self::CallerUnauthorized(format!("{}: {jwt}", jwt.rule()))
+            }
+            SignalError::Jwt(JwtError::Subject(SubjectError::ForeignIssuer)) => {
+                Self::Forbidden(err.to_string())
+            }
+            SignalError::Jwt(jwt) => Self::invalid(format!("{}: {jwt}", jwt.rule())),
+            SignalError::BadRequest(why) => Self::invalid(why),
+            SignalError::KeysUnavailable(_) => Self::Unavailable(err.to_string()),
+            SignalError::Store(err) => err.into(),
+        }
+    }
 }
 
 impl ApiError {
@@ -139,6 +234,9 @@ impl ApiError {
             Self::StoreUnavailable(_) | Self::StoreUnreadable(_) => "store_unavailable",
             Self::MirrorUnavailable(_) => "mirror_unavailable",
             Self::Unavailable(_) => "temporarily_unavailable",
+            Self::SetRefused { err, .. } => err,
+            Self::UnknownSignalEndpoint { code, .. } => code,
+            Self::CallerUnauthorized(_) => "unauthorized",
             Self::Internal(_) => "server_error",
         }
     }
@@ -171,6 +269,9 @@ impl ResponseError for ApiError {
             | Self::StoreUnreadable(_)
             | Self::MirrorUnavailable(_)
             | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SetRefused { status, .. } => *status,
+            Self::UnknownSignalEndpoint { .. } => StatusCode::NOT_FOUND,
+            Self::CallerUnauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -191,7 +292,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self {
-            Self::Unauthorized | Self::GatewayKeyRequired { .. } => {
+            Self::Unauthorized | Self::GatewayKeyRequired { .. } | Self::CallerUnauthorized(_) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"revokd\""),
@@ -218,6 +319,14 @@ impl ResponseError for ApiError {
                 // Whole seconds, rounded up: never "retry at once".
                 let secs = exceeded.retry_after.as_secs_f64().ceil().max(1.0);
                 response.insert_header((header::RETRY_AFTER, format!("{secs:.0}")));
+            }
+            Self::SetRefused {
+                err, description, ..
+            } => {
+                return response.json(SetErrorBody {
+                    err,
+                    description: description.clone(),
+                });
             }
             _ => {}
         }

@@ -52,7 +52,12 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     // Issue 16: whether Redis may evict revocations, as the eviction
     // watcher last saw it (always safe for the embedded store).
     let eviction_safe = state.metrics.store.eviction_safe.get() != 0;
-    let body = Readiness::probe(&state.revocations, &state.logouts, eviction_safe).await;
+    let body = Readiness::probe(
+        &state.revocations,
+        &state.logouts,
+        &state.signals,
+        eviction_safe,
+    ).await;
     let mut response = if body.is_ready() {
         HttpResponse::Ok()
     } else {

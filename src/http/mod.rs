@@ -20,6 +20,7 @@ mod live;
 mod middleware;
 mod openapi;
 mod sessions;
+mod signals;
 mod state;
 
 use actix_web::body::MessageBody;
@@ -30,7 +31,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use body::BodyBudget;
 pub use check::DEGRADED_HEADER;
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, SetErrorBody};
 pub use state::AppState;
 
 /// Which routes an [`app`] serves: everything, or the API and the
@@ -61,7 +62,9 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(forward_auth::forward_auth_prefixed)
         .service(introspect::post_introspect)
         .service(events::get_events)
-        .service(live::get_revocations);
+        .service(live::get_revocations)
+        .service(signals::post_ssf_push)
+        .service(signals::post_global_token_revocation);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Operator actions and the audit log. Admin key required."),
         (name = "sessions", description = "The session registry: apps register which of their tokens belong to which provider session."),
         (name = "backchannel", description = "OpenID Connect Back-Channel Logout 1.0: where identity providers send logout tokens."),
+        (name = "signals", description = "Providers that send no back-channel logout: Shared Signals (RFC 8935 push of CAEP/RISC Security Event Tokens) and Global Token Revocation (Okta Universal Logout). Pushed-SET errors have RFC 8935's body `{\"err\", \"description\"}`."),
         (name = "events", description = "Revocation events as they happen, for apps that must act on them (Server-Sent Events). Client key required."),
         (name = "operations", description = "Health and metrics; may be served on `ops_listen`."),
     ),

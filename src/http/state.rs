@@ -10,6 +10,8 @@ use crate::revocations::Revocations;
 pub struct AppState {
     pub revocations: Revocations,
     pub logouts: LogoutReceiver,
+    /// Pushed SETs and Global Token Revocation calls.
+    pub signals: crate::signals::SignalReceiver,
     pub keys: KeyRing,
     pub check: CheckSettings,
     /// `[forward_auth]`, compiled: for `/v1/forward-auth` and `/v1/introspect`.

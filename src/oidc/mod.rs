@@ -8,6 +8,9 @@
 //!   ([`DecryptionKey`]).
 //! - [`logout_token`]: [`UnverifiedLogoutToken`] → [`VerifiedLogoutToken`]
 //!   under a [`LogoutTokenPolicy`] (§2.4, §2.6, §4).
+//! - [`set`]: Security Event Tokens (RFC 8417, SSF/CAEP/RISC) and the
+//!   signed JWT of a Global Token Revocation caller; [`subject_id`]: RFC 9493
+//!   subject identifiers and their mapping onto `(iss, sub)`/`(iss, sid)`.
 //! - `jwe` (decrypting a Nested JWT), `json` (strict JSON parts) and
 //!   `error` ([`LogoutTokenError`], one variant per rule), private.
 //!
@@ -29,6 +32,8 @@ mod json;
 mod jwe;
 pub mod jwks;
 pub mod logout_token;
+pub mod set;
+pub mod subject_id;
 /// The one token-forging kit, for tests and benches only (the `testkit`
 /// feature; see the module).
 #[cfg(any(test, feature = "testkit"))]

@@ -29,5 +29,6 @@ mod progress;
 mod proxies;
 mod restart;
 mod sessions;
+mod signals;
 mod strict;
 mod tls;

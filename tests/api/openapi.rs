@@ -67,9 +67,16 @@ fn every_error_response_uses_the_error_body() {
                 let status: u16 = status.as_str().unwrap().parse().unwrap();
                 if status >= 400 && path.as_str() != Some("/readyz") {
                     let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    // RFC 8935 §2.3 prescribes its own body for a refused SET.
+                    let push =
+                        path.as_str() == Some("/ssf/push/{stream}") && matches!(status, 400 | 401);
                     assert_eq!(
                         schema.as_str(),
-                        Some("#/components/schemas/ErrorBody"),
+                        Some(if push {
+                            "#/components/schemas/SetErrorBody"
+                        } else {
+                            "#/components/schemas/ErrorBody"
+                        }),
                         "{method:?} {path:?} {status}"
                     );
                 }

@@ -1,0 +1,938 @@
+//! Hearing providers that send no back-channel logout: Security Event
+//! Tokens pushed by an OpenID Shared Signals transmitter (RFC 8935, CAEP,
+//! RISC) and Okta's Universal Logout calling Global Token Revocation
+//! (draft-parecki-oauth-global-token-revocation).
+//!
+//! Both are judged by the pure rules in [`crate::oidc::set`] and
+//! [`crate::oidc::subject_id`] with the keys of a configured provider
+//! ([`crate::providers`], fetched and refreshed as for logout tokens, and
+//! fetched again for an unknown `kid`), and both end in the revocation
+//! model through [`Revocations`]: durable (and in the mirror) before the
+//! caller is answered, recorded in the audit log with the actor
+//! `ssf:<stream>` or `gtr:<provider>`, counted in the metrics. A SET's
+//! `jti` is applied once per issuer with the same replay marker as a logout
+//! token's, so a transmitter's retry (or a replay) never applies twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::error::ConfigError;
+use crate::domain::{Change, Event, Note, Provenance, SeenKey, Subject, UnixTime};
+use crate::metrics::Metrics;
+use crate::oidc::set::{
+    JwtError, JwtPolicy, Plan, Signal, UnverifiedJwt, VerifiedJwt, classify, event_label, plan,
+    verify_set,
+};
+use crate::oidc::subject_id::{SubjectIdentifier, SubjectMapping, Target};
+use crate::oidc::{JwsAlg, KeySet};
+use crate::providers::{
+    GlobalTokenRevocationSettings, Provider, Providers, Refetch, StreamSettings,
+};
+use crate::revocations::Revocations;
+use crate::store::StoreError;
+
+/// The media type of a pushed SET (RFC 8417 §2.3, RFC 8935 §2).
+pub const SET_MEDIA_TYPE: &str = "application/secevent+jwt";
+
+/// Why a pushed SET or a Global Token Revocation call was not acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("no stream is named `{0}`")]
+    UnknownStream(String),
+    #[error("no Global Token Revocation caller is configured for provider `{0}`")]
+    UnknownCaller(String),
+    /// No or a wrong bearer token.
+    #[error("the request is not authenticated: send the stream's bearer token in `Authorization`")]
+    AuthenticationFailed,
+    /// The caller token is missing, unreadable or breaks a rule.
+    #[error("the caller's token is refused: {0}")]
+    CallerToken(JwtError),
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    /// The provider's keys cannot verify yet: retry later.
+    #[error(
+        "provider `{0}` cannot verify this token yet (its keys are not loaded or could not be fetched again); retry later"
+    )]
+    KeysUnavailable(String),
+    /// Global Token Revocation: the body is not `{"sub_id": {...}}`.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SignalError {
+    /// A stable label for metrics.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::UnknownStream(_) | Self::UnknownCaller(_) => "unknown_endpoint",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::CallerToken(err) | Self::Jwt(err) => err.rule(),
+            Self::KeysUnavailable(_) => "keys_unavailable",
+            Self::BadRequest(_) => "bad_request",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+/// What a valid SET or call did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Recorded durably; the event of the last change.
+    Applied(Event),
+    /// This (`iss`, `jti`) was acted on before: nothing new.
+    Replayed,
+    /// A known event that changes nothing (recorded in the log and the
+    /// metrics), a verification or stream-updated event, or an event
+    /// revokd does not know: acknowledged, counted.
+    NoChange(&'static str),
+}
+
+struct Stream {
+    name: String,
+    /// Poll delivery (RFC 8936), when configured.
+    poller: Option<Poller>,
+    /// Why the last poll failed, if it did (for `/readyz`).
+    poll_error: std::sync::Mutex<Option<String>>,
+    /// The status the transmitter last reported in a `stream-updated`
+    /// event (`enabled`, `paused`, `disabled`), for `/readyz`.
+    transmitter_status: std::sync::Mutex<Option<String>>,
+    provider: Arc<Provider>,
+    audiences: Vec<String>,
+    token_digest: [u8; 32],
+    /// Whether a push token is configured at all.
+    push_allowed: bool,
+    mapping: SubjectMapping,
+    max_age: std::time::Duration,
+}
+
+impl Stream {
+    /// The presented token's SHA-256 against the configured digest, in
+    /// constant time.
+    fn authenticates(&self, bearer: Option<&str>) -> bool {
+        let Some(bearer) = bearer.filter(|_| self.push_allowed) else {
+            return false;
+        };
+        let presented: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        presented.ct_eq(&self.token_digest).into()
+    }
+}
+
+struct Caller {
+    provider: Arc<Provider>,
+    audiences: Vec<String>,
+    mapping: SubjectMapping,
+    max_age: std::time::Duration,
+}
+
+/// The receiver of pushed SETs and Global Token Revocation calls. Cheap
+/// to clone.
+#[derive(Clone)]
+pub struct SignalReceiver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    revocations: Revocations,
+    streams: HashMap<String, Stream>,
+    callers: HashMap<String, Caller>,
+    clock_skew: std::time::Duration,
+    sets: IntCounterVec,
+    gtr: IntCounterVec,
+    last_received: IntGaugeVec,
+}
+
+/// One stream as `/readyz` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStatus {
+    pub name: String,
+    /// The provider's keys are loaded, so SETs can be verified.
+    pub up: bool,
+    /// Why not.
+    pub detail: Option<String>,
+}
+
+impl SignalReceiver {
+    /// # Errors
+    /// A stream's or caller's provider is not configured, or a push token
+    /// file cannot be read; the metrics cannot be registered.
+    pub fn new(
+        streams: &[StreamSettings],
+        callers: &[GlobalTokenRevocationSettings],
+        providers: &Providers,
+        revocations: Revocations,
+        metrics: &Metrics,
+        clock_skew: std::time::Duration,
+    ) -> Result<Self, ConfigError> {
+        let provider = |at: String, name: &str| {
+            providers.by_name(name).cloned().ok_or_else(|| {
+                ConfigError::invalid(at, format!("no [[providers]] entry is named `{name}`"))
+            })
+        };
+        let mut by_name = HashMap::new();
+        for (i, s) in streams.iter().enumerate() {
+            let provider = provider(format!("streams[{i}].provider"), &s.provider)?;
+            let token_digest = match (&s.push_token_sha256, &s.push_token_file) {
+                (Some(hex), _) => {
+                    let mut digest = [0u8; 32];
+                    hex::decode_to_slice(hex, &mut digest).map_err(|e| {
+                        ConfigError::invalid(
+                            format!("streams[{i}].push_token_sha256"),
+                            e.to_string(),
+                        )
+                    })?;
+                    digest
+                }
+                (None, Some(path)) => {
+                    let at = format!("streams[{i}].push_token_file");
+                    let bytes = crate::config::secret_file::read_secret_file(&at, path)?;
+                    let token = String::from_utf8(bytes)
+                        .map_err(|_| ConfigError::invalid(&at, "the token is not UTF-8 text"))?;
+                    let token = token.trim();
+                    if token.len() < crate::api_keys::MIN_KEY_LEN {
+                        return Err(ConfigError::invalid(
+                            at,
+                            format!(
+                                "the token is shorter than {} characters",
+                                crate::api_keys::MIN_KEY_LEN
+                            ),
+                        ));
+                    }
+                    Sha256::digest(token.as_bytes()).into()
+                }
+                // A polled stream without a push token refuses every push
+                // (`push_allowed` is false); the digest is never compared.
+                (None, None) if s.poll_url.is_some() => [0u8; 32],
+                (None, None) => {
+                    return Err(ConfigError::invalid(
+                        format!("streams[{i}].push_token_sha256"),
+                        "pushes are always authenticated: give push_token_sha256 or push_token_file",
+                    ));
+                }
+            };
+            by_name.insert(
+                s.name.clone(),
+                Stream {
+                    name: s.name.clone(),
+                    poller: Poller::from_settings(i, s)?,
+                    poll_error: std::sync::Mutex::new(None),
+                    transmitter_status: std::sync::Mutex::new(None),
+                    mapping: SubjectMapping {
+                        issuer: provider.issuer.clone(),
+                        formats_as_sub: s.subject_formats_as_sub.clone(),
+                    },
+                    provider,
+                    audiences: s.audience.clone(),
+                    token_digest,
+                    push_allowed: s.push_token_sha256.is_some() || s.push_token_file.is_some(),
+                    max_age: s.max_set_age,
+                },
+            );
+        }
+        let mut by_provider = HashMap::new();
+        for (i, c) in callers.iter().enumerate() {
+            let provider = provider(
+                format!("global_token_revocation[{i}].provider"),
+                &c.provider,
+            )?;
+            by_provider.insert(
+                c.provider.clone(),
+                Caller {
+                    mapping: SubjectMapping {
+                        issuer: provider.issuer.clone(),
+                        formats_as_sub: c.subject_formats_as_sub.clone(),
+                    },
+                    provider,
+                    audiences: c.audience.clone(),
+                    max_age: c.max_token_age,
+                },
+            );
+        }
+        let sets = IntCounterVec::new(
+            Opts::new(
+                "signals_total",
+                "Security Event Tokens pushed, by stream, event (CAEP/RISC/SSF name or unknown), outcome (applied, replayed, no_change, rejected, unavailable) and rule.",
+            ),
+            &["stream", "event", "outcome", "rule"],
+        )
+        .expect("valid metric");
+        let gtr = IntCounterVec::new(
+            Opts::new(
+                "global_token_revocations_total",
+                "Global Token Revocation calls by provider, outcome (applied, rejected, unavailable) and rule.",
+            ),
+            &["provider", "outcome", "rule"],
+        )
+        .expect("valid metric");
+        let last_received = IntGaugeVec::new(
+            Opts::new(
+                "signals_last_received_timestamp_seconds",
+                "Unix time of the last Security Event Token a stream accepted.",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 3] = [
+            Box::new(sets.clone()),
+            Box::new(gtr.clone()),
+            Box::new(last_received.clone()),
+        ];
+        for collector in collectors {
+            metrics
+                .register(collector)
+                .map_err(|e| ConfigError::invalid("streams", e.to_string()))?;
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                revocations,
+                streams: by_name,
+                callers: by_provider,
+                clock_skew,
+                sets,
+                gtr,
+                last_received,
+            }),
+        })
+    }
+
+    /// Whether a stream of this name is configured.
+    pub fn has_stream(&self, name: &str) -> bool {
+        self.inner.streams.contains_key(name)
+    }
+
+    /// Whether provider `name` may call Global Token Revocation.
+    pub fn has_caller(&self, name: &str) -> bool {
+        self.inner.callers.contains_key(name)
+    }
+
+    /// Checks the bearer token of a push to stream `name`, before its body
+    /// is read; a failure is counted as a refused SET.
+    ///
+    /// # Errors
+    /// Unknown stream, or no or a wrong token.
+    pub fn authenticate_push(&self, name: &str, bearer: Option<&str>) -> Result<(), SignalError> {
+        let stream = self
+            .inner
+            .streams
+            .get(name)
+            .ok_or_else(|| SignalError::UnknownStream(name.to_owned()))?;
+        if stream.authenticates(bearer) {
+            return Ok(());
+        }
+        tracing::warn!(stream = name, "push refused: no or a wrong bearer token");
+        self.inner
+            .sets
+            .with_label_values(&[name, "unknown", "rejected", "authentication_failed"])
+            .inc();
+        Err(SignalError::AuthenticationFailed)
+    }
+
+    /// Judges a SET pushed to stream `name` (RFC 8935 §2) with `bearer`
+    /// (the `Authorization` credentials, if any) and applies it once.
+    ///
+    /// # Errors
+    /// Unknown stream, failed authentication, a broken rule, keys or store
+    /// unavailable.
+    pub async fn push(
+        &self,
+        name: &str,
+        bearer: Option<&str>,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Outcome, SignalError> {
+        let mut event = "unknown";
+        let result = self.judge_push(name, bearer, token, now, &mut event).await;
+        self.count(name, event, &result, now);
+        result
+    }
+
+    /// Logs and counts what became of one SET.
+    fn count(
+        &self,
+        name: &str,
+        event: &'static str,
+        result: &Result<Outcome, SignalError>,
+        now: UnixTime,
+    ) {
+        let stream = if self.has_stream(name) {
+            name
+        } else {
+            "unknown"
+        };
+        let (outcome, rule) = match result {
+            Ok(Outcome::Applied(_)) => ("applied", ""),
+            Ok(Outcome::Replayed) => ("replayed", ""),
+            Ok(Outcome::NoChange(_)) => ("no_change", ""),
+            Err(err @ (SignalError::KeysUnavailable(_) | SignalError::Store(_))) => {
+                ("unavailable", err.rule())
+            }
+            Err(err) => ("rejected", err.rule()),
+        };
+        match result {
+            Ok(done) => tracing::info!(
+                stream,
+                event,
+                outcome,
+                ?done,
+                "security event token accepted"
+            ),
+            Err(err) => tracing::warn!(stream, event, rule, "security event token refused: {err}"),
+        }
+        self.inner
+            .sets
+            .with_label_values(&[stream, event, outcome, rule])
+            .inc();
+        if result.is_ok() {
+            self.inner
+                .last_received
+                .with_label_values(&[name])
+                .set(now.as_secs());
+        }
+    }
+
+    /// Every stream, in name order, for `/readyz`: up when its provider's
+    /// keys are loaded (else its SETs are answered 503). A stream never
+    /// makes revokd unready (a transmitter retries): it is a detail. When
+    /// the last SET arrived is `revokd_signals_last_received_timestamp_seconds`.
+    pub fn stream_status(&self) -> Vec<StreamStatus> {
+        let mut all: Vec<StreamStatus> = self
+            .inner
+            .streams
+            .values()
+            .map(|stream| {
+                let keys = stream.provider.loaded().is_some();
+                let poll_error = stream
+                    .poll_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let mut why = Vec::new();
+                if !keys {
+                    why.push(format!(
+                        "provider `{}` keys not loaded: its SETs are answered 503",
+                        stream.provider.name
+                    ));
+                }
+                if let Some(err) = poll_error {
+                    why.push(format!("last poll failed: {err}"));
+                }
+                let reported = stream
+                    .transmitter_status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                if let Some(status) = reported.filter(|s| s != "enabled") {
+                    why.push(format!(
+                        "the transmitter reports this stream `{status}` (SSF stream-updated): no events arrive"
+                    ));
+                }
+                StreamStatus {
+                    name: stream.name.clone(),
+                    up: why.is_empty(),
+                    detail: (!why.is_empty()).then(|| why.join("; ")),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    async fn judge_push(
+        &self,
+        name: &str,
+        bearer: Option<&str>,
+        token: &str,
+        now: UnixTime,
+        event: &mut &'static str,
+    ) -> Result<Outcome, SignalError> {
+        let stream = self
+            .inner
+            .streams
+            .get(name)
+            .ok_or_else(|| SignalError::UnknownStream(name.to_owned()))?;
+        if !stream.authenticates(bearer) {
+            return Err(SignalError::AuthenticationFailed);
+        }
+        self.judge_set(stream, token, now, event).await
+    }
+
+    /// Every rule of a SET that arrived on `stream` (pushed and
+    /// authenticated, or polled), and its change applied once.
+    async fn judge_set(
+        &self,
+        stream: &Stream,
+        token: &str,
+        now: UnixTime,
+        event: &mut &'static str,
+    ) -> Result<Outcome, SignalError> {
+        let unverified = UnverifiedJwt::decode(token)?;
+        let policy = JwtPolicy {
+            issuer: stream.provider.issuer.clone(),
+            audiences: stream.audiences.clone(),
+            allowed_algs: JwsAlg::ALL.to_vec(),
+            clock_skew: self.inner.clock_skew,
+            max_age: stream.max_age,
+            typ: Some("secevent+jwt"),
+            require_exp: false,
+        };
+        let set = with_keys(&stream.provider, |keys| {
+            verify_set(&unverified, &policy, keys, now)
+        })
+        .await?;
+        *event = event_label(&set.event_type);
+        let signal = classify(&set.event_type, &set.payload);
+        match &signal {
+            Signal::Verification { state } => {
+                tracing::info!(stream = %stream.name, state = ?state, "SSF verification event received");
+                return Ok(Outcome::NoChange("verification"));
+            }
+            Signal::StreamUpdated { status } => {
+                tracing::info!(stream = %stream.name, status = ?status, "SSF stream-updated event received");
+                // Only the three statuses of SSF 1.0 §8.1.2; anything else
+                // is kept as unknown rather than echoed into `/readyz`.
+                let status = status
+                    .as_deref()
+                    .filter(|s| matches!(*s, "enabled" | "paused" | "disabled"))
+                    .unwrap_or("unknown");
+                *stream
+                    .transmitter_status
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status.to_owned());
+                return Ok(Outcome::NoChange("stream_updated"));
+            }
+            Signal::Unknown => return Ok(Outcome::NoChange("unknown_event")),
+            _ => {}
+        }
+        let subject = set.subject.as_ref().ok_or(JwtError::MissingSubject)?;
+        let target = stream.mapping.map(subject).map_err(JwtError::from)?;
+        let note = note(&[
+            ("event", Some(*event)),
+            ("jti", Some(set.jwt.jti.as_ref())),
+            ("txn", set.txn.as_deref()),
+        ]);
+        let provenance = Provenance {
+            actor: format!("ssf:{}", stream.name),
+            reason: note,
+        };
+        match plan(&signal, target)? {
+            None => {
+                tracing::info!(stream = %stream.name, event = *event, jti = %set.jwt.jti, txn = ?set.txn, "security event recorded; it changes no revocation");
+                Ok(Outcome::NoChange("recorded"))
+            }
+            Some(plan) => self.apply(&set.jwt, plan, provenance, now).await,
+        }
+    }
+
+    /// Applies `plan` once per (`iss`, `jti`) of `jwt`. A disable needs two
+    /// changes: the revoked-before mark first, at the token's `iat` (so a
+    /// retry rewrites the same mark and changes nothing), then the disable
+    /// under the replay marker.
+    async fn apply(
+        &self,
+        jwt: &VerifiedJwt,
+        plan: Plan,
+        provenance: Provenance,
+        now: UnixTime,
+    ) -> Result<Outcome, SignalError> {
+        let revocations = &self.inner.revocations;
+        let seen = SeenKey {
+            iss: jwt.iss.clone(),
+            jti: jwt.jti.clone(),
+            expires_at: jwt
+                .accepted_until
+                .max(now.saturating_add(std::time::Duration::from_secs(1))),
+        };
+        let revoked_before = |subject: Subject, before: UnixTime| Change::SubjectRevokedBefore {
+            subject,
+            before,
+            expires_at: revocations.revoked_before_expiry(now),
+        };
+        let change = match plan {
+            Plan::RevokeSession(session) => Change::SessionRevoked {
+                session,
+                expires_at: revocations.session_expiry(now),
+            },
+            Plan::RevokeBefore(subject) => revoked_before(subject, now),
+            Plan::Enable(subject) => Change::SubjectEnabled { subject },
+            Plan::Disable(subject) | Plan::Purge(subject) => {
+                let before = if jwt.iat < now { jwt.iat } else { now };
+                revocations
+                    .apply(
+                        revoked_before(subject.clone(), before),
+                        provenance.clone(),
+                        now,
+                    )
+                    .await?;
+                Change::SubjectDisabled {
+                    subject,
+                    expires_at: None,
+                }
+            }
+        };
+        Ok(
+            match revocations
+                .apply_once(&seen, change, provenance, now)
+                .await?
+            {
+                Some(event) => Outcome::Applied(event),
+                None => Outcome::Replayed,
+            },
+        )
+    }
+
+    /// Global Token Revocation: judges the caller's `bearer` JWT (signed by
+    /// provider `name`'s keys, its issuer, our audience, within its
+    /// lifetime) and revokes every token of the `sub_id` in `body` issued
+    /// until now.
+    ///
+    /// # Errors
+    /// Unknown caller, a refused caller token, a malformed body or an
+    /// unmappable subject, keys or store unavailable.
+    pub async fn global_token_revocation(
+        &self,
+        name: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+        now: UnixTime,
+    ) -> Result<Outcome, SignalError> {
+        let result = self.judge_gtr(name, bearer, body, now).await;
+        let provider = if self.has_caller(name) {
+            name
+        } else {
+            "unknown"
+        };
+        let (outcome, rule) = match &result {
+            Ok(Outcome::Replayed) => ("replayed", ""),
+            Ok(_) => ("applied", ""),
+            Err(err @ (SignalError::KeysUnavailable(_) | SignalError::Store(_))) => {
+                ("unavailable", err.rule())
+            }
+            Err(err) => ("rejected", err.rule()),
+        };
+        match &result {
+            Ok(_) => tracing::info!(provider, "global token revocation applied"),
+            Err(err) => tracing::warn!(provider, rule, "global token revocation refused: {err}"),
+        }
+        self.inner
+            .gtr
+            .with_label_values(&[provider, outcome, rule])
+            .inc();
+        result
+    }
+
+    async fn judge_gtr(
+        &self,
+        name: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+        now: UnixTime,
+    ) -> Result<Outcome, SignalError> {
+        let caller = self
+            .inner
+            .callers
+            .get(name)
+            .ok_or_else(|| SignalError::UnknownCaller(name.to_owned()))?;
+        let bearer = bearer.ok_or(SignalError::AuthenticationFailed)?;
+        let unverified = UnverifiedJwt::decode(bearer).map_err(SignalError::CallerToken)?;
+        let policy = JwtPolicy {
+            issuer: caller.provider.issuer.clone(),
+            audiences: caller.audiences.clone(),
+            allowed_algs: JwsAlg::ALL.to_vec(),
+            clock_skew: self.inner.clock_skew,
+            max_age: caller.max_age,
+            typ: None,
+            require_exp: true,
+        };
+        let jwt = match with_keys(&caller.provider, |keys| {
+            unverified.verify(&policy, keys, now)
+        })
+        .await
+        {
+            Ok(jwt) => jwt,
+            Err(SignalError::Jwt(err)) => return Err(SignalError::CallerToken(err)),
+            Err(err) => return Err(err),
+        };
+        let sub_id = parse_gtr_body(body)?;
+        let target = caller.mapping.map(&sub_id).map_err(JwtError::from)?;
+        let subject = match target {
+            Target::Subject(subject) => subject,
+            Target::Session { .. } => {
+                return Err(SignalError::BadRequest(
+                    "`sub_id` must name a user, not a session".into(),
+                ));
+            }
+        };
+        let provenance = Provenance {
+            actor: format!("gtr:{name}"),
+            reason: note(&[("jti", Some(jwt.jti.as_ref()))]),
+        };
+        // Each caller token acts once: a replay of a captured one within
+        // its lifetime would otherwise log the person out again after they
+        // signed in anew. A new call (a new `jti`) is a new, later mark.
+        self.apply(&jwt, Plan::RevokeBefore(subject), provenance, now)
+            .await
+    }
+}
+
+/// RFC 8936 poll delivery of one stream: where and how revokd polls.
+struct Poller {
+    url: String,
+    token: secrecy::SecretString,
+    max_events: usize,
+    retry: std::time::Duration,
+    http: reqwest::Client,
+}
+
+impl Poller {
+    fn from_settings(i: usize, s: &StreamSettings) -> Result<Option<Self>, ConfigError> {
+        let (Some(url), Some(path)) = (&s.poll_url, &s.poll_token_file) else {
+            return Ok(None);
+        };
+        let at = format!("streams[{i}].poll_token_file");
+        let bytes = crate::config::secret_file::read_secret_file(&at, path)?;
+        let token = String::from_utf8(bytes)
+            .map_err(|_| ConfigError::invalid(&at, "the token is not UTF-8 text"))?;
+        let http = reqwest::Client::builder()
+            .timeout(s.poll_timeout)
+            .connect_timeout(s.poll_timeout.min(std::time::Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("revokd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::invalid(format!("streams[{i}].poll_url"), e.to_string()))?;
+        Ok(Some(Self {
+            url: url.clone(),
+            token: secrecy::SecretString::from(token.trim().to_owned()),
+            max_events: s.poll_max_events,
+            retry: s.poll_retry_interval,
+            http,
+        }))
+    }
+}
+
+/// A poll response (RFC 8936 §2.5).
+#[derive(Debug, serde::Deserialize)]
+struct PollResponse {
+    sets: serde_json::Map<String, Value>,
+    #[serde(default, rename = "moreAvailable")]
+    more_available: bool,
+}
+
+/// What one poll returned, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// SETs acknowledged in the next request (applied, replayed or
+    /// acknowledged without a change).
+    pub acked: usize,
+    /// SETs reported in `setErrs`.
+    pub refused: usize,
+    /// SETs neither acknowledged nor refused (keys or store unavailable):
+    /// the transmitter delivers them again.
+    pub retried: usize,
+}
+
+impl SignalReceiver {
+    /// Polls every stream with a `poll_url` until `cancel` (RFC 8936).
+    ///
+    /// A SET is acknowledged (`ack`, in the next request) only after its
+    /// change is durable; a refused one is reported in `setErrs`; one that
+    /// could not be judged now (keys, store) is left unacknowledged, so the
+    /// transmitter delivers it again. A restart loses only unsent acks:
+    /// the transmitter redelivers those SETs, and the replay marker keeps
+    /// them from applying twice.
+    pub fn spawn_polling(
+        &self,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.inner
+            .streams
+            .values()
+            .filter(|stream| stream.poller.is_some())
+            .map(|stream| {
+                let receiver = self.clone();
+                let name = stream.name.clone();
+                let cancel = cancel.clone();
+                tokio::spawn(async move { receiver.poll_loop(&name, &cancel).await })
+            })
+            .collect()
+    }
+
+    async fn poll_loop(&self, name: &str, cancel: &tokio_util::sync::CancellationToken) {
+        let Some(stream) = self.inner.streams.get(name) else {
+            return;
+        };
+        let Some(poller) = &stream.poller else {
+            return;
+        };
+        let mut ack: Vec<String> = Vec::new();
+        let mut errs = serde_json::Map::new();
+        loop {
+            let request = serde_json::json!({
+                "maxEvents": poller.max_events,
+                "returnImmediately": false,
+                "ack": ack,
+                "setErrs": errs,
+            });
+            let result = tokio::select! {
+                () = cancel.cancelled() => return,
+                result = self.poll_once(stream, poller, &request) => result,
+            };
+            let wait = match result {
+                Ok((response, report)) => {
+                    // Sent: the transmitter has these now.
+                    ack = response.0;
+                    errs = response.1;
+                    *stream
+                        .poll_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                    tracing::debug!(stream = name, ?report, "SSF poll");
+                    // Long polls back to back (the transmitter holds each
+                    // until it has SETs, and `moreAvailable` needs no wait);
+                    // after SETs that could not be judged, a pause.
+                    if report.retried > 0 {
+                        Some(poller.retry)
+                    } else {
+                        None
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(stream = name, error = %err, "SSF poll failed");
+                    *stream
+                        .poll_error
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err);
+                    Some(poller.retry)
+                }
+            };
+            if let Some(wait) = wait {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+
+    /// One poll request; on success, the acks and errors for the next one.
+    async fn poll_once(
+        &self,
+        stream: &Stream,
+        poller: &Poller,
+        request: &Value,
+    ) -> Result<((Vec<String>, serde_json::Map<String, Value>), PollReport), String> {
+        use secrecy::ExposeSecret;
+        let response = poller
+            .http
+            .post(&poller.url)
+            .bearer_auth(poller.token.expose_secret())
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| format!("POST {}: {}", poller.url, e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "POST {}: status {}",
+                poller.url,
+                response.status().as_u16()
+            ));
+        }
+        let body: PollResponse = response.json().await.map_err(|e| {
+            format!(
+                "POST {}: not a poll response: {}",
+                poller.url,
+                e.without_url()
+            )
+        })?;
+        let mut ack = Vec::new();
+        let mut errs = serde_json::Map::new();
+        let mut report = PollReport::default();
+        for (jti, token) in body.sets {
+            let now = UnixTime::now();
+            let mut event = "unknown";
+            let result = match token.as_str() {
+                Some(token) => self.judge_set(stream, token, now, &mut event).await,
+                None => Err(SignalError::BadRequest("the SET is not a string".into())),
+            };
+            self.count(&stream.name, event, &result, now);
+            match result {
+                Ok(_) => {
+                    ack.push(jti);
+                    report.acked += 1;
+                }
+                Err(SignalError::KeysUnavailable(_) | SignalError::Store(_)) => report.retried += 1,
+                Err(err) => {
+                    let (code, description) = match &err {
+                        SignalError::Jwt(jwt) => {
+                            (jwt.set_error_code(), format!("{}: {jwt}", jwt.rule()))
+                        }
+                        other => ("invalid_request", other.to_string()),
+                    };
+                    errs.insert(
+                        jti,
+                        serde_json::json!({"err": code, "description": description}),
+                    );
+                    report.refused += 1;
+                }
+            }
+        }
+        if body.more_available {
+            tracing::debug!(stream = %stream.name, "SSF poll: more SETs available");
+        }
+        Ok(((ack, errs), report))
+    }
+}
+
+/// `{"sub_id": {...}}` (draft-parecki-oauth-global-token-revocation §2.1).
+///
+/// # Errors
+/// Not a JSON object with a `sub_id` subject identifier.
+pub fn parse_gtr_body(body: &[u8]) -> Result<SubjectIdentifier, SignalError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| SignalError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let sub_id = value
+        .get("sub_id")
+        .ok_or_else(|| SignalError::BadRequest("the body has no `sub_id`".into()))?;
+    SubjectIdentifier::from_json(sub_id).map_err(|e| SignalError::Jwt(JwtError::Subject(e)))
+}
+
+/// Runs `verify` with the provider's keys; an unknown `kid` fetches them
+/// again (rate-limited, as for logout tokens) and tries once more.
+async fn with_keys<T>(
+    provider: &Provider,
+    verify: impl Fn(&KeySet) -> Result<T, JwtError>,
+) -> Result<T, SignalError> {
+    let unavailable = || SignalError::KeysUnavailable(provider.name.clone());
+    let loaded = provider.loaded().ok_or_else(unavailable)?;
+    match verify(&loaded.keys) {
+        Err(JwtError::UnknownKid) => match provider.refetch_keys_for_unknown_kid().await {
+            Refetch::Fetched => {
+                let loaded = provider.loaded().ok_or_else(unavailable)?;
+                Ok(verify(&loaded.keys)?)
+            }
+            // As for logout tokens: a new `kid` within the refetch
+            // interval, or a failed fetch, is "retry later".
+            Refetch::TooSoon | Refetch::Failed => Err(unavailable()),
+        },
+        result => Ok(result?),
+    }
+}
+
+/// The audit note: `name=value` pairs, control characters dropped, within
+/// [`Note::MAX_LEN`].
+fn note(parts: &[(&str, Option<&str>)]) -> Option<Note> {
+    let text: String = parts
+        .iter()
+        .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut text: String = text.chars().filter(|c| !c.is_control()).collect();
+    while text.len() > Note::MAX_LEN {
+        text.pop();
+    }
+    Note::parse(text).ok()
+}
