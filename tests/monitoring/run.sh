@@ -47,6 +47,7 @@ prom_port=$(free_port)
 issuer="http://127.0.0.1:$idp_port"
 admin_key="monitoring-admin-key-0123456789"
 client_key="monitoring-client-key-0123456789"
+push_token="monitoring-push-token-0123456789"
 
 echo "--- the OpenID Provider on $issuer"
 mkdir -p "$work/idp/.well-known"
@@ -69,23 +70,40 @@ EOF
 python3 -m http.server "$idp_port" --bind 127.0.0.1 --directory "$work/idp" >"$work/idp.log" 2>&1 &
 pids+=($!)
 
-# logout_token AUD JTI: a logout token for alice signed by the provider.
-logout_token() {
-  python3 - "$issuer" "$1" "$2" <<'EOF' >"$work/signing-input"
-import base64, json, sys, time
-issuer, aud, jti = sys.argv[1:]
+# signed_jwt HEADER CLAIMS: a compact JWS signed by the provider's key (RS256).
+signed_jwt() {
+  python3 - "$1" "$2" <<'EOF' >"$work/signing-input"
+import base64, sys
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-header = {"alg": "RS256", "kid": "k1", "typ": "logout+jwt"}
-claims = {"iss": issuer, "aud": aud, "iat": now, "exp": now + 120, "jti": jti, "sub": "alice",
-          "sid": "session-" + jti,
-          "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
-print(b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode()), end="")
+print(b64(sys.argv[1].encode()) + "." + b64(sys.argv[2].encode()), end="")
 EOF
   local signature
   signature=$(openssl dgst -sha256 -sign "$work/idp.pem" -binary "$work/signing-input" |
     python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).rstrip(b"=").decode())')
   printf '%s.%s' "$(cat "$work/signing-input")" "$signature"
+}
+
+# logout_token AUD JTI: a logout token for alice signed by the provider.
+logout_token() {
+  local now
+  now=$(date +%s)
+  signed_jwt '{"alg":"RS256","kid":"k1","typ":"logout+jwt"}' \
+    "{\"iss\":\"$issuer\",\"aud\":\"$1\",\"iat\":$now,\"exp\":$((now + 120)),\"jti\":\"$2\",\"sub\":\"alice\",\"sid\":\"session-$2\",\"events\":{\"http://schemas.openid.net/event/backchannel-logout\":{}}}"
+}
+
+# security_event JTI SUB: a Shared Signals SET (RISC account-disabled) for SUB.
+security_event() {
+  signed_jwt '{"alg":"RS256","kid":"k1","typ":"secevent+jwt"}' \
+    "{\"iss\":\"$issuer\",\"aud\":\"https://revokd.test/ssf/push/idp\",\"iat\":$(date +%s),\"jti\":\"$1\",\"txn\":\"txn-$1\",\"sub_id\":{\"format\":\"iss_sub\",\"iss\":\"$issuer\",\"sub\":\"$2\"},\"events\":{\"https://schemas.openid.net/secevent/risc/event-type/account-disabled\":{}}}"
+}
+
+# universal_logout_caller JTI: the provider's bearer token for a Global
+# Token Revocation (Okta Universal Logout) call.
+universal_logout_caller() {
+  local now
+  now=$(date +%s)
+  signed_jwt '{"alg":"RS256","kid":"k1","typ":"JWT"}' \
+    "{\"iss\":\"$issuer\",\"aud\":\"https://revokd.test/global-token-revocation/idp\",\"iat\":$now,\"exp\":$((now + 120)),\"jti\":\"$1\"}"
 }
 
 echo "--- revokd on https://127.0.0.1:$api_port, /metrics on 127.0.0.1:$ops_port"
@@ -113,6 +131,14 @@ key = "$client_key"
 name = "idp"
 issuer = "$issuer"
 client_ids = ["revokd-app"]
+[[streams]]
+name = "idp"
+provider = "idp"
+audience = ["https://revokd.test/ssf/push/idp"]
+push_token_sha256 = "$(printf %s "$push_token" | sha256sum | cut -d' ' -f1)"
+[[global_token_revocation]]
+provider = "idp"
+audience = ["https://revokd.test/global-token-revocation/idp"]
 EOF
 env -i PATH="$PATH" "$revokd" --config "$work/revokd.toml" >"$work/revokd.log" 2>&1 &
 pids+=($!)
@@ -184,6 +210,15 @@ round() { # round N: one of each thing the dashboard shows
   expect 400 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" \
     --data-urlencode "logout_token=$refused" "https://127.0.0.1:$api_port/backchannel-logout")" \
     "a logout token for another audience"
+  expect 202 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" \
+    -H "Authorization: Bearer $push_token" -H 'Content-Type: application/secevent+jwt' \
+    --data "$(security_event "set-$n" "carol-$n")" "https://127.0.0.1:$api_port/ssf/push/idp")" \
+    "a Shared Signals SET pushed"
+  expect 204 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" \
+    -H "Authorization: Bearer $(universal_logout_caller "gtr-$n")" -H 'Content-Type: application/json' \
+    --data "{\"sub_id\":{\"format\":\"iss_sub\",\"iss\":\"$issuer\",\"sub\":\"dave-$n\"}}" \
+    "https://127.0.0.1:$api_port/global-token-revocation/idp")" \
+    "a Universal Logout (Global Token Revocation) call"
 }
 
 echo "--- the scenario, two rounds"
