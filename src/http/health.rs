@@ -84,7 +84,7 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.store.up.set(i64::from(result.is_ok()));
     let store_status = DependencyStatus {
         status: if result.is_ok() { "up" } else { "down" },
-        kind: store.backend().name(),
+        kind: store.name(),
         latency_ms: Some(latency_ms),
         error: result.as_ref().err().map(ToString::to_string),
     };

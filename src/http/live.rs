@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::QueryParams;
 use super::state::AppState;
 use crate::domain::{Change, ChangeKind, ChangeKinds, UnixTime};
-use crate::events::{beginning, newest_event_id};
+use crate::events::newest_event_id;
 use crate::store::{RevocationStore, StoreError};
 
 const DEFAULT_PAGE: usize = 500;
@@ -98,7 +98,7 @@ pub async fn get_revocations(
     let as_of = newest_event_id(store)
         .await
         .map_err(ApiError::reading)?
-        .unwrap_or_else(|| beginning(store));
+        .unwrap_or_else(|| store.log_start());
     let cursor = cursor.filter(|c| !c.is_empty());
     let page = match store
         .live_page(cursor.as_deref(), limit, kinds, UnixTime::now())

@@ -137,6 +137,8 @@ struct Inner {
     db: Database,
     max_events: u64,
     max_admin_events: u64,
+    /// `embedded.sweep_interval`, for [`crate::store::Store::spawn_upkeep`].
+    sweep_interval: std::time::Duration,
 }
 
 impl EmbeddedStore {
@@ -164,8 +166,14 @@ impl EmbeddedStore {
                 db,
                 max_events: settings.max_events,
                 max_admin_events: settings.max_admin_events,
+                sweep_interval: settings.sweep_interval,
             }),
         })
+    }
+
+    /// How often [`EmbeddedStore::sweep`] runs (`embedded.sweep_interval`).
+    pub(super) fn sweep_interval(&self) -> std::time::Duration {
+        self.inner.sweep_interval
     }
 
     /// Removes facts, seen-markers, bindings and session records that
@@ -305,7 +313,7 @@ impl RevocationStore for EmbeddedStore {
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<Option<super::FeedPosition>, StoreError> {
+    ) -> Result<super::FeedPosition, StoreError> {
         // One read transaction on the blocking pool, handing batches over a
         // bounded channel so that memory stays at a few batches.
         let inner = Arc::clone(&self.inner);
@@ -320,7 +328,9 @@ impl RevocationStore for EmbeddedStore {
             sink(batch);
         }
         reader.await.map_err(StoreError::unavailable)??;
-        Ok(None)
+        // Nothing to follow: only this instance writes to the file, and its
+        // writes reach its mirror in-process.
+        Ok(super::FeedPosition::local())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

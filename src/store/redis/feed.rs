@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use deadpool_redis::redis::{self, Script, Value};
 
-use super::{NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
+use super::{NEVER, RedisStore, corrupt, opt_str, parse_secs, store_error};
 use crate::domain::{
     FactUpdate, Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime,
 };
-use crate::store::{MirroredKey, StoreError};
+use crate::store::{FeedPosition, MirroredKey, StoreError};
 
 /// The binding fields, in the order every script reads them.
 pub(super) const BINDING_FIELDS: [&str; 5] = ["exp", "at", "iss", "sub", "sid"];
@@ -272,7 +272,7 @@ impl RedisStore {
             )
             .and_then(|n| u64::try_from(n).map_err(corrupt))?,
         };
-        Ok(FeedPosition { id, consumed })
+        Ok(FeedPosition::new(id, consumed))
     }
 
     /// A dedicated connection for the blocking feed reads, so that they
@@ -280,12 +280,8 @@ impl RedisStore {
     ///
     /// # Errors
     /// Redis cannot be reached.
-    pub async fn feed_reader(
-        &self,
-        settings: &RedisSettings,
-        block: Duration,
-    ) -> Result<FeedReader, StoreError> {
-        let connection = self.blocking_connection(settings, block).await?;
+    pub async fn feed_reader(&self, block: Duration) -> Result<FeedReader, StoreError> {
+        let connection = self.blocking_connection(block).await?;
         Ok(FeedReader {
             connection,
             feed: self.feed_key(),
@@ -293,15 +289,6 @@ impl RedisStore {
             block,
         })
     }
-}
-
-/// Where a follower stands in the feed: the last entry it consumed and how
-/// many entries it has consumed since the stream began (counting those
-/// before its snapshot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedPosition {
-    pub id: String,
-    pub consumed: u64,
 }
 
 /// What `XINFO STREAM` says about the feed.
@@ -318,7 +305,7 @@ impl FeedInfo {
     /// it: entries it had not consumed were trimmed, or the stream was
     /// reset below it.
     pub fn lost_entries_after(&self, position: &FeedPosition) -> bool {
-        match self.entries_added.checked_sub(position.consumed) {
+        match self.entries_added.checked_sub(position.consumed()) {
             None => true,
             Some(unconsumed) => unconsumed > self.length,
         }
@@ -461,10 +448,7 @@ mod tests {
 
     #[test]
     fn lost_entries_are_counted_not_guessed() {
-        let at = |consumed| FeedPosition {
-            id: "1-0".into(),
-            consumed,
-        };
+        let at = |consumed| FeedPosition::new("1-0".into(), consumed);
         let info = |entries_added, length| FeedInfo {
             entries_added,
             length,

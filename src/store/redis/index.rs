@@ -41,9 +41,10 @@ use std::sync::LazyLock;
 use deadpool_redis::redis::{self, Script, Value};
 use futures_util::StreamExt;
 
-use super::feed::{BINDING_FIELDS, FeedPosition, binding_update, fact_update, state_of};
+use super::feed::{BINDING_FIELDS, binding_update, fact_update, state_of};
 use super::{NEVER, RedisStore, corrupt, opt_str, store_error};
 use crate::domain::{ChangeKinds, FactUpdate, UnixTime};
+use crate::store::FeedPosition;
 use crate::store::{LivePage, MirroredKey, StoreError, live_change};
 
 /// Buckets of the index: 16^4, one per 4 hex digits of a SHA-1.

@@ -78,7 +78,7 @@ mod tls;
 mod validate;
 
 pub use events::EventsWaiter;
-pub use feed::{FeedBatch, FeedInfo, FeedPosition, FeedReader};
+pub use feed::{FeedBatch, FeedInfo, FeedReader};
 pub use tls::{BadTlsSetting, RedisTlsSettings};
 pub use validate::{check_redis_url, is_tls_redis_url};
 
@@ -95,7 +95,7 @@ use connector::{Connector, Pool, Pooled};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
+use super::{FactKey, FeedPosition, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     BoundFacts, Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup,
     Note, Owner, Provenance, Reason, Registration, SeenKey, Session, SessionId,
@@ -822,6 +822,10 @@ pub struct RedisStore {
     /// its own timeouts alone could add up to `pool_size` times
     /// `command_timeout` against a Redis that accepts but does not answer.
     deadline: Duration,
+    /// `connect_timeout` and `command_timeout`, for the connections of the
+    /// blocking reads (the feed, the event wake-ups), opened outside the pool.
+    connect_timeout: Duration,
+    command_timeout: Duration,
 }
 
 impl RedisStore {
@@ -885,6 +889,8 @@ impl RedisStore {
             deadline: settings
                 .connect_timeout
                 .saturating_add(settings.command_timeout),
+            connect_timeout: settings.connect_timeout,
+            command_timeout: settings.command_timeout,
         })
     }
 
@@ -990,12 +996,11 @@ impl RedisStore {
     /// Redis cannot be reached within `connect_timeout + command_timeout`.
     async fn blocking_connection(
         &self,
-        settings: &RedisSettings,
         block: Duration,
     ) -> Result<redis::aio::MultiplexedConnection, StoreError> {
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(block.saturating_add(settings.command_timeout)));
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(block.saturating_add(self.command_timeout)));
         tokio::time::timeout(self.deadline, self.pool.manager().open(&config))
             .await
             .map_err(|_| StoreError::unavailable(Fault::Deadline(self.deadline)))?
@@ -1604,8 +1609,8 @@ impl RevocationStore for RedisStore {
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<Option<FeedPosition>, StoreError> {
-        self.read_snapshot(sink).await.map(Some)
+    ) -> Result<FeedPosition, StoreError> {
+        self.read_snapshot(sink).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
