@@ -15,7 +15,9 @@
 
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, Script, Value};
+use deadpool_redis::redis::{self, Value};
+
+use super::scripts::{HEAD, READ};
 
 use super::{NEVER, RedisStore, corrupt, opt_str, parse_secs, store_error};
 use crate::domain::{
@@ -25,37 +27,6 @@ use crate::store::{FeedPosition, MirroredKey, StoreError};
 
 /// The binding fields, in the order every script reads them.
 pub(super) const BINDING_FIELDS: [&str; 5] = ["exp", "at", "iss", "sub", "sid"];
-
-/// `KEYS`: mirrored keys. Returns, per key, its string value, or for a
-/// binding the array of [`BINDING_FIELDS`] (nil when absent).
-const READ_LUA: &str = r#"
-local prefix_len = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  if string.sub(key, prefix_len + 1, prefix_len + 4) == 'bnd:' then
-    out[i] = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
-  else
-    out[i] = redis.call('GET', key)
-  end
-end
-return out
-"#;
-
-/// The feed's newest id and `entries-added`, in one step. `KEYS`: the feed.
-const HEAD_LUA: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', 0} end
-local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local id = '0-0'
-if #newest > 0 then id = newest[1][1] end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'entries-added' then return {id, info[i + 1]} end
-end
-return redis.error_reply('ERR XINFO STREAM has no entries-added: revokd needs Redis 7.0 or later')
-"#;
-
-static HEAD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(HEAD_LUA));
-static READ: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(READ_LUA));
 
 /// `secs` or `never` as an instant; `never` as the end of time.
 fn instant(text: &str, key: &MirroredKey) -> Result<UnixTime, StoreError> {
