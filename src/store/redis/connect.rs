@@ -72,7 +72,7 @@ impl RedisStore {
     ///
     /// Connections are opened lazily (to `redis.url`, or to the primary
     /// Sentinel names), bounded by `connect_timeout`; each command waits at
-    /// most `command_timeout` for its answer. See [`super::connector`] for how
+    /// most `command_timeout` for its answer. See `connector.rs` for how
     /// broken connections and failovers are handled.
     ///
     /// # Errors
