@@ -35,12 +35,15 @@
 //!
 //! Floor 3:
 //! - [`store`]: the storage contract and its embedded (`redb`) and Redis
-//!   implementations.
+//!   implementations, and what keeps others current without naming either:
+//!   a change feed of touched keys, event wake-ups, the start of the log,
+//!   the store's upkeep tasks.
 //!
 //! Floor 4:
 //! - [`mirror`]: the in-memory copy of the live revocations that checks
 //!   read, and what keeps it current from the store (`mirror::sync`).
-//! - [`events`]: the event stream's hub, fed by the store's audit log.
+//! - [`events`]: the event stream: the hub fed by the store's audit log,
+//!   and each subscriber's catch-up merged with the live events.
 //!
 //! Floor 5:
 //! - [`gateway`]: what `/v1/forward-auth` and `/v1/introspect` decide, from

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use std::sync::Arc;
 
-use crate::events::{EventHub, beginning, newest_event_id};
+use crate::events::{EventHub, newest_event_id};
 use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorSync};
 use crate::store::{LivePage, MirroredKey, RevocationStore, Store, StoreError};
@@ -135,7 +135,7 @@ impl Revocations {
         let latency = started.elapsed();
         self.metrics.store.up.set(i64::from(result.is_ok()));
         StoreProbe {
-            kind: self.store.backend().name(),
+            kind: self.store.name(),
             latency,
             result,
         }
@@ -472,7 +472,7 @@ impl Revocations {
     ) -> Result<(LivePage, EventId), StoreError> {
         let as_of = newest_event_id(&self.store)
             .await?
-            .unwrap_or_else(|| beginning(&self.store));
+            .unwrap_or_else(|| self.store.log_start());
         let page = self.store.live_page(cursor, limit, kinds, now).await?;
         Ok((page, as_of))
     }

@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use crate::api_keys::Role;
 use crate::backchannel::{LogoutReceiver, PendingLimits};
 use crate::config::{CheckSource, Settings, StoreKind};
-use crate::domain::UnixTime;
 use crate::events::{EventHub, StreamSlots};
 use crate::gateway::Gate;
 use crate::http::{self, AppState, BodyBudget, Routes};
@@ -22,7 +21,7 @@ use crate::mirror::{self, MirrorSync};
 use crate::providers::Providers;
 use crate::quota::ClientQuotas;
 use crate::revocations::Revocations;
-use crate::store::{Backend, EmbeddedStore, RedisStore, Store};
+use crate::store::Store;
 
 /// A bound, configured revokd, not yet serving.
 pub struct Application {
@@ -46,22 +45,17 @@ impl Application {
     /// The store cannot be opened or a listener cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let backend = match settings.store {
-            StoreKind::Embedded => {
-                Backend::Embedded(EmbeddedStore::open(&settings.embedded).with_context(|| {
+        let store = match settings.store {
+            StoreKind::Embedded => Store::open_embedded(&settings.embedded, metrics.store.clone())
+                .with_context(|| {
                     format!(
                         "cannot open the embedded store at {}",
                         settings.embedded.path.display()
                     )
-                })?)
-            }
-            StoreKind::Redis => Backend::Redis(
-                RedisStore::connect(&settings.redis)
-                    .context("invalid configuration key `redis.url`")?,
-            ),
+                })?,
+            StoreKind::Redis => Store::connect_redis(&settings.redis, metrics.store.clone())
+                .context("invalid configuration key `redis.url`")?,
         };
-        let store = Store::new(backend.clone(), metrics.store.clone());
-        let eviction_safe = metrics.store.eviction_safe.clone();
         let keys = settings.key_ring()?;
         if !keys.has_role(Role::Admin) {
             tracing::warn!("no admin key is configured: the admin API refuses every request");
@@ -88,24 +82,30 @@ impl Application {
         let mirror_sync = match settings.check.source {
             CheckSource::Store => None,
             CheckSource::Mirror => {
-                let has_feed = matches!(backend, Backend::Redis(_));
                 let sync = Arc::new(MirrorSync::new(
-                    has_feed,
+                    store.is_shared(),
                     settings.mirror.max_staleness,
                     metrics.clone(),
                 ));
-                if !has_feed {
-                    // In-process and fast: the instance listens only once
-                    // its mirror holds everything the file does.
-                    sync.resync(&store)
-                        .await
-                        .context("cannot load the revocation mirror from the embedded store")?;
-                }
+                // A store only this instance writes to loads in-process and
+                // fast: the instance listens only once its mirror holds
+                // everything the store does. A shared one loads in the
+                // background (not ready until then), so that a Redis that
+                // is down at start-up does not stop revokd.
+                let loaded = if store.is_shared() {
+                    None
+                } else {
+                    Some(
+                        sync.resync(&store)
+                            .await
+                            .context("cannot load the revocation mirror from the embedded store")?,
+                    )
+                };
                 revocations = revocations.with_mirror_sync(sync.clone());
-                Some(sync)
+                Some((sync, loaded))
             }
         };
-        let hub = EventHub::new(settings.events.buffer);
+        let hub = EventHub::new(settings.events.buffer, store.clone());
         let revocations = revocations.with_hub(Arc::clone(&hub));
         let logouts = LogoutReceiver::with_pending_limits(
             providers.clone(),
@@ -198,61 +198,30 @@ impl Application {
         tasks.extend(providers.spawn_refresh(cancel.clone()));
         tasks.push(logouts.spawn_pending_retry(cancel.clone()));
         tasks.extend(state.signals.spawn_polling(cancel.clone()));
-        if let Backend::Redis(redis) = &backend {
-            tasks.push(tokio::spawn(crate::events::wake_on_redis(
-                Arc::clone(&hub),
-                redis.clone(),
-                settings.redis.clone(),
-                cancel.clone(),
-            )));
-        }
-        let closing = hub.closing();
-        tasks.push(tokio::spawn(hub.follow(
+        tasks.push(tokio::spawn(crate::events::wake_on_store(
+            Arc::clone(&hub),
             store.clone(),
-            settings.events.poll_interval,
             cancel.clone(),
         )));
-        if let Some(sync) = &mirror_sync {
-            if let Backend::Redis(redis) = &backend {
-                tasks.push(tokio::spawn(mirror::sync::follow(
-                    sync.clone(),
-                    store.clone(),
-                    redis.clone(),
-                    settings.redis.clone(),
-                    settings.mirror.reconnect_delay_max,
-                    cancel.clone(),
-                )));
-            }
-            tasks.push(tokio::spawn(mirror::sync::maintain(
+        let closing = hub.closing();
+        tasks.push(tokio::spawn(
+            hub.follow(settings.events.poll_interval, cancel.clone()),
+        ));
+        if let Some((sync, loaded)) = mirror_sync {
+            tasks.push(tokio::spawn(mirror::sync::follow(
                 sync.clone(),
                 store.clone(),
-                matches!(backend, Backend::Embedded(_)),
+                loaded,
+                settings.mirror.reconnect_delay_max,
+                cancel.clone(),
+            )));
+            tasks.push(tokio::spawn(mirror::sync::maintain(
+                sync,
                 settings.mirror.sweep_interval,
                 cancel.clone(),
             )));
         }
-        match &backend {
-            Backend::Redis(redis) => tasks.push(tokio::spawn(crate::store::watch_eviction(
-                redis.clone(),
-                eviction_safe,
-                cancel.clone(),
-            ))),
-            Backend::Embedded(_) => eviction_safe.set(1),
-        }
-        if let Backend::Redis(redis) = &backend {
-            tasks.push(tokio::spawn(sweep_index(
-                redis.clone(),
-                settings.mirror.sweep_interval,
-                cancel.clone(),
-            )));
-        }
-        if let Backend::Embedded(embedded) = backend {
-            tasks.push(tokio::spawn(sweep(
-                embedded,
-                settings.embedded.sweep_interval,
-                cancel.clone(),
-            )));
-        }
+        tasks.extend(store.spawn_upkeep(settings.mirror.sweep_interval, cancel.clone()));
 
         let bound = std::net::SocketAddr::new(settings.listen.ip(), port);
         let scheme = if https { "https" } else { "http" };
@@ -451,48 +420,4 @@ fn serve(
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
     Ok(server.run())
-}
-
-/// `HSCAN` steps per sweep of the Redis snapshot index: a bounded share of
-/// Redis's time per interval, resumed at the next one (by any instance).
-const INDEX_SWEEP_STEPS: usize = 10;
-
-/// Drops expired facts from the Redis store's snapshot index on schedule.
-/// Snapshots skip them anyway; this only keeps the index from growing.
-async fn sweep_index(store: RedisStore, every: std::time::Duration, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        match store.sweep_index(UnixTime::now(), INDEX_SWEEP_STEPS).await {
-            Ok(0) => {}
-            Ok(dropped) => tracing::debug!(dropped, "swept expired entries of the snapshot index"),
-            Err(err) => {
-                tracing::warn!(error.cause_chain = ?err, "sweeping the snapshot index failed")
-            }
-        }
-    }
-}
-
-/// Removes expired facts from the embedded store on schedule. Reads never
-/// return expired facts anyway; this only keeps the file small.
-async fn sweep(store: EmbeddedStore, every: std::time::Duration, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        match store.sweep(UnixTime::now()).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::debug!(removed, "swept expired revocations"),
-            Err(err) => {
-                tracing::warn!(error.cause_chain = ?err, "sweeping the embedded store failed")
-            }
-        }
-    }
 }

@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::domain::{Change, EventPage};
 use crate::oidc::testkit::{self, ISSUER, NOW, claims, claims_with, jwks_json, now, token};
 use crate::providers::ProviderSettings;
-use crate::store::{Backend, EmbeddedSettings, EmbeddedStore, RevocationStore, Store};
+use crate::store::{EmbeddedSettings, RevocationStore, Store};
 
 const LATE: &str = "https://late.example";
 
@@ -94,14 +94,16 @@ fn harness(limits: PendingLimits) -> Harness {
         .unwrap()
         .load_for_tests(jwks_json().as_bytes());
     let metrics = Metrics::new();
-    let store = EmbeddedStore::open(&EmbeddedSettings {
-        path: dir.path().into(),
-        sweep_interval: Duration::from_secs(60),
-        max_events: 1000,
-        max_admin_events: 1000,
-    })
+    let store = Store::open_embedded(
+        &EmbeddedSettings {
+            path: dir.path().into(),
+            sweep_interval: Duration::from_secs(60),
+            max_events: 1000,
+            max_admin_events: 1000,
+        },
+        metrics.store.clone(),
+    )
     .unwrap();
-    let store = Store::new(Backend::Embedded(store), metrics.store.clone());
     let revocations = Revocations::new(store, settings.lifetimes.clone(), metrics.clone());
     Harness {
         receiver: LogoutReceiver::with_pending_limits(

@@ -7,10 +7,11 @@
 //!   after the store accepted it, [`MirrorSync::learn`] reads the current state
 //!   of the keys it touched and applies it. The write is in the store before
 //!   it is in any mirror.
-//! - **Other instances' writes** (Redis) arrive through the change feed:
-//!   [`follow`] reads `{prefix}feed` with `XREAD BLOCK` from its last id and
-//!   learns the keys each entry names. A reconnect resumes from that id; a
-//!   feed trimmed past it, or reset, forces a full resync.
+//! - **Other instances' writes** (Redis) arrive through the store's change
+//!   feed ([`Store::feed`]): [`follow`] reads it from its last position and
+//!   learns the keys each entry names. A reconnect resumes from that
+//!   position; a feed trimmed past it, or reset, forces a full resync. The
+//!   same loop follows the embedded store, whose feed is always empty.
 //! - **Start-up and resync** load a snapshot into a fresh mirror and swap it
 //!   in whole, so checks keep answering from the old one meanwhile.
 //! - **Staleness**: when the feed has not answered for longer than
@@ -20,8 +21,8 @@
 //!   answers again. Until the first load completes the instance is not
 //!   ready either. Either way the check path reports a [`MirrorError`],
 //!   never a store error: the store may well be up.
-//! - **Upkeep**: [`maintain`] sweeps expired entries on schedule and, for
-//!   the embedded store (no feed), reloads a mirror that missed a change.
+//! - **Upkeep**: [`maintain`] sweeps expired entries on schedule; [`follow`]
+//!   reloads a mirror that missed a change ([`MirrorSync::invalidate`]).
 //!
 //! Every read of the store followed by an apply happens under one async
 //! lock, so a state read later is never overwritten by one read earlier.
@@ -36,12 +37,10 @@ use super::Mirror;
 use crate::domain::{Facts, Lookup, UnixTime};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
-use crate::store::{
-    FeedPosition, MirroredKey, RedisSettings, RedisStore, RevocationStore, Store, StoreError,
-};
+use crate::store::{FeedPosition, MirroredKey, RevocationStore, Store, StoreError};
 
-/// How long one `XREAD` waits for an entry; also how often an idle feed
-/// proves it is alive.
+/// How long one read of the change feed waits for an entry; also how often
+/// an idle feed proves it is alive.
 pub const FEED_BLOCK: Duration = Duration::from_millis(500);
 /// The first wait before reconnecting the feed, doubled up to
 /// `mirror.reconnect_delay_max` while the store stays away.
@@ -98,15 +97,15 @@ pub struct MirrorSync {
 }
 
 impl MirrorSync {
-    /// `has_feed`: whether writes of other instances arrive through a feed
-    /// (Redis), which can go stale.
-    pub fn new(has_feed: bool, max_staleness: Duration, metrics: Metrics) -> Self {
+    /// `shared`: whether writes of other instances arrive through the
+    /// store's feed ([`Store::is_shared`]), which can go stale.
+    pub fn new(shared: bool, max_staleness: Duration, metrics: Metrics) -> Self {
         Self {
             mirror: ArcSwap::from_pointee(Mirror::new()),
             learning: tokio::sync::Mutex::new(()),
             state: Mutex::new(FeedState {
                 loaded: false,
-                contact: has_feed.then(Instant::now),
+                contact: shared.then(Instant::now),
                 last_error: None,
                 pending: None,
                 loading: None,
@@ -190,7 +189,7 @@ impl MirrorSync {
     ///
     /// # Errors
     /// The store cannot be read; the old mirror stays.
-    pub async fn resync(&self, store: &Store) -> Result<Option<FeedPosition>, StoreError> {
+    pub async fn resync(&self, store: &Store) -> Result<FeedPosition, StoreError> {
         let started = Instant::now();
         // A resync expects about as many entries as the mirror holds now.
         let estimate = u64::try_from(self.mirror.load().stats().total()).ok();
@@ -283,8 +282,13 @@ impl MirrorSync {
         }
     }
 
+    /// The feed answered. A store that is not shared has no feed to lose
+    /// contact with, and its mirror no lag to report.
     fn contact(&self) {
         let mut state = self.state();
+        if state.contact.is_none() {
+            return;
+        }
         state.contact = Some(Instant::now());
         state.last_error = None;
         self.metrics.mirror.feed_lag.set(0.0);
@@ -303,27 +307,31 @@ impl MirrorSync {
     }
 }
 
-/// Keeps `sync` current from the Redis change feed until `cancel`: the
-/// first load, then `XREAD BLOCK` from the last id, with a resync whenever
-/// entries were lost. Reconnects with backoff, 100 ms doubling up to
-/// `max_delay` (`mirror.reconnect_delay_max`): checks of tokens the mirror
-/// does not hold fail closed until it reconnects, so the wait after Redis
-/// returns must stay short; one connection attempt a `max_delay` is cheap.
+/// Keeps `sync` current from the store's change feed until `cancel`: the
+/// first load (unless `from` says where a load already done left off),
+/// then the touched keys from the last position, with a resync whenever
+/// entries were lost or [`MirrorSync::invalidate`] asked for one. One loop
+/// for every store: the embedded store's feed never yields a key, so there
+/// it only carries out resync requests (within one feed wait).
+///
+/// Reconnects with backoff, 100 ms doubling up to `max_delay`
+/// (`mirror.reconnect_delay_max`): checks of tokens the mirror does not
+/// hold fail closed until it reconnects, so the wait after Redis returns
+/// must stay short; one connection attempt a `max_delay` is cheap.
 pub async fn follow(
     sync: Arc<MirrorSync>,
     store: Store,
-    redis: RedisStore,
-    settings: RedisSettings,
+    from: Option<FeedPosition>,
     max_delay: Duration,
     cancel: CancellationToken,
 ) {
-    let mut position: Option<FeedPosition> = None;
+    let mut position = from;
     let first_delay = FIRST_RECONNECT_DELAY.min(max_delay);
     let mut backoff = first_delay;
     while !cancel.is_cancelled() {
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
-            outcome = follow_once(&sync, &store, &redis, &settings, &mut position) => outcome,
+            outcome = follow_once(&sync, &store, &mut position) => outcome,
         };
         if let Err(err) = outcome {
             sync.feed_failed(&err);
@@ -343,36 +351,26 @@ pub async fn follow(
 async fn follow_once(
     sync: &MirrorSync,
     store: &Store,
-    redis: &RedisStore,
-    settings: &RedisSettings,
     position: &mut Option<FeedPosition>,
 ) -> Result<(), StoreError> {
-    let mut reader = redis.feed_reader(settings, FEED_BLOCK).await?;
+    let mut feed = store.feed(FEED_BLOCK).await?;
     if let Some(at) = position.as_ref()
-        && reader.info().await?.lost_entries_after(at)
+        && feed.lost_entries_after(at).await?
     {
         tracing::warn!("the change feed lost entries while disconnected; resyncing");
         *position = None;
     }
     let mut at = match position.take() {
         Some(at) => at,
-        None => sync.resync(store).await?.unwrap_or(FeedPosition {
-            id: "0-0".into(),
-            consumed: 0,
-        }),
+        None => sync.resync(store).await?,
     };
     sync.contact();
     loop {
         *position = Some(at.clone());
-        let batch = reader.next(&at.id, FEED_BATCH).await?;
-        sync.learn(store, &batch.keys).await?;
-        if let Some(last) = batch.last_id {
-            at = FeedPosition {
-                id: last,
-                consumed: at.consumed + batch.entries,
-            };
-        }
-        if reader.info().await?.lost_entries_after(&at) {
+        let touched = feed.next(&at, FEED_BATCH).await?;
+        sync.learn(store, &touched.keys).await?;
+        at = touched.position;
+        if feed.lost_entries_after(&at).await? {
             tracing::warn!("the change feed was trimmed or reset past this instance; resyncing");
             *position = None;
             return Ok(());
@@ -385,13 +383,9 @@ async fn follow_once(
     }
 }
 
-/// Drops expired mirror entries on schedule and, for the embedded store
-/// (which has no feed to resync from), reloads a mirror that missed a
-/// change (see [`MirrorSync::invalidate`]) within a second.
+/// Drops expired mirror entries every `sweep_every`, until `cancel`.
 pub async fn maintain(
     sync: Arc<MirrorSync>,
-    store: Store,
-    reload_here: bool,
     sweep_every: std::time::Duration,
     cancel: CancellationToken,
 ) {
@@ -402,13 +396,6 @@ pub async fn maintain(
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
-        }
-        if reload_here
-            && sync.take_resync_request()
-            && let Err(err) = sync.resync(&store).await
-        {
-            tracing::warn!(error.cause_chain = ?err, "reloading the revocation mirror failed; retrying");
-            sync.invalidate();
         }
         if last_sweep.elapsed() >= sweep_every {
             last_sweep = tokio::time::Instant::now();

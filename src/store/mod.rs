@@ -11,23 +11,31 @@
 //! test suite (`tests/store/`, target `store_contract`) runs against both.
 //!
 //! [`Store`] dispatches statically between them and times every call for
-//! the `revokd_store_operation_seconds` histogram.
+//! the `revokd_store_operation_seconds` histogram. It also offers what
+//! keeps others current, so that nothing outside this module names a
+//! store: a change feed of touched keys and event wake-ups
+//! ([`Store::feed`], [`Store::event_wakeups`], [`Store::log_start`], in
+//! `feed.rs`) and its upkeep tasks ([`Store::spawn_upkeep`], in
+//! `upkeep.rs`).
 
 mod embedded;
+mod feed;
 mod keys;
 mod pending;
 mod redis;
+mod upkeep;
 
 use std::future::Future;
 use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
+pub use feed::{EventWakeups, Feed, FeedPosition, Touched};
 pub use keys::{FactKey, MirroredKey};
 pub use pending::{PendingLogout, PendingLogoutStore, PendingPut};
 
 pub use redis::{
-    EventsWaiter, FeedBatch, FeedInfo, FeedPosition, FeedReader, RedisSettings, RedisStore,
-    check_redis_url, is_tls_redis_url, open_primary, watch_eviction,
+    EventsWaiter, FeedBatch, FeedInfo, FeedReader, RedisSettings, RedisStore, check_redis_url,
+    is_tls_redis_url, open_primary,
 };
 
 use crate::domain::{
@@ -234,13 +242,13 @@ pub trait RevocationStore {
     ) -> impl Future<Output = Result<Vec<FactUpdate>, StoreError>> + Send;
 
     /// Every mirrored fact, handed to `sink` in batches. Returns the change
-    /// feed position to follow from (Redis: read before the scan), or
-    /// `None` for a store without a feed (embedded: its writes
-    /// reach the mirror in-process).
+    /// feed position to follow from (Redis: read before the scan; embedded,
+    /// whose writes reach the mirror in-process: a position its feed never
+    /// moves from).
     fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> impl Future<Output = Result<Option<FeedPosition>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<FeedPosition, StoreError>> + Send;
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -309,22 +317,12 @@ pub fn live_change(update: FactUpdate, now: UnixTime) -> Option<Change> {
 
 /// The configured store.
 #[derive(Clone)]
-pub enum Backend {
+enum Backend {
     Embedded(EmbeddedStore),
     Redis(RedisStore),
 }
 
-impl Backend {
-    /// The label used in logs, metrics and `/readyz`.
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Embedded(_) => "embedded",
-            Self::Redis(_) => "redis",
-        }
-    }
-}
-
-/// A [`Backend`] with its metrics.
+/// The configured store with its metrics.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
@@ -332,12 +330,42 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(backend: Backend, metrics: StoreMetrics) -> Self {
-        Self { backend, metrics }
+    /// Opens (or creates) the embedded store under `settings.path`; see
+    /// [`EmbeddedStore::open`].
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn open_embedded(
+        settings: &EmbeddedSettings,
+        metrics: StoreMetrics,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            backend: Backend::Embedded(EmbeddedStore::open(settings)?),
+            metrics,
+        })
     }
 
-    pub fn backend(&self) -> &Backend {
-        &self.backend
+    /// Builds the Redis connection pool without connecting; see
+    /// [`RedisStore::connect`].
+    ///
+    /// # Errors
+    /// The settings cannot be used (a bad URL or TLS file).
+    pub fn connect_redis(
+        settings: &RedisSettings,
+        metrics: StoreMetrics,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            backend: Backend::Redis(RedisStore::connect(settings)?),
+            metrics,
+        })
+    }
+
+    /// The label used in logs, metrics and `/readyz`.
+    pub const fn name(&self) -> &'static str {
+        match self.backend {
+            Backend::Embedded(_) => "embedded",
+            Backend::Redis(_) => "redis",
+        }
     }
 
     async fn timed<T>(
@@ -348,7 +376,7 @@ impl Store {
         let started = Instant::now();
         let result = fut.await;
         self.metrics
-            .observe(self.backend.name(), op, started.elapsed(), result.is_ok());
+            .observe(self.name(), op, started.elapsed(), result.is_ok());
         result
     }
 }
@@ -466,7 +494,7 @@ impl RevocationStore for Store {
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<Option<FeedPosition>, StoreError> {
+    ) -> Result<FeedPosition, StoreError> {
         self.timed("snapshot", async { dispatch!(self, s => s.snapshot(sink)) })
             .await
     }

@@ -89,7 +89,7 @@ impl PendingLogoutStore for Store {
         max_count: usize,
     ) -> Result<PendingPut, StoreError> {
         self.timed("keep_pending_logout", async {
-            match self.backend() {
+            match &self.backend {
                 Backend::Embedded(s) => s.keep_pending_logout(pending, max_count).await,
                 Backend::Redis(s) => s.keep_pending_logout(pending, max_count).await,
             }
@@ -99,7 +99,7 @@ impl PendingLogoutStore for Store {
 
     async fn pending_logouts(&self) -> Result<Vec<PendingLogout>, StoreError> {
         self.timed("pending_logouts", async {
-            match self.backend() {
+            match &self.backend {
                 Backend::Embedded(s) => s.pending_logouts().await,
                 Backend::Redis(s) => s.pending_logouts().await,
             }
@@ -109,7 +109,7 @@ impl PendingLogoutStore for Store {
 
     async fn forget_pending_logout(&self, id: &str) -> Result<bool, StoreError> {
         self.timed("forget_pending_logout", async {
-            match self.backend() {
+            match &self.backend {
                 Backend::Embedded(s) => s.forget_pending_logout(id).await,
                 Backend::Redis(s) => s.forget_pending_logout(id).await,
             }

@@ -4,7 +4,8 @@
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 
-use super::{EmbeddedStore, begin_write, db_error};
+use super::EmbeddedStore;
+use super::open::{begin_write, db_error};
 use crate::store::StoreError;
 use crate::store::pending::{PendingLogout, PendingLogoutStore, PendingPut, oldest_first};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use deadpool_redis::redis::{self, Value};
 
-use super::{RedisSettings, RedisStore, corrupt, opt_str, store_error};
+use super::{RedisStore, corrupt, opt_str, store_error};
 use crate::store::StoreError;
 
 impl RedisStore {
@@ -19,12 +19,8 @@ impl RedisStore {
     ///
     /// # Errors
     /// Redis cannot be reached.
-    pub async fn events_waiter(
-        &self,
-        settings: &RedisSettings,
-        block: Duration,
-    ) -> Result<EventsWaiter, StoreError> {
-        let connection = self.blocking_connection(settings, block).await?;
+    pub async fn events_waiter(&self, block: Duration) -> Result<EventsWaiter, StoreError> {
+        let connection = self.blocking_connection(block).await?;
         Ok(EventsWaiter {
             connection,
             stream: self.stream.to_string(),

@@ -15,47 +15,18 @@
 
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, Script, Value};
+use deadpool_redis::redis::{self, Value};
 
-use super::{NEVER, RedisSettings, RedisStore, corrupt, opt_str, parse_secs, store_error};
+use super::scripts::{HEAD, READ};
+
+use super::{NEVER, RedisStore, corrupt, opt_str, parse_secs, store_error};
 use crate::domain::{
     FactUpdate, Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime,
 };
-use crate::store::{MirroredKey, StoreError};
+use crate::store::{FeedPosition, MirroredKey, StoreError};
 
 /// The binding fields, in the order every script reads them.
 pub(super) const BINDING_FIELDS: [&str; 5] = ["exp", "at", "iss", "sub", "sid"];
-
-/// `KEYS`: mirrored keys. Returns, per key, its string value, or for a
-/// binding the array of [`BINDING_FIELDS`] (nil when absent).
-const READ_LUA: &str = r#"
-local prefix_len = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  if string.sub(key, prefix_len + 1, prefix_len + 4) == 'bnd:' then
-    out[i] = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
-  else
-    out[i] = redis.call('GET', key)
-  end
-end
-return out
-"#;
-
-/// The feed's newest id and `entries-added`, in one step. `KEYS`: the feed.
-const HEAD_LUA: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', 0} end
-local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local id = '0-0'
-if #newest > 0 then id = newest[1][1] end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'entries-added' then return {id, info[i + 1]} end
-end
-return redis.error_reply('ERR XINFO STREAM has no entries-added: revokd needs Redis 7.0 or later')
-"#;
-
-static HEAD: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(HEAD_LUA));
-static READ: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(READ_LUA));
 
 /// `secs` or `never` as an instant; `never` as the end of time.
 fn instant(text: &str, key: &MirroredKey) -> Result<UnixTime, StoreError> {
@@ -272,7 +243,7 @@ impl RedisStore {
             )
             .and_then(|n| u64::try_from(n).map_err(corrupt))?,
         };
-        Ok(FeedPosition { id, consumed })
+        Ok(FeedPosition::new(id, consumed))
     }
 
     /// A dedicated connection for the blocking feed reads, so that they
@@ -280,12 +251,8 @@ impl RedisStore {
     ///
     /// # Errors
     /// Redis cannot be reached.
-    pub async fn feed_reader(
-        &self,
-        settings: &RedisSettings,
-        block: Duration,
-    ) -> Result<FeedReader, StoreError> {
-        let connection = self.blocking_connection(settings, block).await?;
+    pub async fn feed_reader(&self, block: Duration) -> Result<FeedReader, StoreError> {
+        let connection = self.blocking_connection(block).await?;
         Ok(FeedReader {
             connection,
             feed: self.feed_key(),
@@ -293,15 +260,6 @@ impl RedisStore {
             block,
         })
     }
-}
-
-/// Where a follower stands in the feed: the last entry it consumed and how
-/// many entries it has consumed since the stream began (counting those
-/// before its snapshot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedPosition {
-    pub id: String,
-    pub consumed: u64,
 }
 
 /// What `XINFO STREAM` says about the feed.
@@ -318,7 +276,7 @@ impl FeedInfo {
     /// it: entries it had not consumed were trimmed, or the stream was
     /// reset below it.
     pub fn lost_entries_after(&self, position: &FeedPosition) -> bool {
-        match self.entries_added.checked_sub(position.consumed) {
+        match self.entries_added.checked_sub(position.consumed()) {
             None => true,
             Some(unconsumed) => unconsumed > self.length,
         }
@@ -461,10 +419,7 @@ mod tests {
 
     #[test]
     fn lost_entries_are_counted_not_guessed() {
-        let at = |consumed| FeedPosition {
-            id: "1-0".into(),
-            consumed,
-        };
+        let at = |consumed| FeedPosition::new("1-0".into(), consumed);
         let info = |entries_added, length| FeedInfo {
             entries_added,
             length,

@@ -36,14 +36,15 @@
 //! drops them a few buckets at a time, resuming where the last sweep of any
 //! instance stopped.
 
-use std::sync::LazyLock;
+use deadpool_redis::redis::{self, Value};
 
-use deadpool_redis::redis::{self, Script, Value};
+use super::scripts::{BUILD, SWEEP};
 use futures_util::StreamExt;
 
-use super::feed::{BINDING_FIELDS, FeedPosition, binding_update, fact_update, state_of};
+use super::feed::{BINDING_FIELDS, binding_update, fact_update, state_of};
 use super::{NEVER, RedisStore, corrupt, opt_str, store_error};
 use crate::domain::{ChangeKinds, FactUpdate, UnixTime};
+use crate::store::FeedPosition;
 use crate::store::{LivePage, MirroredKey, StoreError, live_change};
 
 /// Buckets of the index: 16^4, one per 4 hex digits of a SHA-1.
@@ -68,83 +69,6 @@ const SWEEP_CHUNK: u32 = 64;
 /// Keys read per `SCAN` step of a build: one script run, one round trip,
 /// about 20 ms of Redis time (other clients wait meanwhile).
 const BUILD_BATCH: usize = 2_000;
-
-/// One `SCAN` step over the deployment's keys that also copies each
-/// mirrored key into the index, with the write scripts' own `index` (so the
-/// encoding has one source). `ARGV`: the escaped `MATCH` pattern, the
-/// prefix length, the cursor, the count. Returns the next cursor, then a
-/// key and its value (as the read script returns them) for each mirrored
-/// key.
-const BUILD_LUA: &str = concat!(
-    lua_prelude!(),
-    r#"
-local pattern, prefix_len = ARGV[1], tonumber(ARGV[2])
-local r = redis.call('SCAN', ARGV[3], 'MATCH', pattern, 'COUNT', ARGV[4])
-local out = {r[1]}
-local found = {}
-for _, key in ipairs(r[2]) do
-  local kind = string.match(string.sub(key, prefix_len + 1), '^(%a+):')
-  local v = nil
-  if kind == 'tok' or kind == 'ses' or kind == 'dis' or kind == 'rb' or kind == 'sbn' then
-    v = redis.call('GET', key)
-  elseif kind == 'bnd' then
-    v = redis.call('HMGET', key, 'exp', 'at', 'iss', 'sub', 'sid')
-  end
-  if v then
-    out[#out + 1] = key
-    out[#out + 1] = v
-    found[#found + 1] = key
-  end
-end
-if #found > 0 then
-  index(string.sub(found[1], 1, prefix_len) .. 'feed', found)
-end
-return out
-"#
-);
-
-/// One step of the sweep: drops the entries of up to `ARGV[2]` buckets
-/// whose fact expired before `now`, starting at the record's `sweep`.
-/// `KEYS`: the record. `ARGV`: `now`, the count, the buckets' key prefix,
-/// the number of buckets. Returns the next bucket (0 after the last) and
-/// how many entries were dropped; `{0, 0}` without a complete index.
-const SWEEP_LUA: &str = r#"
-local record, now, count, base, buckets = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-if redis.call('HEXISTS', record, 'complete') == 0 then return {0, 0} end
-local first = tonumber(redis.call('HGET', record, 'sweep') or '0') or 0
-if first >= buckets then first = 0 end
-local last = math.min(first + count, buckets) - 1
-local dropped = 0
-for b = first, last do
-  local idx = base .. string.format('%04x', b)
-  local items = redis.call('HGETALL', idx)
-  for i = 1, #items, 2 do
-    local field, v = items[i], items[i + 1]
-    local kind = string.match(field, '^(%a+):')
-    local exp = nil
-    if kind == 'rb' then
-      exp = string.match(v, ' (%S+)$')
-    elseif kind == 'bnd' then
-      exp = string.match(v, '^([^\n]*)')
-    elseif kind == 'sbn' then
-      exp = string.match(v, '^(%S+) ')
-    elseif kind ~= nil then
-      exp = v
-    end
-    if exp ~= nil and exp ~= 'never' and tonumber(exp) ~= nil and tonumber(exp) <= now then
-      redis.call('HDEL', idx, field)
-      dropped = dropped + 1
-    end
-  end
-end
-local next = last + 1
-if next >= buckets then next = 0 end
-redis.call('HSET', record, 'sweep', next)
-return {next, dropped}
-"#;
-
-static BUILD: LazyLock<Script> = LazyLock::new(|| Script::new(BUILD_LUA));
-static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(SWEEP_LUA));
 
 /// The record's field that says the index holds every mirrored fact.
 const COMPLETE: &str = "complete";

@@ -3,23 +3,13 @@
 //! `max_count`, checked in the same script that writes, so concurrent
 //! instances cannot overshoot it.
 
-use std::sync::LazyLock;
+use deadpool_redis::redis;
 
-use deadpool_redis::redis::{self, Script};
+use super::scripts::KEEP;
 
 use super::{RedisStore, store_error};
 use crate::store::StoreError;
 use crate::store::pending::{PendingLogout, PendingLogoutStore, PendingPut, oldest_first};
-
-/// KEYS[1] the hash; ARGV id, JSON, max count.
-const KEEP_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'dup' end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 'full' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 'kept'
-";
-
-static KEEP: LazyLock<Script> = LazyLock::new(|| Script::new(KEEP_LUA));
 
 impl RedisStore {
     fn pending_key(&self) -> String {

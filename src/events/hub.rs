@@ -1,24 +1,16 @@
-//! The event stream's source: every audit event, once per instance, fanned
-//! out to the `/v1/events` subscribers of this instance.
+//! The hub: every audit event, once per instance, fanned out to the
+//! `/v1/events` subscribers of this instance.
 //!
 //! One task per instance follows the store's audit log from where it
-//! started ([`EventHub::follow`]): woken at once by a write made here, and
-//! every `events.poll_interval` otherwise, which is how events written by
-//! other instances on the same Redis arrive. Subscribers never read the
-//! store per event; they read it only to catch up (a resume, or after
-//! falling behind the broadcast), and they drop what they already sent by
-//! comparing ids ([`EventId::order`]), so catch-up and live delivery can
-//! overlap without a gap or a duplicate.
+//! started ([`EventHub::follow`]): woken at once by a write made here or by
+//! the store's wake-ups ([`wake_on_store`]: any instance's write on the
+//! same Redis), and every `events.poll_interval` otherwise.
 //!
 //! Each event is serialised once, here, into the SSE frame every stream
 //! writes ([`SharedEvent`]): a stream only compares an id and clones a
 //! reference-counted buffer, so the cost of a write no longer grows with
 //! the serialisation work times the number of open streams (2,000 streams
-//! once cut the write rate twentyfold). Streams are capped globally and
-//! per key ([`StreamSlots`]).
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! once cut the write rate twentyfold).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +20,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Event, EventId, EventPage};
-use crate::store::{Backend, RedisSettings, RedisStore, RevocationStore, Store, StoreError};
+use crate::store::{RevocationStore, Store, StoreError};
 
 /// Events read from the store per step of the follower.
 const FOLLOW_BATCH: usize = 256;
@@ -71,6 +63,8 @@ pub enum HubMessage {
 
 /// See the module docs.
 pub struct EventHub {
+    /// Where the events come from, and where subscribers catch up.
+    store: Store,
     sender: broadcast::Sender<HubMessage>,
     wake: Notify,
     /// Cancelled when the instance begins to stop: streams end then, so
@@ -80,11 +74,12 @@ pub struct EventHub {
 }
 
 impl EventHub {
-    /// A hub whose subscribers may fall `capacity` messages behind before
-    /// they must catch up from the store.
-    pub fn new(capacity: usize) -> Arc<Self> {
+    /// A hub of `store`'s events whose subscribers may fall `capacity`
+    /// messages behind before they must catch up from the store.
+    pub fn new(capacity: usize, store: Store) -> Arc<Self> {
         let (sender, _) = broadcast::channel(capacity.max(1));
         Arc::new(Self {
+            store,
             sender,
             wake: Notify::new(),
             closing: CancellationToken::new(),
@@ -107,6 +102,11 @@ impl EventHub {
         self.sender.receiver_count()
     }
 
+    /// The store the events come from.
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// A write happened here: read the log now rather than at the next poll.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -115,12 +115,13 @@ impl EventHub {
     /// Follows the store's audit log until `cancel`, broadcasting every
     /// event after the newest one at start. A store that fails is retried
     /// at the next poll; the position is kept.
-    pub async fn follow(self: Arc<Self>, store: Store, poll: Duration, cancel: CancellationToken) {
+    pub async fn follow(self: Arc<Self>, poll: Duration, cancel: CancellationToken) {
+        let store = self.store.clone();
         let mut position: Option<EventId> = None;
         loop {
             if position.is_none() {
                 position = match newest_event_id(&store).await {
-                    Ok(newest) => Some(newest.unwrap_or_else(|| beginning(&store))),
+                    Ok(newest) => Some(newest.unwrap_or_else(|| store.log_start())),
                     Err(err) => {
                         tracing::warn!(error.cause_chain = ?err, "the event stream cannot read the audit log; retrying");
                         None
@@ -159,7 +160,7 @@ impl EventHub {
                     tracing::warn!(after = %at, "the audit log was trimmed past the event stream's position; subscribers catch up from the store");
                     let _ = self.sender.send(HubMessage::Gap);
                     match newest_event_id(store).await {
-                        Ok(newest) => *at = newest.unwrap_or_else(|| beginning(store)),
+                        Ok(newest) => *at = newest.unwrap_or_else(|| store.log_start()),
                         Err(_) => return,
                     }
                     return;
@@ -173,113 +174,21 @@ impl EventHub {
     }
 }
 
-/// The open streams, counted against `events.max_streams` (all keys) and
-/// `events.max_streams_per_key`. A stream holds a [`StreamSlot`] for its
-/// whole life; dropping it frees the place.
-#[derive(Debug)]
-pub struct StreamSlots {
-    max: usize,
-    max_per_key: usize,
-    /// Open streams per key name, and their total.
-    open: Mutex<(usize, HashMap<String, usize>)>,
-}
-
-/// Why [`StreamSlots::open`] refused a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum StreamsFull {
-    #[error("{0} event streams are open on this instance (`events.max_streams`); retry later")]
-    Instance(usize),
-    #[error("this key has {0} event streams open (`events.max_streams_per_key`); close one")]
-    Key(usize),
-}
-
-impl StreamSlots {
-    pub fn new(max: usize, max_per_key: usize) -> Arc<Self> {
-        Arc::new(Self {
-            max,
-            max_per_key,
-            open: Mutex::new((0, HashMap::new())),
-        })
-    }
-
-    /// A place for one more stream of `key`, if both caps allow.
-    ///
-    /// # Errors
-    /// The instance or the key is at its cap.
-    pub fn open(self: &Arc<Self>, key: &str) -> Result<StreamSlot, StreamsFull> {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (total, per_key) = &mut *open;
-        let mine = per_key.get(key).copied().unwrap_or(0);
-        if mine >= self.max_per_key {
-            return Err(StreamsFull::Key(mine));
-        }
-        if *total >= self.max {
-            return Err(StreamsFull::Instance(*total));
-        }
-        *total += 1;
-        per_key.insert(key.to_owned(), mine + 1);
-        Ok(StreamSlot {
-            slots: Arc::clone(self),
-            key: key.to_owned(),
-        })
-    }
-
-    /// Streams open now.
-    pub fn total(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
-    }
-}
-
-/// One open stream's place in [`StreamSlots`].
-#[derive(Debug)]
-pub struct StreamSlot {
-    slots: Arc<StreamSlots>,
-    key: String,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .slots
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (total, per_key) = &mut *open;
-        *total -= 1;
-        if let Some(n) = per_key.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                per_key.remove(&self.key);
-            }
-        }
-    }
-}
-
-/// How long one `XREAD` of [`wake_on_redis`] blocks.
+/// How long one wait of [`wake_on_store`] blocks.
 const WAKE_BLOCK: Duration = Duration::from_secs(1);
 
-/// Wakes `hub` whenever any instance on the same Redis records an event:
-/// one blocking `XREAD` on the audit stream, on a dedicated connection, so
-/// that other instances' events stream within milliseconds rather than at
-/// the next `events.poll_interval` (which stays as the fallback while this
-/// connection is down). Reconnects with backoff (100 ms doubling to 5 s).
-pub async fn wake_on_redis(
-    hub: Arc<EventHub>,
-    redis: RedisStore,
-    settings: RedisSettings,
-    cancel: CancellationToken,
-) {
+/// Wakes `hub` whenever the store says another writer may have recorded
+/// an event ([`Store::event_wakeups`]; on Redis: one blocking `XREAD` on the
+/// audit stream, on a dedicated connection), so that other instances'
+/// events stream within milliseconds rather than at the next
+/// `events.poll_interval` (which stays as the fallback while this is
+/// down). Reconnects with backoff (100 ms doubling to 5 s).
+pub async fn wake_on_store(hub: Arc<EventHub>, store: Store, cancel: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
-            outcome = wake_until_error(&hub, &redis, &settings) => outcome,
+            outcome = wake_until_error(&hub, &store) => outcome,
         };
         if let Err(err) = outcome {
             tracing::debug!(error.cause_chain = ?err, "the event wake-up connection failed; polling until it is back");
@@ -292,16 +201,12 @@ pub async fn wake_on_redis(
     }
 }
 
-async fn wake_until_error(
-    hub: &EventHub,
-    redis: &RedisStore,
-    settings: &RedisSettings,
-) -> Result<(), StoreError> {
-    let mut waiter = redis.events_waiter(settings, WAKE_BLOCK).await?;
+async fn wake_until_error(hub: &EventHub, store: &Store) -> Result<(), StoreError> {
+    let mut wakeups = store.event_wakeups(WAKE_BLOCK).await?;
     // Whatever was written while this connection was down.
     hub.wake();
     loop {
-        if waiter.wait().await? {
+        if wakeups.wait().await? {
             hub.wake();
         }
     }
@@ -311,7 +216,7 @@ async fn wake_until_error(
 ///
 /// # Errors
 /// The store failed.
-pub async fn newest_event_id(store: &Store) -> Result<Option<EventId>, crate::store::StoreError> {
+pub async fn newest_event_id(store: &Store) -> Result<Option<EventId>, StoreError> {
     let newest = store
         .events(&EventPage {
             before: None,
@@ -319,17 +224,6 @@ pub async fn newest_event_id(store: &Store) -> Result<Option<EventId>, crate::st
         })
         .await?;
     Ok(newest.into_iter().next().map(|event| event.id))
-}
-
-/// The cursor before the first event a store can write.
-pub fn beginning(store: &Store) -> EventId {
-    EventId(
-        match store.backend() {
-            Backend::Embedded(_) => "0",
-            Backend::Redis(_) => "0-0",
-        }
-        .to_owned(),
-    )
 }
 
 /// Whether `event` comes after `last` in the log (always, without `last`).
@@ -346,20 +240,6 @@ pub fn is_after(event: &EventId, last: &EventId) -> bool {
 mod tests {
     use super::*;
     use crate::domain::{Change, Note, TokenId, UnixTime};
-
-    #[test]
-    fn streams_are_capped_per_key_then_per_instance_and_freed_on_drop() {
-        let slots = StreamSlots::new(3, 2);
-        let a1 = slots.open("a").unwrap();
-        let _a2 = slots.open("a").unwrap();
-        assert_eq!(slots.open("a").unwrap_err(), StreamsFull::Key(2));
-        let _b1 = slots.open("b").unwrap();
-        assert_eq!(slots.open("b").unwrap_err(), StreamsFull::Instance(3));
-        drop(a1);
-        assert_eq!(slots.total(), 2);
-        let _b2 = slots.open("b").unwrap();
-        assert_eq!(slots.total(), 3);
-    }
 
     #[test]
     fn an_event_is_one_frame_with_its_id_and_one_data_line() {
