@@ -74,7 +74,9 @@ impl Readiness {
             .collect();
         let mut readiness = Self::assemble(store, mirror, providers);
         if !eviction_safe {
-            readiness.checks.insert("store:eviction".to_owned(), eviction_warning());
+            readiness
+                .checks
+                .insert("store:eviction".to_owned(), eviction_warning());
         }
         // Shared Signals streams: details only, never readiness.
         for stream in signals.stream_status() {

@@ -180,8 +180,7 @@ fn streams_and_callers_need_a_configured_provider_and_unique_names() {
         ),
         (
             "REVOKD_GLOBAL_TOKEN_REVOCATION",
-            r#"[{provider="idp", audience=["a"]}, {provider="idp", audience=["b"]}]"#
-                .to_owned(),
+            r#"[{provider="idp", audience=["a"]}, {provider="idp", audience=["b"]}]"#.to_owned(),
             "global_token_revocation[1].provider",
         ),
     ];

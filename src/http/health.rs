@@ -57,7 +57,8 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
         &state.logouts,
         &state.signals,
         eviction_safe,
-    ).await;
+    )
+    .await;
     let mut response = if body.is_ready() {
         HttpResponse::Ok()
     } else {
