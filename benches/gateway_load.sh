@@ -22,7 +22,8 @@
 # Usage: benches/gateway_load.sh [seconds per run, default 10]   (from anywhere)
 #   AUTH_URI=/healthz benches/gateway_load.sh   # the wiring alone, any revokd
 # Environment: AUTH_URI (/v1/forward-auth), THREADS (2), CONNECTIONS (64),
-# WARMUP (2s), NGINX_WORKERS (auto, Debian's default; with 1, nginx gets a
+# WARMUP (2s), BIN (a revokd binary to use instead of building one),
+# NGINX_WORKERS (auto, Debian's default; with 1, nginx gets a
 # single core in both runs and leaves more to revokd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,11 +98,15 @@ make_jwt() {
     printf '%s.%s.%s' "$header" "$payload" "$signature"
 }
 
-echo "== cargo build --release --bin revokd"
-cargo build --release --locked --bin revokd
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-revokd_bin="$target_dir/release/revokd"
+if [[ -n ${BIN:-} ]]; then
+    revokd_bin=$BIN
+else
+    echo "== cargo build --release --bin revokd"
+    cargo build --release --locked --bin revokd
+    target_dir=$(cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    revokd_bin="$target_dir/release/revokd"
+fi
 
 echo "== revokd"
 revokd_env=(

@@ -9,7 +9,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use crate::domain::{ChangeKind, Verdict};
+use crate::domain::{ChangeKind, Reason, Verdict};
 
 /// Every metric revokd exports, registered on one registry.
 #[derive(Clone)]
@@ -18,6 +18,8 @@ pub struct Metrics {
     pub http: HttpMetrics,
     pub store: StoreMetrics,
     pub checks: IntCounterVec,
+    /// The series of `checks`, resolved once.
+    check_results: CheckResults,
     pub changes: IntCounterVec,
     /// Logout tokens by provider (configured names or `unknown`), outcome
     /// and broken rule.
@@ -214,12 +216,8 @@ impl Metrics {
         for kind in ChangeKind::ALL {
             changes.with_label_values(&[kind.as_str()]);
         }
-        for result in ["active", "degraded", "unavailable"]
-            .into_iter()
-            .chain(crate::domain::Reason::ALL.map(|r| r.as_str()))
-        {
-            checks.with_label_values(&[result]);
-        }
+        // Zero-initialises `checks` too.
+        let check_results = CheckResults::new(&checks);
         let pending_logouts = PendingLogoutMetrics::new(&registry);
 
         // Issue 16 (operations): gauges read by deploy/prometheus's rules.
@@ -242,6 +240,7 @@ impl Metrics {
             http,
             store,
             checks,
+            check_results,
             changes,
             logout_tokens,
             logout_propagation,
@@ -253,21 +252,22 @@ impl Metrics {
         }
     }
 
+    /// Counts a check answer in `revokd_checks_total`, through the handle
+    /// resolved at start-up (a check is the hot path: no label hashing).
     pub fn record_check(&self, verdict: Verdict) {
-        let label = match verdict {
-            Verdict::Active => "active",
-            Verdict::Inactive(reason) => reason.as_str(),
-        };
-        self.checks.with_label_values(&[label]).inc();
+        match verdict {
+            Verdict::Active => self.check_results.active.inc(),
+            Verdict::Inactive(reason) => self.check_results.reason(reason).inc(),
+        }
     }
 
     /// A check answered active without complete facts (`fail_mode = "open"`).
     pub fn record_check_degraded(&self) {
-        self.checks.with_label_values(&["degraded"]).inc();
+        self.check_results.degraded.inc();
     }
 
     pub fn record_check_unavailable(&self) {
-        self.checks.with_label_values(&["unavailable"]).inc();
+        self.check_results.unavailable.inc();
     }
 
     pub fn record_change(&self, kind: ChangeKind) {
@@ -302,6 +302,36 @@ impl Default for Metrics {
     }
 }
 
+/// The series of `revokd_checks_total`, one handle per result.
+#[derive(Clone)]
+struct CheckResults {
+    active: prometheus::IntCounter,
+    degraded: prometheus::IntCounter,
+    unavailable: prometheus::IntCounter,
+    /// In the order of [`Reason::ALL`].
+    reasons: [prometheus::IntCounter; Reason::ALL.len()],
+}
+
+impl CheckResults {
+    fn new(checks: &IntCounterVec) -> Self {
+        let series = |label: &str| checks.with_label_values(&[label]);
+        Self {
+            active: series("active"),
+            degraded: series("degraded"),
+            unavailable: series("unavailable"),
+            reasons: Reason::ALL.map(|reason| series(reason.as_str())),
+        }
+    }
+
+    fn reason(&self, reason: Reason) -> &prometheus::IntCounter {
+        let index = Reason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("Reason::ALL holds every reason");
+        &self.reasons[index]
+    }
+}
+
 /// Buckets from 50 µs to 2.5 s: the check path lives at the low end, a
 /// store that is timing out at the high end.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -320,6 +350,76 @@ pub struct MirrorMetrics {
 pub struct HttpMetrics {
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    /// The handles of one route pattern, resolved once: a request then
+    /// costs no label hashing and no allocation (see [`RouteMetrics`]).
+    pub fn route(&self, pattern: &str) -> RouteMetrics {
+        RouteMetrics {
+            duration: self.duration.with_label_values(&[pattern]),
+            requests: self.requests.clone(),
+            route: pattern.to_owned(),
+            counters: std::sync::RwLock::default(),
+        }
+    }
+
+    /// Counts one request of a route known only by its pattern (a route
+    /// with parameters, or none): the label look-ups per request.
+    pub fn observe(&self, route: &str, method: &str, status: &str, elapsed: Duration) {
+        self.requests
+            .with_label_values(&[route, method, status])
+            .inc();
+        self.duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// `revokd_http_requests_total` and `revokd_http_request_duration_seconds`
+/// of one route pattern, for the hot path: the histogram is resolved with
+/// the route, each (method, status) counter on its first request; later
+/// requests find it by a scan of the few pairs a route answers (bounded by
+/// the methods and statuses that exist) under a read lock, with no label
+/// hashing and no allocation.
+pub struct RouteMetrics {
+    duration: prometheus::Histogram,
+    requests: IntCounterVec,
+    route: String,
+    counters: std::sync::RwLock<Vec<(&'static str, u16, prometheus::IntCounter)>>,
+}
+
+impl RouteMetrics {
+    pub fn observe(&self, method: &'static str, status: u16, elapsed: Duration) {
+        self.duration.observe(elapsed.as_secs_f64());
+        {
+            let counters = self
+                .counters
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, _, counter)) = counters
+                .iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+            {
+                counter.inc();
+                return;
+            }
+        }
+        let counter =
+            self.requests
+                .with_label_values(&[self.route.as_str(), method, &status.to_string()]);
+        counter.inc();
+        let mut counters = self
+            .counters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !counters
+            .iter()
+            .any(|(m, s, _)| *m == method && *s == status)
+        {
+            counters.push((method, status, counter));
+        }
+    }
 }
 
 /// Latency of store calls, kept by [`crate::store::Store`].
@@ -380,5 +480,60 @@ impl PendingLogoutMetrics {
             .register(Box::new(outcomes.clone()))
             .expect("each metric is registered once");
         Self { pending, outcomes }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handles resolved once count into the very series a label
+    /// look-up finds, per (method, status), and observe the route's
+    /// histogram.
+    #[test]
+    fn route_handles_count_into_the_labelled_series() {
+        let metrics = Metrics::new();
+        let route = metrics.http.route("/v1/check");
+        let ms = Duration::from_millis(1);
+        route.observe("GET", 200, ms);
+        route.observe("GET", 200, ms);
+        route.observe("GET", 400, ms);
+        route.observe("POST", 200, ms);
+        let count = |method: &str, status: &str| {
+            metrics
+                .http
+                .requests
+                .with_label_values(&["/v1/check", method, status])
+                .get()
+        };
+        assert_eq!(count("GET", "200"), 2);
+        assert_eq!(count("GET", "400"), 1);
+        assert_eq!(count("POST", "200"), 1);
+        assert_eq!(count("POST", "400"), 0);
+        let histogram = metrics.http.duration.with_label_values(&["/v1/check"]);
+        assert_eq!(histogram.get_sample_count(), 4);
+        assert!(metrics.render().contains(
+            "revokd_http_requests_total{method=\"GET\",route=\"/v1/check\",status=\"400\"} 1"
+        ));
+    }
+
+    #[test]
+    fn check_results_count_under_their_labels() {
+        let metrics = Metrics::new();
+        metrics.record_check(Verdict::Active);
+        for reason in Reason::ALL {
+            metrics.record_check(Verdict::Inactive(reason));
+        }
+        metrics.record_check(Verdict::Inactive(Reason::SubjectDisabled));
+        metrics.record_check_degraded();
+        metrics.record_check_unavailable();
+        let count = |label: &str| metrics.checks.with_label_values(&[label]).get();
+        assert_eq!(count("active"), 1);
+        assert_eq!(count("token_revoked"), 1);
+        assert_eq!(count("session_revoked"), 1);
+        assert_eq!(count("subject_disabled"), 2);
+        assert_eq!(count("subject_revoked_before"), 1);
+        assert_eq!(count("degraded"), 1);
+        assert_eq!(count("unavailable"), 1);
     }
 }

@@ -508,7 +508,10 @@ impl Revocations {
                 let read = sync.lookup(request.lookup(), now);
                 (read.facts, read.behind.map(LookupError::Mirror))
             }
-            None => match self.store.lookup(request.lookup(), now).await {
+            // Boxed: the store's future is large, and inline it would make
+            // every check's future (moved into a box per request by actix)
+            // that large even when the mirror answers.
+            None => match Box::pin(self.store.lookup(request.lookup(), now)).await {
                 Ok(facts) => (facts, None),
                 Err(err) => (Facts::default(), Some(LookupError::Store(err))),
             },

@@ -67,10 +67,20 @@ impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
                 "malformed query string: {why}"
             ))));
         }
-        let parsed = form_urlencoded::parse(req.query_string().as_bytes());
-        let result = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parsed))
-            .map(QueryParams)
-            .map_err(|e| ApiError::invalid(format!("malformed query string: {}", with_path(&e))));
+        let parse = || {
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+                req.query_string().as_bytes(),
+            ))
+        };
+        // Plain serde first (a check's query, on the hot path); only a
+        // query it refuses is read again to name the offending field.
+        let result = T::deserialize(parse()).map(QueryParams).or_else(|_| {
+            serde_path_to_error::deserialize(parse())
+                .map(QueryParams)
+                .map_err(|e| {
+                    ApiError::invalid(format!("malformed query string: {}", with_path(&e)))
+                })
+        });
         std::future::ready(result)
     }
 }
@@ -130,6 +140,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormBody<T> {
 /// # Errors
 /// The offending name, or the name whose value is not UTF-8.
 pub fn strict_urlencoded(input: &[u8]) -> Result<(), String> {
+    // The common case, at no cost: nothing percent-encoded, so every name
+    // and value is a slice of input that is UTF-8 as a whole.
+    if !input.contains(&b'%') && std::str::from_utf8(input).is_ok() {
+        return Ok(());
+    }
     for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let mut halves = pair.splitn(2, |&b| b == b'=');
         let name = percent_decode(halves.next().unwrap_or_default());

@@ -1,7 +1,8 @@
 //! Request logging and metrics, and JSON answers for requests that match
 //! no route.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -14,6 +15,10 @@ use tracing::Instrument;
 
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
+use crate::metrics::{HttpMetrics, RouteMetrics};
+
+/// Routes that would only add noise to the request metrics.
+const UNMEASURED: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
 
 /// Gives each request a span, logs how it ended and counts it in the
 /// request metrics, in a form fit for a hot path and free of secrets.
@@ -30,27 +35,53 @@ pub async fn observe_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = method_label(req.method());
     let span = tracing::info_span!("request", method, route = tracing::field::Empty);
     let started = Instant::now();
     let outcome = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let (route, status, code) = match &outcome {
+    let (request, status, code) = match &outcome {
         Ok(response) => (
-            response.request().match_pattern(),
+            Some(response.request()),
             response.status(),
             response.response().error().and_then(error_code),
         ),
         Err(err) => (None, err.as_response_error().status_code(), error_code(err)),
     };
-    // The one look-up of the route pattern, for the log line and the
-    // metrics alike: it walks the router and allocates.
-    let route = route.unwrap_or_else(|| "unmatched".to_owned());
-    if let (Ok(_), Some(state)) = (&outcome, state) {
-        record_metrics(&state, &route, method, status, elapsed);
+    // A route without parameters is found by its path in the table built
+    // at start-up, with its metric handles: no walk of the router, no
+    // allocation. Others (and unmatched requests) take the router's
+    // pattern, once, for the metrics and the span alike.
+    let fixed = request.and_then(|request| {
+        let known = request.app_data::<web::Data<KnownRoutes>>()?;
+        known.fixed.get_key_value(request.path())
+    });
+    let route: Cow<'_, str> = match fixed {
+        Some((path, _)) => Cow::Borrowed(path.as_str()),
+        None => Cow::Owned(
+            request
+                .and_then(HttpRequest::match_pattern)
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        ),
+    };
+    if let Some(request) = request {
+        match fixed {
+            Some((_, Some(metrics))) => metrics.observe(method, status.as_u16(), elapsed),
+            Some((_, None)) => {}
+            None if UNMEASURED.contains(&route.as_ref()) => {}
+            None => {
+                if let Some(state) = request.app_data::<web::Data<AppState>>() {
+                    state
+                        .metrics
+                        .http
+                        .observe(&route, method, status.as_str(), elapsed);
+                }
+            }
+        }
     }
-    span.record("route", route.as_str());
+    if !span.is_disabled() {
+        span.record("route", route.as_ref());
+    }
     let _entered = span.enter();
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let status = status.as_u16();
@@ -125,31 +156,6 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Routes that would only add noise to the request metrics.
-const UNMEASURED: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
-
-/// Counts a request by route pattern, method and status. Labels come from
-/// closed sets: the registered pattern (never the raw path), a known
-/// method or `other`.
-fn record_metrics(
-    state: &AppState,
-    route: &str,
-    method: &'static str,
-    status: StatusCode,
-    elapsed: std::time::Duration,
-) {
-    if UNMEASURED.contains(&route) {
-        return;
-    }
-    let http = &state.metrics.http;
-    http.requests
-        .with_label_values(&[route, method, status.as_str()])
-        .inc();
-    http.duration
-        .with_label_values(&[route])
-        .observe(elapsed.as_secs_f64());
-}
-
 fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
     match *method {
@@ -167,13 +173,27 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 /// The paths served by one app and their methods, taken from the same
 /// registrations as the routes, to tell "no such path" (404) from "wrong
 /// method" (405).
-#[derive(Debug, Default)]
+///
+/// Also the request metrics of each route without parameters, by its path
+/// (`None`: not measured), resolved once per app.
+#[derive(Default)]
 pub struct KnownRoutes {
     paths: BTreeMap<String, Vec<String>>,
+    fixed: HashMap<String, Option<RouteMetrics>>,
 }
 
 impl KnownRoutes {
-    pub fn from_spec(spec: &utoipa::openapi::OpenApi) -> Self {
+    pub fn from_spec(spec: &utoipa::openapi::OpenApi, metrics: &HttpMetrics) -> Self {
+        let fixed = spec
+            .paths
+            .paths
+            .keys()
+            .filter(|path| !path.contains('{'))
+            .map(|path| {
+                let measured = !UNMEASURED.contains(&path.as_str());
+                (path.clone(), measured.then(|| metrics.route(path)))
+            })
+            .collect();
         let paths = spec
             .paths
             .paths
@@ -193,7 +213,7 @@ impl KnownRoutes {
                 (path.clone(), methods)
             })
             .collect();
-        Self { paths }
+        Self { paths, fixed }
     }
 
     /// The methods allowed on `path`, if it is a known path.

@@ -124,7 +124,7 @@ pub fn app(
     >,
 > {
     let (app, spec) = registered(routes).split_for_parts();
-    let known = middleware::KnownRoutes::from_spec(&spec);
+    let known = middleware::KnownRoutes::from_spec(&spec, &state.metrics.http);
     app.app_data(state)
         .app_data(web::Data::new(known))
         .app_data(
