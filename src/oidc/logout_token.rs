@@ -31,16 +31,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::decryption_key::DecryptionKey;
 use super::error::LogoutTokenError;
 pub use super::error::MAX_TOKEN_BYTES;
-use super::json::{JsonPart, decode_json_object};
 use super::jwe::{EncryptedParts, is_media_type};
-use super::jwks::{JwsAlg, KeyLookupError, KeySet};
+use super::jwks::{JwsAlg, KeySet};
+use super::jws::CompactJws;
 use crate::domain::{Change, Issuer, Session, SessionId, Subject, SubjectId, TokenId, UnixTime};
 
 mod claims;
@@ -220,7 +218,7 @@ pub struct UnverifiedLogoutToken {
 }
 
 enum Form {
-    Signed(SignedParts),
+    Signed(CompactJws),
     Encrypted(EncryptedParts),
 }
 
@@ -238,7 +236,7 @@ impl UnverifiedLogoutToken {
         }
         let parts: Vec<&str> = token.splitn(6, '.').collect();
         let form = match parts.len() {
-            3 => Form::Signed(SignedParts::decode(&parts)?),
+            3 => Form::Signed(CompactJws::decode(&parts)?),
             5 => Form::Encrypted(EncryptedParts::decode(&parts)?),
             _ => {
                 return Err(LogoutTokenError::Malformed {
@@ -299,7 +297,7 @@ impl UnverifiedLogoutToken {
         match self.form {
             Form::Signed(_) => Ok(self),
             Form::Encrypted(jwe) => Ok(Self {
-                form: Form::Signed(SignedParts::from_plaintext(jwe.decrypt(key)?)?),
+                form: Form::Signed(nested_jws(jwe.decrypt(key)?)?),
                 was_encrypted: true,
             }),
         }
@@ -332,10 +330,7 @@ impl UnverifiedLogoutToken {
             return Err(LogoutTokenError::EncryptionRequired);
         }
         check_typ(signed.header.get("typ"), policy.require_explicit_typ)?;
-        if signed.header.contains_key("crit") {
-            return Err(LogoutTokenError::UnsupportedCritical);
-        }
-        check_alg(&signed.alg, &policy.allowed_algs)?;
+        signed.check_header(&policy.allowed_algs)?;
         check_claims(&signed.claims, policy, now, self.was_encrypted)
             .map(|claims| claims.accepted_until)
     }
@@ -358,13 +353,13 @@ impl UnverifiedLogoutToken {
                     .decryption_key
                     .as_ref()
                     .ok_or(LogoutTokenError::NoDecryptionKey)?;
-                SignedParts::from_plaintext(jwe.decrypt(key)?)?.verify(policy, keys, now, true)
+                verify_signed(&nested_jws(jwe.decrypt(key)?)?, policy, keys, now, true)
             }
             Form::Signed(signed) => {
                 if policy.require_encryption && !self.was_encrypted {
                     return Err(LogoutTokenError::EncryptionRequired);
                 }
-                signed.verify(policy, keys, now, self.was_encrypted)
+                verify_signed(signed, policy, keys, now, self.was_encrypted)
             }
         }
     }
@@ -381,105 +376,35 @@ impl fmt::Debug for UnverifiedLogoutToken {
     }
 }
 
-/// A compact JWS, decoded.
-struct SignedParts {
-    /// `BASE64URL(header) || '.' || BASE64URL(payload)` (RFC 7515 §5.2 step 8).
-    signing_input: String,
-    header: Map<String, Value>,
-    alg: String,
-    kid: Option<String>,
-    claims: Map<String, Value>,
-    signature: Vec<u8>,
+/// The nested JWS inside a decrypted JWE.
+fn nested_jws(plaintext: Vec<u8>) -> Result<CompactJws, LogoutTokenError> {
+    let nested = String::from_utf8(plaintext).map_err(|_| LogoutTokenError::Malformed {
+        detail: "nested JWT is not text",
+    })?;
+    if nested.len() > MAX_TOKEN_BYTES {
+        return Err(LogoutTokenError::TooLarge);
+    }
+    let parts: Vec<&str> = nested.splitn(4, '.').collect();
+    if parts.len() != 3 {
+        return Err(LogoutTokenError::Malformed {
+            detail: "nested JWT is not a compact JWS",
+        });
+    }
+    CompactJws::decode(&parts)
 }
 
-impl SignedParts {
-    fn decode(parts: &[&str]) -> Result<Self, LogoutTokenError> {
-        let [header_b64, payload_b64, signature_b64] = parts else {
-            return Err(LogoutTokenError::Malformed {
-                detail: "a JWS has three parts",
-            });
-        };
-        let header = decode_json_object(header_b64, JsonPart::JwsHeader)?;
-        let alg = match header.get("alg") {
-            Some(Value::String(alg)) => alg.clone(),
-            _ => {
-                return Err(LogoutTokenError::Malformed {
-                    detail: "JWS header has no `alg` string",
-                });
-            }
-        };
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.clone()),
-            Some(_) => {
-                return Err(LogoutTokenError::Malformed {
-                    detail: "JWS header `kid` is not a string",
-                });
-            }
-        };
-        let claims = decode_json_object(payload_b64, JsonPart::Claims)?;
-        // An empty signature is kept, so that `alg: none` is reported as such.
-        let signature =
-            URL_SAFE_NO_PAD
-                .decode(signature_b64)
-                .map_err(|_| LogoutTokenError::Malformed {
-                    detail: "signature is not base64url",
-                })?;
-        Ok(Self {
-            signing_input: format!("{header_b64}.{payload_b64}"),
-            header,
-            alg,
-            kid,
-            claims,
-            signature,
-        })
-    }
-
-    /// The nested JWS inside a decrypted JWE.
-    fn from_plaintext(plaintext: Vec<u8>) -> Result<Self, LogoutTokenError> {
-        let nested = String::from_utf8(plaintext).map_err(|_| LogoutTokenError::Malformed {
-            detail: "nested JWT is not text",
-        })?;
-        if nested.len() > MAX_TOKEN_BYTES {
-            return Err(LogoutTokenError::TooLarge);
-        }
-        let parts: Vec<&str> = nested.splitn(4, '.').collect();
-        if parts.len() != 3 {
-            return Err(LogoutTokenError::Malformed {
-                detail: "nested JWT is not a compact JWS",
-            });
-        }
-        Self::decode(&parts)
-    }
-
-    fn verify(
-        &self,
-        policy: &LogoutTokenPolicy,
-        keys: &KeySet,
-        now: UnixTime,
-        was_encrypted: bool,
-    ) -> Result<VerifiedLogoutToken, LogoutTokenError> {
-        check_typ(self.header.get("typ"), policy.require_explicit_typ)?;
-        // RFC 7515 §4.1.11: extensions named in `crit` must be understood;
-        // none are.
-        if self.header.contains_key("crit") {
-            return Err(LogoutTokenError::UnsupportedCritical);
-        }
-        let alg = check_alg(&self.alg, &policy.allowed_algs)?;
-        // Only keys from the provider's JWK Set are used; `jwk`, `jku`,
-        // `x5u` and `x5c` header parameters are ignored (RFC 8725 §3.10).
-        let verifier = keys
-            .verifier(self.kid.as_deref(), alg)
-            .map_err(|e| match e {
-                KeyLookupError::MissingKid => LogoutTokenError::MissingKid,
-                KeyLookupError::UnknownKid => LogoutTokenError::UnknownKid,
-                KeyLookupError::AlgKeyMismatch => LogoutTokenError::AlgKeyMismatch,
-            })?;
-        verifier
-            .verify(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| LogoutTokenError::BadSignature)?;
-        check_claims(&self.claims, policy, now, was_encrypted)
-    }
+/// The header rules of §2.6 steps 2–3, the signature against the
+/// provider's keys, then the claims.
+fn verify_signed(
+    signed: &CompactJws,
+    policy: &LogoutTokenPolicy,
+    keys: &KeySet,
+    now: UnixTime,
+    was_encrypted: bool,
+) -> Result<VerifiedLogoutToken, LogoutTokenError> {
+    check_typ(signed.header.get("typ"), policy.require_explicit_typ)?;
+    signed.verify_signature(&policy.allowed_algs, keys)?;
+    check_claims(&signed.claims, policy, now, was_encrypted)
 }
 
 /// `typ` (§2.4 RECOMMENDS `logout+jwt`; RFC 7515 §4.1.9: media types are
@@ -490,21 +415,6 @@ fn check_typ(typ: Option<&Value>, explicit_required: bool) -> Result<(), LogoutT
         Some(Value::String(typ)) if is_media_type(typ, "logout+jwt") => Ok(()),
         Some(Value::String(typ)) if !explicit_required && is_media_type(typ, "jwt") => Ok(()),
         _ => Err(LogoutTokenError::UnsupportedType),
-    }
-}
-
-/// `alg` (§2.6 step 3; RFC 8725 §3.1–3.2).
-fn check_alg(alg: &str, allowed: &[JwsAlg]) -> Result<JwsAlg, LogoutTokenError> {
-    // Spelling variants of `none` are reported as `none`: they are attacks.
-    if alg.eq_ignore_ascii_case("none") {
-        return Err(LogoutTokenError::AlgNone);
-    }
-    if alg.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) {
-        return Err(LogoutTokenError::AlgSymmetric);
-    }
-    match JwsAlg::from_name(alg) {
-        Some(alg) if allowed.contains(&alg) => Ok(alg),
-        _ => Err(LogoutTokenError::AlgNotAllowed),
     }
 }
 

@@ -11,11 +11,13 @@
 //! - [`set`]: Security Event Tokens (RFC 8417, SSF/CAEP/RISC) and the
 //!   signed JWT of a Global Token Revocation caller; [`subject_id`]: RFC 9493
 //!   subject identifiers and their mapping onto `(iss, sub)`/`(iss, sid)`.
-//! - `jwe` (decrypting a Nested JWT), `json` (strict JSON parts) and
-//!   `error` ([`LogoutTokenError`], one variant per rule), private.
+//! - `jws` (a compact JWS decoded, and its signature checked against one
+//!   issuer's keys: the `crit`/`alg`/`kid` rules shared by logout tokens
+//!   and SETs), `jwe` (decrypting a Nested JWT), `json` (strict JSON parts)
+//!   and `error` ([`LogoutTokenError`], one variant per rule), private.
 //!
 //! Inside, the files import ground up: `error` → `json`, `jwks`,
-//! `decryption_key` → `jwe` → `logout_token` → `testkit`.
+//! `decryption_key` → `jws`, `jwe` → `logout_token`, `set` → `testkit`.
 //!
 //! Cryptography is OpenSSL's, through `josekit` (JWK, JWS, JWE key
 //! management) and the `openssl` crate (JWE content decryption). What sits
@@ -31,6 +33,7 @@ mod error;
 mod json;
 mod jwe;
 pub mod jwks;
+mod jws;
 pub mod logout_token;
 pub mod set;
 pub mod subject_id;

@@ -24,14 +24,12 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::error::LogoutTokenError;
-use super::json::{JsonPart, decode_json_object};
 use super::jwe::is_media_type;
-use super::jwks::{JwsAlg, KeyLookupError, KeySet};
+use super::jwks::{JwsAlg, KeySet};
+use super::jws::{CompactJws, SignatureError};
 use super::subject_id::{SubjectError, SubjectIdentifier, Target};
 use crate::domain::{Issuer, Session, Subject, TokenId, UnixTime};
 
@@ -145,6 +143,21 @@ impl JwtError {
     }
 }
 
+impl From<SignatureError> for JwtError {
+    fn from(err: SignatureError) -> Self {
+        match err {
+            SignatureError::UnsupportedCritical => Self::UnsupportedCritical,
+            SignatureError::AlgNone => Self::AlgNone,
+            SignatureError::AlgSymmetric => Self::AlgSymmetric,
+            SignatureError::AlgNotAllowed => Self::AlgNotAllowed,
+            SignatureError::MissingKid => Self::MissingKid,
+            SignatureError::UnknownKid => Self::UnknownKid,
+            SignatureError::AlgKeyMismatch => Self::AlgKeyMismatch,
+            SignatureError::BadSignature => Self::BadSignature,
+        }
+    }
+}
+
 impl From<LogoutTokenError> for JwtError {
     fn from(err: LogoutTokenError) -> Self {
         match err {
@@ -186,21 +199,14 @@ pub struct VerifiedJwt {
 }
 
 /// A compact JWS, decoded and not trusted.
-pub struct UnverifiedJwt {
-    signing_input: String,
-    header: Map<String, Value>,
-    alg: String,
-    kid: Option<String>,
-    claims: Map<String, Value>,
-    signature: Vec<u8>,
-}
+pub struct UnverifiedJwt(CompactJws);
 
 impl std::fmt::Debug for UnverifiedJwt {
     /// Never the claims or the signature.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnverifiedJwt")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
+            .field("alg", &self.0.alg)
+            .field("kid", &self.0.kid)
             .finish_non_exhaustive()
     }
 }
@@ -216,49 +222,18 @@ impl UnverifiedJwt {
             return Err(JwtError::TooLarge);
         }
         let parts: Vec<&str> = token.trim().splitn(4, '.').collect();
-        let [header_b64, payload_b64, signature_b64] = parts.as_slice() else {
+        if parts.len() != 3 {
             return Err(JwtError::Malformed {
                 detail: "not a compact JWS (three parts)",
             });
-        };
-        let header = decode_json_object(header_b64, JsonPart::JwsHeader)?;
-        let alg = match header.get("alg") {
-            Some(Value::String(alg)) => alg.clone(),
-            _ => {
-                return Err(JwtError::Malformed {
-                    detail: "JWS header has no `alg` string",
-                });
-            }
-        };
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.clone()),
-            Some(_) => {
-                return Err(JwtError::Malformed {
-                    detail: "JWS header `kid` is not a string",
-                });
-            }
-        };
-        let claims = decode_json_object(payload_b64, JsonPart::Claims)?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| JwtError::Malformed {
-                detail: "signature is not base64url",
-            })?;
-        Ok(Self {
-            signing_input: format!("{header_b64}.{payload_b64}"),
-            header,
-            alg,
-            kid,
-            claims,
-            signature,
-        })
+        }
+        Ok(Self(CompactJws::decode(&parts)?))
     }
 
     /// The unverified `iss`, to choose whose keys verify. Never use it for
     /// anything else.
     pub fn issuer_hint(&self) -> Option<&str> {
-        self.claims.get("iss").and_then(Value::as_str)
+        self.0.claims.get("iss").and_then(Value::as_str)
     }
 
     /// Header rules, key, signature, then `iss`, `aud`, `iat`/`exp`, `jti`.
@@ -271,24 +246,9 @@ impl UnverifiedJwt {
         keys: &KeySet,
         now: UnixTime,
     ) -> Result<VerifiedJwt, JwtError> {
-        check_typ(self.header.get("typ"), policy.typ)?;
-        if self.header.contains_key("crit") {
-            return Err(JwtError::UnsupportedCritical);
-        }
-        let alg = check_alg(&self.alg, &policy.allowed_algs)?;
-        // Only the issuer's JWK Set: `jwk`, `jku`, `x5u`, `x5c` are ignored
-        // (RFC 8725 §3.10).
-        let verifier = keys
-            .verifier(self.kid.as_deref(), alg)
-            .map_err(|e| match e {
-                KeyLookupError::MissingKid => JwtError::MissingKid,
-                KeyLookupError::UnknownKid => JwtError::UnknownKid,
-                KeyLookupError::AlgKeyMismatch => JwtError::AlgKeyMismatch,
-            })?;
-        verifier
-            .verify(self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| JwtError::BadSignature)?;
-        check_claims(&self.claims, policy, now)
+        check_typ(self.0.header.get("typ"), policy.typ)?;
+        self.0.verify_signature(&policy.allowed_algs, keys)?;
+        check_claims(&self.0.claims, policy, now)
     }
 }
 
@@ -300,19 +260,6 @@ fn check_typ(typ: Option<&Value>, required: Option<&'static str>) -> Result<(), 
         (_, expected) => Err(JwtError::UnsupportedType {
             expected: expected.unwrap_or("JWT"),
         }),
-    }
-}
-
-fn check_alg(alg: &str, allowed: &[JwsAlg]) -> Result<JwsAlg, JwtError> {
-    if alg.eq_ignore_ascii_case("none") {
-        return Err(JwtError::AlgNone);
-    }
-    if alg.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) {
-        return Err(JwtError::AlgSymmetric);
-    }
-    match JwsAlg::from_name(alg) {
-        Some(alg) if allowed.contains(&alg) => Ok(alg),
-        _ => Err(JwtError::AlgNotAllowed),
     }
 }
 

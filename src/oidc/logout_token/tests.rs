@@ -4,10 +4,13 @@
 
 use super::*;
 use crate::oidc::KeyManagementAlg;
+use crate::oidc::json::{JsonPart, decode_json_object};
 use crate::oidc::testkit::{
     self, CLIENT, ISSUER, KEY_SET, KEYS, NOW, b64, claims, claims_with, header, now, policy, sign,
     sign_with, token,
 };
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -1208,15 +1211,15 @@ fn a_token_of_exactly_max_token_bytes_is_decoded_one_byte_more_is_too_large() {
 
 #[test]
 fn a_nested_token_of_exactly_max_token_bytes_is_read_one_byte_more_is_too_large() {
-    let at_limit = SignedParts::from_plaintext(vec![b'a'; MAX_TOKEN_BYTES]);
+    let at_limit = nested_jws(vec![b'a'; MAX_TOKEN_BYTES]);
     assert!(
         matches!(at_limit, Err(LogoutTokenError::Malformed { .. })),
         "at the limit the shape decides"
     );
-    let over = SignedParts::from_plaintext(vec![b'a'; MAX_TOKEN_BYTES + 1]);
+    let over = nested_jws(vec![b'a'; MAX_TOKEN_BYTES + 1]);
     assert!(matches!(over, Err(LogoutTokenError::TooLarge)));
     // A valid nested token just under the limit is read.
-    assert!(SignedParts::from_plaintext(jws().into_bytes()).is_ok());
+    assert!(nested_jws(jws().into_bytes()).is_ok());
 }
 
 #[test]
