@@ -18,42 +18,75 @@ pub(crate) async fn an_empty_lookup_finds_nothing(store: &impl RevocationStore) 
     assert_eq!(facts(store, Lookup::default(), t).await, Facts::default());
 }
 
-pub(crate) async fn a_revoked_token_is_visible(store: &impl RevocationStore) {
-    let t = now();
-    let (revoked, other) = (jti("t1"), jti("t2"));
-
-    revoke_token(store, revoked.clone(), at(t, 3600), t).await;
-
-    assert_eq!(
-        facts(store, token_lookup(&revoked), t).await,
-        Facts {
-            token_revoked: true,
-            ..Facts::default()
-        }
-    );
-    assert_eq!(
-        facts(store, token_lookup(&other), t).await,
-        Facts::default()
-    );
+/// A token id and a session follow the same rules (visible while live,
+/// the later expiry wins); the twin cases run once for each, from this table.
+#[derive(Debug, Clone, Copy)]
+enum Revoked {
+    Token,
+    Session,
 }
 
-pub(crate) async fn a_revoked_session_is_visible(store: &impl RevocationStore) {
-    let t = now();
-    let (revoked, other) = (session(IDP_A, "s1"), session(IDP_A, "s2"));
+const BOTH: [Revoked; 2] = [Revoked::Token, Revoked::Session];
 
-    revoke_session(store, revoked.clone(), at(t, 3600), t).await;
-
-    assert_eq!(
-        facts(store, session_lookup(&revoked), t).await,
-        Facts {
-            session_revoked: true,
-            ..Facts::default()
+impl Revoked {
+    /// Revokes the `n`-th token or session until `expires_at`.
+    async fn revoke(
+        self,
+        store: &impl RevocationStore,
+        n: &str,
+        expires_at: UnixTime,
+        t: UnixTime,
+    ) {
+        match self {
+            Self::Token => {
+                revoke_token(store, jti(n), expires_at, t).await;
+            }
+            Self::Session => {
+                revoke_session(store, session(IDP_A, n), expires_at, t).await;
+            }
         }
-    );
-    assert_eq!(
-        facts(store, session_lookup(&other), t).await,
-        Facts::default()
-    );
+    }
+
+    /// Whether the `n`-th token or session reads as revoked at `now`; any
+    /// other fact set is a failure.
+    async fn is_revoked(self, store: &impl RevocationStore, n: &str, now: UnixTime) -> bool {
+        let (jti, ses) = (jti(n), session(IDP_A, n));
+        let (lookup, revoked) = match self {
+            Self::Token => (
+                token_lookup(&jti),
+                Facts {
+                    token_revoked: true,
+                    ..Facts::default()
+                },
+            ),
+            Self::Session => (
+                session_lookup(&ses),
+                Facts {
+                    session_revoked: true,
+                    ..Facts::default()
+                },
+            ),
+        };
+        let found = facts(store, lookup, now).await;
+        assert!(
+            found == revoked || found == Facts::default(),
+            "{self:?} {n}: unexpected facts {found:?}"
+        );
+        found == revoked
+    }
+}
+
+pub(crate) async fn a_revoked_token_or_session_is_visible(store: &impl RevocationStore) {
+    let t = now();
+    for kind in BOTH {
+        kind.revoke(store, "r1", at(t, 3600), t).await;
+
+        assert!(kind.is_revoked(store, "r1", t).await, "{kind:?}");
+        assert!(
+            !kind.is_revoked(store, "r2", t).await,
+            "{kind:?}: another one"
+        );
+    }
 }
 
 pub(crate) async fn a_disabled_subject_is_visible(store: &impl RevocationStore) {
@@ -133,60 +166,27 @@ pub(crate) async fn facts_expired_for_the_given_now_are_not_returned(store: &imp
     );
 }
 
-pub(crate) async fn a_token_revocation_keeps_the_later_expiry(store: &impl RevocationStore) {
+pub(crate) async fn a_token_or_session_revocation_keeps_the_later_expiry(
+    store: &impl RevocationStore,
+) {
     let t = now();
-    let token = jti("t1");
+    for kind in BOTH {
+        // A shorter revocation does not cut a longer one short...
+        kind.revoke(store, "e1", at(t, 200), t).await;
+        kind.revoke(store, "e1", at(t, 100), t).await;
+        assert!(
+            kind.is_revoked(store, "e1", at(t, 150)).await,
+            "{kind:?}: shortened by an earlier expiry"
+        );
 
-    // A shorter revocation does not cut a longer one short...
-    revoke_token(store, token.clone(), at(t, 200), t).await;
-    revoke_token(store, token.clone(), at(t, 100), t).await;
-    assert!(
-        facts(store, token_lookup(&token), at(t, 150))
-            .await
-            .token_revoked,
-        "shortened by an earlier expiry"
-    );
-
-    // ...and a longer one extends it.
-    revoke_token(store, token.clone(), at(t, 300), t).await;
-    assert!(
-        facts(store, token_lookup(&token), at(t, 250))
-            .await
-            .token_revoked,
-        "not extended by a later expiry"
-    );
-    assert!(
-        !facts(store, token_lookup(&token), at(t, 300))
-            .await
-            .token_revoked
-    );
-}
-
-pub(crate) async fn a_session_revocation_keeps_the_later_expiry(store: &impl RevocationStore) {
-    let t = now();
-    let ses = session(IDP_A, "s1");
-
-    revoke_session(store, ses.clone(), at(t, 200), t).await;
-    revoke_session(store, ses.clone(), at(t, 100), t).await;
-    assert!(
-        facts(store, session_lookup(&ses), at(t, 150))
-            .await
-            .session_revoked,
-        "shortened by an earlier expiry"
-    );
-
-    revoke_session(store, ses.clone(), at(t, 300), t).await;
-    assert!(
-        facts(store, session_lookup(&ses), at(t, 250))
-            .await
-            .session_revoked,
-        "not extended by a later expiry"
-    );
-    assert!(
-        !facts(store, session_lookup(&ses), at(t, 300))
-            .await
-            .session_revoked
-    );
+        // ...and a longer one extends it.
+        kind.revoke(store, "e1", at(t, 300), t).await;
+        assert!(
+            kind.is_revoked(store, "e1", at(t, 250)).await,
+            "{kind:?}: not extended by a later expiry"
+        );
+        assert!(!kind.is_revoked(store, "e1", at(t, 300)).await, "{kind:?}");
+    }
 }
 
 pub(crate) async fn a_revoked_before_mark_never_moves_back(store: &impl RevocationStore) {
