@@ -191,8 +191,19 @@ impl MirrorSync {
     /// The store cannot be read; the old mirror stays.
     pub async fn resync(&self, store: &Store) -> Result<FeedPosition, StoreError> {
         let started = Instant::now();
-        // A resync expects about as many entries as the mirror holds now.
-        let estimate = u64::try_from(self.mirror.load().stats().total()).ok();
+        // Room for the tokens the store expects, with a little slack for
+        // the estimate's error, so the table never grows while it loads.
+        // A hint that cannot be read only costs that growth.
+        let tokens = store.snapshot_tokens_hint().await.ok().flatten();
+        let fresh = Mirror::with_capacity(
+            tokens.map_or(0, |n| usize::try_from(n + n / 50).unwrap_or(usize::MAX)),
+        );
+        // A resync expects about as many entries as the mirror holds now;
+        // a start-up, as many as the store's estimate.
+        let estimate = u64::try_from(self.mirror.load().stats().total())
+            .ok()
+            .filter(|n| *n > 0)
+            .or(tokens);
         let progress = Arc::new(Progress::new(
             "loading the revocation mirror",
             "entries",
@@ -203,7 +214,6 @@ impl MirrorSync {
             state.pending = Some(Vec::new());
             state.loading = Some(Arc::clone(&progress));
         }
-        let fresh = Mirror::new();
         let loaded = store
             .snapshot(&mut |batch| {
                 for update in &batch {

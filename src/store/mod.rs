@@ -250,6 +250,14 @@ pub trait RevocationStore {
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> impl Future<Output = Result<FeedPosition, StoreError>> + Send;
 
+    /// About how many token revocations [`Self::snapshot`] would hand over
+    /// now, so that a mirror can reserve room before loading them (growing
+    /// a table of millions rehashes it again and again); `None` when the
+    /// store cannot tell cheaply.
+    fn snapshot_tokens_hint(&self) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -497,6 +505,10 @@ impl RevocationStore for Store {
     ) -> Result<FeedPosition, StoreError> {
         self.timed("snapshot", async { dispatch!(self, s => s.snapshot(sink)) })
             .await
+    }
+
+    async fn snapshot_tokens_hint(&self) -> Result<Option<u64>, StoreError> {
+        dispatch!(self, s => s.snapshot_tokens_hint())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -633,6 +633,10 @@ impl RevocationStore for RedisStore {
         self.read_snapshot(sink).await
     }
 
+    async fn snapshot_tokens_hint(&self) -> Result<Option<u64>, StoreError> {
+        self.index_tokens_hint().await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let reply: Value = self
             .run(|mut conn| async move {

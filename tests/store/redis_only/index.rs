@@ -196,3 +196,37 @@ async fn an_unreadable_index_entry_fails_the_snapshot() {
         .expect_err("a corrupt entry is not skipped");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
+
+/// Token ids whose index field falls in `bucket` (4 hex digits).
+fn token_ids_in_bucket(store: &RedisStore, bucket: &str, n: usize) -> Vec<String> {
+    (0u64..)
+        .map(|i| format!("hint-{i}"))
+        .filter(|id| store.index_bucket(&format!("tok:{id}")).ends_with(bucket))
+        .take(n)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_token_hint_counts_the_sampled_buckets_only_once_the_index_is_complete() {
+    let h = redis();
+    let t = now();
+    assert_eq!(
+        h.store.snapshot_tokens_hint().await.expect("hint"),
+        None,
+        "no complete index, no hint"
+    );
+    snapshot_of(&h.store).await;
+    assert_eq!(h.store.snapshot_tokens_hint().await.expect("hint"), Some(0));
+    // Bucket 0000 is counted (one in 256 stands for its 255 neighbours),
+    // bucket 0001 is not.
+    for id in token_ids_in_bucket(&h.store, ":0000", 2)
+        .into_iter()
+        .chain(token_ids_in_bucket(&h.store, ":0001", 1))
+    {
+        revoke_token(&h.store, jti(&id), at(t, 90), t).await;
+    }
+    assert_eq!(
+        h.store.snapshot_tokens_hint().await.expect("hint"),
+        Some(2 * 256)
+    );
+}
