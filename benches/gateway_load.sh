@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What revokd costs a reverse proxy: nginx serving a trivial upstream, once
 # straight and once through `auth_request` to revokd, under the same wrk
-# load, in one run on this machine.
+# load, in one run on this machine, interleaved over several rounds.
 #
 # Starts (all on 127.0.0.1, all stopped on exit, however it exits):
 #   revokd (release build), embedded store in a temporary directory, a
@@ -11,15 +11,21 @@
 #     (the file users copy) asking revokd at $AUTH_URI.
 # Revokes 2 of 16 JWTs through the admin API, then runs wrk ($THREADS
 # threads, $CONNECTIONS connections, $DURATION each, a random token per
-# request) against both proxies and prints requests/s, p50/p99 latency and
-# the with-auth / without-auth ratio. Revoked tokens are answered 401 by
-# the guarded proxy: they show as non-2xx and count as requests served.
+# request) against both proxies, in $ROUNDS rounds: each round runs both
+# proxies once (direct first in odd rounds, guarded first in even ones),
+# and the ratio guarded / direct is taken within a round, so a machine
+# that gets busier or quieter during the run moves both sides of it.
+# Prints each round, then the median over the rounds of requests/s,
+# p50/p99 latency and of the per-round ratio, and the load average before
+# and after. Revoked tokens are answered 401 by the guarded proxy: they
+# show as non-2xx and count as requests served.
 #
 # Exits 2 when the guarded proxy does not refuse a revoked token or does not
 # pass an active one (with the default AUTH_URI): numbers from a broken
 # guard would mean nothing.
 #
-# Usage: benches/gateway_load.sh [seconds per run, default 10]   (from anywhere)
+# Usage: benches/gateway_load.sh [seconds per run, default 10] [rounds, default 3]
+#        (from anywhere)
 #   AUTH_URI=/healthz benches/gateway_load.sh   # the wiring alone, any revokd
 # Environment: AUTH_URI (/v1/forward-auth), THREADS (2), CONNECTIONS (64),
 # WARMUP (2s), BIN (a revokd binary to use instead of building one),
@@ -30,6 +36,7 @@ cd "$(dirname "$0")/.."
 
 AUTH_URI=${AUTH_URI:-/v1/forward-auth}
 DURATION=${1:-10}s
+ROUNDS=${2:-3}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 WARMUP=${WARMUP:-2s}
@@ -39,7 +46,9 @@ GATEWAY_KEY=bench-gateway-key-0123456789abcdef
 TOKENS=16
 REVOKED=2
 
-for tool in nginx wrk curl openssl; do
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+for tool in nginx wrk curl openssl python3; do
     command -v "$tool" >/dev/null || { echo "$tool is required (see .ci/run)" >&2; exit 2; }
 done
 
@@ -258,18 +267,40 @@ load() {
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency -s "$work/tokens.lua" \
         "http://127.0.0.1:$1/" | tee "$work/wrk-$1.txt" | grep '^RESULT'
 }
-echo "== nginx worker_processes $NGINX_WORKERS; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, without auth"
-plain=$(load "$plain_port")
-echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION, with auth ($AUTH_URI)"
-guarded=$(load "$guarded_port")
+# results: "round kind rps p50ms p99ms requests non2xx errors" lines
+: >"$work/results"
+for round in $(seq 1 "$ROUNDS"); do
+    order=("direct $plain_port" "guarded $guarded_port")
+    if ((round % 2 == 0)); then order=("guarded $guarded_port" "direct $plain_port"); fi
+    for entry in "${order[@]}"; do
+        read -r kind port <<<"$entry"
+        echo "== round $round/$ROUNDS: $kind (nginx worker_processes $NGINX_WORKERS; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; auth $AUTH_URI)"
+        result=$(load "$port")
+        echo "$result"
+        echo "$round $kind ${result#RESULT }" >>"$work/results"
+    done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-printf '%s\n%s\n' "$plain" "$guarded" | awk -v uri="$AUTH_URI" '
-    { rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; non2xx[NR] = $6; err[NR] = $7 }
-    END {
-        print "| nginx -> upstream | requests/s | p50 | p99 | non-2xx | socket errors |"
-        print "|---|---|---|---|---|---|"
-        printf "| direct (baseline) | %.0f | %.2f ms | %.2f ms | %d | %d |\n", rps[1], p50[1], p99[1], non2xx[1], err[1]
-        printf "| auth_request to revokd %s | %.0f | %.2f ms | %.2f ms | %d | %d |\n", uri, rps[2], p50[2], p99[2], non2xx[2], err[2]
-        printf "\nratio with / without auth_request: %.2f (requests/s)\n", rps[2] / rps[1]
-    }'
+python3 - "$work/results" "$ROUNDS" "$AUTH_URI" <<'PY'
+import statistics, sys
+path, rounds, uri = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = {}
+for line in open(path):
+    r, kind, rps, p50, p99, _requests, non2xx, errors = line.split()
+    runs[(int(r), kind)] = (float(rps), float(p50), float(p99), int(non2xx), int(errors))
+med = statistics.median
+ks = range(1, rounds + 1)
+print("| nginx -> upstream | requests/s (median of %d) | p50 | p99 | non-2xx (all rounds) | socket errors (all rounds) |" % rounds)
+print("|---|---|---|---|---|---|")
+for kind, label in [("direct", "direct (baseline)"), ("guarded", "auth_request to revokd " + uri)]:
+    print("| %s | %.0f | %.2f ms | %.2f ms | %d | %d |" % (
+        label, med([runs[(k, kind)][0] for k in ks]), med([runs[(k, kind)][1] for k in ks]),
+        med([runs[(k, kind)][2] for k in ks]), sum(runs[(k, kind)][3] for k in ks),
+        sum(runs[(k, kind)][4] for k in ks)))
+ratios = [runs[(k, "guarded")][0] / runs[(k, "direct")][0] for k in ks]
+print("\nratio with / without auth_request, per round: " + ", ".join("%.2f" % r for r in ratios))
+print("median ratio with / without auth_request: %.2f (requests/s)" % med(ratios))
+PY
+echo "load average (1, 5, 15 min): before $load_before, after $load_after"

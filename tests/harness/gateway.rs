@@ -27,7 +27,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::gateway::{
-    FORWARD_AUTH_PATH, Placeholders, Proxy, ProxyKind, Revokd, Seen, Upstream, deploy_file,
+    FORWARD_AUTH_PATH, Nginx, Placeholders, Proxy, ProxyKind, Revokd, Seen, Upstream, deploy_file,
     placeholders_in, raw_get, render, websocket_roundtrip,
 };
 use crate::common::redis_server::RedisServer;
@@ -614,6 +614,56 @@ async fn nginx_never_serves_its_auth_location_to_clients() {
         .expect("GET");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!((auth.hits(), app.hits()), (0, 0));
+}
+
+/// The snippet's auth location writes no access-log line, even where a
+/// server logs sub-requests (`log_subrequest on`): one line per client
+/// request, however many guarded requests a busy proxy answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_logs_no_line_for_the_auth_subrequest() {
+    let auth = Upstream::start();
+    let app = Upstream::start();
+    let vars = Placeholders::new(&auth.addr(), &app.addr(), GATEWAY_KEY);
+    let site = format!(
+        "log_subrequest on;\n{}",
+        render("nginx/home-assistant.conf", &vars)
+    );
+    let nginx = Nginx::start_with(
+        &site,
+        &[(
+            "snippets/revokd-auth.conf",
+            &render("nginx/revokd-auth.conf", &vars),
+        )],
+    );
+    let response = client()
+        .get(format!("http://{}/api/states", nginx.addr()))
+        .bearer_auth(USER_TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!((auth.hits(), app.hits()), (1, 1));
+    // nginx writes the line once the response is sent: wait for it.
+    let access = |log: String| {
+        log.split("--- nginx access.log\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for _ in 0..50 {
+        if access(nginx.log()).contains("/api/states") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let lines: Vec<String> = access(nginx.log())
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("/api/states"), "{lines:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
