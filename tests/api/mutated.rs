@@ -149,7 +149,7 @@ fn jwe_mutations(token: &str, alg: &str) -> Vec<String> {
 }
 
 /// Every mutation of a JWS: header, claims and signature at every length.
-fn jws_mutations(token: &str) -> Vec<String> {
+pub(crate) fn jws_mutations(token: &str) -> Vec<String> {
     let parts: Vec<&str> = token.split('.').collect();
     let header_len = unb64(parts[0]).len();
     let claims_len = unb64(parts[1]).len();

@@ -881,3 +881,74 @@ async fn a_stream_the_transmitter_pauses_is_down_in_readyz_until_enabled() {
     );
     assert!(events(&app).await.is_empty());
 }
+
+/// The JSON error body of a refused push or call: RFC 8935's `err` for a
+/// refused SET, revokd's `error` for the rest; never empty.
+async fn assert_refused(response: Response, allowed: &[StatusCode], what: &str) {
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: the error body is not JSON: {e}"));
+    assert!(allowed.contains(&status), "{what}: {status} {body}");
+    let code = body["err"].as_str().or(body["error"].as_str());
+    assert!(code.is_some_and(|c| !c.is_empty()), "{what}: {body}");
+}
+
+/// Both endpoints face the internet: every part of a valid SET and of a
+/// valid caller token, resized to every length, and the Universal Logout
+/// body cut at every byte, are refused with a precise status and body —
+/// 400 or 401, or 503 when the damage names a `kid` the keys lack (fetched
+/// again at most once a minute) — never a panic, and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutated_sets_caller_tokens_and_bodies_are_refused_without_a_panic() {
+    use futures_util::StreamExt;
+
+    let idp = TestIdp::start();
+    let app = signals_app(&idp, Backend::Embedded).await;
+    let refused = [
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+
+    let sets = crate::mutated::jws_mutations(&set(&idp, &risc("account-disabled")).sign());
+    let callers = crate::mutated::jws_mutations(&caller(&idp).sign());
+    let body = sub_id(&idp, "alice");
+    let bodies: Vec<String> = (0..body.len()).map(|n| body[..n].to_owned()).collect();
+    let valid_caller = caller(&idp).sign();
+    let count = sets.len() + callers.len() + bodies.len();
+
+    let mut answers = futures_util::stream::iter(
+        sets.into_iter()
+            .map(|t| ("SET", t, None))
+            .chain(callers.into_iter().map(|t| ("caller token", t, None)))
+            .chain(bodies.into_iter().map(|b| ("body", b, Some(()))))
+            .map(|(what, input, is_body)| {
+                let (app, valid_caller, body) = (&app, &valid_caller, &body);
+                async move {
+                    let response = match (what, is_body) {
+                        ("SET", _) => push(app, input.clone()).await,
+                        (_, Some(())) => {
+                            gtr(
+                                app,
+                                "idp",
+                                Some(valid_caller),
+                                "application/json",
+                                input.clone(),
+                            )
+                            .await
+                        }
+                        _ => gtr(app, "idp", Some(&input), "application/json", body.clone()).await,
+                    };
+                    (what, input, response)
+                }
+            }),
+    )
+    .buffer_unordered(8);
+    while let Some((what, input, response)) = answers.next().await {
+        assert_refused(response, &refused, &format!("{what} {input}")).await;
+    }
+    assert!(count > 500, "only {count} mutations");
+    assert!(events(&app).await.is_empty(), "a mutated input was applied");
+}
