@@ -28,7 +28,9 @@ pub mod settings;
 pub mod signal_settings;
 
 pub use settings::{BackchannelSettings, ProviderSettings};
-pub use signal_settings::{GlobalTokenRevocationSettings, StreamSettings};
+pub use signal_settings::{
+    Delivery, GlobalTokenRevocationSettings, StreamManagementSettings, StreamSettings,
+};
 
 use settings::check_url;
 
@@ -65,6 +67,13 @@ pub struct Loaded {
     pub keys: KeySet,
     algs: Vec<JwsAlg>,
     jwks_uri: String,
+}
+
+impl Loaded {
+    /// Where these keys were fetched.
+    pub fn jwks_uri(&self) -> &str {
+        &self.jwks_uri
+    }
 }
 
 #[derive(Default)]

@@ -25,6 +25,10 @@ pub struct DependencyStatus {
     /// Why it is down; absent when up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What else is known, up or down: for a managed Shared Signals
+    /// stream, its `stream_id`, status and verification times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -87,6 +91,7 @@ impl Readiness {
                     kind: "ssf_stream",
                     latency_ms: None,
                     error: stream.detail,
+                    info: stream.info,
                 },
             );
         }
@@ -114,6 +119,7 @@ impl Readiness {
                 kind: store.kind,
                 latency_ms: Some(store.latency.as_secs_f64() * 1000.0),
                 error: store.result.err().map(|e| e.to_string()),
+                info: None,
             },
         )]);
         let ready = match mirror {
@@ -125,6 +131,7 @@ impl Readiness {
                         kind: "mirror",
                         latency_ms: None,
                         error: mirror.detail,
+                        info: None,
                     },
                 );
                 mirror.ready
@@ -154,6 +161,7 @@ impl Readiness {
                     kind: "provider",
                     latency_ms: None,
                     error,
+                    info: None,
                 },
             );
         }
@@ -179,6 +187,7 @@ fn eviction_warning() -> DependencyStatus {
         error: Some(
             "maxmemory-policy is not noeviction: revocations can be evicted under memory pressure (run `revokd doctor`)".into(),
         ),
+        info: None,
     }
 }
 

@@ -198,6 +198,7 @@ impl Application {
         tasks.extend(providers.spawn_refresh(cancel.clone()));
         tasks.push(logouts.spawn_pending_retry(cancel.clone()));
         tasks.extend(state.signals.spawn_polling(cancel.clone()));
+        tasks.extend(state.signals.spawn_management(cancel.clone()));
         tasks.push(tokio::spawn(crate::events::wake_on_store(
             Arc::clone(&hub),
             store.clone(),

@@ -162,7 +162,10 @@ impl ApiError {
             SignalError::BadRequest(why) => {
                 refused(StatusCode::BAD_REQUEST, "invalid_request", why)
             }
-            SignalError::KeysUnavailable(_) => Self::Unavailable(err.to_string()),
+            SignalError::KeysUnavailable(_) | SignalError::Transmitter(_) => {
+                Self::Unavailable(err.to_string())
+            }
+            SignalError::NotManaged(_) => Self::invalid(err.to_string()),
             SignalError::Store(err) => err.into(),
         }
     }
@@ -193,7 +196,10 @@ impl ApiError {
             }
             SignalError::Jwt(jwt) => Self::invalid(format!("{}: {jwt}", jwt.rule())),
             SignalError::BadRequest(why) => Self::invalid(why),
-            SignalError::KeysUnavailable(_) => Self::Unavailable(err.to_string()),
+            SignalError::KeysUnavailable(_) | SignalError::Transmitter(_) => {
+                Self::Unavailable(err.to_string())
+            }
+            SignalError::NotManaged(_) => Self::invalid(err.to_string()),
             SignalError::Store(err) => err.into(),
         }
     }

@@ -64,7 +64,8 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(events::get_events)
         .service(live::get_revocations)
         .service(signals::post_ssf_push)
-        .service(signals::post_global_token_revocation);
+        .service(signals::post_global_token_revocation)
+        .service(signals::post_stream_verify);
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

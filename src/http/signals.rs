@@ -153,3 +153,54 @@ pub async fn post_global_token_revocation(
         .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .finish())
 }
+
+/// A verification asked of a managed stream's transmitter.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VerificationRequested {
+    /// The stream's `name` in `[[streams]]`.
+    pub stream: String,
+    /// Unix time the request was sent. When the verification SET with its
+    /// `state` comes back is `verified_at` on `/readyz`
+    /// (`stream:{name}`) and
+    /// `revokd_ssf_verification_timestamp_seconds{step="received"}`.
+    pub requested_at: i64,
+}
+
+/// Ask a managed stream's transmitter for a verification event now.
+///
+/// OpenID SSF 1.0 §8.1.4.2: revokd posts `{stream_id, state}` to the
+/// transmitter's `verification_endpoint`; the transmitter answers with a
+/// verification SET carrying that `state`, which revokd records. Only for
+/// a stream with `[streams.management]`.
+#[utoipa::path(
+    tag = "admin",
+    params(("stream" = String, Path, description = "The stream's `name` in `[[streams]]`")),
+    responses(
+        (status = 202, description = "Asked; the answer arrives as a SET", body = VerificationRequested),
+        (status = 400, description = "The stream is not managed (no `[streams.management]`)", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 404, description = "No stream has that name", body = ErrorBody),
+        (status = 503, description = "The stream is not set up at the transmitter yet, or the transmitter failed", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[post("/v1/admin/streams/{stream}/verify")]
+pub async fn post_stream_verify(
+    _admin: super::auth::AdminKey,
+    state: web::Data<AppState>,
+    stream: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let stream = stream.into_inner();
+    let requested_at = state
+        .signals
+        .request_verification(&stream)
+        .await
+        .map_err(ApiError::from_push)?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(VerificationRequested {
+            stream,
+            requested_at: requested_at.as_secs(),
+        }))
+}

@@ -76,6 +76,180 @@ pub struct StreamSettings {
     /// Allow an `http://` poll URL that is not on loopback.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// SSF stream management (`[streams.management]`): revokd reads the
+    /// transmitter's configuration and creates, updates, verifies and
+    /// watches its stream there. Absent: the stream is configured at the
+    /// transmitter by hand, as before.
+    #[serde(default)]
+    pub management: Option<StreamManagementSettings>,
+}
+
+/// The events revokd asks a managed stream for by default: every CAEP and
+/// RISC event that changes a revocation.
+pub const DEFAULT_EVENTS_REQUESTED: [&str; 9] = [
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change",
+    "https://schemas.openid.net/secevent/caep/event-type/token-claims-change",
+    "https://schemas.openid.net/secevent/risc/event-type/account-disabled",
+    "https://schemas.openid.net/secevent/risc/event-type/account-enabled",
+    "https://schemas.openid.net/secevent/risc/event-type/account-purged",
+    "https://schemas.openid.net/secevent/risc/event-type/sessions-revoked",
+    "https://schemas.openid.net/secevent/risc/event-type/tokens-revoked",
+    "https://schemas.openid.net/secevent/risc/event-type/credential-compromise",
+];
+
+fn default_events_requested() -> Vec<String> {
+    DEFAULT_EVENTS_REQUESTED.map(str::to_owned).to_vec()
+}
+
+fn default_status_interval() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_management_retry() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_management_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How revokd delivers a managed stream's SETs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// RFC 8935: the transmitter pushes to `push_endpoint_url` with the
+    /// stream's push token as `authorization_header`.
+    Push,
+    /// RFC 8936: revokd polls `poll_url`.
+    Poll,
+}
+
+/// `[streams.management]`: the transmitter whose stream revokd manages as
+/// a receiver (OpenID SSF 1.0 §6, §8).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamManagementSettings {
+    /// The transmitter's issuer: its configuration is read from
+    /// `/.well-known/ssf-configuration` under it, and its `issuer` must be
+    /// this, byte for byte.
+    pub transmitter: String,
+    /// A file holding the bearer token revokd presents to the
+    /// transmitter's management endpoints (systemd credentials). Or
+    /// client credentials below.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// OAuth 2.0 client credentials grant: the token endpoint, the client
+    /// id and a file holding its secret (sent with HTTP Basic).
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// `scope` of the client credentials grant, if the transmitter wants one.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `push` (needs `push_endpoint_url` and `push_token_file`) or `poll`
+    /// (needs `poll_url`).
+    pub delivery: Delivery,
+    /// The URL the transmitter pushes to: this stream's
+    /// `https://<revokd>/ssf/push/<name>` as the transmitter reaches it.
+    #[serde(default)]
+    pub push_endpoint_url: Option<String>,
+    /// The event types revokd asks for (`events_requested`).
+    #[serde(default = "default_events_requested")]
+    pub events_requested: Vec<String>,
+    /// How often the stream's status is read again.
+    #[serde(default = "default_status_interval", with = "humantime_serde")]
+    pub status_interval: Duration,
+    /// Pause before trying again after the transmitter failed.
+    #[serde(default = "default_management_retry", with = "humantime_serde")]
+    pub retry_interval: Duration,
+    /// Limit of one request to the transmitter.
+    #[serde(default = "default_management_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Ask for a verification event once the stream is set up.
+    #[serde(default = "yes")]
+    pub verify_at_start: bool,
+}
+
+impl StreamManagementSettings {
+    fn validate(&self, i: usize, stream: &StreamSettings) -> Result<(), ConfigError> {
+        let at = |field: &str| format!("streams[{i}].management.{field}");
+        super::settings::check_url(&self.transmitter, stream.allow_insecure_http)
+            .map_err(|m| ConfigError::invalid(at("transmitter"), m))?;
+        let client = (
+            &self.token_endpoint,
+            &self.client_id,
+            &self.client_secret_file,
+        );
+        match (&self.token_file, client) {
+            (Some(_), (None, None, None)) => {}
+            (None, (Some(url), Some(id), Some(_))) => {
+                super::settings::check_url(url, stream.allow_insecure_http)
+                    .map_err(|m| ConfigError::invalid(at("token_endpoint"), m))?;
+                if id.is_empty() {
+                    return Err(ConfigError::invalid(at("client_id"), "must not be empty"));
+                }
+            }
+            _ => {
+                return Err(ConfigError::invalid(
+                    at("token_file"),
+                    "give either token_file, or token_endpoint + client_id + client_secret_file: the transmitter's endpoints are authenticated",
+                ));
+            }
+        }
+        match self.delivery {
+            Delivery::Push => {
+                let Some(url) = &self.push_endpoint_url else {
+                    return Err(ConfigError::invalid(
+                        at("push_endpoint_url"),
+                        "push delivery needs the URL the transmitter pushes to",
+                    ));
+                };
+                super::settings::check_url(url, stream.allow_insecure_http)
+                    .map_err(|m| ConfigError::invalid(at("push_endpoint_url"), m))?;
+                if stream.push_token_file.is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("streams[{i}].push_token_file"),
+                        "a managed push stream gives the transmitter its token: use push_token_file, not push_token_sha256",
+                    ));
+                }
+            }
+            Delivery::Poll => {
+                if stream.poll_url.is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("streams[{i}].poll_url"),
+                        "a managed poll stream needs poll_url and poll_token_file",
+                    ));
+                }
+            }
+        }
+        if self.events_requested.is_empty()
+            || self
+                .events_requested
+                .iter()
+                .any(|e| !e.starts_with("https://") && !e.starts_with("urn:"))
+        {
+            return Err(ConfigError::invalid(
+                at("events_requested"),
+                "give at least one event type URI",
+            ));
+        }
+        if self.status_interval.is_zero() || self.retry_interval.is_zero() || self.timeout.is_zero()
+        {
+            return Err(ConfigError::invalid(
+                at("status_interval"),
+                "status_interval, retry_interval and timeout must be longer than zero",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_poll_max_events() -> usize {
@@ -201,6 +375,9 @@ impl StreamSettings {
                 ));
             }
         }
+        if let Some(management) = &self.management {
+            management.validate(i, self)?;
+        }
         Ok(())
     }
 }
@@ -244,7 +421,86 @@ mod tests {
             poll_timeout: default_poll_timeout(),
             poll_retry_interval: default_poll_retry(),
             allow_insecure_http: false,
+            management: None,
         }
+    }
+
+    fn managed() -> StreamSettings {
+        StreamSettings {
+            push_token_sha256: None,
+            push_token_file: Some("/run/push".into()),
+            management: Some(StreamManagementSettings {
+                transmitter: "https://tx.example".into(),
+                token_file: Some("/run/tx".into()),
+                token_endpoint: None,
+                client_id: None,
+                client_secret_file: None,
+                scope: None,
+                delivery: Delivery::Push,
+                push_endpoint_url: Some("https://revokd.example/ssf/push/okta".into()),
+                events_requested: default_events_requested(),
+                status_interval: default_status_interval(),
+                retry_interval: default_management_retry(),
+                timeout: default_management_timeout(),
+                verify_at_start: true,
+            }),
+            ..stream()
+        }
+    }
+
+    fn m(s: &mut StreamSettings) -> &mut StreamManagementSettings {
+        s.management.as_mut().unwrap()
+    }
+
+    #[test]
+    fn each_management_rule_names_its_key() {
+        managed().validate(0).unwrap();
+        let cases: Breaks<StreamSettings> = vec![
+            (
+                |s| m(s).transmitter = "http://tx.example".into(),
+                "streams[0].management.transmitter",
+            ),
+            (
+                |s| m(s).token_file = None,
+                "streams[0].management.token_file",
+            ),
+            (
+                |s| m(s).client_id = Some("revokd".into()),
+                "streams[0].management.token_file",
+            ),
+            (
+                |s| m(s).push_endpoint_url = None,
+                "streams[0].management.push_endpoint_url",
+            ),
+            (
+                |s| {
+                    s.push_token_file = None;
+                    s.push_token_sha256 = Some("a".repeat(64));
+                },
+                "streams[0].push_token_file",
+            ),
+            (|s| m(s).delivery = Delivery::Poll, "streams[0].poll_url"),
+            (
+                |s| m(s).events_requested = vec![],
+                "streams[0].management.events_requested",
+            ),
+            (
+                |s| m(s).status_interval = Duration::ZERO,
+                "streams[0].management.status_interval",
+            ),
+        ];
+        for (break_it, key) in cases {
+            let mut s = managed();
+            break_it(&mut s);
+            assert_eq!(key_of(s.validate(0)), key);
+        }
+        let mut client = managed();
+        let mc = client.management.as_mut().unwrap();
+        mc.token_file = None;
+        mc.token_endpoint = Some("https://tx.example/token".into());
+        mc.client_id = Some("revokd".into());
+        mc.client_secret_file = Some("/run/secret".into());
+        client.validate(0).unwrap();
     }
 
     fn caller() -> GlobalTokenRevocationSettings {

@@ -37,9 +37,12 @@ use crate::revocations::Revocations;
 use crate::store::StoreError;
 
 mod gtr;
+mod manage;
 mod poll;
 
 pub use gtr::parse_gtr_body;
+pub use manage::{Managed, well_known_url};
+use manage::{ManagementMetrics, Manager};
 pub use poll::PollReport;
 use poll::Poller;
 
@@ -71,6 +74,12 @@ pub enum SignalError {
     BadRequest(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stream has no `[streams.management]`.
+    #[error("stream `{0}` is not managed: it has no [streams.management]")]
+    NotManaged(String),
+    /// The transmitter's management endpoints failed.
+    #[error("the transmitter cannot be asked now: {0}")]
+    Transmitter(String),
 }
 
 impl SignalError {
@@ -83,6 +92,8 @@ impl SignalError {
             Self::KeysUnavailable(_) => "keys_unavailable",
             Self::BadRequest(_) => "bad_request",
             Self::Store(_) => "store_unavailable",
+            Self::NotManaged(_) => "not_managed",
+            Self::Transmitter(_) => "transmitter_unavailable",
         }
     }
 }
@@ -116,6 +127,8 @@ struct Stream {
     push_allowed: bool,
     mapping: SubjectMapping,
     max_age: std::time::Duration,
+    /// SSF stream management, when `[streams.management]` is configured.
+    manager: Option<Manager>,
 }
 
 impl Stream {
@@ -152,6 +165,7 @@ struct Inner {
     sets: IntCounterVec,
     gtr: IntCounterVec,
     last_received: IntGaugeVec,
+    management: ManagementMetrics,
 }
 
 /// One stream as `/readyz` shows it.
@@ -162,6 +176,9 @@ pub struct StreamStatus {
     pub up: bool,
     /// Why not.
     pub detail: Option<String>,
+    /// What is known of a managed stream (its id, status, verification),
+    /// up or down.
+    pub info: Option<String>,
 }
 
 impl SignalReceiver {
@@ -229,6 +246,7 @@ impl SignalReceiver {
                     poller: Poller::from_settings(i, s)?,
                     poll_error: std::sync::Mutex::new(None),
                     transmitter_status: std::sync::Mutex::new(None),
+                    manager: Manager::from_settings(i, s, provider.issuer.as_ref())?,
                     mapping: SubjectMapping {
                         issuer: provider.issuer.clone(),
                         formats_as_sub: s.subject_formats_as_sub.clone(),
@@ -294,6 +312,10 @@ impl SignalReceiver {
                 .register(collector)
                 .map_err(|e| ConfigError::invalid("streams", e.to_string()))?;
         }
+        let management = ManagementMetrics::new(metrics)?;
+        for stream in by_name.values().filter(|s| s.manager.is_some()) {
+            management.start(&stream.name);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 revocations,
@@ -303,6 +325,7 @@ impl SignalReceiver {
                 sets,
                 gtr,
                 last_received,
+                management,
             }),
         })
     }
@@ -374,10 +397,18 @@ impl SignalReceiver {
         let (outcome, rule) = match result {
             Ok(Outcome::Applied(_)) => ("applied", ""),
             Ok(Outcome::Replayed) => ("replayed", ""),
+            // Acknowledged without effect for a reason of the stream's
+            // management: named, so it shows apart from plain no-ops.
+            Ok(Outcome::NoChange(
+                why
+                @ ("not_requested" | "verification_state_mismatch" | "verification_unsolicited"),
+            )) => ("no_change", *why),
             Ok(Outcome::NoChange(_)) => ("no_change", ""),
-            Err(err @ (SignalError::KeysUnavailable(_) | SignalError::Store(_))) => {
-                ("unavailable", err.rule())
-            }
+            Err(
+                err @ (SignalError::KeysUnavailable(_)
+                | SignalError::Store(_)
+                | SignalError::Transmitter(_)),
+            ) => ("unavailable", err.rule()),
             Err(err) => ("rejected", err.rule()),
         };
         match result {
@@ -433,15 +464,30 @@ impl SignalReceiver {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .clone();
-                if let Some(status) = reported.filter(|s| s != "enabled") {
+                if let Some(status) = reported.as_deref().filter(|s| *s != "enabled") {
                     why.push(format!(
-                        "the transmitter reports this stream `{status}` (SSF stream-updated): no events arrive"
+                        "the transmitter reports this stream `{status}`: no events arrive"
                     ));
                 }
+                let info = stream.manager.as_ref().map(|manager| {
+                    let managed = manager.snapshot();
+                    if let Some(err) = &managed.error {
+                        why.push(format!("stream management failed: {err}"));
+                    }
+                    if !managed.missing_events.is_empty() {
+                        why.push(format!(
+                            "the transmitter does not deliver events revokd asked for: {}",
+                            managed.missing_events.join(", ")
+                        ));
+                    }
+                    why.extend(managed.warnings.iter().cloned());
+                    managed_info(&managed, reported.as_deref())
+                });
                 StreamStatus {
                     name: stream.name.clone(),
                     up: why.is_empty(),
                     detail: (!why.is_empty()).then(|| why.join("; ")),
+                    info,
                 }
             })
             .collect();
@@ -495,8 +541,20 @@ impl SignalReceiver {
         let signal = classify(&set.event_type, &set.payload);
         match &signal {
             Signal::Verification { state } => {
-                tracing::info!(stream = %stream.name, state = ?state, "SSF verification event received");
-                return Ok(Outcome::NoChange("verification"));
+                tracing::info!(stream = %stream.name, "SSF verification event received");
+                let Some(manager) = &stream.manager else {
+                    return Ok(Outcome::NoChange("verification"));
+                };
+                if manager.answer_verification(state.as_deref(), now) {
+                    self.inner.management.verified(&stream.name, now);
+                    return Ok(Outcome::NoChange("verification"));
+                }
+                tracing::warn!(stream = %stream.name, "SSF verification event with a state revokd did not ask for");
+                return Ok(Outcome::NoChange(if state.is_some() {
+                    "verification_state_mismatch"
+                } else {
+                    "verification_unsolicited"
+                }));
             }
             Signal::StreamUpdated { status } => {
                 tracing::info!(stream = %stream.name, status = ?status, "SSF stream-updated event received");
@@ -510,10 +568,21 @@ impl SignalReceiver {
                     .transmitter_status
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status.to_owned());
+                if let Some(manager) = &stream.manager {
+                    self.inner.management.set_status(&stream.name, status);
+                    // Read it back from the status endpoint too.
+                    manager.stream_updated();
+                }
                 return Ok(Outcome::NoChange("stream_updated"));
             }
             Signal::Unknown => return Ok(Outcome::NoChange("unknown_event")),
             _ => {}
+        }
+        if let Some(manager) = &stream.manager
+            && !manager.accepts(&set.event_type)
+        {
+            tracing::warn!(stream = %stream.name, event = *event, jti = %set.jwt.jti, "security event not asked for (or not delivered) on this stream: acknowledged, not applied");
+            return Ok(Outcome::NoChange("not_requested"));
         }
         let subject = set.subject.as_ref().ok_or(JwtError::MissingSubject)?;
         let target = stream.mapping.map(subject).map_err(JwtError::from)?;
@@ -591,6 +660,77 @@ impl SignalReceiver {
             },
         )
     }
+}
+
+impl SignalReceiver {
+    /// Runs the management of every stream with `[streams.management]`
+    /// until `cancel`: set up at the transmitter, status, verification.
+    pub fn spawn_management(
+        &self,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.inner
+            .streams
+            .values()
+            .filter(|stream| stream.manager.is_some())
+            .map(|stream| {
+                let receiver = self.clone();
+                let name = stream.name.clone();
+                let cancel = cancel.clone();
+                tokio::spawn(async move {
+                    let inner = &receiver.inner;
+                    if let Some(stream) = inner.streams.get(&name)
+                        && let Some(manager) = &stream.manager
+                    {
+                        manager.run(stream, &inner.management, &cancel).await;
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Asks the transmitter of stream `name` for a verification event now
+    /// (SSF 1.0 §8.1.4.2); when it was asked.
+    ///
+    /// # Errors
+    /// Unknown or unmanaged stream; the transmitter cannot be asked.
+    pub async fn request_verification(&self, name: &str) -> Result<UnixTime, SignalError> {
+        let stream = self
+            .inner
+            .streams
+            .get(name)
+            .ok_or_else(|| SignalError::UnknownStream(name.to_owned()))?;
+        let manager = stream
+            .manager
+            .as_ref()
+            .ok_or_else(|| SignalError::NotManaged(name.to_owned()))?;
+        manager
+            .request_verification(name, &self.inner.management)
+            .await
+    }
+
+    /// What is known of managed stream `name`, if it is one.
+    pub fn managed(&self, name: &str) -> Option<Managed> {
+        self.inner
+            .streams
+            .get(name)
+            .and_then(|s| s.manager.as_ref())
+            .map(Manager::snapshot)
+    }
+}
+
+/// A managed stream's state in one line, for `/readyz`.
+fn managed_info(managed: &Managed, status: Option<&str>) -> String {
+    let at =
+        |t: Option<UnixTime>| t.map_or_else(|| "never".to_owned(), |t| t.as_secs().to_string());
+    format!(
+        "stream_id={} status={} status_read_at={} verification_requested_at={} verified_at={}",
+        managed.stream_id.as_deref().unwrap_or("none"),
+        status.unwrap_or("unknown"),
+        at(managed.status_read_at),
+        at(managed.verification_requested_at),
+        at(managed.verified_at),
+    )
 }
 
 /// Runs `verify` with the provider's keys; an unknown `kid` fetches them

@@ -30,5 +30,6 @@ mod proxies;
 mod restart;
 mod sessions;
 mod signals;
+mod ssf_management;
 mod strict;
 mod tls;

@@ -48,6 +48,7 @@ fn configure(idp: &TestIdp) -> impl FnOnce(&mut Settings) + use<> {
             poll_timeout: std::time::Duration::from_secs(60),
             poll_retry_interval: std::time::Duration::from_secs(5),
             allow_insecure_http: false,
+            management: None,
         }];
         s.global_token_revocation = vec![GlobalTokenRevocationSettings {
             provider: "idp".into(),
