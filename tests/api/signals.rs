@@ -953,3 +953,122 @@ async fn mutated_sets_caller_tokens_and_bodies_are_refused_without_a_panic() {
     assert!(count > 500, "only {count} mutations");
     assert!(events(&app).await.is_empty(), "a mutated input was applied");
 }
+
+/// A person's login token at the provider, as an app would hold it.
+fn login_token_of(idp: &TestIdp, sub: &str, iat: i64) -> String {
+    idp.logout_token()
+        .without_claim("events")
+        .sub(sub)
+        .sid(&format!("session-of-{sub}"))
+        .iat(iat)
+        .exp(unix_now() + 600)
+        .sign()
+}
+
+/// Waits (bounded) until `/v1/forward-auth` at `app` refuses `token`; the
+/// refusal.
+async fn refused_at(app: &TestApp, token: &str) -> Response {
+    for _ in 0..50 {
+        let response = forward_auth(app, token).await;
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the token is still accepted after 2.5 s");
+}
+
+/// End to end across two instances on one real Redis: a RISC
+/// `account-disabled` pushed to instance A, and a Global Token Revocation
+/// call to instance A, each make `/v1/check` and `/v1/forward-auth` at
+/// instance B refuse that person's existing tokens (B learns it through
+/// the store's change feed), and only that person's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_to_one_instance_is_enforced_by_another_on_the_same_redis() {
+    let idp = TestIdp::start();
+    let infra = Infra::new(Backend::Redis);
+    let a = spawn_on(infra.clone(), configure(&idp)).await;
+    let b = spawn_on(infra, configure(&idp)).await;
+    wait_for_provider(&a, "idp").await;
+    wait_for_provider(&b, "idp").await;
+    let iat = unix_now() - 30;
+    let iat_text = iat.to_string();
+    let tokens: Vec<(&str, String)> = ["alice", "bob", "carol"]
+        .into_iter()
+        .map(|sub| (sub, login_token_of(&idp, sub, iat)))
+        .collect();
+    for (sub, token) in &tokens {
+        for app in [&a, &b] {
+            assert_eq!(
+                forward_auth(app, token).await.status(),
+                StatusCode::OK,
+                "{sub}"
+            );
+            let check = [
+                ("iss", idp.issuer()),
+                ("sub", *sub),
+                ("iat", iat_text.as_str()),
+            ];
+            assert_eq!(app.verdict(&check).await["active"], true, "{sub}");
+        }
+    }
+
+    // RISC account-disabled for alice, to A.
+    let disabled = set(&idp, &risc("account-disabled"))
+        .jti("e2e-disable")
+        .sign();
+    assert_eq!(push(&a, disabled).await.status(), StatusCode::ACCEPTED);
+    let refused = refused_at(&b, &tokens[0].1).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["revokd-reason"], "subject_disabled");
+    let check = [
+        ("iss", idp.issuer()),
+        ("sub", "alice"),
+        ("iat", iat_text.as_str()),
+    ];
+    assert_eq!(b.verdict(&check).await["reason"], "subject_disabled");
+
+    // Global Token Revocation for bob, to A.
+    let call = caller(&idp).sign();
+    let response = gtr(
+        &a,
+        "idp",
+        Some(&call),
+        "application/json",
+        sub_id(&idp, "bob"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let refused = refused_at(&b, &tokens[1].1).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["revokd-reason"], "subject_revoked_before");
+    let check = [
+        ("iss", idp.issuer()),
+        ("sub", "bob"),
+        ("iat", iat_text.as_str()),
+    ];
+    assert_eq!(b.verdict(&check).await["reason"], "subject_revoked_before");
+
+    // carol is untouched on both; the changes were recorded once, by A.
+    for app in [&a, &b] {
+        assert_eq!(
+            forward_auth(app, &tokens[2].1).await.status(),
+            StatusCode::OK
+        );
+    }
+    let recorded = events(&b).await;
+    let actors: Vec<&str> = recorded
+        .iter()
+        .filter_map(|e| e["actor"].as_str())
+        .collect();
+    assert!(
+        actors.contains(&"ssf:okta") && actors.contains(&"gtr:idp"),
+        "{recorded:?}"
+    );
+    // B heard nothing itself: it enforces what A stored.
+    assert!(
+        !b.metrics()
+            .await
+            .contains(r#"revokd_signals_total{event="risc-account-disabled""#)
+    );
+}

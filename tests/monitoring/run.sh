@@ -8,11 +8,15 @@
 #     a plain ops_listen) and a real Prometheus scraping it every second with
 #     the rules loaded, on loopback ports, plus a tiny OpenID Provider (its
 #     discovery document and JWKS served by python3's http.server, its
-#     logout tokens signed with `openssl dgst`).
+#     logout tokens signed with `openssl dgst`), which is also the Shared
+#     Signals transmitter of a managed stream (its ssf-configuration and
+#     stream configuration, status and verification endpoints, in python).
 #  3. A scripted scenario in two rounds a few scrapes apart (so every rate
 #     and histogram has two samples): admin revocations, checks, a session
 #     registration, forward-auth, a /v1/events subscriber, a valid logout
-#     token and one refused by the audience rule.
+#     token and one refused by the audience rule, a SET, a Universal Logout
+#     call, and a verification of the managed stream (at start and on
+#     demand), answered with a verification SET carrying revokd's state.
 #  4. Every `expr` of every panel of deploy/grafana/revokd.json is asked of
 #     Prometheus's HTTP API and must return at least one sample that is a
 #     number (not NaN); every metric family revokd's /metrics exports must
@@ -48,6 +52,9 @@ issuer="http://127.0.0.1:$idp_port"
 admin_key="monitoring-admin-key-0123456789"
 client_key="monitoring-client-key-0123456789"
 push_token="monitoring-push-token-0123456789"
+tx_token="monitoring-transmitter-token-0123456789"
+printf %s "$push_token" >"$work/push-token"
+printf %s "$tx_token" >"$work/tx-token"
 
 echo "--- the OpenID Provider on $issuer"
 mkdir -p "$work/idp/.well-known"
@@ -66,8 +73,71 @@ json.dump({
 }, open(root + "/.well-known/openid-configuration", "w"))
 json.dump({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
                      "n": b64(bytes.fromhex(modulus)), "e": "AQAB"}]}, open(root + "/jwks", "w"))
+json.dump({
+    "spec_version": "1_0", "issuer": issuer, "jwks_uri": issuer + "/jwks",
+    "delivery_methods_supported": ["urn:ietf:rfc:8935"],
+    "configuration_endpoint": issuer + "/ssf/streams", "status_endpoint": issuer + "/ssf/status",
+    "verification_endpoint": issuer + "/ssf/verify",
+}, open(root + "/.well-known/ssf-configuration", "w"))
 EOF
-python3 -m http.server "$idp_port" --bind 127.0.0.1 --directory "$work/idp" >"$work/idp.log" 2>&1 &
+# The provider's files, and the SSF transmitter's endpoints (SSF 1.0 §8):
+# streams created/updated/listed, status `enabled`, each verification
+# request's state written to $work/verify-state for the scenario to answer.
+cat >"$work/transmitter.py" <<'EOF'
+import http.server, json, sys, urllib.parse
+root, port, token, state_file = sys.argv[1:]
+streams = {}
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k):
+        super().__init__(*a, directory=root, **k)
+    def reply(self, code, body=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def authorized(self):
+        return self.headers.get("Authorization") == "Bearer " + token
+    def body(self):
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        if not url.path.startswith("/ssf/"):
+            return super().do_GET()
+        if not self.authorized():
+            return self.reply(401)
+        if url.path == "/ssf/streams":
+            return self.reply(200, list(streams.values()))
+        ids = urllib.parse.parse_qs(url.query).get("stream_id", [])
+        if url.path == "/ssf/status" and ids and ids[0] in streams:
+            return self.reply(200, {"stream_id": ids[0], "status": "enabled"})
+        self.reply(404)
+    def configure(self, create):
+        if not self.authorized():
+            return self.reply(401)
+        body = self.body()
+        sid = "s1" if create else body.get("stream_id")
+        if not create and sid not in streams:
+            return self.reply(404)
+        streams[sid] = {"stream_id": sid, "delivery": body["delivery"],
+                        "events_requested": body["events_requested"],
+                        "events_delivered": body["events_requested"]}
+        self.reply(201 if create else 200, streams[sid])
+    def do_PATCH(self):
+        if self.path == "/ssf/streams":
+            return self.configure(False)
+        self.reply(404)
+    def do_POST(self):
+        if self.path == "/ssf/streams":
+            return self.configure(True)
+        if self.path == "/ssf/verify" and self.authorized():
+            open(state_file, "w").write(self.body()["state"])
+            return self.reply(204)
+        self.reply(404)
+http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+EOF
+python3 "$work/transmitter.py" "$work/idp" "$idp_port" "$tx_token" "$work/verify-state" >"$work/idp.log" 2>&1 &
 pids+=($!)
 
 # signed_jwt HEADER CLAIMS: a compact JWS signed by the provider's key (RS256).
@@ -135,7 +205,13 @@ client_ids = ["revokd-app"]
 name = "idp"
 provider = "idp"
 audience = ["https://revokd.test/ssf/push/idp"]
-push_token_sha256 = "$(printf %s "$push_token" | sha256sum | cut -d' ' -f1)"
+push_token_file = "$work/push-token"
+[streams.management]
+transmitter = "$issuer"
+token_file = "$work/tx-token"
+delivery = "push"
+push_endpoint_url = "https://127.0.0.1:$api_port/ssf/push/idp"
+retry_interval = "1s"
 [[global_token_revocation]]
 provider = "idp"
 audience = ["https://revokd.test/global-token-revocation/idp"]
@@ -183,6 +259,20 @@ expect() { # expect WANT GOT WHAT
   [[ $1 == "$2" ]] || { echo "$3: expected $1, got $2" >&2; exit 1; }
 }
 
+# answer_verification JTI: as the transmitter, push the verification SET
+# carrying the state revokd last asked for (SSF 1.0 §8.1.4.2).
+answer_verification() {
+  for _ in $(seq 100); do [[ -s $work/verify-state ]] && break; sleep 0.1; done
+  local state
+  state=$(cat "$work/verify-state")
+  rm -f "$work/verify-state"
+  expect 202 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" \
+    -H "Authorization: Bearer $push_token" -H 'Content-Type: application/secevent+jwt' \
+    --data "$(signed_jwt '{"alg":"RS256","kid":"k1","typ":"secevent+jwt"}' \
+      "{\"iss\":\"$issuer\",\"aud\":\"https://revokd.test/ssf/push/idp\",\"iat\":$(date +%s),\"jti\":\"$1\",\"sub_id\":{\"format\":\"opaque\",\"id\":\"s1\"},\"events\":{\"https://schemas.openid.net/secevent/ssf/event-type/verification\":{\"state\":\"$state\"}}}")" \
+    "https://127.0.0.1:$api_port/ssf/push/idp")" "the verification SET"
+}
+
 # A subscriber for the whole scenario: the event stream's fan-out.
 curl -sN --cacert "$work/tls.pem" -H "Authorization: Bearer $admin_key" \
   "https://127.0.0.1:$api_port/v1/events" >"$work/events.txt" 2>/dev/null &
@@ -219,9 +309,12 @@ round() { # round N: one of each thing the dashboard shows
     --data "{\"sub_id\":{\"format\":\"iss_sub\",\"iss\":\"$issuer\",\"sub\":\"dave-$n\"}}" \
     "https://127.0.0.1:$api_port/global-token-revocation/idp")" \
     "a Universal Logout (Global Token Revocation) call"
+  expect 202 "$(api POST /v1/admin/streams/idp/verify "$admin_key")" "a verification asked for"
+  answer_verification "verify-$n"
 }
 
 echo "--- the scenario, two rounds"
+answer_verification verify-start
 sleep 3
 round 1
 sleep 4
@@ -260,6 +353,11 @@ if failed or missing or bad or len(loaded) != 7:
     sys.exit(f"{len(failed)} panel queries without data, {len(missing)} families without a panel, rules: {len(loaded)} loaded, unhealthy {bad}")
 print(f"{len(exprs)} panel queries returned data; all {len(families)} metric families have a panel")
 EOF
+curl -s "http://127.0.0.1:$ops_port/readyz" | python3 -c '
+import json, sys
+stream = json.load(sys.stdin)["checks"]["stream:idp"]
+assert stream["status"] == "up" and "verified_at=never" not in stream["info"], stream
+print("managed stream:", stream["info"])'
 grep -q '"kind":"token_revoked"\|token_revoked' "$work/events.txt" || {
   echo "the /v1/events subscriber saw no revocation" >&2
   exit 1
