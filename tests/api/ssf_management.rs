@@ -138,11 +138,17 @@ async fn streams(
                 .iter()
                 .filter(|e| only.as_ref().is_none_or(|o| o.contains(e)))
                 .collect();
+            let mut delivery = body["delivery"].clone();
+            // Poll delivery: the transmitter names the poll endpoint
+            // (SSF 1.0 §6.1.2).
+            if delivery["method"] == "urn:ietf:rfc:8936" {
+                delivery["endpoint_url"] = json!(format!("{}/ssf/poll/{id}", state.base));
+            }
             let stream = json!({
                 "stream_id": id,
                 "iss": state.base,
                 "aud": AUD,
-                "delivery": body["delivery"],
+                "delivery": delivery,
                 "events_supported": requested,
                 "events_requested": requested,
                 "events_delivered": delivered,
@@ -807,4 +813,40 @@ async fn revokd_starts_with_its_transmitter_down_and_readyz_says_so() {
             .contains("not set up"),
         "{body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_poll_stream_is_created_for_poll_and_a_different_poll_url_is_a_warning() {
+    let idp = TestIdp::start();
+    let tx = Transmitter::start(&idp);
+    let secrets = Secrets::new();
+    for (poll_url, warned) in [
+        (format!("{}/ssf/poll/stream-0", tx.issuer()), false),
+        (format!("{}/somewhere-else", tx.issuer()), true),
+    ] {
+        let configure = managed(&idp, &tx.issuer(), &secrets);
+        let token_file = secrets.dir.path().join("tx-token");
+        let app = spawn_on(Infra::new(Backend::Embedded), move |s| {
+            configure(s);
+            let stream = &mut s.streams[0];
+            stream.push_token_file = None;
+            stream.push_token_sha256 = Some(revokd::api_keys::sha256_hex(PUSH_TOKEN));
+            stream.poll_url = Some(poll_url);
+            stream.poll_token_file = Some(token_file);
+            let m = stream.management.as_mut().unwrap();
+            m.delivery = Delivery::Poll;
+            m.push_endpoint_url = None;
+            m.verify_at_start = false;
+        })
+        .await;
+        let ready = stream_check(&app, |c| info(c).contains("status=enabled")).await;
+        let check = &ready["checks"]["stream:tx"];
+        let streams = tx.streams();
+        assert_eq!(streams[0]["delivery"]["method"], "urn:ietf:rfc:8936");
+        assert!(streams[0]["delivery"].get("authorization_header").is_none());
+        assert_eq!(error(check).contains("not at poll_url"), warned, "{ready}");
+        // verify_at_start = false: no verification was asked.
+        assert!(!tx.log().contains(&"POST /ssf/verify".to_owned()));
+        app.stop().await;
+    }
 }
