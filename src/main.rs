@@ -141,6 +141,12 @@ enum AdminCommand {
     },
     /// Recent logout tokens and what became of them.
     LogoutTokens,
+    /// Ask a managed Shared Signals stream's transmitter for a
+    /// verification event now; `/readyz` shows when it came back.
+    VerifyStream {
+        /// The stream's `name` in `[[streams]]`.
+        stream: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -333,6 +339,15 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 .await?;
             let events = page["events"].as_array().cloned().unwrap_or_default();
             print(&page, table(&EVENT_HEADERS, &event_rows(&events)))
+        }
+        AdminCommand::VerifyStream { stream } => {
+            let path = format!("/v1/admin/streams/{stream}/verify");
+            let asked = client.post(&path, &serde_json::json!({})).await?;
+            let text = format!(
+                "verification requested of stream `{stream}` at {}; see stream:{stream} on /readyz for verified_at\n",
+                asked["requested_at"]
+            );
+            print(&asked, text)
         }
         AdminCommand::LogoutTokens => {
             let records = client.get("/v1/admin/logout-tokens", &[]).await?;

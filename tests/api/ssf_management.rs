@@ -540,6 +540,38 @@ async fn revokd_creates_its_stream_verifies_it_and_reads_its_status() {
         r#"revokd_signals_total{event="verification",outcome="no_change",rule="",stream="tx"} 2"#
     ));
 
+    // And from a shell: `revokd admin verify-stream tx`.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("admin.key");
+    std::fs::write(&key, crate::helpers::ADMIN_KEY).unwrap();
+    let cli = |stream: &str| {
+        std::process::Command::new(crate::binary::BIN)
+            .env_clear()
+            .args(["admin", "--url", &app.address, "--key-file"])
+            .arg(&key)
+            .args(["verify-stream", stream])
+            .output()
+            .unwrap()
+    };
+    let output = cli("tx");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("verification requested of stream `tx`")
+    );
+    let output = cli("nope");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("unknown_stream"),
+        "{output:?}"
+    );
+    for _ in 0..50 {
+        if tx.state.verifications.lock().unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(tx.state.verifications.lock().unwrap().len(), 3);
+
     // A restart finds the stream and updates it, never a second one.
     let infra = app.stop().await;
     let app = spawn_on(infra, managed(&idp, &tx.issuer(), &secrets)).await;
