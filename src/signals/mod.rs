@@ -41,8 +41,8 @@ mod manage;
 mod poll;
 
 pub use gtr::parse_gtr_body;
-pub use manage::{Managed, well_known_url};
-use manage::{ManagementMetrics, Manager};
+pub use manage::well_known_url;
+use manage::{Managed, ManagementMetrics, Manager};
 pub use poll::PollReport;
 use poll::Poller;
 
@@ -707,15 +707,6 @@ impl SignalReceiver {
         manager
             .request_verification(name, &self.inner.management)
             .await
-    }
-
-    /// What is known of managed stream `name`, if it is one.
-    pub fn managed(&self, name: &str) -> Option<Managed> {
-        self.inner
-            .streams
-            .get(name)
-            .and_then(|s| s.manager.as_ref())
-            .map(Manager::snapshot)
     }
 }
 

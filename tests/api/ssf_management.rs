@@ -882,3 +882,18 @@ async fn a_managed_poll_stream_is_created_for_poll_and_a_different_poll_url_is_a
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transmitter_other_than_the_streams_provider_stops_start_up_naming_the_key() {
+    let idp = TestIdp::start();
+    let secrets = Secrets::new();
+    let infra = Infra::new(Backend::Embedded);
+    let mut settings = infra.settings();
+    managed(&idp, "https://tx.example", &secrets)(&mut settings);
+    settings.streams[0].management.as_mut().unwrap().transmitter = "https://other.example".into();
+    let err = match revokd::startup::Application::build(settings).await {
+        Ok(_) => panic!("a transmitter that is not the provider's issuer was accepted"),
+        Err(err) => format!("{err:#}"),
+    };
+    assert!(err.contains("streams[0].management.transmitter"), "{err}");
+}
