@@ -89,6 +89,13 @@ pub struct Managed {
     metadata: Option<Metadata>,
 }
 
+impl Managed {
+    /// The transmitter's `jwks_uri`, when its metadata was read.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.metadata.as_ref().and_then(|m| m.jwks_uri.as_deref())
+    }
+}
+
 /// How revokd authenticates to the transmitter.
 enum Credentials {
     Bearer(SecretString),
@@ -380,15 +387,6 @@ impl Manager {
             ));
         }
         let mut warnings = Vec::new();
-        if let (Some(uri), Some(loaded)) = (&metadata.jwks_uri, stream.provider.loaded())
-            && uri != loaded.jwks_uri()
-        {
-            warnings.push(format!(
-                "the transmitter's jwks_uri `{uri}` is not provider `{}`'s `{}`: SETs are verified with the provider's keys",
-                stream.provider.name,
-                loaded.jwks_uri()
-            ));
-        }
         let auth = self.authorization(name, metrics).await?;
         let existing = {
             let result = self.list_streams(&configuration_endpoint, &auth).await;
@@ -701,6 +699,17 @@ impl Manager {
                     self.lock().error = None;
                     if self.settings.verify_at_start && !verified_once {
                         verified_once = true;
+                        // The answer can only be judged with the provider's
+                        // keys: give them a moment to load first.
+                        for _ in 0..50 {
+                            if stream.provider.loaded().is_some() {
+                                break;
+                            }
+                            tokio::select! {
+                                () = cancel.cancelled() => return,
+                                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                            }
+                        }
                         if let Err(err) = self.request_verification(&stream.name, metrics).await {
                             tracing::warn!(stream = %stream.name, error = %err, "SSF verification request failed");
                             self.lock().error = Some(err.to_string());

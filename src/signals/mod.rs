@@ -481,6 +481,17 @@ impl SignalReceiver {
                         ));
                     }
                     why.extend(managed.warnings.iter().cloned());
+                    // Compared now, not at set-up: the provider's keys may
+                    // load after the transmitter answered.
+                    if let (Some(uri), Some(loaded)) = (managed.jwks_uri(), stream.provider.loaded())
+                        && uri != loaded.jwks_uri()
+                    {
+                        why.push(format!(
+                            "the transmitter's jwks_uri `{uri}` is not provider `{}`'s `{}`: SETs are verified with the provider's keys",
+                            stream.provider.name,
+                            loaded.jwks_uri()
+                        ));
+                    }
                     managed_info(&managed, reported.as_deref())
                 });
                 StreamStatus {

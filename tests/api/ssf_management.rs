@@ -38,6 +38,10 @@ struct TxState {
     jwks_uri: String,
     /// Metadata `issuer` other than the base URL (an issuer mismatch).
     issuer: Mutex<Option<String>>,
+    /// `delivery_methods_supported` other than push and poll.
+    methods: Mutex<Option<Vec<String>>>,
+    /// `jwks_uri` other than the provider's.
+    other_jwks_uri: Mutex<Option<String>>,
     /// Status the configuration endpoint answers with instead of working.
     config_fails_with: Mutex<Option<u16>>,
     streams: Mutex<BTreeMap<String, Value>>,
@@ -85,11 +89,18 @@ async fn metadata(state: web::Data<TxState>, req: HttpRequest) -> HttpResponse {
     state.record(&req);
     let base = &state.base;
     let issuer = state.issuer.lock().unwrap().clone();
+    let methods = state
+        .methods
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| vec!["urn:ietf:rfc:8935".into(), "urn:ietf:rfc:8936".into()]);
+    let jwks_uri = state.other_jwks_uri.lock().unwrap().clone();
     HttpResponse::Ok().json(json!({
         "spec_version": "1_0",
         "issuer": issuer.unwrap_or_else(|| base.clone()),
-        "jwks_uri": state.jwks_uri,
-        "delivery_methods_supported": ["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"],
+        "jwks_uri": jwks_uri.unwrap_or_else(|| state.jwks_uri.clone()),
+        "delivery_methods_supported": methods,
         "configuration_endpoint": format!("{base}/ssf/streams"),
         "status_endpoint": format!("{base}/ssf/status"),
         "verification_endpoint": format!("{base}/ssf/verify"),
@@ -896,4 +907,73 @@ async fn a_transmitter_other_than_the_streams_provider_stops_start_up_naming_the
         Err(err) => format!("{err:#}"),
     };
     assert!(err.contains("streams[0].management.transmitter"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transmitter_that_does_not_support_the_delivery_method_gets_no_stream() {
+    let idp = TestIdp::start();
+    let tx = Transmitter::start(&idp);
+    *tx.state.methods.lock().unwrap() = Some(vec!["urn:ietf:rfc:8936".into()]);
+    let secrets = Secrets::new();
+    let app = spawn_on(
+        Infra::new(Backend::Embedded),
+        managed(&idp, &tx.issuer(), &secrets),
+    )
+    .await;
+    let ready = stream_check(&app, |c| c["status"] == "down").await;
+    assert!(
+        error(&ready["checks"]["stream:tx"])
+            .contains("does not support delivery `urn:ietf:rfc:8935`"),
+        "{ready}"
+    );
+    assert!(tx.streams().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transmitter_jwks_uri_other_than_the_providers_is_a_warning() {
+    let idp = TestIdp::start();
+    let tx = Transmitter::start(&idp);
+    *tx.state.other_jwks_uri.lock().unwrap() = Some(format!("{}/keys", tx.issuer()));
+    let secrets = Secrets::new();
+    let app = spawn_on(
+        Infra::new(Backend::Embedded),
+        managed(&idp, &tx.issuer(), &secrets),
+    )
+    .await;
+    wait_for_provider(&app, "tx").await;
+    let ready = stream_check(&app, |c| error(c).contains("jwks_uri")).await;
+    let check = &ready["checks"]["stream:tx"];
+    assert!(
+        error(check).contains("SETs are verified with the provider's keys"),
+        "{ready}"
+    );
+    // The stream is set up all the same.
+    assert!(info(check).contains("stream_id=stream-0"), "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_credentials_grant_shows_in_readyz() {
+    let idp = TestIdp::start();
+    let tx = Transmitter::start(&idp);
+    let secrets = Secrets::new();
+    std::fs::write(secrets.dir.path().join("client-secret"), "not-the-secret").unwrap();
+    let configure = managed(&idp, &tx.issuer(), &secrets);
+    let token_url = format!("{}/token", tx.issuer());
+    let secret = secrets.dir.path().join("client-secret");
+    let app = spawn_on(Infra::new(Backend::Embedded), move |s| {
+        configure(s);
+        let m = s.streams[0].management.as_mut().unwrap();
+        m.token_file = None;
+        m.token_endpoint = Some(token_url);
+        m.client_id = Some(CLIENT_ID.into());
+        m.client_secret_file = Some(secret);
+    })
+    .await;
+    let ready = stream_check(&app, |c| c["status"] == "down").await;
+    let check = &ready["checks"]["stream:tx"];
+    assert!(error(check).contains("/token: status 401"), "{ready}");
+    assert!(tx.streams().is_empty());
+    assert!(app.metrics().await.contains(
+        r#"revokd_ssf_management_requests_total{outcome="error",step="token",stream="tx"}"#
+    ));
 }
