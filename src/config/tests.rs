@@ -203,6 +203,38 @@ fn streams_and_callers_need_a_configured_provider_and_unique_names() {
 }
 
 #[test]
+fn stream_management_comes_from_the_environment_with_its_defaults() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "REVOKD_PROVIDERS",
+            r#"[{name="okta", issuer="https://org.okta.example", client_ids=["app"]}]"#,
+        );
+        jail.set_env(
+            "REVOKD_STREAMS",
+            r#"[{name="okta", provider="okta", audience=["https://r/ssf/push/okta"], push_token_file="/run/push", management={transmitter="https://org.okta.example", token_file="/run/mgmt", delivery="push", push_endpoint_url="https://r/ssf/push/okta"}}]"#,
+        );
+        let settings = load_env(None).unwrap();
+        let m = settings.streams[0].management.as_ref().unwrap();
+        assert_eq!(m.delivery, crate::providers::Delivery::Push);
+        assert_eq!(m.status_interval, std::time::Duration::from_secs(300));
+        assert_eq!(m.retry_interval, std::time::Duration::from_secs(30));
+        assert!(m.verify_at_start);
+        assert_eq!(
+            m.events_requested,
+            crate::providers::signal_settings::DEFAULT_EVENTS_REQUESTED
+        );
+        // A managed push stream without push_token_file names the key.
+        jail.set_env(
+            "REVOKD_STREAMS",
+            r#"[{name="okta", provider="okta", audience=["https://r/ssf/push/okta"], push_token_sha256="aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", management={transmitter="https://org.okta.example", token_file="/run/mgmt", delivery="push", push_endpoint_url="https://r/ssf/push/okta"}}]"#,
+        );
+        let err = load_env(None).unwrap_err().to_string();
+        assert!(err.contains("streams[0].push_token_file"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
 fn loopback_and_explicitly_allowed_http_issuers_are_accepted() {
     for value in [
         r#"[{name="a", issuer="http://127.0.0.1:4000", client_ids=["a"]}]"#,
