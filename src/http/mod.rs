@@ -6,6 +6,7 @@
 //! `openapi/revokd.yaml` is checked against [`openapi`] by a test.
 
 mod admin;
+mod admin_ui;
 mod auth;
 mod backchannel;
 mod body;
@@ -125,6 +126,11 @@ pub fn app(
 > {
     let (app, spec) = registered(routes).split_for_parts();
     let known = middleware::KnownRoutes::from_spec(&spec, &state.metrics.http);
+    let app = if routes == Routes::Operations {
+        app
+    } else {
+        app.configure(admin_ui::routes)
+    };
     app.app_data(state)
         .app_data(web::Data::new(known))
         .app_data(
