@@ -132,6 +132,11 @@ enum AdminCommand {
     Audit {
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Keep printing new entries as they are recorded (oldest first,
+        /// one line each; with --json one JSON object a line), resuming
+        /// after a lost connection, until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        follow: bool,
     },
     /// Follow the event stream, one line per event.
     Events {
@@ -251,6 +256,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `revokd admin …`: one API call, printed as a table or as JSON.
+/// `revokd admin audit --follow`: stops at Ctrl-C or SIGTERM (exit 0), or
+/// when standard output is closed (`| head`).
+async fn follow_audit(
+    client: &revokd::admin_client::AdminClient,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    use revokd::admin_client::{EVENT_HEADERS, event_rows, table};
+    use std::io::Write;
+    if !json {
+        write_stdout(&table(&EVENT_HEADERS, &[]))?;
+    }
+    let mut failed = None;
+    let each = |value: serde_json::Value| {
+        let line = if json {
+            format!("{value}\n")
+        } else {
+            table(&EVENT_HEADERS, &event_rows(std::slice::from_ref(&value)))
+                .split_once('\n')
+                .map(|(_, row)| row.to_owned())
+                .unwrap_or_default()
+        };
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(line.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Ok(()) => true,
+            // The reader went away: stop quietly, as `tail -f | head` does.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => false,
+            Err(err) => {
+                failed = Some(err);
+                false
+            }
+        }
+    };
+    let note = |text: &str| eprintln!("revokd admin audit: {text}");
+    tokio::select! {
+        result = client.follow_audit(limit, each, note) => result?,
+        () = revokd::shutdown::signal() => {}
+    }
+    failed.map_or(Ok(()), |err| Err(err.into()))
+}
+
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     use revokd::admin_client::{
         AdminClient, EVENT_HEADERS, LOGOUT_HEADERS, event_rows, logout_rows, read_key,
@@ -327,7 +376,14 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 table(&["ISS", "SUB", "DISABLED", "REVOKED_BEFORE"], &rows),
             )
         }
-        AdminCommand::Audit { limit } => {
+        AdminCommand::Audit {
+            limit,
+            follow: true,
+        } => follow_audit(&client, limit, json).await,
+        AdminCommand::Audit {
+            limit,
+            follow: false,
+        } => {
             let page = client
                 .get("/v1/admin/events", &[("limit", limit.to_string())])
                 .await?;
