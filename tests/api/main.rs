@@ -8,6 +8,7 @@ mod common;
 mod acl;
 mod admin;
 mod admin_cli;
+mod admin_ui;
 mod backchannel;
 mod binary;
 mod check;
