@@ -233,6 +233,10 @@ def test_disable(driver, revokd):
     logouts = visible_text(driver, "logouts")
     assert "audience_mismatch" in logouts and "malformed" in logouts and "rejected" in logouts, logouts
     ok("recent logout tokens show their verdicts and the rule that refused each")
+    wait(driver, lambda d: "Feed lag" in visible_text(d, "mirror"), "the mirror table")
+    mirror = visible_text(driver, "mirror")
+    assert 'kind="subject_disabled"' in mirror and "Full mirror loads" in mirror, mirror
+    ok("mirror and feed: feed lag, entries by kind, full loads")
 
     driver.find_element(By.ID, "subject-iss").send_keys(ISS)
     driver.find_element(By.ID, "subject-sub").send_keys("alice")
@@ -270,6 +274,17 @@ def test_disable(driver, revokd):
     status, answer = revokd.json("GET", "/v1/check?jti=ha-refresh-alice", key=CLIENT_KEY)
     assert status == 200 and answer["active"] is False and answer.get("reason") == "subject_disabled", answer
     ok("/v1/check now refuses alice's token (subject_disabled)")
+
+    def mirror_holds_the_disable(d):
+        d.find_element(By.ID, "refresh-health").click()
+        time.sleep(0.2)
+        return any(
+            'kind="subject_disabled"' in r.text and r.text.rstrip().endswith(" 1")
+            for r in d.find_elements(By.CSS_SELECTOR, "#mirror tbody tr")
+        )
+
+    wait(driver, mirror_holds_the_disable, "the mirror to count the disable")
+    ok("the mirror panel counts the disable after a refresh")
 
     # Filters: by kind and actor, and a subject with no events.
     select = driver.find_element(By.ID, "filter-kind")

@@ -121,7 +121,7 @@
       $("console").hidden = false;
       $("sign-out").hidden = false;
       renderLogouts(records);
-      await Promise.all([loadHealth(), loadAudit(true)]);
+      await Promise.all([loadHealth(), loadMirror(), loadAudit(true)]);
     } catch (err) {
       key = null;
       showError(err.status === 401 ? "Sign-in failed: the key was not accepted (" + err.message + ")" : "Sign-in failed: " + err.message);
@@ -133,7 +133,7 @@
     $("console").hidden = true;
     $("sign-out").hidden = true;
     $("sign-in-panel").hidden = false;
-    for (const id of ["health", "logouts", "audit"]) $(id).tBodies[0].replaceChildren();
+    for (const id of ["health", "mirror", "logouts", "audit"]) $(id).tBodies[0].replaceChildren();
     $("subject-status").hidden = true;
     $("subject-actions").hidden = true;
     showNotice("Signed out; the key is forgotten.");
@@ -165,6 +165,53 @@
       row($("health"), [name, el("span", check.status, check.status), check.kind, latency, extra || "-"]);
     }
     if (names.length === 0) emptyRow(tbody, 5, "No dependencies reported.");
+  }
+
+  // --- mirror and feed ----------------------------------------------------------
+  // The few gauges of /metrics (Prometheus text) that say how current this
+  // instance's mirror is; /metrics needs no key.
+  const MIRROR_METRICS = [
+    ["revokd_mirror_feed_lag_seconds", "Feed lag (s since the change feed last answered; 0 = current)"],
+    ["revokd_store_up", "Store answered its last probe (1 = yes)"],
+    ["revokd_mirror_entries", "Mirror entries"],
+    ["revokd_mirror_bytes", "Mirror bytes (approx.)"],
+    ["revokd_mirror_resyncs_total", "Full mirror loads (start-up included)"],
+    ["revokd_events_subscribers", "Open /v1/events streams"],
+    ["revokd_events_sent_total", "Events sent to streams"],
+  ];
+
+  async function loadMirror() {
+    const tbody = $("mirror").tBodies[0];
+    tbody.replaceChildren();
+    let text;
+    try {
+      const response = await fetch("/metrics", { credentials: "omit", cache: "no-store", redirect: "error" });
+      if (response.status === 404) {
+        $("mirror-note").textContent = "/metrics is served on the operations listener (ops_listen), not here.";
+        return;
+      }
+      if (!response.ok) throw new Error(response.status + " " + response.statusText);
+      text = await response.text();
+    } catch (err) {
+      $("mirror-note").textContent = "metrics: " + err.message;
+      return;
+    }
+    const samples = [];
+    for (const line of text.split("\n")) {
+      if (line.startsWith("#")) continue;
+      const space = line.lastIndexOf(" ");
+      if (space < 0) continue;
+      const series = line.slice(0, space);
+      const name = series.split("{")[0];
+      samples.push({ name, series, value: line.slice(space + 1) });
+    }
+    for (const [name, label] of MIRROR_METRICS) {
+      for (const sample of samples.filter((s) => s.name === name)) {
+        const labels = sample.series.slice(name.length);
+        row($("mirror"), [label + (labels ? " " + labels : ""), sample.value]);
+      }
+    }
+    if (tbody.rows.length === 0) emptyRow(tbody, 2, "No mirror metrics (checks read the store directly).");
   }
 
   // --- logout tokens ------------------------------------------------------------
@@ -249,7 +296,7 @@
     try {
       const recorded = await api("POST", pending.action.path, body);
       showNotice(pending.action.verb + ": recorded as audit event " + recorded.id + " (" + recorded.kind + ").");
-      await Promise.all([lookUp(), loadAudit(true)]);
+      await Promise.all([lookUp(), loadAudit(true), loadMirror()]);
     } catch (err) {
       showError(pending.action.verb + " failed: " + err.message);
     }
@@ -345,6 +392,7 @@
     $("sign-out").addEventListener("click", signOut);
     $("refresh-health").addEventListener("click", () => {
       loadHealth();
+      loadMirror();
       loadLogouts().catch((err) => showError("Logout tokens: " + err.message));
     });
     $("subject-form").addEventListener("submit", lookUp);
