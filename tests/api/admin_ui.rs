@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION,
-    REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+    REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use serde_json::Value;
 
@@ -40,6 +40,7 @@ async fn each_file_is_served_with_the_strict_policy_and_a_strong_validator() {
         assert_eq!(headers[CONTENT_SECURITY_POLICY], CSP, "{path}");
         assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
         assert_eq!(headers[REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(headers[X_FRAME_OPTIONS], "DENY", "{path}");
         assert_eq!(headers[CACHE_CONTROL], "no-cache", "{path}");
         assert!(headers.get(SET_COOKIE).is_none(), "{path}");
         assert!(
