@@ -301,6 +301,37 @@ def test_disable(driver, revokd):
     wait(driver, lambda d: "subject_disabled" in visible_text(d, "audit"), "the audit log again")
     ok("audit filters by kind, actor and subject")
 
+    # Enable: alice may log in again, but the token she held stays dead.
+    driver.find_element(By.ID, "action-enable").click()
+    wait(driver, EC.visibility_of_element_located((By.ID, "confirm-ok")), "the confirmation").click()
+    wait(driver, lambda d: visible_text(d, "status-disabled") == "no", "the subject to show enabled")
+    wait(driver, lambda d: "subject_enabled" in visible_text(d, "audit"), "the enable in the audit log")
+    status, answer = revokd.json("GET", "/v1/check?jti=ha-refresh-alice", key=CLIENT_KEY)
+    assert answer["active"] is False, answer
+    ok("enable after confirming: recorded, and the token alice held before stays refused")
+
+    # Sign out everywhere: a new login of alice's, then every token she holds now is dead.
+    status, answer = revokd.json(
+        "POST",
+        "/v1/sessions",
+        key=CLIENT_KEY,
+        body={"iss": ISS, "sid": "sid-alice-2", "sub": "alice", "token_ids": ["ha-refresh-alice-2"], "expires_at": int(time.time()) + 3600},
+    )
+    assert status == 200, answer
+    time.sleep(1.1)  # revoked-before is to the second: the login must be older
+    status, answer = revokd.json("GET", "/v1/check?jti=ha-refresh-alice-2", key=CLIENT_KEY)
+    assert answer["active"] is True, answer
+    before = audit_count(revokd)
+    driver.find_element(By.ID, "action-revoke").click()
+    dialog = wait(driver, EC.visibility_of_element_located((By.ID, "confirm")), "the confirmation")
+    assert "Sign out everywhere" in dialog.text, dialog.text
+    driver.find_element(By.ID, "confirm-ok").click()
+    wait(driver, lambda d: "subject_revoked_before" in visible_text(d, "notice"), "the sign-out notice")
+    assert audit_count(revokd) == before + 1
+    status, answer = revokd.json("GET", "/v1/check?jti=ha-refresh-alice-2", key=CLIENT_KEY)
+    assert answer["active"] is False, answer
+    ok("sign out everywhere after confirming: alice's new token is refused too")
+
 
 def test_csp_in_browser(driver, revokd):
     messages = csp_messages(driver)
