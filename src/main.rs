@@ -296,8 +296,31 @@ async fn follow_audit(
     tokio::select! {
         result = client.follow_audit(limit, each, note) => result?,
         () = revokd::shutdown::signal() => {}
+        () = stdout_closed() => {}
     }
     failed.map_or(Ok(()), |err| Err(err.into()))
+}
+
+/// Resolves once nobody reads standard output any more (the reader of a
+/// pipe exited, as `head` does), checked every second: a quiet log
+/// would otherwise keep `audit --follow` alive until its next event.
+async fn stdout_closed() {
+    #[cfg(unix)]
+    loop {
+        let mut fd = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let ready = unsafe { libc::poll(&raw mut fd, 1, 0) };
+        if ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {

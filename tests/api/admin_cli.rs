@@ -408,3 +408,40 @@ fn audit_follow_with_a_wrong_key_fails_at_once() {
     assert!(stderr.starts_with("revokd: 401: "), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn audit_follow_stops_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    let dir = TempDir::new().unwrap();
+    let (_process, url) = start(dir.path());
+    let key = key_file(dir.path(), ADMIN_KEY);
+    stdout(&admin(&url, &key, &["revoke-token", "--jti", "only"]));
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .args(["admin", "--url", &url, "--key-file"])
+        .arg(&key)
+        .args(["audit", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    reader.read_line(&mut header).unwrap();
+    assert!(header.starts_with("ID"), "{header}");
+    let mut row = String::new();
+    reader.read_line(&mut row).unwrap();
+    assert!(row.contains("jti=only"), "{row}");
+    // As `| head -2` does: the reader exits after everything was written,
+    // while the log is quiet, so no write can fail to tell it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(reader);
+    for _ in 0..50 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("audit --follow kept running after its reader went away");
+}
