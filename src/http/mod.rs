@@ -53,6 +53,7 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(admin::post_enable_subject)
         .service(admin::post_revoke_subject_tokens)
         .service(admin::get_subject_status)
+        .service(admin::get_subject_sessions)
         .service(admin::get_events)
         .service(backchannel::post_backchannel_logout)
         .service(backchannel::post_provider_backchannel_logout)

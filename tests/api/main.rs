@@ -32,4 +32,5 @@ mod restart;
 mod sessions;
 mod signals;
 mod strict;
+mod subject_sessions;
 mod tls;
