@@ -374,6 +374,25 @@ pub fn event_rows(events: &[Value]) -> Vec<Vec<String>> {
 
 pub const EVENT_HEADERS: [&str; 6] = ["ID", "AT", "KIND", "TARGET", "ACTOR", "REASON"];
 
+/// A subject's registrations (`GET /v1/admin/subjects/sessions`) as table
+/// rows.
+pub fn registration_rows(registrations: &[Value]) -> Vec<Vec<String>> {
+    registrations
+        .iter()
+        .map(|r| {
+            vec![
+                cell(&r["jti"]),
+                cell(&r["sid"]),
+                cell(&r["owner"]),
+                cell(&r["registered_at"]),
+                cell(&r["expires_at"]),
+            ]
+        })
+        .collect()
+}
+
+pub const REGISTRATION_HEADERS: [&str; 5] = ["JTI", "SID", "OWNER", "REGISTERED_AT", "EXPIRES_AT"];
+
 /// Recent logout tokens as table rows.
 pub fn logout_rows(records: &[Value]) -> Vec<Vec<String>> {
     records

@@ -128,6 +128,17 @@ enum AdminCommand {
         #[arg(long)]
         sub: String,
     },
+    /// A subject's session registry: the token ids apps registered for
+    /// its logins, the latest expiry first.
+    Sessions {
+        #[arg(long)]
+        iss: String,
+        #[arg(long)]
+        sub: String,
+        /// At most this many (1 to 500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// The newest entries of the audit log.
     Audit {
         #[arg(long, default_value_t = 20)]
@@ -325,8 +336,8 @@ async fn stdout_closed() {
 
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     use revokd::admin_client::{
-        AdminClient, EVENT_HEADERS, LOGOUT_HEADERS, event_rows, logout_rows, read_key,
-        subject_body, table,
+        AdminClient, EVENT_HEADERS, LOGOUT_HEADERS, REGISTRATION_HEADERS, event_rows, logout_rows,
+        read_key, registration_rows, subject_body, table,
     };
     let key = read_key(
         args.key_file.as_deref(),
@@ -398,6 +409,23 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 &status,
                 table(&["ISS", "SUB", "DISABLED", "REVOKED_BEFORE"], &rows),
             )
+        }
+        AdminCommand::Sessions { iss, sub, limit } => {
+            let list = client
+                .get(
+                    "/v1/admin/subjects/sessions",
+                    &[("iss", iss), ("sub", sub), ("limit", limit.to_string())],
+                )
+                .await?;
+            if list["truncated"] == true {
+                eprintln!("more registrations exist than --limit {limit} shows");
+            }
+            let rows = registration_rows(
+                list["registrations"]
+                    .as_array()
+                    .map_or(&[][..], Vec::as_slice),
+            );
+            print(&list, table(&REGISTRATION_HEADERS, &rows))
         }
         AdminCommand::Audit {
             limit,

@@ -121,6 +121,51 @@ fn each_command_answers_as_a_table_and_as_json() {
     .unwrap();
     assert_eq!(status["disabled"], false);
 
+    // The session registry: one login of carol's, registered by the app.
+    let expires_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let registered = tokio::runtime::Runtime::new().unwrap().block_on(
+        reqwest::Client::new()
+            .post(format!("{url}/v1/sessions"))
+            .bearer_auth("client-key-0123456789abcdef")
+            .json(
+                &serde_json::json!({"iss": ISS, "sid": "s-9", "sub": "carol",
+                "token_ids": ["reg-1"], "expires_at": expires_at}),
+            )
+            .send(),
+    );
+    assert!(registered.unwrap().status().is_success());
+    let sessions = stdout(&admin(
+        &url,
+        &key,
+        &["sessions", "--iss", ISS, "--sub", "carol"],
+    ));
+    let mut lines = sessions.lines();
+    assert!(lines.next().unwrap().starts_with("JTI"), "{sessions}");
+    assert_eq!(
+        lines
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["reg-1", "s-9", "app"],
+        "{sessions}"
+    );
+    let sessions: Value = serde_json::from_str(&stdout(&admin(
+        &url,
+        &key,
+        &[
+            "--json", "sessions", "--iss", ISS, "--sub", "carol", "--limit", "1",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(sessions["registrations"][0]["expires_at"], expires_at);
+    assert_eq!(sessions["truncated"], false);
+
     let everywhere = stdout(&admin(
         &url,
         &key,
