@@ -147,6 +147,10 @@ def visible_text(driver, element_id):
     return driver.find_element(By.ID, element_id).text
 
 
+def session_rows(driver):
+    return [tr.text for tr in driver.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")]
+
+
 def sign_in(driver, revokd, key):
     driver.get(revokd.url + "/admin/")
     field = wait(driver, EC.element_to_be_clickable((By.ID, "key")), "the key field")
@@ -201,6 +205,14 @@ def scenario(revokd):
         body={"iss": ISS, "sid": "sid-alice-1", "sub": "alice", "token_ids": ["ha-refresh-alice"], "expires_at": expires},
     )
     assert status == 200, answer
+    # Another subject's login, which alice's session list must not show.
+    status, answer = revokd.json(
+        "POST",
+        "/v1/sessions",
+        key=CLIENT_KEY,
+        body={"iss": ISS, "sid": "sid-bob-1", "sub": "bob", "token_ids": ["ha-refresh-bob"], "expires_at": expires},
+    )
+    assert status == 200, answer
     status, answer = revokd.json("GET", "/v1/check?jti=ha-refresh-alice", key=CLIENT_KEY)
     assert status == 200 and answer["active"] is True, answer
     # A token for the provider, for another client: refused by a rule.
@@ -244,6 +256,13 @@ def test_disable(driver, revokd):
     driver.find_element(By.CSS_SELECTOR, "#subject-form button[type=submit]").click()
     wait(driver, EC.visibility_of_element_located((By.ID, "subject-status")), "the subject status")
     assert visible_text(driver, "status-disabled") == "no"
+    wait(driver, EC.visibility_of_element_located((By.ID, "subject-sessions")), "the subject's sessions")
+    sessions = session_rows(driver)
+    assert len(sessions) == 1, sessions
+    assert all(v in sessions[0] for v in ["ha-refresh-alice", "sid-alice-1", "home-assistant"]), sessions
+    assert "ha-refresh-bob" not in visible_text(driver, "sessions")
+    assert "1 registered token id " in visible_text(driver, "sessions-note"), visible_text(driver, "sessions-note")
+    ok("the look-up lists alice's session as the app registered it (token id, sid, app), and not bob's")
     driver.find_element(By.ID, "action-disable").click()
     dialog = wait(driver, EC.visibility_of_element_located((By.ID, "confirm")), "the confirmation")
     assert "alice" in dialog.text and "Disable" in dialog.text, dialog.text
@@ -331,6 +350,14 @@ def test_disable(driver, revokd):
     status, answer = revokd.json("GET", "/v1/check?jti=ha-refresh-alice-2", key=CLIENT_KEY)
     assert answer["active"] is False, answer
     ok("sign out everywhere after confirming: alice's new token is refused too")
+    # The page looked alice up again: both logins are still registered (a
+    # revocation refuses their tokens, it does not unregister them), the
+    # later expiry first.
+    wait(driver, lambda d: len(session_rows(d)) == 2, "both of alice's sessions")
+    sessions = session_rows(driver)
+    assert "ha-refresh-alice-2" in sessions[0] and "sid-alice-2" in sessions[0], sessions
+    assert "ha-refresh-alice" in sessions[1] and "sid-alice-1" in sessions[1], sessions
+    ok("after the new login the session list shows both of alice's sessions, the later expiry first")
 
 
 def test_csp_in_browser(driver, revokd):

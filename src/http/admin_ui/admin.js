@@ -136,6 +136,7 @@
     for (const id of ["health", "mirror", "logouts", "audit"]) $(id).tBodies[0].replaceChildren();
     $("subject-status").hidden = true;
     $("subject-actions").hidden = true;
+    $("subject-sessions").hidden = true;
     showNotice("Signed out; the key is forgotten.");
   }
 
@@ -244,7 +245,11 @@
     const { iss, sub } = subjectInput();
     try {
       const query = new URLSearchParams({ iss, sub });
-      const status = await api("GET", "/v1/admin/subjects/status?" + query.toString());
+      const [status, sessions] = await Promise.all([
+        api("GET", "/v1/admin/subjects/status?" + query.toString()),
+        api("GET", "/v1/admin/subjects/sessions?" + query.toString() + "&limit=" + SESSIONS_SHOWN),
+      ]);
+      renderSessions(sessions);
       $("status-subject").textContent = status.iss + " / " + status.sub;
       $("status-disabled").textContent = status.disabled ? "yes" : "no";
       $("status-disabled").className = status.disabled ? "down" : "up";
@@ -256,6 +261,23 @@
     } catch (err) {
       showError("Look-up failed: " + err.message);
     }
+  }
+
+  // The subject's session registry: what apps registered for its logins.
+  const SESSIONS_SHOWN = 50;
+
+  function renderSessions(list) {
+    const table = $("sessions");
+    table.tBodies[0].replaceChildren();
+    const rows = list.registrations || [];
+    for (const r of rows) {
+      row(table, [r.jti, r.sid, r.owner, time(r.registered_at), time(r.expires_at)]);
+    }
+    if (rows.length === 0) emptyRow(table.tBodies[0], 5, "No live registered session.");
+    $("sessions-note").textContent = list.truncated
+      ? "The " + rows.length + " registered token ids that expire last; more exist (revokd admin sessions --limit 500 lists more)."
+      : rows.length + " registered token id" + (rows.length === 1 ? "" : "s") + " (apps register them at login), latest expiry first.";
+    $("subject-sessions").hidden = false;
   }
 
   const ACTIONS = {
