@@ -5,6 +5,7 @@ stops the run with its name. Run by tests/browser/run.sh (scripts/test
 browser).
 """
 
+import http.server
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +36,14 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+# A provider that is reachable: its discovery and JWKS (one EC P-256 public
+# key, no private half anywhere) served by this script, so the health table
+# (and the README's screenshot) shows a provider up beside the one down.
+EC_JWK = {
+    "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": "browser-1",
+    "x": "Y6D5wypiGpL2dt8nnB0vcnNNN_Ui8IVCAB98QhUffLM",
+    "y": "T69DwCo-nqD900oZ-3To7WlqXiFq8NdGn-deKqDqxeQ",
+}
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
@@ -48,11 +58,47 @@ def free_port():
         return s.getsockname()[1]
 
 
+class Provider:
+    """Discovery and JWKS of a reachable provider on a loopback port."""
+
+    def __init__(self):
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                documents = {
+                    "/.well-known/openid-configuration": {
+                        "issuer": provider.issuer,
+                        "jwks_uri": provider.issuer + "/jwks",
+                        "id_token_signing_alg_values_supported": ["ES256"],
+                        "backchannel_logout_supported": True,
+                    },
+                    "/jwks": {"keys": [EC_JWK]},
+                }
+                body = json.dumps(documents.get(self.path, {})).encode()
+                self.send_response(200 if self.path in documents else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Revokd:
     """The real binary on an embedded store of its own; no REVOKD_* of the
     caller's reaches it."""
 
-    def __init__(self, work, admin_ui):
+    def __init__(self, work, admin_ui, reachable=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data = tempfile.mkdtemp(dir=work)
@@ -66,7 +112,9 @@ class Revokd:
                 f'{{name="home-assistant", role="client", key="{CLIENT_KEY}"}}]'
             ),
             "REVOKD_PROVIDERS": (
-                f'[{{name="authentik", issuer="{ISS}", client_ids=["home-assistant"]}}]'
+                f'[{{name="authentik", issuer="{ISS}", client_ids=["home-assistant"]}}'
+                + (f', {{name="keycloak", issuer="{reachable}", client_ids=["home-assistant"]}}' if reachable else "")
+                + "]"
             ),
         }
         if admin_ui:
@@ -221,6 +269,16 @@ def scenario(revokd):
     revokd.request("POST", "/backchannel-logout", form="logout_token=not-a-jwt")
 
 
+def wait_for_keys(revokd, check):
+    """Until /readyz reports the reachable provider up (its keys loaded)."""
+    for _ in range(100):
+        _, ready = revokd.json("GET", "/readyz")
+        if ready["checks"].get(check, {}).get("status") == "up":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{check} never came up: {ready}")
+
+
 def test_wrong_key(driver, revokd):
     before = audit_count(revokd)
     sign_in(driver, revokd, "wrong-key-0123456789abcdef")
@@ -240,8 +298,11 @@ def test_disable(driver, revokd):
     wait(driver, lambda d: "provider:authentik" in visible_text(d, "health"), "the health table")
     health = visible_text(driver, "health")
     assert "store" in health and "mirror" in health and "down" in health, health
+    rows = [tr.text for tr in driver.find_elements(By.CSS_SELECTOR, "#health tbody tr")]
+    assert any("provider:keycloak up" in r for r in rows), rows
+    assert any("provider:authentik down" in r for r in rows), rows
     assert "ready" in visible_text(driver, "ready-state")
-    ok("signed in: health lists the store, the mirror and the provider that is down")
+    ok("signed in: health lists the store, the mirror, the provider that is up and the one that is down")
     logouts = visible_text(driver, "logouts")
     assert "audience_mismatch" in logouts and "malformed" in logouts and "rejected" in logouts, logouts
     ok("recent logout tokens show their verdicts and the rule that refused each")
@@ -416,11 +477,13 @@ def test_off(driver, work):
 def main():
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="revokd-browser.")
-    revokd = Revokd(work, admin_ui=True)
+    provider = Provider()
+    revokd = Revokd(work, admin_ui=True, reachable=provider.issuer)
     driver = None
     try:
         test_headers(revokd)
         scenario(revokd)
+        wait_for_keys(revokd, "provider:keycloak")
         driver = browser()
         ok(f"{driver.capabilities['browserName']} {driver.capabilities['browserVersion']} via chromedriver")
         test_wrong_key(driver, revokd)
@@ -434,6 +497,7 @@ def main():
         if driver is not None:
             driver.quit()
         revokd.stop()
+        provider.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"browser: all claims hold ({time.monotonic() - started:.1f}s)")
 
