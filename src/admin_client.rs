@@ -136,18 +136,35 @@ impl AdminClient {
     /// stream ends or `each` returns false.
     ///
     /// # Errors
+    /// [`AdminError`]: unreachable, or the API's error answer, or a
+    /// `resync` (this follower fell behind the retained events).
+    pub async fn follow_events(&self, each: impl FnMut(Value) -> bool) -> Result<(), AdminError> {
+        match self.follow_events_after(None, each).await? {
+            StreamEnd::Resync => Err(AdminError::Unexpected(
+                "the stream ended: this follower fell behind the retained events (resync)".into(),
+            )),
+            StreamEnd::Stopped | StreamEnd::Closed => Ok(()),
+        }
+    }
+
+    /// Follows `/v1/events` from just after the event `after` (as
+    /// `Last-Event-ID`; `None`: from now), calling `each` with every
+    /// event until `each` returns false or the stream ends, and says how
+    /// it ended.
+    ///
+    /// # Errors
     /// [`AdminError`]: unreachable, or the API's error answer.
-    pub async fn follow_events(
+    pub async fn follow_events_after(
         &self,
+        after: Option<&str>,
         mut each: impl FnMut(Value) -> bool,
-    ) -> Result<(), AdminError> {
+    ) -> Result<StreamEnd, AdminError> {
         let url = self.url("/v1/events");
-        let mut response = self
-            .send(
-                self.http.get(&url).header("Accept", "text/event-stream"),
-                &url,
-            )
-            .await?;
+        let mut request = self.http.get(&url).header("Accept", "text/event-stream");
+        if let Some(id) = after {
+            request = request.header("Last-Event-ID", id);
+        }
+        let mut response = self.send(request, &url).await?;
         let mut buffer = String::new();
         while let Some(chunk) = response
             .chunk()
@@ -166,11 +183,7 @@ impl AdminClient {
                     .map(str::trim);
                 match kind {
                     Some("revocation") => {}
-                    Some("resync") => {
-                        return Err(AdminError::Unexpected(
-                            "the stream ended: this follower fell behind the retained events (resync)".into(),
-                        ));
-                    }
+                    Some("resync") => return Ok(StreamEnd::Resync),
                     // `hello`, comments and keep-alives.
                     _ => continue,
                 }
@@ -186,13 +199,103 @@ impl AdminClient {
                     AdminError::Unexpected(format!("an event that is not JSON: {e}"))
                 })?;
                 if !each(event) {
-                    return Ok(());
+                    return Ok(StreamEnd::Stopped);
                 }
             }
         }
-        Ok(())
+        Ok(StreamEnd::Closed)
+    }
+
+    /// `revokd admin audit --follow`: the newest `limit` audit events,
+    /// oldest first, then every new one as it is recorded, until `each`
+    /// returns false. The stream resumes from the last event seen, so a
+    /// reconnect (revokd restarted, a proxy closed the stream, the network
+    /// dropped) misses nothing the audit log still holds; `note` is told
+    /// of each reconnect, and of events the log no longer held.
+    ///
+    /// # Errors
+    /// [`AdminError`]: the API refused (a wrong key, a bad `limit`) or
+    /// answered what it does not document. An unreachable instance is
+    /// retried, not an error, once the first page was read.
+    pub async fn follow_audit(
+        &self,
+        limit: u32,
+        mut each: impl FnMut(Value) -> bool,
+        mut note: impl FnMut(&str),
+    ) -> Result<(), AdminError> {
+        let page = self
+            .get("/v1/admin/events", &[("limit", limit.to_string())])
+            .await?;
+        let mut events = page["events"].as_array().cloned().unwrap_or_default();
+        events.reverse();
+        let mut cursor = events
+            .last()
+            .and_then(|e| e["id"].as_str())
+            .map(str::to_owned);
+        for event in events {
+            if !each(event) {
+                return Ok(());
+            }
+        }
+        let mut delay = RECONNECT_MIN;
+        loop {
+            let from = cursor.clone();
+            let mut seen_any = false;
+            let end = self
+                .follow_events_after(from.as_deref(), |event| {
+                    if let Some(id) = event["id"].as_str() {
+                        cursor = Some(id.to_owned());
+                    }
+                    seen_any = true;
+                    each(event)
+                })
+                .await;
+            if seen_any {
+                delay = RECONNECT_MIN;
+            }
+            match end {
+                Ok(StreamEnd::Stopped) => return Ok(()),
+                Ok(StreamEnd::Closed) => note("the event stream ended; reconnecting"),
+                Ok(StreamEnd::Resync) => {
+                    note(&format!(
+                        "the audit log no longer holds every event after {}: some were missed; following from now",
+                        from.as_deref().unwrap_or("the start")
+                    ));
+                    cursor = None;
+                    continue;
+                }
+                Err(err @ AdminError::Unreachable { .. }) => {
+                    note(&format!("{err}; retrying in {}s", delay.as_secs()));
+                }
+                // 503 (store down, too many streams) and 429 pass too.
+                Err(AdminError::Refused { status, .. }) if status == 503 || status == 429 => {
+                    note(&format!(
+                        "the instance answered {status}; retrying in {}s",
+                        delay.as_secs()
+                    ));
+                }
+                Err(err) => return Err(err),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RECONNECT_MAX);
+        }
     }
 }
+
+/// How [`AdminClient::follow_events_after`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The callback asked to stop.
+    Stopped,
+    /// revokd closed the stream (it stopped, or a proxy timed out).
+    Closed,
+    /// The audit log no longer holds every event after the cursor.
+    Resync,
+}
+
+/// Waits between reconnects of `audit --follow`, doubling up to the most.
+const RECONNECT_MIN: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// The error body as the API documents it, or the status and raw text.
 fn refused(status: u16, body: &str) -> AdminError {
@@ -270,6 +373,25 @@ pub fn event_rows(events: &[Value]) -> Vec<Vec<String>> {
 }
 
 pub const EVENT_HEADERS: [&str; 6] = ["ID", "AT", "KIND", "TARGET", "ACTOR", "REASON"];
+
+/// A subject's registrations (`GET /v1/admin/subjects/sessions`) as table
+/// rows.
+pub fn registration_rows(registrations: &[Value]) -> Vec<Vec<String>> {
+    registrations
+        .iter()
+        .map(|r| {
+            vec![
+                cell(&r["jti"]),
+                cell(&r["sid"]),
+                cell(&r["owner"]),
+                cell(&r["registered_at"]),
+                cell(&r["expires_at"]),
+            ]
+        })
+        .collect()
+}
+
+pub const REGISTRATION_HEADERS: [&str; 5] = ["JTI", "SID", "OWNER", "REGISTERED_AT", "EXPIRES_AT"];
 
 /// Recent logout tokens as table rows.
 pub fn logout_rows(records: &[Value]) -> Vec<Vec<String>> {

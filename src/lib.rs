@@ -75,7 +75,7 @@
 //!
 //! Floor 10:
 //! - [`http`]: actix-web handlers, errors mapped to HTTP in one place, the
-//!   OpenAPI document.
+//!   OpenAPI document, the admin web page (`admin_ui`).
 //!
 //! Floor 11:
 //! - [`startup`]: builds the application and runs it until stopped.

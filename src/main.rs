@@ -128,10 +128,26 @@ enum AdminCommand {
         #[arg(long)]
         sub: String,
     },
+    /// A subject's session registry: the token ids apps registered for
+    /// its logins, the latest expiry first.
+    Sessions {
+        #[arg(long)]
+        iss: String,
+        #[arg(long)]
+        sub: String,
+        /// At most this many (1 to 500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// The newest entries of the audit log.
     Audit {
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Keep printing new entries as they are recorded (oldest first,
+        /// one line each; with --json one JSON object a line), resuming
+        /// after a lost connection, until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        follow: bool,
     },
     /// Follow the event stream, one line per event.
     Events {
@@ -257,10 +273,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `revokd admin …`: one API call, printed as a table or as JSON.
+/// `revokd admin audit --follow`: stops at Ctrl-C or SIGTERM (exit 0), or
+/// when standard output is closed (`| head`).
+async fn follow_audit(
+    client: &revokd::admin_client::AdminClient,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    use revokd::admin_client::{EVENT_HEADERS, event_rows, table};
+    use std::io::Write;
+    if !json {
+        write_stdout(&table(&EVENT_HEADERS, &[]))?;
+    }
+    let mut failed = None;
+    let each = |value: serde_json::Value| {
+        let line = if json {
+            format!("{value}\n")
+        } else {
+            table(&EVENT_HEADERS, &event_rows(std::slice::from_ref(&value)))
+                .split_once('\n')
+                .map(|(_, row)| row.to_owned())
+                .unwrap_or_default()
+        };
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(line.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Ok(()) => true,
+            // The reader went away: stop quietly, as `tail -f | head` does.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => false,
+            Err(err) => {
+                failed = Some(err);
+                false
+            }
+        }
+    };
+    let note = |text: &str| eprintln!("revokd admin audit: {text}");
+    tokio::select! {
+        result = client.follow_audit(limit, each, note) => result?,
+        () = revokd::shutdown::signal() => {}
+        () = stdout_closed() => {}
+    }
+    failed.map_or(Ok(()), |err| Err(err.into()))
+}
+
+/// Resolves once nobody reads standard output any more (the reader of a
+/// pipe exited, as `head` does), checked every second: a quiet log
+/// would otherwise keep `audit --follow` alive until its next event.
+async fn stdout_closed() {
+    #[cfg(unix)]
+    loop {
+        let mut fd = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let ready = unsafe { libc::poll(&raw mut fd, 1, 0) };
+        if ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
+}
+
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     use revokd::admin_client::{
-        AdminClient, EVENT_HEADERS, LOGOUT_HEADERS, event_rows, logout_rows, read_key,
-        subject_body, table,
+        AdminClient, EVENT_HEADERS, LOGOUT_HEADERS, REGISTRATION_HEADERS, event_rows, logout_rows,
+        read_key, registration_rows, subject_body, table,
     };
     let key = read_key(
         args.key_file.as_deref(),
@@ -333,7 +416,31 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
                 table(&["ISS", "SUB", "DISABLED", "REVOKED_BEFORE"], &rows),
             )
         }
-        AdminCommand::Audit { limit } => {
+        AdminCommand::Sessions { iss, sub, limit } => {
+            let list = client
+                .get(
+                    "/v1/admin/subjects/sessions",
+                    &[("iss", iss), ("sub", sub), ("limit", limit.to_string())],
+                )
+                .await?;
+            if list["truncated"] == true {
+                eprintln!("more registrations exist than --limit {limit} shows");
+            }
+            let rows = registration_rows(
+                list["registrations"]
+                    .as_array()
+                    .map_or(&[][..], Vec::as_slice),
+            );
+            print(&list, table(&REGISTRATION_HEADERS, &rows))
+        }
+        AdminCommand::Audit {
+            limit,
+            follow: true,
+        } => follow_audit(&client, limit, json).await,
+        AdminCommand::Audit {
+            limit,
+            follow: false,
+        } => {
             let page = client
                 .get("/v1/admin/events", &[("limit", limit.to_string())])
                 .await?;

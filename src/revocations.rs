@@ -8,7 +8,7 @@ use crate::config::{FailMode, Lifetimes};
 use crate::domain::{
     Change, ChangeKinds, CheckRequest, Event, EventId, EventPage, Facts, Issuer, Lookup, Owner,
     Provenance, Registration, RegistrationLimits, SeenKey, Session, SessionId, SessionRegistration,
-    Subject, TokenId, UnixTime, decide,
+    Subject, SubjectRegistrations, TokenId, UnixTime, decide,
 };
 use std::sync::Arc;
 
@@ -454,6 +454,21 @@ impl Revocations {
                 now,
             )
             .await
+    }
+
+    /// The subject's session registry: its live registered token ids, the
+    /// latest expiry first, at most `limit` (read from the store, never
+    /// the mirror, which holds no registry).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn subject_registrations(
+        &self,
+        subject: &Subject,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<SubjectRegistrations, StoreError> {
+        self.store.subject_registrations(subject, limit, now).await
     }
 
     /// A page of the live set, and `as_of`: the newest event id read

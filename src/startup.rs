@@ -152,6 +152,7 @@ impl Application {
                 settings.events.max_streams_per_key,
             ),
             events_heartbeat: settings.events.heartbeat,
+            admin_ui: settings.admin_ui,
         });
 
         let listener = TcpListener::bind(settings.listen)

@@ -65,6 +65,8 @@ pub struct Settings {
     #[serde(default)]
     pub ops_listen: Option<SocketAddr>,
     pub store: StoreKind,
+    /// Serve the admin web page at `/admin/` on `listen` (issue 16).
+    pub admin_ui: bool,
     pub embedded: EmbeddedSettings,
     pub redis: RedisSettings,
     pub lifetimes: Lifetimes,
@@ -368,6 +370,18 @@ impl Settings {
         self.embedded.validate()?;
         self.redis.validate(self.store == StoreKind::Redis)?;
         self.tls.validate()?;
+        // A page nobody can sign in to would only widen the surface.
+        if self.admin_ui
+            && !self
+                .keys
+                .iter()
+                .any(|k| k.role == crate::api_keys::Role::Admin)
+        {
+            return Err(ConfigError::invalid(
+                "admin_ui",
+                "needs at least one [[keys]] entry with role = \"admin\": the page signs in with an admin key",
+            ));
+        }
         if self.ops_listen == Some(self.listen) {
             return Err(ConfigError::invalid(
                 "ops_listen",

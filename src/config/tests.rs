@@ -352,3 +352,25 @@ fn a_missing_file_is_an_error_naming_it() {
         Ok(())
     });
 }
+
+#[test]
+fn the_admin_page_is_off_by_default_and_needs_an_admin_key() {
+    Jail::expect_with(|jail| {
+        assert!(!load_env(None).unwrap().admin_ui);
+        jail.set_env("REVOKD_ADMIN_UI", "true");
+        let err = load_env(None).unwrap_err().to_string();
+        assert!(err.contains("admin_ui"), "{err}");
+        jail.set_env(
+            "REVOKD_KEYS",
+            r#"[{name="app", role="client", key="0123456789abcdef0123"}]"#,
+        );
+        let err = load_env(None).unwrap_err().to_string();
+        assert!(err.contains("admin_ui"), "{err}");
+        jail.set_env(
+            "REVOKD_KEYS",
+            r#"[{name="ops", role="admin", key="0123456789abcdef0123"}]"#,
+        );
+        assert!(load_env(None).unwrap().admin_ui);
+        Ok(())
+    });
+}

@@ -21,6 +21,7 @@ pub use check::{
 pub use fact::FactUpdate;
 pub use identifier::{Issuer, Note, ParseError, Session, SessionId, Subject, SubjectId, TokenId};
 pub use registry::{
-    Owner, Registration, RegistrationError, RegistrationLimits, SessionRegistration, TokenBinding,
+    Owner, RegisteredToken, Registration, RegistrationError, RegistrationLimits,
+    SessionRegistration, SubjectRegistrations, TokenBinding,
 };
 pub use time::UnixTime;

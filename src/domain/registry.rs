@@ -404,3 +404,33 @@ mod tests {
         assert_eq!(reg.session(), None);
     }
 }
+
+// Listed by `RevocationStore::subject_registrations`.
+/// One live registered token id of a subject: what an operator needs to see
+/// a subject's logins (the token's id, never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RegisteredToken {
+    /// The token id (`jti`) the app registered.
+    pub jti: TokenId,
+    /// The login session it belongs to, when the provider gave a `sid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<SessionId>,
+    /// The name of the API key that registered it (the app).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "home-assistant")]
+    pub owner: Option<Owner>,
+    /// When it was first registered.
+    pub registered_at: UnixTime,
+    /// When its binding expires (the registration's `expires_at`).
+    pub expires_at: UnixTime,
+}
+
+/// A bounded list of a subject's live registered token ids, the latest
+/// expiry first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubjectRegistrations {
+    pub tokens: Vec<RegisteredToken>,
+    /// More live ids exist beyond the limit (those expiring soonest are
+    /// left out).
+    pub truncated: bool,
+}

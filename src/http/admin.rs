@@ -9,8 +9,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams};
 use super::state::AppState;
 use crate::domain::{
-    Event, EventId, EventPage, Issuer, Note, Provenance, Session, SessionId, Subject, SubjectId,
-    TokenId, UnixTime,
+    Event, EventId, EventPage, Issuer, Note, Provenance, RegisteredToken, Session, SessionId,
+    Subject, SubjectId, TokenId, UnixTime,
 };
 
 /// Largest page of audit events.
@@ -69,6 +69,36 @@ pub struct SubjectParams {
     pub iss: String,
     #[param(value_type = SubjectId)]
     pub sub: String,
+}
+
+/// Largest list of a subject's registrations.
+pub const MAX_REGISTRATIONS: usize = 500;
+const DEFAULT_REGISTRATIONS: usize = 100;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubjectSessionsParams {
+    #[param(value_type = Issuer)]
+    pub iss: String,
+    #[param(value_type = SubjectId)]
+    pub sub: String,
+    /// At most this many registered token ids, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<usize>,
+}
+
+/// A subject's session registry: the token ids apps registered for its
+/// logins and that are still bound.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubjectSessions {
+    pub iss: Issuer,
+    pub sub: SubjectId,
+    /// The live registered token ids, the latest expiry first.
+    pub registrations: Vec<RegisteredToken>,
+    /// More live ids exist than `limit` (those expiring soonest are left
+    /// out).
+    pub truncated: bool,
 }
 
 /// A subject's standing now.
@@ -335,6 +365,52 @@ pub async fn get_subject_status(
         sub: subject.sub,
         disabled: facts.subject_disabled,
         revoked_before: facts.subject_revoked_before,
+    }))
+}
+
+/// A subject's session registry.
+///
+/// The token ids apps (Home Assistant, ...) registered through
+/// `POST /v1/sessions` for `(iss, sub)` whose bindings are live: each with
+/// its `sid`, the key that registered it, when, and until when. The
+/// latest expiry first, at most `limit`; `truncated` says more exist.
+/// Registrations made before revokd kept this registry are not listed.
+#[utoipa::path(
+    tag = "admin",
+    params(SubjectSessionsParams),
+    responses(
+        (status = 200, description = "The subject's live registrations", body = SubjectSessions),
+        (status = 400, description = "Missing or invalid `iss` / `sub`, or `limit` out of range", body = ErrorBody),
+        (status = 401, description = "No or wrong admin key", body = ErrorBody),
+        (status = 403, description = "A client key cannot use admin endpoints", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("admin_key" = []))
+)]
+#[get("/v1/admin/subjects/sessions")]
+pub async fn get_subject_sessions(
+    _admin: AdminKey,
+    state: web::Data<AppState>,
+    params: QueryParams<SubjectSessionsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let SubjectSessionsParams { iss, sub, limit } = params.0;
+    let subject = subject(iss, sub)?;
+    let limit = limit.unwrap_or(DEFAULT_REGISTRATIONS);
+    if !(1..=MAX_REGISTRATIONS).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "`limit` must be between 1 and {MAX_REGISTRATIONS}"
+        )));
+    }
+    let list = state
+        .revocations
+        .subject_registrations(&subject, limit, UnixTime::now())
+        .await
+        .map_err(ApiError::reading)?;
+    Ok(HttpResponse::Ok().json(SubjectSessions {
+        iss: subject.iss,
+        sub: subject.sub,
+        registrations: list.tokens,
+        truncated: list.truncated,
     }))
 }
 

@@ -6,6 +6,7 @@
 //! `openapi/revokd.yaml` is checked against [`openapi`] by a test.
 
 mod admin;
+mod admin_ui;
 mod auth;
 mod backchannel;
 mod body;
@@ -52,6 +53,7 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(admin::post_enable_subject)
         .service(admin::post_revoke_subject_tokens)
         .service(admin::get_subject_status)
+        .service(admin::get_subject_sessions)
         .service(admin::get_events)
         .service(backchannel::post_backchannel_logout)
         .service(backchannel::post_provider_backchannel_logout)
@@ -126,6 +128,11 @@ pub fn app(
 > {
     let (app, spec) = registered(routes).split_for_parts();
     let known = middleware::KnownRoutes::from_spec(&spec, &state.metrics.http);
+    let app = if routes == Routes::Operations {
+        app
+    } else {
+        app.configure(admin_ui::routes)
+    };
     app.app_data(state)
         .app_data(web::Data::new(known))
         .app_data(

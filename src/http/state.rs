@@ -25,6 +25,8 @@ pub struct AppState {
     pub hub: std::sync::Arc<crate::events::EventHub>,
     /// The open `/v1/events` streams, under `events.max_streams(_per_key)`.
     pub streams: std::sync::Arc<crate::events::StreamSlots>,
+    /// `admin_ui`: whether `/admin/` serves the admin web page.
+    pub admin_ui: bool,
     /// `events.heartbeat`.
     pub events_heartbeat: std::time::Duration,
 }

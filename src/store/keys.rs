@@ -35,6 +35,10 @@ pub enum FactKey<'a> {
     /// The token ids one owner holds bound, by expiry (Redis: a sorted
     /// set): the key's volume.
     Volume(&'a Owner),
+    /// The token ids bound to a subject, by expiry (Redis: a sorted set;
+    /// embedded: rows of the `subject_tokens` table under this name): the
+    /// subject's session registry, as the admin API lists it.
+    SubjectTokens(&'a Subject),
 }
 
 impl FactKey<'_> {
@@ -48,6 +52,7 @@ impl FactKey<'_> {
             Self::Seen(s) => composite("seen", s.iss.as_ref(), s.jti.as_ref()),
             Self::Binding(jti) => format!("bnd:{jti}"),
             Self::Volume(owner) => format!("own:{owner}"),
+            Self::SubjectTokens(s) => composite("stk", s.iss.as_ref(), s.sub.as_ref()),
             Self::SessionBinding(s) => composite("sbn", s.iss.as_ref(), s.sid.as_ref()),
             Self::Registration(owner, s) => {
                 let owner = owner.as_ref();

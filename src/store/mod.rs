@@ -40,7 +40,8 @@ pub use redis::{
 
 use crate::domain::{
     Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup, Owner,
-    Provenance, Registration, SeenKey, SessionId, SessionRegistration, TokenId, UnixTime,
+    Provenance, Registration, SeenKey, SessionId, SessionRegistration, Subject,
+    SubjectRegistrations, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
 
@@ -179,6 +180,21 @@ pub trait RevocationStore {
         owner: &Owner,
         now: UnixTime,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// The live registered token ids bound to `subject` at `now` (see
+    /// [`RevocationStore::register_session`]), the latest expiry first, at
+    /// most `limit` of them ([`SubjectRegistrations::truncated`] when more
+    /// exist): the subject's session registry. The cost follows `limit`,
+    /// never how many the subject holds. An id bound to another subject
+    /// (the first binding wins) is not listed; a local logout removes its
+    /// ids, an expired one is never listed. Bindings written before this
+    /// index existed are not included.
+    fn subject_registrations(
+        &self,
+        subject: &Subject,
+        limit: usize,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<SubjectRegistrations, StoreError>> + Send;
 
     /// The live facts about the keys in `lookup`, in one round trip. When
     /// `lookup.jti` has a live binding, [`Facts::bound`] holds the facts
@@ -452,6 +468,18 @@ impl RevocationStore for Store {
     async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {
         self.timed("token_ids_held", async {
             dispatch!(self, s => s.token_ids_held(owner, now))
+        })
+        .await
+    }
+
+    async fn subject_registrations(
+        &self,
+        subject: &Subject,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<SubjectRegistrations, StoreError> {
+        self.timed("subject_registrations", async {
+            dispatch!(self, s => s.subject_registrations(subject, limit, now))
         })
         .await
     }

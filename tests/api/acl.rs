@@ -88,6 +88,16 @@ async fn revokd_runs_with_only_the_documented_redis_permissions() {
         register(&a, ISS, "s2", "carol", "t2").await.status(),
         StatusCode::OK
     );
+    let registry: Json = a
+        .admin_get(
+            "/v1/admin/subjects/sessions",
+            &[("iss", ISS), ("sub", "carol")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(registry["registrations"][0]["jti"], "t2", "{registry}");
     a.admin_ok(
         "/v1/admin/sessions/revoke",
         &json!({"iss": ISS, "sid": "s2"}),

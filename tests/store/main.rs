@@ -30,6 +30,7 @@ mod mirror_reads;
 mod registry;
 mod registry_lifecycle;
 mod replay;
+mod subject_registry;
 mod volume;
 
 use events::*;
@@ -40,6 +41,7 @@ use mirror_reads::*;
 use registry::*;
 use registry_lifecycle::*;
 use replay::*;
+use subject_registry::*;
 use volume::*;
 
 /// Instantiates every listed case once per backend: `embedded::<case>`,
@@ -138,6 +140,12 @@ contract!(
     a_refusal_of_a_hundred_ids_writes_one_event,
     read_states_reports_each_mirrored_fact_as_stored,
     a_snapshot_holds_every_mirrored_fact_and_nothing_else,
+    a_subjects_registry_lists_its_live_token_ids_latest_expiry_first,
+    a_subjects_registry_is_bounded_by_the_limit,
+    a_local_logout_removes_its_token_ids_from_the_subjects_registry,
+    expired_token_ids_leave_the_subjects_registry_and_a_refresh_moves_them,
+    a_token_id_bound_to_another_subject_is_not_in_the_registry,
+    a_refused_registration_is_not_in_the_registry,
 );
 
 // After `contract!`: these modules instantiate it too.

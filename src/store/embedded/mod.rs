@@ -20,6 +20,9 @@
 //!   each registration, one row each, so that registering one more id costs
 //!   the same whatever the session holds, and a local logout finds its
 //!   tokens by a range scan.
+//! - `subject_tokens`: `(stk:{n}:{iss}:{sub}, expires_at, jti)` → `()`, one
+//!   per `bnd:` row, written and removed with it: a subject's registered
+//!   token ids in expiry order (the admin API's session registry).
 //! - `expiry` indexes the rows of `bindings` and `sessions` too: the key
 //!   prefix tells the sweep which table a row lives in.
 //! - `events`: event id → the [`Event`] as JSON. Ids are a `u64` sequence.
@@ -53,7 +56,8 @@ use super::{FactKey, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::config::error::ConfigError;
 use crate::domain::{
     Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup, Owner,
-    Provenance, Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId, UnixTime,
+    Provenance, Registration, SeenKey, Session, SessionId, SessionRegistration, Subject,
+    SubjectRegistrations, TokenId, UnixTime,
 };
 
 mod audit;
@@ -70,8 +74,8 @@ mod write;
 use audit::{parse_event_id, read_events, read_events_after, trim_events};
 use open::{OpenError, create_tables, db_error, open_error};
 use read::{
-    LookupKeys, decode_cursor, read_facts, read_live_page, read_states, read_token_ids_held,
-    snapshot,
+    LookupKeys, decode_cursor, read_facts, read_live_page, read_states, read_subject_registrations,
+    read_token_ids_held, snapshot,
 };
 use registry::{register_in_transaction, unregister_in_transaction};
 use sweep::{sweep_facts, sweep_owned};
@@ -96,6 +100,12 @@ const OWNED: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("owne
 /// The rows of `owned` per owner, kept in step with it. Rows whose binding
 /// expired are drained before the count is used, so it is exact for `now`.
 const OWNED_COUNT: TableDefinition<&str, u64> = TableDefinition::new("owned_count");
+/// Each live `bnd:` binding again as `(subject key, expires_at, jti)`
+/// ([`FactKey::SubjectTokens`]): a subject's registered token ids by
+/// expiry, kept in step with `bindings` by the record layer (`tables.rs`),
+/// so that listing them is a range read bounded by its limit.
+const SUBJECT_TOKENS: TableDefinition<(&str, i64, &str), ()> =
+    TableDefinition::new("subject_tokens");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The `meta` key holding the next event id.
@@ -285,6 +295,17 @@ impl RevocationStore for EmbeddedStore {
     async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {
         let owner = owner.as_ref().to_owned();
         self.blocking(move |db| read_token_ids_held(db, &owner, now))
+            .await
+    }
+
+    async fn subject_registrations(
+        &self,
+        subject: &Subject,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<SubjectRegistrations, StoreError> {
+        let subject = subject.clone();
+        self.blocking(move |db| read_subject_registrations(db, &subject, limit, now))
             .await
     }
 

@@ -8,7 +8,7 @@ use redb::{Database, DatabaseError, Durability, WriteTransaction};
 
 use super::{
     BINDINGS, EVENTS, EXPIRY, FACTS, KEPT_EVENTS, META, OWNED, OWNED_COUNT, SESSION_TOKENS,
-    SESSIONS,
+    SESSIONS, SUBJECT_TOKENS,
 };
 use crate::store::StoreError;
 
@@ -68,6 +68,7 @@ pub(super) fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(SESSION_TOKENS).map_err(db_error)?;
     txn.open_table(OWNED).map_err(db_error)?;
     txn.open_table(OWNED_COUNT).map_err(db_error)?;
+    txn.open_table(SUBJECT_TOKENS).map_err(db_error)?;
     txn.open_table(EVENTS).map_err(db_error)?;
     txn.open_table(KEPT_EVENTS).map_err(db_error)?;
     txn.open_table(META).map_err(db_error)?;

@@ -8,9 +8,10 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::open::db_error;
 use super::tables::{decode_record, live_fact, live_record};
-use super::{BINDINGS, FACTS, NEVER, OWNED, OWNED_COUNT};
+use super::{BINDINGS, FACTS, NEVER, OWNED, OWNED_COUNT, SUBJECT_TOKENS};
 use crate::domain::{
-    BoundFacts, ChangeKinds, FactUpdate, Facts, Lookup, Subject, TokenBinding, TokenId, UnixTime,
+    BoundFacts, ChangeKinds, FactUpdate, Facts, Lookup, RegisteredToken, Subject,
+    SubjectRegistrations, TokenBinding, TokenId, UnixTime,
 };
 use crate::store::{FactKey, LivePage, MirroredKey, StoreError, live_change};
 
@@ -339,4 +340,57 @@ pub(super) fn read_token_ids_held(
         dead += 1;
     }
     Ok(usize::try_from(count.saturating_sub(dead)).unwrap_or(usize::MAX))
+}
+
+/// A subject's live registered token ids, the latest expiry first, at most
+/// `limit` (one more row is read to tell whether the list is truncated).
+/// A range read of `subject_tokens` from its end, then one point read of
+/// each binding: the cost follows `limit`. Rows expired but not swept yet
+/// are never reached (the range starts after `now`); a row whose binding
+/// is gone or moved is skipped.
+pub(super) fn read_subject_registrations(
+    db: &Database,
+    subject: &Subject,
+    limit: usize,
+    now: UnixTime,
+) -> Result<SubjectRegistrations, StoreError> {
+    let txn = db.begin_read().map_err(db_error)?;
+    let index = txn.open_table(SUBJECT_TOKENS).map_err(db_error)?;
+    let bindings = txn.open_table(BINDINGS).map_err(db_error)?;
+    let key = FactKey::SubjectTokens(subject).encode();
+    let start = now.as_secs().saturating_add(1);
+    // A binding's expiry is bounded by the registration lifetimes, so no
+    // row sits at `i64::MAX` itself.
+    let rows = index
+        .range((key.as_str(), start, "")..(key.as_str(), i64::MAX, ""))
+        .map_err(db_error)?
+        .rev()
+        .take(limit.saturating_add(1));
+    let mut out = SubjectRegistrations::default();
+    for entry in rows {
+        let (row, _) = entry.map_err(db_error)?;
+        let (_, _, jti) = row.value();
+        if out.tokens.len() == limit {
+            out.truncated = true;
+            break;
+        }
+        let binding_key = format!("bnd:{jti}");
+        let Some((until, binding)) = live_record::<TokenBinding>(&bindings, &binding_key, now)?
+        else {
+            continue;
+        };
+        if &binding.subject != subject {
+            continue;
+        }
+        out.tokens.push(RegisteredToken {
+            jti: TokenId::parse(jti).map_err(|err| {
+                StoreError::Corrupt(format!("`{key}` holds a bad token id: {err}"))
+            })?,
+            sid: binding.session.map(|session| session.sid),
+            owner: binding.owner,
+            registered_at: binding.registered_at,
+            expires_at: UnixTime::from_secs(until),
+        });
+    }
+    Ok(out)
 }

@@ -8,9 +8,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::open::db_error;
-use super::{BINDINGS, EXPIRY, FACTS, OWNED, OWNED_COUNT, SESSION_TOKENS, SESSIONS};
-use crate::domain::UnixTime;
-use crate::store::StoreError;
+use super::{
+    BINDINGS, EXPIRY, FACTS, OWNED, OWNED_COUNT, SESSION_TOKENS, SESSIONS, SUBJECT_TOKENS,
+};
+use crate::domain::{TokenBinding, UnixTime};
+use crate::store::{FactKey, StoreError};
 
 /// One stored fact. Plain `i64` seconds, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,10 @@ pub(super) struct FactTables<'txn> {
     /// Each owner's bindings by expiry, and their count: the key volume.
     pub(super) owned: Table<'txn, (&'static str, i64, &'static str), ()>,
     pub(super) owned_count: Table<'txn, &'static str, u64>,
+    /// Each `bnd:` row of `bindings` by subject and expiry; kept in step
+    /// with it by [`FactTables::put_record`], [`FactTables::delete_record`]
+    /// and the sweep.
+    pub(super) subject_tokens: Table<'txn, (&'static str, i64, &'static str), ()>,
 }
 
 /// Which record table a key of the expiry index points into.
@@ -98,6 +104,31 @@ pub(super) fn row_of(key: &str) -> Option<Records> {
     } else {
         None
     }
+}
+
+/// The `subject_tokens` row of the record `key` holding `json`: for a
+/// token id's binding (`bnd:{jti}`) its `(subject key, expires_at, jti)`,
+/// `None` for any other record (session bindings, registrations).
+pub(super) fn subject_row<'k>(
+    key: &'k str,
+    expires_at: i64,
+    json: &[u8],
+) -> Option<Result<SubjectRow<'k>, StoreError>> {
+    let jti = key.strip_prefix("bnd:")?;
+    Some(
+        decode_record::<TokenBinding>(key, json).map(|binding| SubjectRow {
+            subject: FactKey::SubjectTokens(&binding.subject).encode(),
+            expires_at,
+            jti,
+        }),
+    )
+}
+
+/// One row of `subject_tokens`.
+pub(super) struct SubjectRow<'k> {
+    subject: String,
+    expires_at: i64,
+    jti: &'k str,
 }
 
 /// The JSON of a stored record, decoded; a value this version cannot read
@@ -138,6 +169,7 @@ impl<'txn> FactTables<'txn> {
             session_tokens: txn.open_table(SESSION_TOKENS).map_err(db_error)?,
             owned: txn.open_table(OWNED).map_err(db_error)?,
             owned_count: txn.open_table(OWNED_COUNT).map_err(db_error)?,
+            subject_tokens: txn.open_table(SUBJECT_TOKENS).map_err(db_error)?,
         })
     }
 
@@ -253,8 +285,20 @@ impl<'txn> FactTables<'txn> {
             .records(which)
             .insert(key, (expires_at, json))
             .map_err(db_error)?
-            .map(|g| g.value().0);
-        if let Some(old_expires_at) = old {
+            .map(|g| {
+                let (old_expires_at, old_json) = g.value();
+                (old_expires_at, subject_row(key, old_expires_at, old_json))
+            });
+        if let Some((_, Some(row))) = old.as_ref() {
+            self.unindex_subject_token(row)?;
+        }
+        if let Some(row) = subject_row(key, expires_at, json) {
+            let row = row?;
+            self.subject_tokens
+                .insert((row.subject.as_str(), row.expires_at, row.jti), ())
+                .map_err(db_error)?;
+        }
+        if let Some((old_expires_at, _)) = old {
             self.expiry
                 .remove((old_expires_at, key))
                 .map_err(db_error)?;
@@ -267,11 +311,14 @@ impl<'txn> FactTables<'txn> {
 
     /// Removes a record and its index entry; whether there was one.
     pub(super) fn delete_record(&mut self, which: Records, key: &str) -> Result<bool, StoreError> {
-        let old = self
-            .records(which)
-            .remove(key)
-            .map_err(db_error)?
-            .map(|g| g.value().0);
+        let old = self.records(which).remove(key).map_err(db_error)?.map(|g| {
+            let (old_expires_at, old_json) = g.value();
+            (old_expires_at, subject_row(key, old_expires_at, old_json))
+        });
+        if let Some((_, Some(row))) = old.as_ref() {
+            self.unindex_subject_token(row)?;
+        }
+        let old = old.map(|(old_expires_at, _)| old_expires_at);
         if let Some(old_expires_at) = old {
             self.expiry
                 .remove((old_expires_at, key))
@@ -295,16 +342,36 @@ impl<'txn> FactTables<'txn> {
                 let expires_at = table.get(key).map_err(db_error)?.map(|g| g.value().0);
                 match expires_at {
                     Some(expires_at) if expires_at <= now.as_secs() => {
-                        let removed = table.remove(key).map_err(db_error)?.is_some();
+                        let removed = table.remove(key).map_err(db_error)?.map(|g| {
+                            let (expires_at, json) = g.value();
+                            subject_row(key, expires_at, json)
+                        });
+                        if let Some(Some(row)) = removed.as_ref() {
+                            self.unindex_subject_token(row)?;
+                        }
                         if which == Records::Sessions {
                             self.drain_session_tokens(key)?;
                         }
-                        Ok(removed)
+                        Ok(removed.is_some())
                     }
                     _ => Ok(false),
                 }
             }
         }
+    }
+
+    /// Removes a row of `subject_tokens` (see [`subject_row`]).
+    fn unindex_subject_token(
+        &mut self,
+        row: &Result<SubjectRow<'_>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let row = row
+            .as_ref()
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        self.subject_tokens
+            .remove((row.subject.as_str(), row.expires_at, row.jti))
+            .map_err(db_error)?;
+        Ok(())
     }
 
     /// The token ids recorded for the registration `reg_key`, removing

@@ -19,6 +19,7 @@
 //! | registered session     | `reg:{n}:{owner}:{n}:{iss}:{sid}` | hash: `exp`, and `t:{jti}` → `1` per registered token id |
 //! | session binding        | `sbn:{n}:{iss}:{sid}`  | `{expires_at} {registered_at} {sub}` (first registration; first subject wins) |
 //! | a key's volume         | `own:{owner}`          | sorted set: each token id the owner has bound, scored by the binding's `expires_at` |
+//! | a subject's registry   | `stk:{n}:{iss}:{sub}`  | sorted set: each token id bound to the subject, scored by the binding's `expires_at` (expires with its latest member) |
 //!
 //! Mirrored facts (`tok`, `ses`, `dis`, `rb`, `bnd`, `sbn`) are also copied, by
 //! the same script that writes them, into the snapshot index
@@ -103,13 +104,13 @@ use reply::{
     StoredEvent, bound_facts, corrupt, decode_event, encode_event, is_live, live_mark, opt_str,
     parse_secs, parse_stream_id, secs, session_bound_facts, stream_id,
 };
-use scripts::{APPLY, EVENTS_AFTER, LOOKUP, REGISTER, UNREGISTER};
+use scripts::{APPLY, EVENTS_AFTER, LOOKUP, REGISTER, SUBJECT_TOKENS, UNREGISTER};
 
 use super::{FactKey, FeedPosition, LivePage, MirroredKey, RevocationStore, StoreError};
 use crate::domain::{
     Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup, Owner,
-    Provenance, Reason, Registration, SeenKey, Session, SessionId, SessionRegistration, TokenId,
-    UnixTime, is_client_actor,
+    Provenance, Reason, RegisteredToken, Registration, SeenKey, Session, SessionId,
+    SessionRegistration, Subject, SubjectRegistrations, TokenId, UnixTime, is_client_actor,
 };
 
 /// The error code the scripts answer with when a stored value is not in
@@ -301,6 +302,7 @@ impl RevocationStore for RedisStore {
                 .key(self.key(FactKey::Registration(reg.owner(), &session)))
                 .key(self.key(FactKey::SessionBinding(&session)));
         }
+        call.key(self.key(FactKey::SubjectTokens(&reg.subject())));
         call.arg(now.as_secs())
             .arg(self.max_events)
             .arg(ids.len())
@@ -440,6 +442,57 @@ impl RevocationStore for RedisStore {
                 _ => return Err(unexpected()),
             }
         }
+    }
+
+    async fn subject_registrations(
+        &self,
+        subject: &Subject,
+        limit: usize,
+        now: UnixTime,
+    ) -> Result<SubjectRegistrations, StoreError> {
+        let mut call = SUBJECT_TOKENS.prepare_invoke();
+        call.key(self.key(FactKey::SubjectTokens(subject)))
+            .arg(now.as_secs())
+            .arg(&*self.prefix)
+            .arg(subject.iss.as_ref())
+            .arg(subject.sub.as_ref())
+            .arg(limit);
+        let reply: Value = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        let unexpected = || corrupt("the subject_tokens script returned an unexpected reply");
+        let Value::Array(items) = reply else {
+            return Err(unexpected());
+        };
+        let Some((Value::Int(truncated), rows)) = items.split_first() else {
+            return Err(unexpected());
+        };
+        fn text(value: &Value) -> Result<&str, StoreError> {
+            opt_str(value, "a subject registry entry")?
+                .ok_or_else(|| corrupt("a nil in a subject registry entry"))
+        }
+        let mut tokens = Vec::with_capacity(rows.len() / 5);
+        for row in rows.chunks(5) {
+            let [jti, exp, at, sid, own] = row else {
+                return Err(unexpected());
+            };
+            let (sid, own) = (text(sid)?, text(own)?);
+            tokens.push(RegisteredToken {
+                jti: TokenId::parse(text(jti)?).map_err(corrupt)?,
+                sid: (!sid.is_empty())
+                    .then(|| SessionId::parse(sid).map_err(corrupt))
+                    .transpose()?,
+                owner: (!own.is_empty())
+                    .then(|| Owner::parse(own).map_err(corrupt))
+                    .transpose()?,
+                registered_at: UnixTime::from_secs(parse_secs(text(at)?, "a binding's `at`")?),
+                expires_at: UnixTime::from_secs(parse_secs(text(exp)?, "a binding's `exp`")?),
+            });
+        }
+        Ok(SubjectRegistrations {
+            tokens,
+            truncated: *truncated == 1,
+        })
     }
 
     async fn token_ids_held(&self, owner: &Owner, now: UnixTime) -> Result<usize, StoreError> {

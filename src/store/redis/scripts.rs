@@ -32,6 +32,12 @@ pub(super) const UNREGISTER_LUA: &str = concat!(
 );
 pub(super) static UNREGISTER: LazyLock<Script> = LazyLock::new(|| Script::new(UNREGISTER_LUA));
 
+/// `lua/subject_tokens.lua`: a subject's live registered token ids with their bindings, the
+/// latest expiry first, bounded; trims a bounded number of expired members.
+pub(super) const SUBJECT_TOKENS_LUA: &str = include_str!("lua/subject_tokens.lua");
+pub(super) static SUBJECT_TOKENS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(SUBJECT_TOKENS_LUA));
+
 /// `lua/events_after.lua`: audit events strictly after a stream id, oldest first, or word that the
 /// stream no longer holds all of them.
 pub(super) const EVENTS_AFTER_LUA: &str = include_str!("lua/events_after.lua");

@@ -277,6 +277,7 @@ async fn registry_keys_expire_with_what_they_record() {
     for (key, secs) in [
         ("revokd-test:bnd:t1", 1000),
         ("revokd-test:reg:3:app:21:https://idp-a.example:s1", 1000),
+        ("revokd-test:stk:21:https://idp-a.example:alice", 1000),
         ("revokd-test:seen:21:https://idp-a.example:logout-1", 2000),
     ] {
         let pttl: i64 = raw_redis::cmd("PTTL")

@@ -477,6 +477,12 @@ fn registry_rows(store: &EmbeddedStore) -> (u64, u64, u64) {
     (bindings, sessions, index)
 }
 
+/// Rows of `subject_tokens`, the subjects' registries.
+fn subject_token_rows(store: &EmbeddedStore) -> u64 {
+    let txn = store.inner.db.begin_read().unwrap();
+    txn.open_table(SUBJECT_TOKENS).unwrap().len().unwrap()
+}
+
 // --- pure helpers --------------------------------------------------------
 
 #[test]

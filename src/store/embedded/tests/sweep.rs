@@ -170,6 +170,7 @@ async fn sweep_removes_expired_bindings_sessions_and_seen_markers() {
         (3, 3, 6),
         "two bindings and the session's, one session, two token rows"
     );
+    assert_eq!(subject_token_rows(&store), 2, "one per token binding");
 
     // Act
     let early = store.sweep(t(199)).await.unwrap();
@@ -182,6 +183,7 @@ async fn sweep_removes_expired_bindings_sessions_and_seen_markers() {
         "two bindings, the session's, one session, one marker"
     );
     assert_eq!(registry_rows(&store), (0, 0, 1));
+    assert_eq!(subject_token_rows(&store), 0, "swept with the bindings");
     assert_eq!(stored_rows(&store), (1, 1), "the token revocation stays");
 }
 
@@ -202,9 +204,11 @@ async fn sweep_follows_a_raised_registration_expiry() {
         (2, 2, 3),
         "the old index entries were replaced"
     );
+    assert_eq!(subject_token_rows(&store), 1, "moved, not copied");
     assert!(token_facts(&store, "t1", 200).await.bound.is_some());
     assert_eq!(store.sweep(t(300)).await.unwrap(), 3);
     assert_eq!(registry_rows(&store), (0, 0, 0));
+    assert_eq!(subject_token_rows(&store), 0);
 }
 
 /// Only the session's binding to its subject stays (until its expiry):
@@ -229,6 +233,7 @@ async fn unregister_leaves_no_rows_behind_but_the_session_binding() {
     );
 
     assert_eq!(registry_rows(&store), (1, 0, 1));
+    assert_eq!(subject_token_rows(&store), 0, "unbound with the bindings");
     assert_eq!(store.sweep(t(500)).await.unwrap(), 1);
     assert_eq!(registry_rows(&store), (0, 0, 0));
 }

@@ -5,7 +5,9 @@
 -- With `n` token ids, `KEYS`: the stream, the subject's disabled key, the
 -- `n` token-revoked keys, the `n` binding keys, the owner's volume key,
 -- then, when the registration has a `sid`, the session-revoked key, the
--- owner's registration key and the session binding key. `ARGV`: `now`,
+-- owner's registration key and the session binding key; last, the
+-- subject's registry (`stk:`, a sorted set of its bound token ids by
+-- expiry, what the admin API lists). `ARGV`: `now`,
 -- `max_events`, `n`, `expires_at`, `iss`, `sub`, `sid` (empty without one:
 -- a parsed `sid` never is), the owner, the per-session cap, the per-key
 -- cap, the `n` token ids, the JSON of the one
@@ -40,6 +42,7 @@ local own = KEYS[3 + 2 * n]
 local ses = KEYS[4 + 2 * n]
 local reg = KEYS[5 + 2 * n]
 local sbn = KEYS[6 + 2 * n]
+local stk = KEYS[#KEYS]
 
 -- A binding: {exp, at, iss, sub, sid or false, owner or false} if live.
 local function live_binding(key)
@@ -133,6 +136,8 @@ end
 -- plus those this registration binds anew.
 local t = redis.call('TYPE', own)['ok']
 if t ~= 'zset' and t ~= 'none' then corrupt(own) end
+t = redis.call('TYPE', stk)['ok']
+if t ~= 'zset' and t ~= 'none' then corrupt(stk) end
 local fresh = 0
 for i = 1, n do
   if plan[i] and plan[i][3] then fresh = fresh + 1 end
@@ -158,6 +163,7 @@ for i = 1, n do
       end
       redis.call('EXPIREAT', key, exat(p[2]))
       redis.call('ZADD', own, p[2], ARGV[10 + i])
+      redis.call('ZADD', stk, p[2], ARGV[10 + i])
     end
   end
 end
@@ -167,6 +173,11 @@ local dead = redis.call('ZRANGEBYSCORE', own, '-inf', ARGV[1], 'LIMIT', 0, math.
 if #dead > 0 then redis.call('ZREM', own, unpack(dead)) end
 local top = redis.call('ZREVRANGE', own, 0, 0, 'WITHSCORES')
 if top[2] then redis.call('EXPIREAT', own, exat(top[2])) end
+-- The same for the subject's registry.
+dead = redis.call('ZRANGEBYSCORE', stk, '-inf', ARGV[1], 'LIMIT', 0, math.max(2 * n, 64))
+if #dead > 0 then redis.call('ZREM', stk, unpack(dead)) end
+top = redis.call('ZREVRANGE', stk, 0, 0, 'WITHSCORES')
+if top[2] then redis.call('EXPIREAT', stk, exat(top[2])) end
 if has_sid then
   -- A record that is dead for `now` takes its token ids with it: at most
   -- the cap, and only once after it expired. UNLINK frees it off the

@@ -9,7 +9,9 @@
 -- `sid`, `max_events` (the feed's approximate length), the owner, the
 -- batch size, the `HSCAN` cursor (`0` on the first step). The binding keys
 -- are built here from the registered token ids (`{prefix}bnd:{jti}`, as
--- `FactKey::Binding` does), since only the record knows them.
+-- `FactKey::Binding` does), since only the record knows them, and the
+-- bound subject's registry (`{prefix}stk:{n}:{iss}:{sub}`, as
+-- `FactKey::SubjectTokens` does) from the binding's `sub`.
 --
 -- Returns `{0}` when there was no live record, else `{1, cursor, jti...}`
 -- with the token ids whose bindings were removed; cursor `done` when the
@@ -43,11 +45,14 @@ for i = 1, #scan[2], 2 do
   if string.sub(field, 1, 2) == 't:' then
     fields[#fields + 1] = field
     local key = prefix .. 'bnd:' .. string.sub(field, 3)
-    local b = redis.call('HMGET', key, 'iss', 'sid', 'own')
+    local b = redis.call('HMGET', key, 'iss', 'sid', 'own', 'sub')
     if b[1] == iss and b[2] == sid and b[3] == owner then
       doomed[#doomed + 1] = key
       out[#out + 1] = string.sub(field, 3)
       redis.call('ZREM', own, string.sub(field, 3))
+      if b[4] then
+        redis.call('ZREM', prefix .. 'stk:' .. #iss .. ':' .. iss .. ':' .. b[4], string.sub(field, 3))
+      end
     end
   end
 end
