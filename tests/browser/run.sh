@@ -8,10 +8,12 @@
 # Settings (environment; none is a REVOKD_* name, which revokd would read):
 #   BROWSER_VENV  where the Python venv lives (target/browser-venv)
 #   BROWSER_BIN   a revokd binary to test instead of building one
+#   BROWSER_SCREENSHOTS  where the two screenshots go (target/browser-screenshots;
+#                 BROWSER_SCREENSHOTS=deploy/screenshots renews the README's)
 #
 # Needs chromium, chromium-driver and python3-venv (scripts/test installs
 # them) and PyPI once (the pinned tests/browser/requirements.txt). Writes
-# deploy/screenshots/admin-desktop.png and admin-phone.png (the README's).
+# admin-desktop.png and admin-phone.png (see BROWSER_SCREENSHOTS).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
