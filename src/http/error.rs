@@ -520,11 +520,11 @@ mod tests {
             TokenRefusal::Malformed("`iss`: too long".into()),
             TokenRefusal::Unverified("the signature does not verify".into()),
         ] {
-            let fixed = matches!(
+            let formatted = matches!(
                 refusal,
                 TokenRefusal::Malformed(_) | TokenRefusal::Unverified(_)
             );
-            assert_eq!(fixed_refusal(&refusal).is_none(), fixed, "{refusal:?}");
+            assert_eq!(fixed_refusal(&refusal).is_none(), formatted, "{refusal:?}");
             let err = ApiError::InvalidToken(refusal.clone());
             let response = err.error_response();
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
