@@ -26,10 +26,13 @@
 #
 # Usage: benches/check_load.sh [seconds per run, default 10] [rounds, default 3]
 #        (needs redis-server, wrk, curl, python3, openssl)
-# Environment: OLD_BIN=<a revokd binary> adds its /healthz and /v1/check
-# rows to the same rounds (before and after a change, in one run);
+# Environment: OLD_BIN=<a revokd binary> adds its /healthz, /v1/check,
+# forward-auth and introspect rows to the same rounds (before and after a
+# change, in one run);
 # PROPAGATION=0 skips the propagation measurement (which builds
-# benches/propagation.rs).
+# benches/propagation.rs); BIN, BARE_BIN and VERIFY_BIN (all three: the
+# revokd, examples/bare_check and benches/gate_verify executables) skip the
+# build and run those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -41,12 +44,16 @@ need redis-server redis-cli wrk curl python3 openssl
 # One build of the three, so that they share one feature set (a bench or
 # an example turns dev-dependency features on; building revokd alone
 # after them would build it again).
-echo "== cargo build --release --bin revokd --example bare_check --bench gate_verify" >&2
-executables=$(cargo build --release --quiet --bin revokd --example bare_check --bench gate_verify \
-    --message-format=json | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
-bin=$(grep '/revokd$' <<<"$executables")
-bare_bin=$(grep '/bare_check$' <<<"$executables")
-verify_bin=$(grep '/gate_verify-' <<<"$executables")
+if [[ -n ${BIN:-} && -n ${BARE_BIN:-} && -n ${VERIFY_BIN:-} ]]; then
+    bin=$BIN bare_bin=$BARE_BIN verify_bin=$VERIFY_BIN
+else
+    echo "== cargo build --release --bin revokd --example bare_check --bench gate_verify" >&2
+    executables=$(cargo build --release --quiet --bin revokd --example bare_check --bench gate_verify \
+        --message-format=json | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    bin=$(grep '/revokd$' <<<"$executables")
+    bare_bin=$(grep '/bare_check$' <<<"$executables")
+    verify_bin=$(grep '/gate_verify-' <<<"$executables")
+fi
 workers=$(nproc)
 start_redis
 
@@ -97,17 +104,18 @@ start_revokd() { # config -> sets started_url (no subshell: its pid must reach t
 start_revokd "$hs_config"; mirror=$started_url
 start_revokd "$rs_config"; rs=$started_url
 start_revokd "$naive_config"; naive=$started_url
-old=""
+old="" old_rs=""
 if [[ -n ${OLD_BIN:-} ]]; then
     saved_bin=$bin; bin=$OLD_BIN
     start_revokd "$hs_config"; old=$started_url
+    start_revokd "$rs_config"; old_rs=$started_url
     bin=$saved_bin
 fi
 bare_port=$(free_port)
 "$bare_bin" "$bare_port" "$workers" 1000 >>"$work/bare.log" 2>&1 &
 pids+=($!)
 bare="http://127.0.0.1:$bare_port"
-for url in "$mirror" "$rs" "$naive" "$bare" $old; do wait_ready "$url"; done
+for url in "$mirror" "$rs" "$naive" "$bare" $old $old_rs; do wait_ready "$url"; done
 
 # 1000 ids, the odd ones revoked; as Home Assistant tokens (`iss` is the
 # id) and as jwt tokens (`jti` is the id) signed HS256 and RS256.
@@ -206,7 +214,14 @@ rows=(
     "/v1/check naive (Redis per request)|$naive|check|/v1/check"
 )
 if [[ -n $old ]]; then
-    rows+=("/healthz, OLD_BIN|$old|healthz|/healthz" "/v1/check (mirror, client key), OLD_BIN|$old|check|/v1/check")
+    rows+=(
+        "/healthz, OLD_BIN|$old|healthz|/healthz"
+        "/v1/check (mirror, client key), OLD_BIN|$old|check|/v1/check"
+        "/v1/forward-auth home-assistant, half refused, OLD_BIN|$old|forward-ha|/v1/forward-auth"
+        "/v1/forward-auth jwt HS256, half refused, OLD_BIN|$old|forward-hs|/v1/forward-auth"
+        "/v1/forward-auth jwt RS256, half refused, OLD_BIN|$old_rs|forward-rs|/v1/forward-auth"
+        "/v1/introspect (home-assistant, half inactive), OLD_BIN|$old|introspect|/v1/introspect"
+    )
 fi
 to_us() { # wrk's "1.23ms" / "850.00us" / "1.01s" -> microseconds
     awk -v v="$1" 'BEGIN {

@@ -6,7 +6,7 @@
 //! generic, and the cause goes to the log instead.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -305,8 +305,17 @@ impl ResponseError for ApiError {
                 ));
             }
             Self::InvalidToken(refusal) => {
+                response.insert_header((
+                    HeaderName::from_static(REASON_HEADER),
+                    HeaderValue::from_static(refusal.label()),
+                ));
+                if let Some(fixed) = fixed_refusal(refusal) {
+                    response.insert_header((header::WWW_AUTHENTICATE, fixed.challenge.clone()));
+                    return response
+                        .insert_header(header::ContentType::json())
+                        .body(fixed.body.clone());
+                }
                 response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge(refusal)));
-                response.insert_header((REASON_HEADER, refusal.label()));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
@@ -343,6 +352,48 @@ impl ResponseError for ApiError {
 /// Header naming why `/v1/forward-auth` refused a token (`revoked`
 /// reasons, `missing`, `malformed`, `expired`, …), for proxy logs.
 pub const REASON_HEADER: &str = "revokd-reason";
+
+/// The answer to a refusal whose wording never varies (a revoked, expired,
+/// not yet valid or missing token: half of all forward-auth answers under
+/// load), made once: its challenge and its JSON body, byte for byte what
+/// [`bearer_challenge`] and [`ApiError::body`] give, without formatting and
+/// serialising them per request.
+struct FixedRefusal {
+    refusal: TokenRefusal,
+    challenge: HeaderValue,
+    body: actix_web::web::Bytes,
+}
+
+fn fixed_refusal(refusal: &TokenRefusal) -> Option<&'static FixedRefusal> {
+    static FIXED: std::sync::LazyLock<Vec<FixedRefusal>> = std::sync::LazyLock::new(|| {
+        let revoked = [
+            Reason::TokenRevoked,
+            Reason::SessionRevoked,
+            Reason::SubjectDisabled,
+            Reason::SubjectRevokedBefore,
+        ]
+        .map(TokenRefusal::Revoked);
+        [
+            TokenRefusal::Missing,
+            TokenRefusal::Expired,
+            TokenRefusal::NotYetValid,
+        ]
+        .into_iter()
+        .chain(revoked)
+        .map(|refusal| {
+            let err = ApiError::InvalidToken(refusal.clone());
+            FixedRefusal {
+                challenge: bearer_challenge(&refusal),
+                body: serde_json::to_vec(&err.body())
+                    .expect("an error body serialises")
+                    .into(),
+                refusal,
+            }
+        })
+        .collect()
+    });
+    FIXED.iter().find(|fixed| fixed.refusal == *refusal)
+}
 
 /// RFC 6750 §3: no error code when no token was presented (§3.1), else
 /// `invalid_token` with a description restricted to the characters the
@@ -460,6 +511,58 @@ pub fn json_error(
 mod tests {
     use super::*;
     use crate::store::StoreError;
+
+    /// A refusal answered from the table made at start-up is the answer
+    /// formatted per request, header for header and byte for byte; one
+    /// whose wording varies is formatted.
+    #[actix_web::test]
+    async fn fixed_refusals_answer_exactly_what_formatting_gives() {
+        let revoked = TokenRefusal::Revoked(Reason::SessionRevoked);
+        for refusal in [
+            TokenRefusal::Missing,
+            TokenRefusal::Expired,
+            TokenRefusal::NotYetValid,
+            revoked.clone(),
+            TokenRefusal::Malformed("`iss`: too long".into()),
+            TokenRefusal::Unverified("the signature does not verify".into()),
+        ] {
+            let formatted = matches!(
+                refusal,
+                TokenRefusal::Malformed(_) | TokenRefusal::Unverified(_)
+            );
+            assert_eq!(fixed_refusal(&refusal).is_none(), formatted, "{refusal:?}");
+            let err = ApiError::InvalidToken(refusal.clone());
+            let response = err.error_response();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            let headers = response.headers();
+            assert_eq!(
+                headers.get(header::CONTENT_TYPE).unwrap(),
+                "application/json"
+            );
+            assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+            assert_eq!(headers.get(REASON_HEADER).unwrap(), refusal.label());
+            assert_eq!(
+                headers.get(header::WWW_AUTHENTICATE).unwrap(),
+                bearer_challenge(&refusal)
+            );
+            let body = actix_web::body::to_bytes(response.into_body())
+                .await
+                .unwrap();
+            let expected = serde_json::json!({
+                "error": err.code(),
+                "error_description": refusal.to_string(),
+            });
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+                expected
+            );
+        }
+        let challenge = bearer_challenge(&revoked);
+        assert_eq!(
+            challenge,
+            "Bearer error=\"invalid_token\", error_description=\"the token was revoked (session_revoked)\""
+        );
+    }
 
     /// A mirror that is loading or stale answers as the store would have
     /// (503, `Retry-After`), but says what is true: the mirror is not

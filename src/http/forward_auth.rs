@@ -2,6 +2,8 @@
 //! request it forwards. Thin: the gateway module reads the request, the
 //! revocations service answers, this maps the outcome to HTTP.
 
+use std::borrow::Cow;
+
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, route, web};
 
@@ -16,8 +18,10 @@ use crate::gateway::{
 
 /// The original request's target, as nginx (`X-Original-URI`, set in the
 /// configuration) or Caddy and Traefik (`X-Forwarded-Uri`) report it.
-const ORIGINAL_URI: &str = "x-original-uri";
-const FORWARDED_URI: &str = "x-forwarded-uri";
+/// As header names made once: a name given as text is parsed, and a
+/// custom one copied, at every look-up.
+const ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 /// Where the route for Envoy's `path_prefix` starts.
 const PREFIX: &str = "/v1/forward-auth";
 
@@ -65,7 +69,7 @@ pub async fn forward_auth(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    answer(&req, &state, original_uri(&req)?).await
+    answer(&req, &state, original_uri(&req)?.map(Cow::Borrowed)).await
 }
 
 /// `/v1/forward-auth` for Envoy's `ext_authz` `path_prefix`: the original
@@ -100,13 +104,13 @@ pub async fn forward_auth_prefixed(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let original = match original_uri(&req)? {
-        Some(uri) => uri,
+        Some(uri) => Cow::Borrowed(uri),
         None => {
             let tail = req.uri().path().strip_prefix(PREFIX).unwrap_or("/");
-            match req.uri().query() {
+            Cow::Owned(match req.uri().query() {
                 Some(query) => format!("{tail}?{query}"),
                 None => tail.to_owned(),
-            }
+            })
         }
     };
     answer(&req, &state, Some(original)).await
@@ -116,7 +120,10 @@ pub async fn forward_auth_prefixed(
 /// header sent twice is refused: a client may have added one that the
 /// proxy appended to rather than replaced, and which one the proxy meant
 /// cannot be known (taking the first would let the client choose).
-fn single<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a HeaderValue>, ApiError> {
+fn single<'a>(
+    req: &'a HttpRequest,
+    name: &HeaderName,
+) -> Result<Option<&'a HeaderValue>, ApiError> {
     let mut values = req.headers().get_all(name);
     match (values.next(), values.next()) {
         (first, None) => Ok(first),
@@ -127,15 +134,15 @@ fn single<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a HeaderValue
     }
 }
 
-/// The original URI from the headers; a client could add one the proxy
-/// does not overwrite, so two that disagree are refused.
-fn original_uri(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let read = |name: &'static str| -> Result<Option<String>, ApiError> {
-        single(req, name)?
+/// The original URI from the headers, borrowed (no copy per request); a
+/// client could add one the proxy does not overwrite, so two that disagree
+/// are refused.
+fn original_uri(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let read = |name: HeaderName| -> Result<Option<&str>, ApiError> {
+        single(req, &name)?
             .map(|value| {
                 value
                     .to_str()
-                    .map(str::to_owned)
                     .map_err(|_| ApiError::invalid(format!("`{name}` is not visible ASCII")))
             })
             .transpose()
@@ -153,7 +160,11 @@ fn authenticate_gateway(req: &HttpRequest, state: &AppState) -> Result<(), ApiEr
     if !settings.require_client_key {
         return Ok(());
     }
-    let presented = single(req, &settings.key_header)?.and_then(|v| v.to_str().ok());
+    // A name the settings refused could never be sent: nothing presented.
+    let presented = match HeaderName::from_bytes(settings.key_header.as_bytes()) {
+        Ok(name) => single(req, &name)?.and_then(|v| v.to_str().ok()),
+        Err(_) => None,
+    };
     match presented.and_then(|key| state.keys.authenticate(key)) {
         Some(principal) if principal.role.satisfies(Role::Client) => Ok(()),
         _ => Err(ApiError::GatewayKeyRequired {
@@ -165,7 +176,7 @@ fn authenticate_gateway(req: &HttpRequest, state: &AppState) -> Result<(), ApiEr
 async fn answer(
     req: &HttpRequest,
     state: &AppState,
-    original_uri: Option<String>,
+    original_uri: Option<Cow<'_, str>>,
 ) -> Result<HttpResponse, ApiError> {
     authenticate_gateway(req, state)?;
     let now = UnixTime::now();
@@ -175,7 +186,7 @@ async fn answer(
         .map(HeaderValue::as_bytes)
         .collect();
     let request = GateRequest {
-        authorization: single(req, AUTHORIZATION.as_str())?.map(HeaderValue::as_bytes),
+        authorization: single(req, &AUTHORIZATION)?.map(HeaderValue::as_bytes),
         cookies: &cookies,
         original_uri: original_uri.as_deref(),
     };

@@ -45,8 +45,17 @@ pub enum Routes {
 }
 
 fn api_routes(cfg: &mut ServiceConfig) {
+    // actix tries routes in this order, each against the path (and its
+    // method guards): the hot paths come first, so that a forward-auth or
+    // introspect request does not walk past the admin routes' patterns
+    // (routing was 7.8 % of a forward-auth profile with forward-auth 15th;
+    // `benches/check_profile.sh`). No two patterns overlap, so the order
+    // changes nothing else (the OpenAPI document sorts its paths).
     cfg.service(check::get_check)
         .service(check::post_check)
+        .service(forward_auth::forward_auth)
+        .service(introspect::post_introspect)
+        .service(forward_auth::forward_auth_prefixed)
         .service(admin::post_revoke_token)
         .service(admin::post_revoke_session)
         .service(admin::post_disable_subject)
@@ -60,9 +69,6 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(backchannel::get_recent_logout_tokens)
         .service(sessions::post_session)
         .service(sessions::delete_session)
-        .service(forward_auth::forward_auth)
-        .service(forward_auth::forward_auth_prefixed)
-        .service(introspect::post_introspect)
         .service(events::get_events)
         .service(live::get_revocations)
         .service(signals::post_ssf_push)

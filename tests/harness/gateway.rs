@@ -307,6 +307,7 @@ async fn what_the_proxy_sends_to_revokd(kind: ProxyKind) {
         .header("x-revokd-key", "forged-by-the-client")
         .header("x-original-uri", "/auth/forged")
         .header("x-forwarded-uri", "/auth/forged")
+        .header("x-client-extra", "not for revokd")
         .body(vec![b'{'; 2048])
         .send()
         .await
@@ -338,12 +339,19 @@ async fn what_the_proxy_sends_to_revokd(kind: ProxyKind) {
         "revokd must learn the original URI, and only that: {uris:?}"
     );
 
+    if kind == ProxyKind::Nginx {
+        // The smallest sub-request: of the client's headers, only the
+        // token's (deploy/nginx/revokd-auth.conf).
+        assert_eq!(asked.header("x-client-extra"), None, "{asked:?}");
+    }
+
     let reached = app.requests();
     assert_eq!(reached.len(), 1);
     assert_eq!(
         (reached[0].method.as_str(), reached[0].body_len),
         ("POST", 2048)
     );
+    assert_eq!(reached[0].header("x-client-extra"), Some("not for revokd"));
     assert_ne!(
         reached[0].header("x-revokd-key"),
         Some(GATEWAY_KEY),

@@ -254,3 +254,119 @@ proptest! {
         let _ = parse(vec![key]);
     }
 }
+
+/// RS256/384/512 verify on the key prepared at load, not through josekit:
+/// both must agree on every signature, genuine or near miss, and every
+/// block with valid padding but the wrong `DigestInfo` is refused.
+#[test]
+fn prepared_rsa_keys_verify_exactly_what_josekit_verifies() {
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::{Padding, Rsa};
+    use openssl::sign::Signer;
+    let private = Rsa::generate(2048).unwrap();
+    let key = json!({"kty": "RSA", "kid": "k", "n": b64(private.n().to_vec()), "e": b64(private.e().to_vec())});
+    let set = parse(vec![key.clone()]).unwrap();
+    let josekit_jwk = Jwk::from_map(key.as_object().unwrap().clone()).unwrap();
+    let pkey = PKey::from_rsa(private.clone()).unwrap();
+    let message = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0";
+    let agree = |alg: JwsAlg, message: &[u8], signature: &[u8]| -> bool {
+        let ours = set
+            .verifier(Some("k"), alg)
+            .unwrap()
+            .verify(message, signature)
+            .is_ok();
+        let reference = alg
+            .verifier(&josekit_jwk)
+            .unwrap()
+            .verify(message, signature)
+            .is_ok();
+        assert_eq!(ours, reference, "{alg} disagrees with josekit");
+        ours
+    };
+    let rs = [
+        (JwsAlg::Rs256, MessageDigest::sha256()),
+        (JwsAlg::Rs384, MessageDigest::sha384()),
+        (JwsAlg::Rs512, MessageDigest::sha512()),
+    ];
+    for (alg, digest) in rs {
+        let signature = Signer::new(digest, &pkey)
+            .unwrap()
+            .sign_oneshot_to_vec(message)
+            .unwrap();
+        assert!(agree(alg, message, &signature), "{alg}");
+        assert!(!agree(
+            alg,
+            b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0",
+            &signature
+        ));
+        for (other, _) in rs.iter().filter(|(a, _)| *a != alg) {
+            assert!(!agree(*other, message, &signature), "{alg} as {other}");
+        }
+        for at in [0, 1, 100, 255] {
+            let mut flipped = signature.clone();
+            flipped[at] ^= 0x01;
+            assert!(!agree(alg, message, &flipped), "{alg}, byte {at}");
+        }
+        let mut pss = Signer::new(digest, &pkey).unwrap();
+        pss.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+        let pss = pss.sign_oneshot_to_vec(message).unwrap();
+        assert!(!agree(alg, message, &pss), "{alg}: a PSS signature");
+    }
+    // Blocks made with the private key and no padding by OpenSSL: valid
+    // type-1 padding around everything but the right `DigestInfo`.
+    let raw = |block: Vec<u8>| {
+        assert_eq!(block.len(), 256);
+        let mut out = vec![0u8; 256];
+        private
+            .private_encrypt(&block, &mut out, Padding::NONE)
+            .unwrap();
+        out
+    };
+    let padded = |block_type: u8, content: &[u8]| {
+        let mut block = vec![0x00, block_type];
+        block.resize(256 - content.len() - 1, 0xff);
+        block.push(0x00);
+        block.extend_from_slice(content);
+        block
+    };
+    let hash = openssl::sha::sha256(message);
+    let info = |prefix: &[u8], hash: &[u8]| [prefix, hash].concat();
+    let (sha256_prefix, _) = RsaPkcs1::digest_info(JwsAlg::Rs256).unwrap();
+    assert!(agree(
+        JwsAlg::Rs256,
+        message,
+        &raw(padded(1, &info(sha256_prefix, &hash)))
+    ));
+    let sha1_prefix: &[u8] = &[
+        0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14,
+    ];
+    // The same OID without the NULL parameters (RFC 8017 §9.2, Note 2:
+    // not accepted here, nor by OpenSSL's RSA_verify).
+    let no_null: &[u8] = &[
+        0x30, 0x2f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x04, 0x20,
+    ];
+    let mut other_hash = hash;
+    other_hash[31] ^= 1;
+    let near_misses: Vec<(&str, Vec<u8>)> = vec![
+        ("block type 2", padded(2, &info(sha256_prefix, &hash))),
+        (
+            "a trailing byte",
+            padded(1, &[info(sha256_prefix, &hash), vec![0]].concat()),
+        ),
+        ("the hash alone", padded(1, &hash)),
+        ("a SHA-1 prefix", padded(1, &info(sha1_prefix, &hash[..20]))),
+        ("no NULL parameters", padded(1, &info(no_null, &hash))),
+        ("another hash", padded(1, &info(sha256_prefix, &other_hash))),
+        ("a short hash", padded(1, &info(sha256_prefix, &hash[..31]))),
+    ];
+    for (what, block) in near_misses {
+        assert!(!agree(JwsAlg::Rs256, message, &raw(block)), "{what}");
+    }
+    // A signature no smaller than the modulus, or of another length.
+    assert!(!agree(JwsAlg::Rs256, message, &private.n().to_vec()));
+    assert!(!agree(JwsAlg::Rs256, message, &[0xff; 256]));
+    assert!(!agree(JwsAlg::Rs256, message, &[0x01; 255]));
+    assert!(!agree(JwsAlg::Rs256, message, &[0x01; 257]));
+}
