@@ -52,7 +52,9 @@ use dashmap::DashMap;
 
 pub use sync::{MirrorError, MirrorFacts, MirrorStatus, MirrorSync};
 
-use crate::domain::{BoundFacts, FactUpdate, Facts, Lookup, Session, Subject, TokenId, UnixTime};
+use crate::domain::{
+    BoundFacts, FactUpdate, Facts, Lookup, Session, Subject, TokenBatch, TokenId, UnixTime,
+};
 
 /// A `u64` key is already a uniformly distributed hash: use it as is.
 #[derive(Default)]
@@ -273,6 +275,16 @@ impl Mirror {
             FactUpdate::SessionUnbound { session } => {
                 self.session_bindings.remove(&self.session(session));
             }
+        }
+    }
+
+    /// [`Mirror::apply`] of a [`FactUpdate::Token`] for each revocation
+    /// of `batch`, without a [`TokenId`] each (a bulk load). Several
+    /// threads may call it at once: the table's shards lock apart.
+    pub fn apply_tokens(&self, batch: &TokenBatch) {
+        for (jti, expires_at) in batch.iter() {
+            self.tokens
+                .insert(self.hash(b't', &[jti]), secs(expires_at));
         }
     }
 
