@@ -20,6 +20,8 @@
 #        Besides the wall time to ready, each run reports revokd's CPU time
 #        up to ready (user + system, from /proc/<pid>/stat), which other
 #        work on a shared machine disturbs far less.
+#        PERF_DIR=dir: afterwards one more run of each binary under
+#          `perf record -F 499 -g` (dir/new.data, dir/old.data), not timed
 #        (needs redis-server, redis-cli, curl, python3; about 4 GB of memory
 #        for 10M: Redis holds each fact twice)
 set -euo pipefail
@@ -43,7 +45,7 @@ time_to_ready() {
     local started; started=$(date +%s.%N)
     REVOKD_LISTEN="127.0.0.1:$port" REVOKD_STORE=redis \
     REVOKD_REDIS__URL="redis://127.0.0.1:$redis_port" REVOKD_LOG__FILTER=warn \
-    REVOKD_CHECK__SOURCE=mirror "$bin" >>"$work/revokd.log" 2>&1 &
+    REVOKD_CHECK__SOURCE=mirror ${perf_data:+perf record -F 499 -g -o "$perf_data" --} "$bin" >>"$work/revokd.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
     until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]]; do
@@ -57,7 +59,9 @@ time_to_ready() {
     curl -s "http://127.0.0.1:$port/metrics" |
         grep -E '^revokd_mirror_(entries\{kind="token"\}|bytes)' | tr '\n' ' ' >&2
     echo >&2
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    # Under perf, $pid is perf's: stop revokd, its child, and perf writes.
+    if [[ -n ${perf_data:-} ]]; then kill $(cat "/proc/$pid/task/$pid/children"); else kill "$pid"; fi
+    wait "$pid" 2>/dev/null || true
 }
 
 median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -75,6 +79,16 @@ for round in $(seq "$rounds"); do
         old_wall+=("$wall") old_cpu+=("$cpu")
     fi
 done
+if [[ -n ${PERF_DIR:-} ]]; then
+    need perf
+    mkdir -p "$PERF_DIR"
+    echo "== under perf record: $bin" >&2
+    perf_data="$PERF_DIR/new.data" time_to_ready "$bin" >/dev/null
+    if [[ -n $old_bin ]]; then
+        echo "== under perf record: $old_bin" >&2
+        perf_data="$PERF_DIR/old.data" time_to_ready "$old_bin" >/dev/null
+    fi
+fi
 indexed=$(echo "${new_wall[*]}" | median)
 indexed_cpu=$(echo "${new_cpu[*]}" | median)
 
