@@ -61,8 +61,10 @@ const READ_CHUNK: u32 = 512;
 /// the mirror's inserts overlap.
 const READS_IN_FLIGHT: usize = 3;
 
-/// Token revocations decoded before they are handed to the sink.
-const HAND_OVER: usize = 4096;
+/// Token revocations decoded before they are handed to the sink: large
+/// batches, so that the mirror can order each as its table lays it out
+/// (see `Mirror::apply_tokens`); about a chunk at 10M.
+const HAND_OVER: usize = 1 << 16;
 
 /// Buckets read by the first round trip of a page of the live set; each
 /// further one reads twice as many, up to [`LIVE_CHUNK_MAX`].

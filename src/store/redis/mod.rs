@@ -62,7 +62,9 @@
 //! which Cluster accepts only under such a hash tag.
 //!
 //! The scripts are files under `lua/` (see `scripts.rs`); replies are read
-//! in `reply.rs`, connections made in `connect.rs`.
+//! in `reply.rs`, connections made in `connect.rs`. A mirror's load reads
+//! the snapshot index on connections of its own as raw bytes (`raw.rs`,
+//! `resp.rs`): no allocation per field.
 //!
 //! # Faults
 //!
