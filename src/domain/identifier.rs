@@ -52,6 +52,12 @@ macro_rules! identifier {
                 check($field, $max, &value)?;
                 Ok(Self(value))
             }
+
+            /// Whether [`Self::parse`] accepts `value`, without copying it
+            /// (a bulk load checks millions).
+            pub fn is_valid(value: &str) -> bool {
+                check($field, $max, value).is_ok()
+            }
         }
 
         impl AsRef<str> for $name {

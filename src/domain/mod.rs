@@ -18,7 +18,7 @@ pub use change::{
 pub use check::{
     BoundFacts, CheckRequest, CheckRequestError, Facts, Lookup, Reason, Verdict, decide,
 };
-pub use fact::FactUpdate;
+pub use fact::{FactUpdate, TokenBatch};
 pub use identifier::{Issuer, Note, ParseError, Session, SessionId, Subject, SubjectId, TokenId};
 pub use registry::{
     Owner, RegisteredToken, Registration, RegistrationError, RegistrationLimits,

@@ -52,7 +52,9 @@ use dashmap::DashMap;
 
 pub use sync::{MirrorError, MirrorFacts, MirrorStatus, MirrorSync};
 
-use crate::domain::{BoundFacts, FactUpdate, Facts, Lookup, Session, Subject, TokenId, UnixTime};
+use crate::domain::{
+    BoundFacts, FactUpdate, Facts, Lookup, Session, Subject, TokenBatch, TokenId, UnixTime,
+};
 
 /// A `u64` key is already a uniformly distributed hash: use it as is.
 #[derive(Default)]
@@ -116,6 +118,9 @@ struct SessionBinding {
 pub struct Mirror {
     keys: RandomState,
     tokens: Table<Secs>,
+    /// The token table's shard count (a power of two), for
+    /// [`Mirror::apply_tokens`] to order a batch as the table lays it out.
+    token_shards: usize,
     sessions: Table<Secs>,
     disabled: Table<Secs>,
     marks: Table<Mark>,
@@ -170,9 +175,18 @@ impl Mirror {
 
     /// Room for `tokens` token entries without growing (a bulk load).
     pub fn with_capacity(tokens: usize) -> Self {
+        // DashMap's own default: four shards per core, a power of two.
+        let token_shards = (std::thread::available_parallelism().map_or(1, usize::from) * 4)
+            .next_power_of_two()
+            .max(2);
         Self {
             keys: RandomState::new(),
-            tokens: Table::with_capacity_and_hasher(tokens, BuildHasherDefault::default()),
+            tokens: Table::with_capacity_and_hasher_and_shard_amount(
+                tokens,
+                BuildHasherDefault::default(),
+                token_shards,
+            ),
+            token_shards,
             sessions: Table::default(),
             disabled: Table::default(),
             marks: Table::default(),
@@ -273,6 +287,42 @@ impl Mirror {
             FactUpdate::SessionUnbound { session } => {
                 self.session_bindings.remove(&self.session(session));
             }
+        }
+    }
+
+    /// [`Mirror::apply`] of a [`FactUpdate::Token`] for each revocation
+    /// of `batch`, without a [`TokenId`] each (a bulk load). Several
+    /// threads may call it at once: the table's shards lock apart.
+    ///
+    /// A bulk load of millions is bound by memory: each insert lands on a
+    /// random slot of a table of hundreds of MB, a cache and TLB miss. So
+    /// the batch is first ordered as the table lays it out (by shard, then
+    /// by the slot an entry's probe starts at: the hash's low bits), which
+    /// turns those misses into a sweep through each shard. Entries of one
+    /// token keep their order: the last one wins, as with `apply`.
+    pub fn apply_tokens(&self, batch: &TokenBatch) {
+        let shards = self.token_shards.max(1);
+        // DashMap: the shard is the hash's bits below the top 7 (kept for
+        // the table's tag); hashbrown: the probe starts at `hash & mask`,
+        // `mask` one less than the shard's buckets (a power of two, 8/7 of
+        // its capacity).
+        let shift = 64 - shards.trailing_zeros();
+        let buckets = (self.tokens.capacity() / shards)
+            .saturating_mul(8)
+            .div_ceil(7)
+            .next_power_of_two();
+        let mask = u64::try_from(buckets).unwrap_or(u64::MAX).wrapping_sub(1);
+        let mut keyed: Vec<(u64, u64, u32)> = batch
+            .iter()
+            .map(|(jti, expires_at)| {
+                let key = self.hash(b't', &[jti]);
+                let shard = (key << 7).checked_shr(shift).unwrap_or(0);
+                (shard, key, secs(expires_at))
+            })
+            .collect();
+        keyed.sort_by_key(|&(shard, key, _)| (shard, key & mask));
+        for (_, key, expires) in keyed {
+            self.tokens.insert(key, expires);
         }
     }
 

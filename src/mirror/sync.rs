@@ -34,10 +34,10 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use super::Mirror;
-use crate::domain::{Facts, Lookup, UnixTime};
+use crate::domain::{FactUpdate, Facts, Lookup, TokenBatch, UnixTime};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
-use crate::store::{FeedPosition, MirroredKey, RevocationStore, Store, StoreError};
+use crate::store::{FeedPosition, MirroredKey, RevocationStore, SnapshotSink, Store, StoreError};
 
 /// How long one read of the change feed waits for an entry; also how often
 /// an idle feed proves it is alive.
@@ -195,9 +195,10 @@ impl MirrorSync {
         // the estimate's error, so the table never grows while it loads.
         // A hint that cannot be read only costs that growth.
         let tokens = store.snapshot_tokens_hint().await.ok().flatten();
-        let fresh = Mirror::with_capacity(
-            tokens.map_or(0, |n| usize::try_from(n + n / 50).unwrap_or(usize::MAX)),
-        );
+        let fresh =
+            Arc::new(Mirror::with_capacity(tokens.map_or(0, |n| {
+                usize::try_from(n + n / 50).unwrap_or(usize::MAX)
+            })));
         // A resync expects about as many entries as the mirror holds now;
         // a start-up, as many as the store's estimate.
         let estimate = u64::try_from(self.mirror.load().stats().total())
@@ -215,12 +216,10 @@ impl MirrorSync {
             state.loading = Some(Arc::clone(&progress));
         }
         let loaded = store
-            .snapshot(&mut |batch| {
-                for update in &batch {
-                    fresh.apply(update);
-                }
-                progress.advance(batch.len() as u64);
-            })
+            .load_snapshot(Arc::new(Load {
+                mirror: Arc::clone(&fresh),
+                progress: Arc::clone(&progress),
+            }))
             .await;
         self.state().loading = None;
         let position = match loaded {
@@ -237,7 +236,7 @@ impl MirrorSync {
         for update in &updates {
             fresh.apply(update);
         }
-        self.mirror.store(Arc::new(fresh));
+        self.mirror.store(fresh);
         {
             let mut state = self.state();
             state.loaded = true;
@@ -314,6 +313,28 @@ impl MirrorSync {
             tracing::warn!(error.cause_chain = ?err, "change feed unavailable; the mirror may fall behind");
         }
         state.last_error = Some(err.to_string());
+    }
+}
+
+/// Where a load puts the snapshot: the fresh mirror, counted by its
+/// progress. The store calls it from as many tasks as it reads on, so the
+/// mirror's shards fill in parallel.
+struct Load {
+    mirror: Arc<Mirror>,
+    progress: Arc<Progress>,
+}
+
+impl SnapshotSink for Load {
+    fn facts(&self, batch: Vec<FactUpdate>) {
+        for update in &batch {
+            self.mirror.apply(update);
+        }
+        self.progress.advance(batch.len() as u64);
+    }
+
+    fn tokens(&self, batch: &TokenBatch) {
+        self.mirror.apply_tokens(batch);
+        self.progress.advance(batch.len() as u64);
     }
 }
 

@@ -149,6 +149,42 @@ fn a_binding_reports_its_session_and_subject() {
 }
 
 #[test]
+fn a_token_batch_is_applied_as_each_token_would_be() {
+    // Enough tokens to fill every shard, some given twice (the later one
+    // wins, as with `apply`), in a mirror sized for them as a load is.
+    let mirror = Mirror::with_capacity(5_000);
+    let mut batch = TokenBatch::new();
+    for i in 0..5_000 {
+        assert!(batch.push(&format!("t{i}"), t(1_000 + i)));
+    }
+    for i in (0..5_000).step_by(7) {
+        assert!(batch.push(&format!("t{i}"), t(i % 3 * 10_000)));
+    }
+    mirror.apply_tokens(&batch);
+    assert_eq!(mirror.stats().tokens, 5_000);
+    let expected = Mirror::new();
+    for update in batch.to_updates() {
+        expected.apply(&update);
+    }
+    for i in 0..5_000 {
+        let id = format!("t{i}");
+        for now in [999 + i, 1_000 + i, 10_000, 19_999] {
+            assert_eq!(
+                token_facts(&mirror, &id, now),
+                token_facts(&expected, &id, now),
+                "{id} at {now}"
+            );
+        }
+    }
+    // An empty mirror's table grows while it applies: still all there.
+    let grown = Mirror::new();
+    grown.apply_tokens(&batch);
+    assert_eq!(grown.stats().tokens, 5_000);
+    assert!(token_facts(&grown, "t1", 1_000).token_revoked);
+    assert!(!token_facts(&grown, "t0", 999).token_revoked);
+}
+
+#[test]
 fn stats_count_entries_and_heap() {
     let m = Mirror::with_capacity(1000);
     for i in 0..1000 {

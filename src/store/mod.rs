@@ -26,6 +26,7 @@ mod redis;
 mod upkeep;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use embedded::{EmbeddedSettings, EmbeddedStore};
@@ -41,7 +42,7 @@ pub use redis::{
 use crate::domain::{
     Change, ChangeKinds, Event, EventId, EventPage, FactUpdate, Facts, Issuer, Lookup, Owner,
     Provenance, Registration, SeenKey, SessionId, SessionRegistration, Subject,
-    SubjectRegistrations, TokenId, UnixTime,
+    SubjectRegistrations, TokenBatch, TokenId, UnixTime,
 };
 use crate::metrics::StoreMetrics;
 
@@ -266,6 +267,15 @@ pub trait RevocationStore {
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> impl Future<Output = Result<FeedPosition, StoreError>> + Send;
 
+    /// [`Self::snapshot`] into `sink`, which may be called from several
+    /// tasks at once (a Redis snapshot decodes and hands over on as many
+    /// tasks as it has reads in flight, so that a mirror inserts in
+    /// parallel) and receives token revocations as [`TokenBatch`]es.
+    fn load_snapshot(
+        &self,
+        sink: Arc<dyn SnapshotSink>,
+    ) -> impl Future<Output = Result<FeedPosition, StoreError>> + Send;
+
     /// About how many token revocations [`Self::snapshot`] would hand over
     /// now, so that a mirror can reserve room before loading them (growing
     /// a table of millions rehashes it again and again); `None` when the
@@ -276,6 +286,18 @@ pub trait RevocationStore {
 
     /// Succeeds when the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where [`RevocationStore::load_snapshot`] hands a snapshot over. Called
+/// from several tasks at once, in no particular order between calls.
+pub trait SnapshotSink: Send + Sync {
+    fn facts(&self, batch: Vec<FactUpdate>);
+
+    /// Token revocations (most of a large snapshot), without a `String`
+    /// per token.
+    fn tokens(&self, batch: &TokenBatch) {
+        self.facts(batch.to_updates());
+    }
 }
 
 /// `apply` and `apply_once` record one fact per call: a
@@ -533,6 +555,13 @@ impl RevocationStore for Store {
     ) -> Result<FeedPosition, StoreError> {
         self.timed("snapshot", async { dispatch!(self, s => s.snapshot(sink)) })
             .await
+    }
+
+    async fn load_snapshot(&self, sink: Arc<dyn SnapshotSink>) -> Result<FeedPosition, StoreError> {
+        self.timed("snapshot", async {
+            dispatch!(self, s => s.load_snapshot(sink))
+        })
+        .await
     }
 
     async fn snapshot_tokens_hint(&self) -> Result<Option<u64>, StoreError> {

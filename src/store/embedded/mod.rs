@@ -348,6 +348,13 @@ impl RevocationStore for EmbeddedStore {
         self.blocking(move |db| read_states(db, &keys)).await
     }
 
+    async fn load_snapshot(
+        &self,
+        sink: Arc<dyn super::SnapshotSink>,
+    ) -> Result<super::FeedPosition, StoreError> {
+        self.snapshot(&mut |batch| sink.facts(batch)).await
+    }
+
     async fn snapshot(
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),

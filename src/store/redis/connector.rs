@@ -27,8 +27,8 @@ use deadpool_redis::redis::sentinel::{
     SentinelClient, SentinelClientBuilder, SentinelNodeConnectionInfo, SentinelServerType,
 };
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisError,
-    RedisFuture, RedisResult, TlsCertificates, TlsMode, Value,
+    self, AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisError, RedisFuture, RedisResult, TlsCertificates, TlsMode, Value,
 };
 
 /// Where the primary is.
@@ -48,6 +48,9 @@ pub struct Connector {
     /// Where connections go, for error messages: `host:port` (or a socket
     /// path), never the URL, which may hold a password.
     address: String,
+    /// `[redis.tls]`'s files, for the snapshot's own connections
+    /// (`raw.rs`), which the redis crate does not open.
+    certificates: Option<TlsCertificates>,
 }
 
 impl Connector {
@@ -59,7 +62,7 @@ impl Connector {
         config: AsyncConnectionConfig,
         certificates: Option<TlsCertificates>,
     ) -> RedisResult<Self> {
-        let client = match certificates {
+        let client = match certificates.clone() {
             Some(certificates) if is_tls(url)? => Client::build_with_tls(url, certificates)?,
             _ => Client::open(url)?,
         };
@@ -67,6 +70,7 @@ impl Connector {
             address: client.get_connection_info().addr().to_string(),
             target: Target::Direct(client),
             config,
+            certificates,
         })
     }
 
@@ -90,7 +94,7 @@ impl Connector {
             .map(|s| s.as_str().into_connection_info())
             .collect::<RedisResult<Vec<_>>>()?;
         let addresses: Vec<String> = infos.iter().map(|info| info.addr().to_string()).collect();
-        let client = match certificates {
+        let client = match certificates.clone() {
             None => {
                 let mut node = SentinelNodeConnectionInfo::default()
                     .set_redis_connection_info(primary.redis_settings().clone());
@@ -115,7 +119,29 @@ impl Connector {
                 "the primary of `{service}` (Sentinels {})",
                 addresses.join(", ")
             ),
+            certificates,
         })
+    }
+
+    /// Where the primary is now and how to log in to it (asking Sentinel,
+    /// when there are Sentinels), with `[redis.tls]`'s files: what a
+    /// connection the redis crate does not open needs (`raw.rs`).
+    ///
+    /// # Errors
+    /// No Sentinel names a primary.
+    pub async fn primary(&self) -> RedisResult<(ConnectionInfo, Option<TlsCertificates>)> {
+        let info = match &self.target {
+            Target::Direct(client) => client.get_connection_info().clone(),
+            Target::Sentinel(client) => client
+                .lock()
+                .await
+                .async_get_client()
+                .await
+                .map_err(|err| name_address(&self.address, err))?
+                .get_connection_info()
+                .clone(),
+        };
+        Ok((info, self.certificates.clone()))
     }
 
     /// A new connection to the primary with `config`'s timeouts.

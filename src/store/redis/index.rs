@@ -36,27 +36,35 @@
 //! drops them a few buckets at a time, resuming where the last sweep of any
 //! instance stopped.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use deadpool_redis::redis::{self, Value};
 
 use super::scripts::{BUILD, SWEEP};
-use futures_util::StreamExt;
 
 use super::feed::{BINDING_FIELDS, binding_update, fact_update, state_of};
 use super::{NEVER, RedisStore, corrupt, opt_str, store_error};
-use crate::domain::{ChangeKinds, FactUpdate, UnixTime};
+use crate::domain::{ChangeKinds, FactUpdate, TokenBatch, TokenId, UnixTime};
 use crate::store::FeedPosition;
-use crate::store::{LivePage, MirroredKey, StoreError, live_change};
+use crate::store::{LivePage, MirroredKey, SnapshotSink, StoreError, live_change};
 
 /// Buckets of the index: 16^4, one per 4 hex digits of a SHA-1.
 pub const BUCKETS: u32 = 1 << 16;
 
-/// Buckets read per round trip (one pipeline of `HGETALL`s).
-const READ_CHUNK: u32 = 1024;
+/// Buckets a snapshot reads per round trip (one pipeline of `HGETALL`s):
+/// about 75,000 entries at 10M, a few MB of replies waiting in Redis.
+const READ_CHUNK: u32 = 512;
 
-/// Round trips in flight at once while a snapshot reads the index, each
-/// decoded on its own task: Redis, the decoding and the mirror's inserts
-/// overlap.
+/// Readers of a snapshot at once, each on a connection and a task of its
+/// own, decoding and handing over what it reads: Redis, the decoding and
+/// the mirror's inserts overlap.
 const READS_IN_FLIGHT: usize = 3;
+
+/// Token revocations decoded before they are handed to the sink: large
+/// batches, so that the mirror can order each as its table lays it out
+/// (see `Mirror::apply_tokens`); about a chunk at 10M.
+const HAND_OVER: usize = 1 << 16;
 
 /// Buckets read by the first round trip of a page of the live set; each
 /// further one reads twice as many, up to [`LIVE_CHUNK_MAX`].
@@ -105,13 +113,13 @@ impl RedisStore {
     /// Redis is unavailable, or a value is not in this module's format.
     pub(super) async fn read_snapshot(
         &self,
-        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
+        sink: Arc<dyn SnapshotSink>,
     ) -> Result<FeedPosition, StoreError> {
         let head = self.feed_head().await?;
         if self.index_complete().await? {
             self.read_index(sink).await?;
         } else {
-            self.build_index(sink).await?;
+            self.build_index(&*sink).await?;
         }
         Ok(head)
     }
@@ -144,40 +152,59 @@ impl RedisStore {
         Ok(Some(tokens * u64::from(HINT_STRIDE)))
     }
 
-    /// Reads every bucket, [`READ_CHUNK`] per round trip, decoding each
-    /// chunk on its own task.
-    async fn read_index(
-        &self,
-        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<(), StoreError> {
+    /// Reads every bucket: [`READS_IN_FLIGHT`] tasks, each on a
+    /// [`RawConnection`] of its own, take [`READ_CHUNK`] buckets at a time
+    /// (one pipeline of `HGETALL`s), decode the replies in place and hand
+    /// them to `sink` themselves, so that Redis, the decoding and the
+    /// sink's inserts run side by side. The first failure stops them all.
+    async fn read_index(&self, sink: Arc<dyn SnapshotSink>) -> Result<(), StoreError> {
         let now = UnixTime::now().as_secs();
-        let mut chunks = futures_util::stream::iter((0..BUCKETS).step_by(READ_CHUNK as usize))
-            .map(|first| tokio::spawn(self.clone().read_buckets(first, READ_CHUNK, now)))
-            .buffered(READS_IN_FLIGHT);
-        while let Some(chunk) = chunks.next().await {
-            let batch = chunk.map_err(corrupt)??;
-            if !batch.is_empty() {
-                sink(batch);
-            }
+        let next = Arc::new(AtomicU32::new(0));
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..READS_IN_FLIGHT {
+            readers.spawn(
+                self.clone()
+                    .read_index_part(Arc::clone(&next), Arc::clone(&sink), now),
+            );
+        }
+        while let Some(done) = readers.join_next().await {
+            // Returning drops (and so aborts) the other readers.
+            done.map_err(corrupt)??;
         }
         Ok(())
     }
 
-    /// The live facts of buckets `first..first + count`.
-    async fn read_buckets(
+    /// One reader of [`Self::read_index`]: chunks of buckets until none is
+    /// left.
+    async fn read_index_part(
         self,
-        first: u32,
-        count: u32,
+        next: Arc<AtomicU32>,
+        sink: Arc<dyn SnapshotSink>,
         now: i64,
-    ) -> Result<Vec<FactUpdate>, StoreError> {
-        let mut updates = Vec::new();
-        for reply in &self.hgetall_buckets(first, count).await? {
-            for_each_entry(reply, |field, value| {
-                updates.extend(indexed_state(field, value, now)?);
-                Ok(())
-            })?;
+    ) -> Result<(), StoreError> {
+        let mut conn = self.raw_connection().await?;
+        let mut decoder = IndexDecoder::new(now);
+        loop {
+            let first = next.fetch_add(READ_CHUNK, Ordering::Relaxed);
+            if first >= BUCKETS {
+                return Ok(());
+            }
+            let buckets = first..first.saturating_add(READ_CHUNK).min(BUCKETS);
+            let mut pipe = redis::pipe();
+            for bucket in buckets.clone() {
+                pipe.cmd("HGETALL")
+                    .arg(format!("{}{bucket:04x}", self.bucket_prefix()));
+            }
+            conn.send(&pipe.get_packed_pipeline()).await?;
+            for _ in buckets {
+                conn.read_hash(|field, value| decoder.entry(field, value))
+                    .await?;
+                if decoder.tokens.len() >= HAND_OVER {
+                    decoder.hand_over(&*sink);
+                }
+            }
+            decoder.hand_over(&*sink);
         }
-        Ok(updates)
     }
 
     /// One pipeline of `HGETALL`s: the raw replies for buckets
@@ -195,10 +222,7 @@ impl RedisStore {
     /// Every mirrored fact from a `SCAN` of the keys themselves, copied
     /// into the index as it goes ([`BUILD_BATCH`] keys per round trip); the
     /// index is marked complete at the end.
-    async fn build_index(
-        &self,
-        sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
-    ) -> Result<(), StoreError> {
+    async fn build_index(&self, sink: &dyn SnapshotSink) -> Result<(), StoreError> {
         tracing::info!("building the snapshot index of the Redis store (once, with SCAN)");
         let progress = crate::progress::Progress::new(
             "building the snapshot index of the Redis store",
@@ -234,7 +258,7 @@ impl RedisStore {
                 batch.push(state_of(&key, &pair[1])?);
             }
             if !batch.is_empty() {
-                sink(batch);
+                sink.facts(batch);
             }
             cursor = opt_str(next, "SCAN cursor")?
                 .ok_or_else(|| corrupt("SCAN returned no cursor"))?
@@ -282,7 +306,7 @@ impl RedisStore {
         let start = match cursor {
             None => {
                 if !self.index_complete().await? {
-                    self.build_index(&mut |_| {}).await?;
+                    self.build_index(&Discard).await?;
                 }
                 LiveCursor {
                     bucket: 0,
@@ -393,6 +417,79 @@ fn for_each_entry(
         Value::Array(flat) => flat.chunks_exact(2).try_for_each(|kv| pair(&kv[0], &kv[1])),
         Value::Map(pairs) => pairs.iter().try_for_each(|(k, v)| pair(k, v)),
         _ => Err(corrupt("HGETALL of an index bucket did not return a hash")),
+    }
+}
+
+/// A sink for a build whose facts nobody reads (a page of the live set).
+struct Discard;
+
+impl SnapshotSink for Discard {
+    fn facts(&self, _: Vec<FactUpdate>) {}
+}
+
+/// Decodes the entries of index buckets as they are read: token
+/// revocations (nearly all of a large index) into a [`TokenBatch`] without
+/// an allocation each, everything else through [`indexed_state`].
+struct IndexDecoder {
+    now: i64,
+    tokens: TokenBatch,
+    others: Vec<FactUpdate>,
+}
+
+impl IndexDecoder {
+    fn new(now: i64) -> Self {
+        Self {
+            now,
+            tokens: TokenBatch::new(),
+            others: Vec::new(),
+        }
+    }
+
+    /// One `(field, value)` of a bucket, as [`indexed_state`] reads it:
+    /// the same entries skipped, the same ones refused.
+    ///
+    /// # Errors
+    /// Not UTF-8, or not in the index's format.
+    fn entry(&mut self, field: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let field = std::str::from_utf8(field).map_err(|_| corrupt("index field is not UTF-8"))?;
+        let value = std::str::from_utf8(value)
+            .map_err(|_| corrupt(format_args!("{field} is not UTF-8")))?;
+        if let Some(jti) = field.strip_prefix("tok:") {
+            // A token id `TokenId::parse` refuses is not ours: skipped, as
+            // `MirroredKey::decode` skips it.
+            if !TokenId::is_valid(jti) {
+                return Ok(());
+            }
+            let expires = if value == NEVER {
+                Some(i64::MAX)
+            } else {
+                value.parse::<i64>().ok()
+            };
+            match expires {
+                Some(secs) if value != NEVER && secs <= self.now => {}
+                Some(secs) => {
+                    self.tokens.push(jti, UnixTime::from_secs(secs));
+                }
+                // Refused with the same words as every other reader.
+                None => {
+                    indexed_state(field, value, self.now)?;
+                }
+            }
+            return Ok(());
+        }
+        self.others.extend(indexed_state(field, value, self.now)?);
+        Ok(())
+    }
+
+    /// Hands what was decoded to `sink` and starts afresh.
+    fn hand_over(&mut self, sink: &dyn SnapshotSink) {
+        if !self.tokens.is_empty() {
+            sink.tokens(&self.tokens);
+            self.tokens.clear();
+        }
+        if !self.others.is_empty() {
+            sink.facts(std::mem::take(&mut self.others));
+        }
     }
 }
 

@@ -63,7 +63,9 @@
 //! which Cluster accepts only under such a hash tag.
 //!
 //! The scripts are files under `lua/` (see `scripts.rs`); replies are read
-//! in `reply.rs`, connections made in `connect.rs`.
+//! in `reply.rs`, connections made in `connect.rs`. A mirror's load reads
+//! the snapshot index on connections of its own as raw bytes (`raw.rs`,
+//! `resp.rs`): no allocation per field.
 //!
 //! # Faults
 //!
@@ -81,7 +83,9 @@ mod feed;
 mod index;
 mod inspect;
 mod pending;
+mod raw;
 mod reply;
+mod resp;
 mod scripts;
 mod tls;
 mod validate;
@@ -683,6 +687,27 @@ impl RevocationStore for RedisStore {
         &self,
         sink: &mut (dyn FnMut(Vec<FactUpdate>) + Send),
     ) -> Result<FeedPosition, StoreError> {
+        // The same reads as a mirror's load, handed over on this task.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let load = self.read_snapshot(Arc::new(Forward(tx)));
+        tokio::pin!(load);
+        loop {
+            tokio::select! {
+                Some(batch) = rx.recv() => sink(batch),
+                loaded = &mut load => {
+                    while let Ok(batch) = rx.try_recv() {
+                        sink(batch);
+                    }
+                    return loaded;
+                }
+            }
+        }
+    }
+
+    async fn load_snapshot(
+        &self,
+        sink: Arc<dyn super::SnapshotSink>,
+    ) -> Result<FeedPosition, StoreError> {
         self.read_snapshot(sink).await
     }
 
@@ -703,5 +728,15 @@ impl RevocationStore for RedisStore {
             Value::SimpleString(pong) if pong == "PONG" => Ok(()),
             _ => Err(StoreError::unavailable(Fault::NotPong)),
         }
+    }
+}
+
+/// Hands a snapshot's batches over a channel, as [`FactUpdate`]s.
+struct Forward(tokio::sync::mpsc::UnboundedSender<Vec<FactUpdate>>);
+
+impl super::SnapshotSink for Forward {
+    fn facts(&self, batch: Vec<FactUpdate>) {
+        // A closed channel means the caller gave up.
+        let _ = self.0.send(batch);
     }
 }

@@ -7,7 +7,7 @@ use crate::common::certs::TestCa;
 use crate::common::redis_sentinel::RedisSentinel;
 use crate::common::redis_server::{RedisServer, RedisTls};
 use deadpool_redis::redis as raw_redis;
-use revokd::domain::{Change, Lookup, Provenance, TokenId, UnixTime};
+use revokd::domain::{Change, FactUpdate, Lookup, Provenance, TokenId, UnixTime};
 use revokd::store::{RedisSettings, RedisStore, RevocationStore, StoreError};
 use secrecy::SecretString;
 
@@ -63,6 +63,25 @@ async fn is_revoked(store: &RedisStore, id: &str) -> bool {
         .await
         .expect("lookup")
         .token_revoked
+}
+
+/// The token ids of a snapshot read from the index: the first builds it
+/// (once), the second reads it on the snapshot's own connections, which
+/// must find the primary through Sentinel as the pool does.
+async fn snapshot_tokens(store: &RedisStore) -> Vec<String> {
+    store.snapshot(&mut |_| {}).await.expect("index built");
+    let mut tokens = Vec::new();
+    store
+        .snapshot(&mut |batch| {
+            tokens.extend(batch.into_iter().filter_map(|update| match update {
+                FactUpdate::Token { jti, .. } => Some(jti.to_string()),
+                _ => None,
+            }));
+        })
+        .await
+        .expect("index read");
+    tokens.sort();
+    tokens
 }
 
 async fn raw(url: &str) -> raw_redis::aio::MultiplexedConnection {
@@ -153,6 +172,11 @@ async fn writes_follow_the_primary_across_a_failover() {
     assert!(is_revoked(&store, "before-failover").await);
     assert!(is_revoked(&store, "after-failover").await);
     assert!(!is_revoked(&store, "never-revoked").await);
+    assert_eq!(
+        snapshot_tokens(&store).await,
+        ["after-failover", "before-failover"],
+        "a snapshot reads the new primary"
+    );
 }
 
 #[tokio::test]
@@ -211,6 +235,7 @@ async fn a_tls_sentinel_names_a_tls_primary() {
         .await
         .expect("written through TLS");
     assert!(is_revoked(&store, "over-tls").await);
+    assert_eq!(snapshot_tokens(&store).await, ["over-tls"]);
 
     // Trusting another CA: the Sentinel's certificate is refused.
     let other = TestCa::new("other");
