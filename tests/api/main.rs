@@ -28,6 +28,7 @@ mod pending;
 mod progress;
 mod proxies;
 mod restart;
+mod scim;
 mod sessions;
 mod signals;
 mod strict;
