@@ -437,13 +437,25 @@ impl ScimService {
         now: UnixTime,
     ) -> Result<ScimUser, ScimError> {
         let fields = user::parse_resource(body, &client.mapping)?;
+        // A PUT without `active` keeps the current state: a provider whose
+        // attribute mapping has no `active` (authentik's default) must not
+        // enable a disabled person by leaving it out.
+        let gives_active = body
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case("active")));
         self.update(client, id, if_match, "replace", now, |f| {
             // A PUT without a custom mapped attribute keeps the mapped sub:
             // revokd does not keep that attribute, and a provider sends
             // only what its mapping holds.
             let custom = fields.custom.clone().or_else(|| f.custom.clone());
+            let active = if gives_active {
+                fields.active
+            } else {
+                f.active
+            };
             *f = Fields {
                 custom,
+                active,
                 ..fields.clone()
             };
             Ok(())

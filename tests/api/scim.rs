@@ -438,6 +438,33 @@ async fn the_patch_shapes_entra_id_and_okta_send_disable_and_enable() {
     assert_eq!(status(&app, SCIM_ISS, "dave").await["disabled"], true);
     create(&app, "erin", "erin", false).await;
     assert_eq!(status(&app, SCIM_ISS, "erin").await["disabled"], true);
+
+    // authentik updates with PUT, and its default mapping sends no
+    // `active`: leaving it out changes nothing, DELETE disables.
+    let authentik_put = json!({"schemas": [USER], "userName": "erin", "externalId": "erin", "name": {"formatted": "Erin"}});
+    let id = scim(
+        &app,
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22erin%22",
+        None,
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = scim(
+        &app,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        Some(authentik_put),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["active"], false);
+    assert_eq!(status(&app, SCIM_ISS, "erin").await["disabled"], true);
 }
 
 /// What, method, path, token, body, status, scimType.
