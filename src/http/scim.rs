@@ -599,13 +599,26 @@ pub async fn scim_errors<B: MessageBody + 'static>(
 #[allow(dead_code, non_snake_case)]
 pub struct ScimUserRequest {
     /// Must list `urn:ietf:params:scim:schemas:core:2.0:User`.
-    schemas: Vec<String>,
+    #[schema(min_items = 1)]
+    schemas: Vec<ScimUserSchemaUrn>,
     #[schema(min_length = 1, max_length = 256)]
     userName: String,
     #[schema(min_length = 1, max_length = 256)]
     externalId: Option<String>,
     /// A boolean, or `"True"`/`"False"` (Entra ID).
     active: Option<bool>,
+}
+
+/// The schemas a User request may name: the core User schema (required)
+/// and the enterprise extension (its attributes are accepted and not
+/// kept).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum ScimUserSchemaUrn {
+    #[serde(rename = "urn:ietf:params:scim:schemas:core:2.0:User")]
+    Core,
+    #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")]
+    Enterprise,
 }
 
 /// A User as revokd returns it.
@@ -626,9 +639,41 @@ pub struct ScimUserResource {
 #[allow(dead_code, non_snake_case)]
 pub struct ScimPatchRequest {
     /// `["urn:ietf:params:scim:api:messages:2.0:PatchOp"]`.
-    schemas: Vec<String>,
-    /// `{"op": "add"|"replace"|"remove", "path"?: "…", "value"?: …}`.
-    Operations: Vec<Object>,
+    #[schema(min_items = 1)]
+    schemas: Vec<ScimPatchSchemaUrn>,
+    #[schema(min_items = 1)]
+    Operations: Vec<ScimPatchOperation>,
+}
+
+/// One PATCH operation (RFC 7644 §3.5.2): `op` is compared
+/// case-insensitively (Entra ID sends `Replace`); a `remove` needs a
+/// `path`; without a `path`, `value` is an object of attributes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ScimPatchOperation {
+    op: ScimPatchOp,
+    /// An attribute (`active`, `userName`, `externalId`, optionally
+    /// schema-qualified), or a path into one revokd does not keep.
+    path: Option<String>,
+    value: Option<Value>,
+}
+
+/// A PATCH operation's `op`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ScimPatchOp {
+    Add,
+    Replace,
+    Remove,
+}
+
+/// The schema of a PATCH request.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum ScimPatchSchemaUrn {
+    #[serde(rename = "urn:ietf:params:scim:api:messages:2.0:PatchOp")]
+    PatchOp,
 }
 
 /// A `ListResponse` (RFC 7644 §3.4.2).

@@ -440,9 +440,10 @@ impl ScimService {
         // A PUT without `active` keeps the current state: a provider whose
         // attribute mapping has no `active` (authentik's default) must not
         // enable a disabled person by leaving it out.
-        let gives_active = body
-            .as_object()
-            .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case("active")));
+        let gives_active = body.as_object().is_some_and(|m| {
+            m.iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("active") && !v.is_null())
+        });
         self.update(client, id, if_match, "replace", now, |f| {
             // A PUT without a custom mapped attribute keeps the mapped sub:
             // revokd does not keep that attribute, and a provider sends
@@ -476,6 +477,15 @@ impl ScimService {
         if_match: Option<&str>,
         now: UnixTime,
     ) -> Result<ScimUser, ScimError> {
+        // The body is judged before the user is read: a malformed request
+        // is `400` whatever `If-Match` says.
+        let mut probe = Fields {
+            user_name: "probe".into(),
+            external_id: None,
+            active: true,
+            custom: None,
+        };
+        user::apply_patch(&mut probe, body, &client.mapping)?;
         self.update(client, id, if_match, "patch", now, |f| {
             user::apply_patch(f, body, &client.mapping)
         })

@@ -178,6 +178,8 @@ fn set(fields: &mut Fields, target: &Target, name: &str, value: &Value) -> Resul
         Target::UserName => fields.user_name = text(name, value)?,
         Target::ExternalId if value.is_null() => fields.external_id = None,
         Target::ExternalId => fields.external_id = Some(text(name, value)?),
+        // `null` is unassigned (RFC 7643 §2.5): the state stays as it is.
+        Target::Active if value.is_null() => {}
         Target::Active => fields.active = boolean(value)?,
         Target::Custom if value.is_null() => fields.custom = None,
         Target::Custom => fields.custom = Some(text(name, value)?),
@@ -247,6 +249,19 @@ pub fn parse_resource(body: &Value, mapping: &SubjectAttribute) -> Result<Fields
     if !has_user_schema {
         return Err(ScimError::InvalidSyntax(format!(
             "`schemas` must list `{USER_SCHEMA}`"
+        )));
+    }
+    // Every schema named must be one revokd reads.
+    let known = |urn: &str| {
+        eq(urn, USER_SCHEMA)
+            || eq(urn, ENTERPRISE_SCHEMA)
+            || matches!(mapping, SubjectAttribute::Custom { schema: Some(s), .. } if eq(s, urn))
+    };
+    if let Some(Value::Array(list)) = schemas
+        && let Some(other) = list.iter().find(|s| !s.as_str().is_some_and(known))
+    {
+        return Err(ScimError::InvalidSyntax(format!(
+            "`schemas` names {other}, which revokd does not serve"
         )));
     }
     let mut fields = Fields {

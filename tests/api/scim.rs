@@ -774,6 +774,25 @@ async fn every_refusal_has_its_status_and_scim_type_and_applies_nothing() {
         .await;
     }
 
+    // A malformed body is 400 whatever If-Match says.
+    let response = app
+        .client
+        .patch(app.url(&format!("/scim/v2{user}")))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/scim+json")
+        .header("if-match", "W/\"7\"")
+        .body("[null]")
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        Some("invalidSyntax"),
+        "malformed with a stale If-Match",
+    )
+    .await;
+
     // Nothing of it was applied: alice is active, no audit event.
     let alice: Value = scim(&app, Method::GET, &user, None)
         .await
