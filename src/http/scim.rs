@@ -123,8 +123,7 @@ async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ScimError::InvalidSyntax(format!("the body is not JSON: {e}")))
+    crate::scim::json::parse(&body)
 }
 
 /// Authenticates, runs `f` for the client, counts the outcome.

@@ -40,6 +40,7 @@ use crate::store::{ScimUnique, ScimUser, ScimUserStore, ScimWrite};
 pub mod discovery;
 mod error;
 mod filter;
+pub mod json;
 pub mod user;
 
 pub use crate::providers::scim_settings::{self as settings, ScimClientSettings, SubjectAttribute};

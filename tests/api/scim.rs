@@ -550,6 +550,17 @@ async fn every_refusal_has_its_status_and_scim_type_and_applies_nothing() {
             Some("invalidSyntax"),
         ),
         (
+            "a member given twice",
+            Method::PATCH,
+            user.clone(),
+            ok,
+            Some(format!(
+                "{{\"schemas\":[\"{PATCH}\"],\"Operations\":[{{\"op\":\"replace\",\"path\":\"active\",\"value\":false,\"value\":true}}]}}"
+            )),
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+        ),
+        (
             "not a PatchOp",
             Method::PATCH,
             user.clone(),
