@@ -43,8 +43,9 @@ def main():
         seen[r.status.name] += 1
         reason = (r.reason or "").replace("\n", " ")[:160]
         resource = f" [{r.resource_type}]" if getattr(r, "resource_type", None) else ""
-        print(f"{r.status.name:10} {name}{resource}: {reason}")
         known = [e for e in expected if e[0] == name and e[2] in (r.reason or "")]
+        mark = " (known, tests/scim/expected.tsv)" if known else ""
+        print(f"{r.status.name:10} {name}{resource}: {reason}{mark}")
         if known:
             met.add(known[0])
             if r.status.name != known[0][1]:
@@ -54,7 +55,8 @@ def main():
     for e in expected:
         if e not in met:
             failed.append(f"{e[0]}: listed as {e[1]} ({e[2]}) but did not occur")
-    print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(seen.items())))
+    print("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(seen.items()))
+          + f"; {len(met)} of them known and listed with their reason")
     if failed:
         print("unexpected:", *failed, sep="\n  ")
         sys.exit(1)
