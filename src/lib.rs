@@ -68,6 +68,9 @@
 //! - [`signals`]: receiving Security Event Tokens (Shared Signals push,
 //!   CAEP, RISC) and Global Token Revocation calls: verify with a
 //!   provider's keys, map the subject, revoke once.
+//! - [`scim`]: the SCIM 2.0 service provider identity providers provision
+//!   into: users kept per client, mapped to `(iss, sub)`, `active: false`
+//!   and DELETE turned into subject disables.
 //!
 //! Floor 9:
 //! - [`readiness`]: can this instance answer checks? Probed from the
@@ -99,6 +102,7 @@ pub mod providers;
 pub mod quota;
 pub mod readiness;
 pub mod revocations;
+pub mod scim;
 pub mod shutdown;
 pub mod signals;
 pub mod startup;

@@ -24,6 +24,7 @@ use crate::oidc::{
     DecryptionKey, DecryptionKeyError, JwsAlg, KeyManagementAlg, KeySet, LogoutTokenPolicy,
 };
 
+pub mod scim_settings;
 pub mod settings;
 pub mod signal_settings;
 

@@ -122,6 +122,7 @@ impl Application {
             &metrics,
             settings.backchannel.clock_skew,
         )?;
+        let scim = crate::scim::ScimService::new(&settings.scim, revocations.clone(), &metrics)?;
         let quotas = Arc::new(ClientQuotas::new(
             &settings.keys,
             settings.sessions.client_token_ids_per_second,
@@ -140,6 +141,7 @@ impl Application {
             revocations,
             logouts: logouts.clone(),
             signals,
+            scim,
             keys,
             check: settings.check.clone(),
             gate,

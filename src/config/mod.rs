@@ -82,6 +82,8 @@ pub struct Settings {
     pub streams: Vec<crate::providers::StreamSettings>,
     /// `[[global_token_revocation]]`: providers calling Universal Logout.
     pub global_token_revocation: Vec<crate::providers::GlobalTokenRevocationSettings>,
+    /// `[[scim]]`: identity providers provisioning users over SCIM 2.0.
+    pub scim: Vec<crate::providers::scim_settings::ScimClientSettings>,
     pub forward_auth: ForwardAuthSettings,
     pub events: EventsSettings,
     /// TLS on `listen` (`ops_listen` stays plain HTTP).
@@ -409,6 +411,7 @@ impl Settings {
             }
         }
         self.validate_signals()?;
+        crate::providers::scim_settings::validate_all(&self.scim)?;
         self.forward_auth.validate()?;
         Ok(())
     }

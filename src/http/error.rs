@@ -15,6 +15,7 @@ use crate::events::StreamsFull;
 use crate::gateway::{GateError, TokenRefusal};
 use crate::mirror::MirrorError;
 use crate::revocations::{LookupError, RegisterError, RevokeError};
+use crate::scim::{ERROR_SCHEMA, SCIM_MEDIA_TYPE, ScimError};
 use crate::signals::SignalError;
 use crate::store::StoreError;
 
@@ -34,6 +35,34 @@ pub struct ErrorBody {
     /// What went wrong, for people.
     #[schema(example = "`jti` must not be empty")]
     pub error_description: String,
+}
+
+/// The SCIM error response (RFC 7644 §3.12): `status` is the HTTP status
+/// as a string, `scimType` is given where the RFC defines one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScimErrorBody {
+    /// Always `["urn:ietf:params:scim:api:messages:2.0:Error"]`.
+    pub schemas: [&'static str; 1],
+    /// The HTTP status code, as a string.
+    #[schema(example = "400")]
+    pub status: String,
+    /// `invalidFilter`, `invalidSyntax`, `invalidValue`, `invalidPath`,
+    /// `noTarget`, `mutability` or `uniqueness`, where one applies.
+    #[serde(rename = "scimType", skip_serializing_if = "Option::is_none")]
+    pub scim_type: Option<&'static str>,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
+impl ScimErrorBody {
+    pub fn of(err: &ScimError) -> Self {
+        Self {
+            schemas: [ERROR_SCHEMA],
+            status: err.status().to_string(),
+            scim_type: err.scim_type(),
+            detail: err.to_string(),
+        }
+    }
 }
 
 /// Seconds a client should wait before retrying after a 503.
@@ -114,6 +143,10 @@ pub enum ApiError {
     /// path: `unknown_stream` or `unknown_provider` (the route exists).
     #[error("{message}")]
     UnknownSignalEndpoint { code: &'static str, message: String },
+    /// A SCIM request refused: RFC 7644 §3.12's error body
+    /// ([`ScimErrorBody`]) as `application/scim+json`.
+    #[error(transparent)]
+    Scim(#[from] ScimError),
     /// Global Token Revocation: the caller's token is missing or refused.
     #[error("{0}")]
     CallerUnauthorized(String),
@@ -243,6 +276,7 @@ impl ApiError {
             Self::SetRefused { err, .. } => err,
             Self::UnknownSignalEndpoint { code, .. } => code,
             Self::CallerUnauthorized(_) => "unauthorized",
+            Self::Scim(err) => err.rule(),
             Self::Internal(_) => "server_error",
         }
     }
@@ -278,6 +312,9 @@ impl ResponseError for ApiError {
             Self::SetRefused { status, .. } => *status,
             Self::UnknownSignalEndpoint { .. } => StatusCode::NOT_FOUND,
             Self::CallerUnauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Scim(err) => {
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -342,6 +379,25 @@ impl ResponseError for ApiError {
                     err,
                     description: description.clone(),
                 });
+            }
+            Self::Scim(err) => {
+                match err {
+                    ScimError::Unauthorized => {
+                        response.insert_header((
+                            header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Bearer realm=\"revokd-scim\""),
+                        ));
+                    }
+                    ScimError::Store(_) => {
+                        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+                    }
+                    ScimError::MethodNotAllowed(allow) => {
+                        response.insert_header((header::ALLOW, *allow));
+                    }
+                    _ => {}
+                }
+                let body = serde_json::to_vec(&ScimErrorBody::of(err)).unwrap_or_default();
+                return response.content_type(SCIM_MEDIA_TYPE).body(body);
             }
             _ => {}
         }

@@ -116,7 +116,9 @@ pub async fn json_errors<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with(crate::scim::SCIM_MEDIA_TYPE)
+        });
     if status.as_u16() < 400 || is_json {
         return Ok(response.map_into_left_body());
     }

@@ -20,6 +20,7 @@ mod introspect;
 mod live;
 mod middleware;
 mod openapi;
+mod scim;
 mod sessions;
 mod signals;
 mod state;
@@ -73,7 +74,23 @@ fn api_routes(cfg: &mut ServiceConfig) {
         .service(live::get_revocations)
         .service(signals::post_ssf_push)
         .service(signals::post_global_token_revocation)
-        .service(signals::post_stream_verify);
+        .service(signals::post_stream_verify)
+        .service(
+            utoipa_actix_web::scope(scim::BASE_PATH)
+                .wrap(actix_web::middleware::from_fn(scim::scim_errors))
+                .service(scim::post_user)
+                .service(scim::get_users)
+                .service(scim::get_user)
+                .service(scim::put_user)
+                .service(scim::patch_user)
+                .service(scim::delete_user)
+                .service(scim::get_service_provider_config)
+                .service(scim::get_resource_types)
+                .service(scim::get_resource_type)
+                .service(scim::get_schemas)
+                .service(scim::get_schema)
+                .default_service(web::to(scim::no_scim_route)),
+        );
 }
 
 fn operations_routes(cfg: &mut ServiceConfig) {

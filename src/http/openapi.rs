@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sessions", description = "The session registry: apps register which of their tokens belong to which provider session."),
         (name = "backchannel", description = "OpenID Connect Back-Channel Logout 1.0: where identity providers send logout tokens."),
         (name = "signals", description = "Providers that send no back-channel logout: Shared Signals (RFC 8935 push of CAEP/RISC Security Event Tokens) and Global Token Revocation (Okta Universal Logout). Pushed-SET errors have RFC 8935's body `{\"err\", \"description\"}`."),
+        (name = "scim", description = "SCIM 2.0 service provider (RFC 7643/7644) that identity providers provision into: `active: false` and DELETE disable the subject and revoke its tokens. Errors have RFC 7644's body `{\"schemas\", \"status\", \"scimType\", \"detail\"}` as `application/scim+json`. A `[[scim]]` client's bearer token required."),
         (name = "events", description = "Revocation events as they happen, for apps that must act on them (Server-Sent Events). Client key required."),
         (name = "operations", description = "Health and metrics; may be served on `ops_listen`."),
     ),
@@ -49,6 +50,10 @@ impl Modify for SecuritySchemes {
                 "x-revokd-key",
                 "A key with role `client` or `admin`, sent by the gateway in `forward_auth.key_header` (default `x-revokd-key`). Optional when `forward_auth.require_client_key = false`.",
             ))),
+        );
+        components.add_security_scheme(
+            "scim_token",
+            bearer("The token of a SCIM provisioning client (`[[scim]]` in the configuration); it sees only its own users."),
         );
         components.add_security_scheme(
             "client_key",

@@ -12,6 +12,8 @@ pub struct AppState {
     pub logouts: LogoutReceiver,
     /// Pushed SETs and Global Token Revocation calls.
     pub signals: crate::signals::SignalReceiver,
+    /// The SCIM service provider (`/scim/v2`).
+    pub scim: crate::scim::ScimService,
     pub keys: KeyRing,
     pub check: CheckSettings,
     /// `[forward_auth]`, compiled: for `/v1/forward-auth` and `/v1/introspect`.

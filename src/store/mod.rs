@@ -23,6 +23,7 @@ mod feed;
 mod keys;
 mod pending;
 mod redis;
+mod scim;
 mod upkeep;
 
 use std::future::Future;
@@ -33,6 +34,7 @@ pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use feed::{EventWakeups, Feed, FeedPosition, Touched};
 pub use keys::{FactKey, MirroredKey};
 pub use pending::{PendingLogout, PendingLogoutStore, PendingPut};
+pub use scim::{ScimUnique, ScimUser, ScimUserStore, ScimWrite, user_name_key};
 
 pub use redis::{
     EventsWaiter, FeedBatch, FeedInfo, FeedReader, RedisSettings, RedisStore, check_redis_url,

@@ -29,6 +29,7 @@ mod pending;
 mod progress;
 mod proxies;
 mod restart;
+mod scim;
 mod sessions;
 mod signals;
 mod ssf_management;

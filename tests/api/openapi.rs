@@ -65,6 +65,17 @@ fn every_error_response_uses_the_error_body() {
         for (method, operation) in item.as_mapping().unwrap() {
             for (status, response) in operation["responses"].as_mapping().unwrap() {
                 let status: u16 = status.as_str().unwrap().parse().unwrap();
+                // RFC 7644 §3.12 prescribes the SCIM error body, as
+                // `application/scim+json`.
+                if status >= 400 && path.as_str().is_some_and(|p| p.starts_with("/scim/v2/")) {
+                    let schema = &response["content"]["application/scim+json"]["schema"]["$ref"];
+                    assert_eq!(
+                        schema.as_str(),
+                        Some("#/components/schemas/ScimErrorBody"),
+                        "{method:?} {path:?} {status}"
+                    );
+                    continue;
+                }
                 if status >= 400 && path.as_str() != Some("/readyz") {
                     let schema = &response["content"]["application/json"]["schema"]["$ref"];
                     // RFC 8935 §2.3 prescribes its own body for a refused SET.

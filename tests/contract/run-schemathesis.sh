@@ -55,6 +55,7 @@ trap cleanup EXIT
 
 admin_key=contract-admin-key-0123456789abcdef
 client_key=contract-client-key-0123456789abcdef
+scim_token=contract-scim-token-0123456789abcdef
 
 # revokd on a free loopback port, with an admin and a client key and an
 # embedded store of its own. `env -i`: no REVOKD_* variable of the caller's
@@ -67,6 +68,7 @@ start_revokd() {
     REVOKD_EMBEDDED__PATH="$work/data" \
     REVOKD_LOG__FORMAT=json \
     REVOKD_KEYS="[{name=\"contract-admin\", role=\"admin\", key=\"$admin_key\"}, {name=\"contract-app\", role=\"client\", key=\"$client_key\"}]" \
+    REVOKD_SCIM="[{name=\"contract\", issuer=\"https://idp.example.com\", token=\"$scim_token\", subject_attribute=\"userName\"}]" \
     "$bin" >"$work/revokd.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
@@ -94,7 +96,7 @@ fi
 echo "--- contract: revokd at $url, $examples examples per operation, seed $seed"
 
 status=0
-CONTRACT_ADMIN_KEY=$admin_key CONTRACT_CLIENT_KEY=$client_key \
+CONTRACT_ADMIN_KEY=$admin_key CONTRACT_CLIENT_KEY=$client_key CONTRACT_SCIM_TOKEN=$scim_token \
   PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
   timeout "$limit" "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" --no-color \
   run openapi/revokd.yaml --url "$url" \

@@ -55,6 +55,7 @@ push_token="monitoring-push-token-0123456789"
 tx_token="monitoring-transmitter-token-0123456789"
 printf %s "$push_token" >"$work/push-token"
 printf %s "$tx_token" >"$work/tx-token"
+scim_token="monitoring-scim-token-0123456789"
 
 echo "--- the OpenID Provider on $issuer"
 mkdir -p "$work/idp/.well-known"
@@ -215,6 +216,10 @@ retry_interval = "1s"
 [[global_token_revocation]]
 provider = "idp"
 audience = ["https://revokd.test/global-token-revocation/idp"]
+[[scim]]
+name = "idp"
+issuer = "$issuer"
+token = "$scim_token"
 EOF
 env -i PATH="$PATH" "$revokd" --config "$work/revokd.toml" >"$work/revokd.log" 2>&1 &
 pids+=($!)
@@ -311,6 +316,16 @@ round() { # round N: one of each thing the dashboard shows
     "a Universal Logout (Global Token Revocation) call"
   expect 202 "$(api POST /v1/admin/streams/idp/verify "$admin_key")" "a verification asked for"
   answer_verification "verify-$n"
+  local user
+  user=$(curl -s --cacert "$work/tls.pem" -H "Authorization: Bearer $scim_token" \
+    -H 'Content-Type: application/scim+json' \
+    --data "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"erin-$n\",\"externalId\":\"erin-$n\"}" \
+    "https://127.0.0.1:$api_port/scim/v2/Users" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  expect 200 "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/tls.pem" -X PATCH \
+    -H "Authorization: Bearer $scim_token" -H 'Content-Type: application/scim+json' \
+    --data '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}' \
+    "https://127.0.0.1:$api_port/scim/v2/Users/$user")" \
+    "a SCIM user created and deactivated"
 }
 
 echo "--- the scenario, two rounds"

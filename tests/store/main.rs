@@ -14,7 +14,7 @@
 //! One module per concern: `fixtures` (shared names, writers and backend
 //! harnesses), the contract cases in `facts`, `events`, `live_set`,
 //! `replay`, `registry`, `registry_lifecycle`, `volume` and `mirror_reads`,
-//! and the suites with their own instantiation: `pending_logouts`,
+//! and the suites with their own instantiation: `pending_logouts`, `scim_users`,
 //! `audit_retention`, `redis_only` (with the Sentinel failover tests, once
 //! a binary of their own). The Cargo target keeps its old name,
 //! `store_contract`.
@@ -152,3 +152,4 @@ contract!(
 mod audit_retention;
 mod pending_logouts;
 mod redis_only;
+mod scim_users;

@@ -65,6 +65,7 @@ mod open;
 mod pending;
 mod read;
 mod registry;
+mod scim;
 mod sweep;
 mod tables;
 #[cfg(test)]

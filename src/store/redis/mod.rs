@@ -3,6 +3,8 @@
 //!
 //! # Layout in Redis
 //!
+//! SCIM users live in three hashes per client (`scim.rs`).
+//!
 //! Each fact is its own key, `{key_prefix}{FactKey::encode()}`, so that
 //! Redis 7.0 (no per-field `HEXPIRE`) can expire every fact by itself with
 //! `EXAT`/`EXPIREAT`. The value repeats the expiry, because Redis expires
@@ -86,6 +88,7 @@ mod pending;
 mod raw;
 mod reply;
 mod resp;
+mod scim;
 mod scripts;
 mod tls;
 mod validate;

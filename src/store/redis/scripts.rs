@@ -74,6 +74,14 @@ pub(super) static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(SWEEP_L
 pub(super) const KEEP_LUA: &str = include_str!("lua/pending_keep.lua");
 pub(super) static KEEP: LazyLock<Script> = LazyLock::new(|| Script::new(KEEP_LUA));
 
+/// `lua/scim_write.lua`: creates or replaces one SCIM user with its unique indexes.
+pub(super) const SCIM_WRITE_LUA: &str = include_str!("lua/scim_write.lua");
+pub(super) static SCIM_WRITE: LazyLock<Script> = LazyLock::new(|| Script::new(SCIM_WRITE_LUA));
+
+/// `lua/scim_delete.lua`: removes one SCIM user and its unique index entries.
+pub(super) const SCIM_DELETE_LUA: &str = include_str!("lua/scim_delete.lua");
+pub(super) static SCIM_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(SCIM_DELETE_LUA));
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,149 @@
+//! [`ScimUserStore`] on Redis: per client, three hashes,
+//! `{key_prefix}scim:{client}:users` (id → the [`ScimUser`] as JSON),
+//! `…:names` (folded `userName` → id) and `…:external` (`externalId` →
+//! id). Writes and deletes are one script each (`lua/scim_write.lua`,
+//! `lua/scim_delete.lua`), so the indexes never disagree with the users.
+//! Under Redis Cluster the three keys share a slot only with a hash tag in
+//! the key prefix, as every other multi-key script of this store needs.
+
+use deadpool_redis::redis;
+
+use super::scripts::{SCIM_DELETE, SCIM_WRITE};
+use super::{RedisStore, store_error};
+use crate::store::StoreError;
+use crate::store::scim::{
+    ScimUnique, ScimUser, ScimUserStore, ScimWrite, decode_user, encode_user, oldest_first,
+    user_name_key,
+};
+
+impl RedisStore {
+    fn scim_keys(&self, client: &str) -> [String; 3] {
+        let base = format!("{}scim:{client}:", self.prefix);
+        [
+            format!("{base}users"),
+            format!("{base}names"),
+            format!("{base}external"),
+        ]
+    }
+
+    async fn scim_write(
+        &self,
+        user: &ScimUser,
+        expected: Option<u64>,
+    ) -> Result<ScimWrite, StoreError> {
+        let json = encode_user(user)?;
+        let mut call = SCIM_WRITE.prepare_invoke();
+        for key in self.scim_keys(&user.client) {
+            call.key(key);
+        }
+        call.arg(&user.id)
+            .arg(json)
+            .arg(user.user_name_key())
+            .arg(user.external_id.as_deref().unwrap_or(""))
+            .arg(expected.map(|v| v.to_string()).unwrap_or_default());
+        let reply: String = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        match reply.as_str() {
+            "ok" => Ok(ScimWrite::Done),
+            "userName" => Ok(ScimWrite::Taken(ScimUnique::UserName)),
+            "externalId" => Ok(ScimWrite::Taken(ScimUnique::ExternalId)),
+            "missing" => Ok(ScimWrite::NotFound),
+            "version" => Ok(ScimWrite::VersionMismatch),
+            other => Err(StoreError::Corrupt(format!(
+                "scim write script answered {other:?}"
+            ))),
+        }
+    }
+}
+
+impl ScimUserStore for RedisStore {
+    async fn create_scim_user(&self, user: &ScimUser) -> Result<ScimWrite, StoreError> {
+        self.scim_write(user, None).await
+    }
+
+    async fn scim_user(&self, client: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
+        let [users, _, _] = self.scim_keys(client);
+        let id = id.to_owned();
+        let json: Option<Vec<u8>> = self
+            .run(|mut conn| async move {
+                redis::cmd("HGET")
+                    .arg(users)
+                    .arg(id)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        json.as_deref().map(decode_user).transpose()
+    }
+
+    async fn find_scim_user(
+        &self,
+        client: &str,
+        by: ScimUnique,
+        value: &str,
+    ) -> Result<Option<ScimUser>, StoreError> {
+        let [_, names, external] = self.scim_keys(client);
+        let (index, field) = match by {
+            ScimUnique::UserName => (names, user_name_key(value)),
+            ScimUnique::ExternalId => (external, value.to_owned()),
+        };
+        let id: Option<String> = self
+            .run(|mut conn| async move {
+                redis::cmd("HGET")
+                    .arg(index)
+                    .arg(field)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        match id {
+            Some(id) => self.scim_user(client, &id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn scim_users(&self, client: &str) -> Result<Vec<ScimUser>, StoreError> {
+        let [users, _, _] = self.scim_keys(client);
+        let values: Vec<Vec<u8>> = self
+            .run(|mut conn| async move {
+                redis::cmd("HVALS")
+                    .arg(users)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(store_error)
+            })
+            .await?;
+        let all = values
+            .iter()
+            .map(|json| decode_user(json))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(oldest_first(all))
+    }
+
+    async fn replace_scim_user(
+        &self,
+        user: &ScimUser,
+        expected_version: u64,
+    ) -> Result<ScimWrite, StoreError> {
+        self.scim_write(user, Some(expected_version)).await
+    }
+
+    async fn delete_scim_user(
+        &self,
+        client: &str,
+        id: &str,
+    ) -> Result<Option<ScimUser>, StoreError> {
+        let mut call = SCIM_DELETE.prepare_invoke();
+        for key in self.scim_keys(client) {
+            call.key(key);
+        }
+        call.arg(id);
+        let json: Option<Vec<u8>> = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
+            .await?;
+        json.as_deref().map(decode_user).transpose()
+    }
+}
