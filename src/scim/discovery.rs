@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::providers::scim_settings::USER_SCHEMA;
 
 /// The most resources one list response holds (`filter.maxResults`).
-pub const MAX_RESULTS: usize = 100;
+pub const MAX_RESULTS: usize = crate::store::SCIM_PAGE_MAX;
 
 const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const RT_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";

@@ -380,8 +380,10 @@ impl ScimService {
             .ok_or_else(|| Self::not_found(id))
     }
 
-    /// GET /Users: a filter lookup or every user, paged (`start_index`
-    /// 1-based, at most [`discovery::MAX_RESULTS`]).
+    /// GET /Users: a filter lookup, or one page of the client's users
+    /// (`start_index` 1-based, at most [`discovery::MAX_RESULTS`]) read
+    /// from the store's ordered index: a call reads the page, never the
+    /// whole directory.
     ///
     /// # Errors
     /// A filter revokd does not understand, the store.
@@ -393,33 +395,39 @@ impl ScimService {
         count: usize,
     ) -> Result<Page, ScimError> {
         let store = self.store();
-        let matching: Vec<ScimUser> = match filter.map(filter::parse).transpose()? {
-            None => store.scim_users(&client.name).await?,
-            Some(filter::Filter::UserName(v)) => store
-                .find_scim_user(&client.name, ScimUnique::UserName, &v)
-                .await?
-                .into_iter()
-                .collect(),
-            Some(filter::Filter::ExternalId(v)) => store
-                .find_scim_user(&client.name, ScimUnique::ExternalId, &v)
-                .await?
-                .into_iter()
-                .collect(),
-            Some(filter::Filter::Id(v)) => store
-                .scim_user(&client.name, &v)
-                .await?
-                .into_iter()
-                .collect(),
-        };
         let start_index = start_index.max(1);
+        let count = count.min(discovery::MAX_RESULTS);
+        let matching: Option<ScimUser> = match filter.map(filter::parse).transpose()? {
+            None => {
+                let page = store
+                    .scim_users_page(&client.name, start_index - 1, count)
+                    .await?;
+                return Ok(Page {
+                    total: usize::try_from(page.total).unwrap_or(usize::MAX),
+                    start_index,
+                    users: page.users,
+                });
+            }
+            Some(filter::Filter::UserName(v)) => {
+                store
+                    .find_scim_user(&client.name, ScimUnique::UserName, &v)
+                    .await?
+            }
+            Some(filter::Filter::ExternalId(v)) => {
+                store
+                    .find_scim_user(&client.name, ScimUnique::ExternalId, &v)
+                    .await?
+            }
+            Some(filter::Filter::Id(v)) => store.scim_user(&client.name, &v).await?,
+        };
+        let total = usize::from(matching.is_some());
         let users = matching
-            .iter()
+            .into_iter()
             .skip(start_index - 1)
-            .take(count.min(discovery::MAX_RESULTS))
-            .cloned()
+            .take(count)
             .collect();
         Ok(Page {
-            total: matching.len(),
+            total,
             start_index,
             users,
         })

@@ -34,7 +34,9 @@ pub use embedded::{EmbeddedSettings, EmbeddedStore};
 pub use feed::{EventWakeups, Feed, FeedPosition, Touched};
 pub use keys::{FactKey, MirroredKey};
 pub use pending::{PendingLogout, PendingLogoutStore, PendingPut};
-pub use scim::{ScimUnique, ScimUser, ScimUserStore, ScimWrite, user_name_key};
+pub use scim::{
+    SCIM_PAGE_MAX, ScimUnique, ScimUser, ScimUserPage, ScimUserStore, ScimWrite, user_name_key,
+};
 
 pub use redis::{
     EventsWaiter, FeedBatch, FeedInfo, FeedReader, RedisSettings, RedisStore, check_redis_url,

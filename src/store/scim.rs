@@ -105,11 +105,19 @@ pub trait ScimUserStore {
         value: &str,
     ) -> impl Future<Output = Result<Option<ScimUser>, StoreError>> + Send;
 
-    /// Every user of `client`, oldest `created` first (then by id).
-    fn scim_users(
+    /// Up to `count` (at most [`SCIM_PAGE_MAX`]) users of `client` from
+    /// the `offset`-th (0-based) in the order oldest `created` first, then
+    /// by id, and how many users `client` has. Reads an ordered index and
+    /// a count kept in step with every create and delete, never the whole
+    /// directory: on Redis `ZCARD` and `ZRANGE` by rank (O(log n + count)),
+    /// on the embedded store the table length and a key range that steps
+    /// over `offset` index keys (no user record) before reading `count`.
+    fn scim_users_page(
         &self,
         client: &str,
-    ) -> impl Future<Output = Result<Vec<ScimUser>, StoreError>> + Send;
+        offset: usize,
+        count: usize,
+    ) -> impl Future<Output = Result<ScimUserPage, StoreError>> + Send;
 
     /// Replaces the stored user of the same client and id, if its version
     /// is `expected_version` and the new `userName` / `externalId` are not
@@ -128,10 +136,18 @@ pub trait ScimUserStore {
     ) -> impl Future<Output = Result<Option<ScimUser>, StoreError>> + Send;
 }
 
-/// Sorts users oldest first, then by id.
-pub(super) fn oldest_first(mut users: Vec<ScimUser>) -> Vec<ScimUser> {
-    users.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-    users
+/// The most users one [`ScimUserStore::scim_users_page`] call reads: the
+/// `maxResults` revokd announces (RFC 7644 §3.4.2.4 lets a service
+/// provider return fewer than asked for).
+pub const SCIM_PAGE_MAX: usize = 100;
+
+/// One page of a client's users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimUserPage {
+    /// How many users the client has (SCIM's `totalResults`).
+    pub total: u64,
+    /// The users of the page, oldest `created` first, then by id.
+    pub users: Vec<ScimUser>,
 }
 
 pub(super) fn decode_user(json: &[u8]) -> Result<ScimUser, StoreError> {
@@ -185,8 +201,13 @@ impl ScimUserStore for Store {
         scim_dispatch!(self, "find_scim_user", s => s.find_scim_user(client, by, value))
     }
 
-    async fn scim_users(&self, client: &str) -> Result<Vec<ScimUser>, StoreError> {
-        scim_dispatch!(self, "scim_users", s => s.scim_users(client))
+    async fn scim_users_page(
+        &self,
+        client: &str,
+        offset: usize,
+        count: usize,
+    ) -> Result<ScimUserPage, StoreError> {
+        scim_dispatch!(self, "scim_users_page", s => s.scim_users_page(client, offset, count))
     }
 
     async fn replace_scim_user(

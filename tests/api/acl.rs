@@ -1,6 +1,6 @@
 //! Issue 17 item 16: revokd runs with a Redis ACL user that has only the
 //! permissions deploy/README.md documents, created with the documented
-//! `ACL SETUSER` line as it is written there.
+//! `ACL SETUSER` line as it is written there, SCIM provisioning included.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use serde_json::{Value as Json, json};
 
 use crate::backchannel::register;
 use crate::helpers::{Backend, CLIENT_KEY, ISS, Infra, spawn_on};
+use crate::scim;
 
 const PASSWORD: &str = "acl-test-password-0123";
 
@@ -54,6 +55,7 @@ async fn revokd_runs_with_only_the_documented_redis_permissions() {
         s.redis.url = SecretString::from(user_url.clone());
         s.redis.key_prefix = "revokd:".into();
         s.mirror.sweep_interval = Duration::from_millis(200);
+        s.scim = vec![scim::client("entra", ISS, scim::TOKEN)];
     };
     // A store written before: the first snapshot builds the index (SCAN).
     let () = admin
@@ -112,6 +114,53 @@ async fn revokd_runs_with_only_the_documented_redis_permissions() {
         .await
         .unwrap();
     assert!(unregister.status().is_success(), "{}", unregister.status());
+
+    // SCIM: create, list a page, disable, delete (every SCIM script).
+    let scim_call = |method: reqwest::Method, path: &str, body: Option<Json>| {
+        let mut request = a
+            .client
+            .request(method, a.url(&format!("/scim/v2{path}")))
+            .bearer_auth(scim::TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        request.send()
+    };
+    let created = scim_call(
+        reqwest::Method::POST,
+        "/Users",
+        Some(json!({"schemas": [scim::USER], "userName": "dave", "externalId": "dave"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Json>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed: Json = scim_call(reqwest::Method::GET, "/Users?startIndex=1&count=10", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["totalResults"], 1, "{listed}");
+    let disable = json!({"schemas": [scim::PATCH],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    let patched = scim_call(
+        reqwest::Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(disable),
+    )
+    .await
+    .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let deleted = scim_call(reqwest::Method::DELETE, &format!("/Users/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 
     // Assert: the other instance learns it all through the change feed.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -15,14 +15,14 @@ use crate::backchannel::{provider, wait_for_provider};
 use crate::common::forging_idp::{TestIdp, unix_now};
 use crate::helpers::{Backend, CLIENT_KEY, Infra, TestApp, spawn_app_with, spawn_on};
 
-const TOKEN: &str = "scim-entra-token-0123456789";
+pub(crate) const TOKEN: &str = "scim-entra-token-0123456789";
 const OTHER_TOKEN: &str = "scim-okta-token-0123456789";
 const SCIM_ISS: &str = "https://login.example.com/tenant/v2.0";
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(crate) const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-fn client(name: &str, issuer: &str, token: &str) -> ScimClientSettings {
+pub(crate) fn client(name: &str, issuer: &str, token: &str) -> ScimClientSettings {
     ScimClientSettings {
         name: name.into(),
         issuer: issuer.into(),

@@ -3,7 +3,8 @@
 //! the Universal Logout caller: every rule a SET or a caller token can
 //! break, the RFC 8935 error body, and end to end, a RISC
 //! `account-disabled` making `/v1/check` and `/v1/forward-auth` refuse the
-//! person's tokens on both stores.
+//! person's tokens on both stores, and (with a GTR call and a SCIM
+//! deactivation) across two instances on one Redis.
 
 use reqwest::{Response, StatusCode};
 use revokd::api_keys::sha256_hex;
@@ -978,22 +979,53 @@ async fn refused_at(app: &TestApp, token: &str) -> Response {
     panic!("the token is still accepted after 2.5 s");
 }
 
+/// [`configure`], and a SCIM client `entra` of the same provider mapping
+/// `externalId` to `sub`.
+fn configure_with_scim(idp: &TestIdp) -> impl FnOnce(&mut Settings) + use<> {
+    let signals = configure(idp);
+    let issuer = idp.issuer().to_owned();
+    move |s: &mut Settings| {
+        signals(s);
+        s.scim = vec![crate::scim::client("entra", &issuer, crate::scim::TOKEN)];
+    }
+}
+
+/// A SCIM request of the `entra` client to `app`.
+async fn scim_call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app
+        .client
+        .request(method, app.url(&format!("/scim/v2{path}")))
+        .bearer_auth(crate::scim::TOKEN);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/scim+json")
+            .body(body.to_string());
+    }
+    request.send().await.unwrap()
+}
+
 /// End to end across two instances on one real Redis: a RISC
-/// `account-disabled` pushed to instance A, and a Global Token Revocation
-/// call to instance A, each make `/v1/check` and `/v1/forward-auth` at
-/// instance B refuse that person's existing tokens (B learns it through
-/// the store's change feed), and only that person's.
+/// `account-disabled` pushed to instance A, a Global Token Revocation
+/// call to instance A, and an Entra-style SCIM deactivation (`PATCH`
+/// `active` `"False"`) sent to instance A, each make `/v1/check` and
+/// `/v1/forward-auth` at instance B refuse that person's existing tokens
+/// (B learns it through the store's change feed), and only that person's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_to_one_instance_is_enforced_by_another_on_the_same_redis() {
     let idp = TestIdp::start();
     let infra = Infra::new(Backend::Redis);
-    let a = spawn_on(infra.clone(), configure(&idp)).await;
-    let b = spawn_on(infra, configure(&idp)).await;
+    let a = spawn_on(infra.clone(), configure_with_scim(&idp)).await;
+    let b = spawn_on(infra, configure_with_scim(&idp)).await;
     wait_for_provider(&a, "idp").await;
     wait_for_provider(&b, "idp").await;
     let iat = unix_now() - 30;
     let iat_text = iat.to_string();
-    let tokens: Vec<(&str, String)> = ["alice", "bob", "carol"]
+    let tokens: Vec<(&str, String)> = ["alice", "bob", "carol", "dave"]
         .into_iter()
         .map(|sub| (sub, login_token_of(&idp, sub, iat)))
         .collect();
@@ -1049,8 +1081,65 @@ async fn a_signal_to_one_instance_is_enforced_by_another_on_the_same_redis() {
     ];
     assert_eq!(b.verdict(&check).await["reason"], "subject_revoked_before");
 
+    // SCIM: dave and carol are provisioned (active: nothing is revoked),
+    // then Entra ID deactivates dave, through A.
+    let mut ids = Vec::new();
+    for sub in ["dave", "carol"] {
+        let created = scim_call(
+            &a,
+            reqwest::Method::POST,
+            "/Users",
+            Some(json!({
+                "schemas": [crate::scim::USER],
+                "userName": format!("{sub}@example.com"),
+                "externalId": sub,
+                "active": true,
+            })),
+        )
+        .await;
+        assert_eq!(created.status(), StatusCode::CREATED, "{sub}");
+        let created: Value = created.json().await.unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let disable = json!({
+        "schemas": [crate::scim::PATCH],
+        "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+    });
+    let patched = scim_call(
+        &a,
+        reqwest::Method::PATCH,
+        &format!("/Users/{}", ids[0]),
+        Some(disable),
+    )
+    .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let refused = refused_at(&b, &tokens[3].1).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["revokd-reason"], "subject_disabled");
+    let check = [
+        ("iss", idp.issuer()),
+        ("sub", "dave"),
+        ("iat", iat_text.as_str()),
+    ];
+    assert_eq!(b.verdict(&check).await["reason"], "subject_disabled");
+    // B serves the same SCIM users: dave inactive, carol active.
+    for (id, active) in [(&ids[0], false), (&ids[1], true)] {
+        let user: Value = scim_call(&b, reqwest::Method::GET, &format!("/Users/{id}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(user["active"], active, "{user}");
+    }
+
     // carol is untouched on both; the changes were recorded once, by A.
     for app in [&a, &b] {
+        let check = [
+            ("iss", idp.issuer()),
+            ("sub", "carol"),
+            ("iat", iat_text.as_str()),
+        ];
+        assert_eq!(app.verdict(&check).await["active"], true);
         assert_eq!(
             forward_auth(app, &tokens[2].1).await.status(),
             StatusCode::OK
@@ -1062,13 +1151,21 @@ async fn a_signal_to_one_instance_is_enforced_by_another_on_the_same_redis() {
         .filter_map(|e| e["actor"].as_str())
         .collect();
     assert!(
-        actors.contains(&"ssf:okta") && actors.contains(&"gtr:idp"),
+        actors.contains(&"ssf:okta")
+            && actors.contains(&"gtr:idp")
+            && actors.contains(&"scim:entra"),
+        "{recorded:?}"
+    );
+    // Provisioning carol (active, never disabled) recorded nothing.
+    assert!(
+        !recorded.iter().any(|e| e.to_string().contains("carol")),
         "{recorded:?}"
     );
     // B heard nothing itself: it enforces what A stored.
-    assert!(
-        !b.metrics()
-            .await
-            .contains(r#"revokd_signals_total{event="risc-account-disabled""#)
-    );
+    let patch_served =
+        r#"revokd_scim_requests_total{client="entra",operation="patch",outcome="ok""#;
+    assert!(a.metrics().await.contains(patch_served), "A counts it");
+    let heard = b.metrics().await;
+    assert!(!heard.contains(r#"revokd_signals_total{event="risc-account-disabled""#));
+    assert!(!heard.contains(patch_served), "{heard}");
 }

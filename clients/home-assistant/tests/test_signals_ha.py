@@ -5,7 +5,8 @@ Event Token (RFC 8935) and Okta's Universal Logout calls Global Token
 Revocation, both to the real revokd binary, signed with the provider's key
 (its JWKS served over HTTP by ``python3 -m http.server``); revokd verifies
 them and the integration removes that person's existing Home Assistant
-tokens, and nobody else's.
+tokens, and nobody else's. Likewise an identity provider's SCIM
+provisioning (RFC 7644) deactivating a user the way Entra ID does.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ PUSH_TOKEN = "ssf-push-token-of-the-test-transmitter"
 SET_AUD = "https://revokd.test/ssf/push/okta"
 GTR_AUD = "https://revokd.test/global-token-revocation/okta"
 ACCOUNT_DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+SCIM_TOKEN = "scim-token-of-the-test-provisioning-client"
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def b64(data: bytes) -> str:
@@ -157,6 +161,10 @@ async def stack(
             f'push_token_sha256="{digest}"}}]'
         ),
         "REVOKD_GLOBAL_TOKEN_REVOCATION": f'[{{provider="okta", audience=["{GTR_AUD}"]}}]',
+        "REVOKD_SCIM": (
+            f'[{{name="entra", issuer="{issuer}", token="{SCIM_TOKEN}", '
+            f'subject_attribute="externalId"}}]'
+        ),
     }
     try:
         revokd = await loop.run_in_executor(None, start_revokd, revokd_bin, tmp_path, None, config)
@@ -186,6 +194,23 @@ async def post(url: str, headers: dict[str, str], data: str) -> int:
         session.post(url, headers=headers, data=data) as resp,
     ):
         return resp.status
+
+
+async def scim(revokd_url: str, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """A request of the SCIM client ``entra`` to revokd."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            f"{revokd_url}/scim/v2{path}",
+            headers={
+                "Authorization": f"Bearer {SCIM_TOKEN}",
+                "Content-Type": "application/scim+json",
+            },
+            data=json.dumps(body),
+        ) as resp,
+    ):
+        return resp.status, await resp.json(content_type=None)
 
 
 async def test_a_risc_disable_and_a_universal_logout_remove_that_persons_tokens(
@@ -236,4 +261,63 @@ async def test_a_risc_disable_and_a_universal_logout_remove_that_persons_tokens(
     # ivy heard of neither.
     assert hass.auth.async_get_refresh_token(tokens["ivy"].id) is not None
     assert (await stack.admin.check(tokens["ivy"].id))["active"] is True
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_scim_deactivation_removes_that_persons_tokens(
+    hass: HomeAssistant, stack: Stack, hass_client: Any
+) -> None:
+    entry, runtime = await setup_integration(hass, stack.revokd.url)
+    issuer = stack.provider.issuer
+    tokens = {}
+    for name in ("jack", "kate"):
+        user, credential = await make_openid_user(hass, issuer, name, f"sid-{name}")
+        tokens[name] = await hass.auth.async_create_refresh_token(
+            user, "https://example.com/app", credential=credential
+        )
+    await runtime.async_idle()
+    for token in tokens.values():
+        assert runtime.registry.entries[token.id].registered
+    jack_api = await hass_client(hass.auth.async_create_access_token(tokens["jack"]))
+    assert (await jack_api.get("/api/")).status == 200
+
+    # The provider provisions both (externalId is the sub), active.
+    ids = {}
+    for name in ("jack", "kate"):
+        status, body = await scim(
+            stack.revokd.url,
+            "POST",
+            "/Users",
+            {
+                "schemas": [SCIM_USER],
+                "userName": f"{name}@example.com",
+                "externalId": name,
+                "active": True,
+            },
+        )
+        assert status == 201, body
+        ids[name] = body["id"]
+    assert (await stack.admin.check(tokens["jack"].id))["active"] is True
+
+    # Entra ID deactivates jack: a PATCH with the string "False".
+    status, body = await scim(
+        stack.revokd.url,
+        "PATCH",
+        f"/Users/{ids['jack']}",
+        {
+            "schemas": [SCIM_PATCH],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+        },
+    )
+    assert status == 200, body
+    assert body["active"] is False
+    assert (await stack.admin.check(tokens["jack"].id))["reason"] == "subject_disabled"
+    await settle(hass, runtime, stack.admin)
+    await hass.async_block_till_done()
+    assert hass.auth.async_get_refresh_token(tokens["jack"].id) is None
+    assert (await jack_api.get("/api/")).status == 401
+
+    # kate, provisioned beside him, keeps hers.
+    assert hass.auth.async_get_refresh_token(tokens["kate"].id) is not None
+    assert (await stack.admin.check(tokens["kate"].id))["active"] is True
     await hass.config_entries.async_unload(entry.entry_id)

@@ -1,8 +1,10 @@
 //! [`ScimUserStore`] on the embedded store: table `scim_users`,
-//! `{client}/{id}` → the [`ScimUser`] as JSON, and table `scim_unique`,
-//! `{client}/u/{userName folded}` and `{client}/e/{externalId}` → id, kept
-//! in step in the same transaction. Both are created on first write; a read
-//! before any write finds no table and answers empty.
+//! `{client}/{id}` → the [`ScimUser`] as JSON; table `scim_unique`,
+//! `{client}/u/{userName folded}` and `{client}/e/{externalId}` → id; the
+//! listing order `scim_order`, `(client, created, id)` → (); and each
+//! client's number of users, `scim_count`; all kept in step in the same
+//! transaction. They are created on first write; a read before any write
+//! finds no table and answers empty.
 
 use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition, TableError};
 
@@ -10,12 +12,50 @@ use super::EmbeddedStore;
 use super::open::{begin_write, db_error};
 use crate::store::StoreError;
 use crate::store::scim::{
-    ScimUnique, ScimUser, ScimUserStore, ScimWrite, decode_user, encode_user, oldest_first,
-    user_name_key,
+    SCIM_PAGE_MAX, ScimUnique, ScimUser, ScimUserPage, ScimUserStore, ScimWrite, decode_user,
+    encode_user, user_name_key,
 };
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("scim_users");
 const UNIQUE: TableDefinition<&str, &str> = TableDefinition::new("scim_unique");
+/// The listing order: oldest `created` first, then by id.
+const ORDER: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("scim_order");
+/// Each client's number of users (its rows of `scim_order`).
+const COUNT: TableDefinition<&str, u64> = TableDefinition::new("scim_count");
+
+/// Adds `user` to (`delta` 1) or removes it from (`delta` -1) the listing
+/// order and its client's count.
+fn order(txn: &redb::WriteTransaction, user: &ScimUser, delta: i64) -> Result<(), StoreError> {
+    let mut order = txn.open_table(ORDER).map_err(db_error)?;
+    let mut count = txn.open_table(COUNT).map_err(db_error)?;
+    let key = (
+        user.client.as_str(),
+        user.created.as_secs(),
+        user.id.as_str(),
+    );
+    let changed = if delta > 0 {
+        order.insert(key, ()).map_err(db_error)?.is_none()
+    } else {
+        order.remove(key).map_err(db_error)?.is_some()
+    };
+    if !changed {
+        return Err(StoreError::Corrupt(format!(
+            "scim order index out of step for user `{}`",
+            user.id
+        )));
+    }
+    let old = count
+        .get(user.client.as_str())
+        .map_err(db_error)?
+        .map_or(0, |g| g.value());
+    let new = old.saturating_add_signed(delta);
+    if new == 0 {
+        count.remove(user.client.as_str()).map_err(db_error)?;
+    } else {
+        count.insert(user.client.as_str(), new).map_err(db_error)?;
+    }
+    Ok(())
+}
 
 fn user_key(client: &str, id: &str) -> String {
     format!("{client}/{id}")
@@ -56,6 +96,15 @@ fn taken(
         }
     }
     Ok(None)
+}
+
+/// A table, or `None` before the first write created it.
+fn open<T>(result: Result<T, TableError>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(table) => Ok(Some(table)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(err) => Err(db_error(err)),
+    }
 }
 
 fn read_table<T>(
@@ -101,6 +150,7 @@ impl ScimUserStore for EmbeddedStore {
                             .insert(k.as_str(), user.id.as_str())
                             .map_err(db_error)?;
                     }
+                    order(&txn, &user, 1)?;
                     ScimWrite::Done
                 }
             };
@@ -159,23 +209,57 @@ impl ScimUserStore for EmbeddedStore {
         .await
     }
 
-    async fn scim_users(&self, client: &str) -> Result<Vec<ScimUser>, StoreError> {
-        // Every key of the client lies in [`{client}/`, `{client}0`): '0'
-        // follows '/'.
-        let (from, to) = (format!("{client}/"), format!("{client}0"));
+    async fn scim_users_page(
+        &self,
+        client: &str,
+        offset: usize,
+        count: usize,
+    ) -> Result<ScimUserPage, StoreError> {
+        let client = client.to_owned();
+        let count = count.min(SCIM_PAGE_MAX);
         self.blocking(move |db| {
-            read_table(
-                db,
-                |users, _| {
-                    let mut all = Vec::new();
-                    for row in users.range(from.as_str()..to.as_str()).map_err(db_error)? {
-                        let (_, json) = row.map_err(db_error)?;
-                        all.push(decode_user(json.value())?);
+            let txn = db.begin_read().map_err(db_error)?;
+            let (Some(users), Some(order), Some(counts)) = (
+                open(txn.open_table(USERS))?,
+                open(txn.open_table(ORDER))?,
+                open(txn.open_table(COUNT))?,
+            ) else {
+                return Ok(ScimUserPage {
+                    total: 0,
+                    users: Vec::new(),
+                });
+            };
+            let total = counts
+                .get(client.as_str())
+                .map_err(db_error)?
+                .map_or(0, |g| g.value());
+            let mut page = Vec::with_capacity(count);
+            if count > 0 && u64::try_from(offset).is_ok_and(|o| o < total) {
+                // Every key of the client lies in [(client, MIN, ""), (client, MAX, …)];
+                // the range stops at the first key of another client.
+                let keys = order
+                    .range((client.as_str(), i64::MIN, "")..)
+                    .map_err(db_error)?
+                    .skip(offset)
+                    .take(count);
+                for row in keys {
+                    let (key, _) = row.map_err(db_error)?;
+                    let (owner, _, id) = key.value();
+                    if owner != client {
+                        break;
                     }
-                    Ok(oldest_first(all))
-                },
-                Vec::new(),
-            )
+                    let json = users
+                        .get(user_key(owner, id).as_str())
+                        .map_err(db_error)?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "scim order index names missing user `{id}`"
+                            ))
+                        })?;
+                    page.push(decode_user(json.value())?);
+                }
+            }
+            Ok(ScimUserPage { total, users: page })
         })
         .await
     }
@@ -215,6 +299,10 @@ impl ScimUserStore for EmbeddedStore {
                             users
                                 .insert(key.as_str(), json.as_bytes())
                                 .map_err(db_error)?;
+                            if old.created != user.created {
+                                order(&txn, &old, -1)?;
+                                order(&txn, &user, 1)?;
+                            }
                             ScimWrite::Done
                         }
                     }
@@ -245,6 +333,7 @@ impl ScimUserStore for EmbeddedStore {
                     for (_, k) in unique_keys(old) {
                         unique.remove(k.as_str()).map_err(db_error)?;
                     }
+                    order(&txn, old, -1)?;
                 }
                 old
             };

@@ -3,7 +3,7 @@
 //!
 //! # Layout in Redis
 //!
-//! SCIM users live in three hashes per client (`scim.rs`).
+//! SCIM users live in three hashes and a sorted set per client (`scim.rs`).
 //!
 //! Each fact is its own key, `{key_prefix}{FactKey::encode()}`, so that
 //! Redis 7.0 (no per-field `HEXPIRE`) can expire every fact by itself with

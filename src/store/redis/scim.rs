@@ -1,28 +1,32 @@
 //! [`ScimUserStore`] on Redis: per client, three hashes,
 //! `{key_prefix}scim:{client}:users` (id → the [`ScimUser`] as JSON),
 //! `…:names` (folded `userName` → id) and `…:external` (`externalId` →
-//! id). Writes and deletes are one script each (`lua/scim_write.lua`,
-//! `lua/scim_delete.lua`), so the indexes never disagree with the users.
-//! Under Redis Cluster the three keys share a slot only with a hash tag in
+//! id), and the sorted set `…:order` (id scored by its `created` seconds,
+//! ties by id) that listing pages through by rank and counts with `ZCARD`.
+//! Writes and deletes are one script each (`lua/scim_write.lua`,
+//! `lua/scim_delete.lua`), so the indexes never disagree with the users;
+//! a page is one script too (`lua/scim_page.lua`).
+//! Under Redis Cluster the four keys share a slot only with a hash tag in
 //! the key prefix, as every other multi-key script of this store needs.
 
 use deadpool_redis::redis;
 
-use super::scripts::{SCIM_DELETE, SCIM_WRITE};
+use super::scripts::{SCIM_DELETE, SCIM_PAGE, SCIM_WRITE};
 use super::{RedisStore, store_error};
 use crate::store::StoreError;
 use crate::store::scim::{
-    ScimUnique, ScimUser, ScimUserStore, ScimWrite, decode_user, encode_user, oldest_first,
-    user_name_key,
+    SCIM_PAGE_MAX, ScimUnique, ScimUser, ScimUserPage, ScimUserStore, ScimWrite, decode_user,
+    encode_user, user_name_key,
 };
 
 impl RedisStore {
-    fn scim_keys(&self, client: &str) -> [String; 3] {
+    fn scim_keys(&self, client: &str) -> [String; 4] {
         let base = format!("{}scim:{client}:", self.prefix);
         [
             format!("{base}users"),
             format!("{base}names"),
             format!("{base}external"),
+            format!("{base}order"),
         ]
     }
 
@@ -40,7 +44,8 @@ impl RedisStore {
             .arg(json)
             .arg(user.user_name_key())
             .arg(user.external_id.as_deref().unwrap_or(""))
-            .arg(expected.map(|v| v.to_string()).unwrap_or_default());
+            .arg(expected.map(|v| v.to_string()).unwrap_or_default())
+            .arg(user.created.as_secs());
         let reply: String = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
@@ -63,7 +68,7 @@ impl ScimUserStore for RedisStore {
     }
 
     async fn scim_user(&self, client: &str, id: &str) -> Result<Option<ScimUser>, StoreError> {
-        let [users, _, _] = self.scim_keys(client);
+        let [users, ..] = self.scim_keys(client);
         let id = id.to_owned();
         let json: Option<Vec<u8>> = self
             .run(|mut conn| async move {
@@ -84,7 +89,7 @@ impl ScimUserStore for RedisStore {
         by: ScimUnique,
         value: &str,
     ) -> Result<Option<ScimUser>, StoreError> {
-        let [_, names, external] = self.scim_keys(client);
+        let [_, names, external, _] = self.scim_keys(client);
         let (index, field) = match by {
             ScimUnique::UserName => (names, user_name_key(value)),
             ScimUnique::ExternalId => (external, value.to_owned()),
@@ -105,22 +110,36 @@ impl ScimUserStore for RedisStore {
         }
     }
 
-    async fn scim_users(&self, client: &str) -> Result<Vec<ScimUser>, StoreError> {
-        let [users, _, _] = self.scim_keys(client);
-        let values: Vec<Vec<u8>> = self
-            .run(|mut conn| async move {
-                redis::cmd("HVALS")
-                    .arg(users)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(store_error)
-            })
+    async fn scim_users_page(
+        &self,
+        client: &str,
+        offset: usize,
+        count: usize,
+    ) -> Result<ScimUserPage, StoreError> {
+        let count = count.min(SCIM_PAGE_MAX);
+        let mut call = SCIM_PAGE.prepare_invoke();
+        for key in self.scim_keys(client) {
+            call.key(key);
+        }
+        call.arg(offset).arg(count);
+        let reply: Vec<redis::Value> = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await.map_err(store_error) })
             .await?;
-        let all = values
-            .iter()
-            .map(|json| decode_user(json))
+        let corrupt = |what: &str| StoreError::Corrupt(format!("scim page script answered {what}"));
+        let mut reply = reply.into_iter();
+        let total = match reply.next() {
+            Some(redis::Value::Int(n)) => {
+                u64::try_from(n).map_err(|_| corrupt("a negative total"))?
+            }
+            _ => return Err(corrupt("no total")),
+        };
+        let users = reply
+            .map(|value| match value {
+                redis::Value::BulkString(json) => decode_user(&json),
+                _ => Err(corrupt("a user that is not a string")),
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(oldest_first(all))
+        Ok(ScimUserPage { total, users })
     }
 
     async fn replace_scim_user(

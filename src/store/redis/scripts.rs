@@ -74,13 +74,19 @@ pub(super) static SWEEP: LazyLock<Script> = LazyLock::new(|| Script::new(SWEEP_L
 pub(super) const KEEP_LUA: &str = include_str!("lua/pending_keep.lua");
 pub(super) static KEEP: LazyLock<Script> = LazyLock::new(|| Script::new(KEEP_LUA));
 
-/// `lua/scim_write.lua`: creates or replaces one SCIM user with its unique indexes.
+/// `lua/scim_write.lua`: creates or replaces one SCIM user with its unique indexes and its place in
+/// the listing order.
 pub(super) const SCIM_WRITE_LUA: &str = include_str!("lua/scim_write.lua");
 pub(super) static SCIM_WRITE: LazyLock<Script> = LazyLock::new(|| Script::new(SCIM_WRITE_LUA));
 
-/// `lua/scim_delete.lua`: removes one SCIM user and its unique index entries.
+/// `lua/scim_delete.lua`: removes one SCIM user, its unique index entries and its place in the
+/// listing order.
 pub(super) const SCIM_DELETE_LUA: &str = include_str!("lua/scim_delete.lua");
 pub(super) static SCIM_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(SCIM_DELETE_LUA));
+
+/// `lua/scim_page.lua`: one page of a client's SCIM users in listing order, and their number.
+pub(super) const SCIM_PAGE_LUA: &str = include_str!("lua/scim_page.lua");
+pub(super) static SCIM_PAGE: LazyLock<Script> = LazyLock::new(|| Script::new(SCIM_PAGE_LUA));
 
 #[cfg(test)]
 mod tests {

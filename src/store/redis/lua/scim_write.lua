@@ -1,14 +1,16 @@
 -- scim_write.lua
 --
--- Creates or replaces one SCIM user of a client, with its unique indexes.
+-- Creates or replaces one SCIM user of a client, with its unique indexes
+-- and its place in the client's listing order.
 --
 -- `KEYS`: the users hash (id -> JSON), the userName index (folded
--- userName -> id), the externalId index (externalId -> id).
+-- userName -> id), the externalId index (externalId -> id), the order
+-- index (sorted set: id scored by its `created` seconds; ties by id).
 -- `ARGV`: the id, the JSON, the folded userName, the externalId ('' for
--- none), the expected version ('' to create).
+-- none), the expected version ('' to create), the `created` seconds.
 -- Returns 'ok', 'userName' or 'externalId' (taken by another user),
 -- 'missing' (replace of no user), 'version' (another version is stored).
-local id, json, name, ext, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, json, name, ext, expected, created = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local old = redis.call('HGET', KEYS[1], id)
 if expected == '' then
   if old then return redis.error_reply('CORRUPT scim user id handed out twice') end
@@ -30,4 +32,5 @@ end
 redis.call('HSET', KEYS[1], id, json)
 redis.call('HSET', KEYS[2], name, id)
 if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+redis.call('ZADD', KEYS[4], created, id)
 return 'ok'
