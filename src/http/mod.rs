@@ -16,6 +16,7 @@ mod events;
 mod extract;
 mod forward_auth;
 mod health;
+mod hot_route;
 mod introspect;
 mod live;
 mod middleware;
@@ -54,9 +55,9 @@ fn api_routes(cfg: &mut ServiceConfig) {
     // changes nothing else (the OpenAPI document sorts its paths).
     cfg.service(check::get_check)
         .service(check::post_check)
-        .service(forward_auth::forward_auth)
-        .service(introspect::post_introspect)
-        .service(forward_auth::forward_auth_prefixed)
+        .service(forward_auth::ForwardAuth)
+        .service(introspect::PostIntrospect)
+        .service(forward_auth::ForwardAuthPrefixed)
         .service(admin::post_revoke_token)
         .service(admin::post_revoke_session)
         .service(admin::post_disable_subject)
