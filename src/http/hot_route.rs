@@ -1,4 +1,4 @@
-//! Registering the hot routes (forward-auth, introspect) with one cheap
+//! Registering the hot routes (check, forward-auth, introspect) with one cheap
 //! method guard instead of actix's.
 //!
 //! actix's method guard records every method it is asked about in the

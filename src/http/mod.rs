@@ -53,8 +53,8 @@ fn api_routes(cfg: &mut ServiceConfig) {
     // (routing was 7.8 % of a forward-auth profile with forward-auth 15th;
     // `benches/check_profile.sh`). No two patterns overlap, so the order
     // changes nothing else (the OpenAPI document sorts its paths).
-    cfg.service(check::get_check)
-        .service(check::post_check)
+    cfg.service(check::GetCheck)
+        .service(check::PostCheck)
         .service(forward_auth::ForwardAuth)
         .service(introspect::PostIntrospect)
         .service(forward_auth::ForwardAuthPrefixed)
