@@ -16,6 +16,7 @@ mod events;
 mod extract;
 mod forward_auth;
 mod health;
+mod hot_route;
 mod introspect;
 mod live;
 mod middleware;
@@ -52,11 +53,11 @@ fn api_routes(cfg: &mut ServiceConfig) {
     // (routing was 7.8 % of a forward-auth profile with forward-auth 15th;
     // `benches/check_profile.sh`). No two patterns overlap, so the order
     // changes nothing else (the OpenAPI document sorts its paths).
-    cfg.service(check::get_check)
-        .service(check::post_check)
-        .service(forward_auth::forward_auth)
-        .service(introspect::post_introspect)
-        .service(forward_auth::forward_auth_prefixed)
+    cfg.service(check::GetCheck)
+        .service(check::PostCheck)
+        .service(forward_auth::ForwardAuth)
+        .service(introspect::PostIntrospect)
+        .service(forward_auth::ForwardAuthPrefixed)
         .service(admin::post_revoke_token)
         .service(admin::post_revoke_session)
         .service(admin::post_disable_subject)

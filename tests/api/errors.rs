@@ -152,3 +152,40 @@ async fn a_wrong_method_is_a_405_naming_the_allowed_ones() {
     assert_eq!(response.headers()["allow"], "POST");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// The hot routes are registered with revokd's own method guard
+/// (`http::hot_route`): a method it does not list still falls through to
+/// the 405 of the default service.
+#[tokio::test]
+async fn hot_routes_refuse_an_unlisted_method_with_a_405() {
+    let app = spawn_app(Backend::Embedded).await;
+    let response = app
+        .client
+        .get(app.url("/v1/introspect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method",
+    )
+    .await;
+
+    for path in ["/v1/forward-auth", "/v1/forward-auth/states"] {
+        let response = app
+            .client
+            .request(reqwest::Method::TRACE, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(
+            response.headers()["allow"],
+            "GET, POST, PUT, DELETE, PATCH",
+            "{path}"
+        );
+    }
+}
